@@ -1,0 +1,60 @@
+/**
+ * Errors that reach the user. Each class carries the exit status the contract gives it; only the CLI's
+ * `main` turns them into an exit (protobuf-es `runNodeJs` style), so library callers get plain exceptions.
+ */
+
+/** Exit statuses from cli-contract.md, in one table. */
+export const ExitCode = {
+  pass: 0,
+  comparisonFailed: 1,
+  usage: 2,
+  epUnavailable: 3,
+  invalidModel: 4,
+  placementFailed: 5,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'EpUnavailableError';
+
+export class OnnxAttnError extends Error {
+  override readonly name: OnnxAttnErrorName;
+  readonly exitCode: ExitCodeValue;
+  constructor(name: OnnxAttnErrorName, exitCode: ExitCodeValue, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = name;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad flags, paths that cannot be written, an output that exists: exit 2. */
+export class UsageError extends OnnxAttnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UsageError', ExitCode.usage, message, options);
+  }
+}
+
+/** A file that is not a readable ONNX model, or a graph we cannot work with: exit 4. */
+export class ModelError extends OnnxAttnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ModelError', ExitCode.invalidModel, message, options);
+  }
+}
+
+/** An insertion point that does not resolve, or resolves to several tensors: exit 4. */
+export class LocateError extends OnnxAttnError {
+  /** Names the user can pick from (nearest scopes, or the ambiguous boundary tensors). */
+  readonly candidates: readonly string[];
+  constructor(message: string, candidates: readonly string[] = []) {
+    super('LocateError', ExitCode.invalidModel, message);
+    this.candidates = candidates;
+  }
+}
+
+/** Checks by name, not instanceof, so two copies of the package still agree (protobuf-es `isFieldError`). */
+export function isOnnxAttnError(e: unknown): e is OnnxAttnError {
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<OnnxAttnError>).exitCode === 'number' &&
+    ['UsageError', 'ModelError', 'LocateError', 'BuildError', 'EpUnavailableError'].includes(e.name)
+  );
+}

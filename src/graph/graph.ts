@@ -1,0 +1,360 @@
+import { create } from '@bufbuild/protobuf';
+import { ModelError } from '../errors.js';
+import type { OnnxModel } from '../onnx/load.js';
+import { AttributeProto_AttributeType as AT, NodeProtoSchema } from '../onnx/proto.js';
+import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto.js';
+
+/** One dimension: a size, a symbolic name (`batch`), or null when nothing is known. */
+export type Dim = number | string | null;
+
+/** Element type (TensorProto.DataType) and shape; `shape` null = rank unknown. */
+export interface TensorType {
+  elemType: number;
+  shape: Dim[] | null;
+}
+
+export interface Usage {
+  node: Node;
+  /** Which input slot of `node` reads the value. */
+  index: number;
+}
+
+/**
+ * A tensor of the graph. Links go both ways: `producer` and `uses` are kept in step by Graph's edit methods,
+ * so rewiring is one call and nobody looks tensors up by name after indexing (names are labels).
+ */
+export class Value {
+  name: string;
+  producer: Node | null = null;
+  /** Output slot of `producer`. */
+  producerIndex = -1;
+  /** @internal Mutated only by Graph. */
+  readonly uses: Usage[] = [];
+  initializer: TensorProto | null = null;
+  isGraphInput = false;
+  isGraphOutput = false;
+  /** Type declared in the file (graph inputs/outputs, value_info, initializer dims). */
+  declared: TensorType | null = null;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  /** The nodes reading this value (a snapshot: safe to rewire while looping). */
+  consumers(): Node[] {
+    return [...new Set(this.uses.map((u) => u.node))];
+  }
+}
+
+/** A node of the graph, wrapping its NodeProto so attributes and unknown fields survive untouched. */
+export class Node {
+  readonly proto: NodeProto;
+  /** @internal Change through Graph.replaceInput. */
+  readonly inputs: (Value | null)[] = [];
+  readonly outputs: Value[] = [];
+
+  constructor(proto: NodeProto) {
+    this.proto = proto;
+  }
+
+  get name(): string {
+    return this.proto.name;
+  }
+  get opType(): string {
+    return this.proto.opType;
+  }
+  get domain(): string {
+    return this.proto.domain;
+  }
+
+  attr(name: string): AttributeProto | undefined {
+    return this.proto.attribute.find((a) => a.name === name);
+  }
+  attrInt(name: string, fallback: number): number {
+    const a = this.attr(name);
+    return a && a.type === AT.INT ? Number(a.i) : fallback;
+  }
+  attrInts(name: string): number[] | null {
+    const a = this.attr(name);
+    return a && a.type === AT.INTS ? a.ints.map(Number) : null;
+  }
+  attrFloat(name: string, fallback: number): number {
+    const a = this.attr(name);
+    return a && a.type === AT.FLOAT ? a.f : fallback;
+  }
+  attrString(name: string): string | null {
+    const a = this.attr(name);
+    return a && a.type === AT.STRING ? new TextDecoder().decode(a.s) : null;
+  }
+  attrTensor(name: string): TensorProto | null {
+    const a = this.attr(name);
+    return a && a.type === AT.TENSOR && a.t ? a.t : null;
+  }
+}
+
+export interface NewNode {
+  opType: string;
+  /** Used as given; must be unique (take it from Graph.uniqueName). */
+  name: string;
+  inputs: (Value | null)[];
+  /** Names of the new output values; must be unique. */
+  outputs: string[];
+  attributes?: AttributeProto[];
+  domain?: string;
+}
+
+/**
+ * An index over one GraphProto: values with producer and uses, nodes in file order, one name authority.
+ * The protobuf objects are kept, and `commit()` writes the edited wiring back, so an unedited graph
+ * re-encodes byte for byte.
+ */
+export class Graph {
+  readonly model: OnnxModel;
+  readonly proto: GraphProto;
+  readonly nodes: Node[] = [];
+  readonly values = new Map<string, Value>();
+  readonly inputs: Value[] = [];
+  readonly outputs: Value[] = [];
+  private readonly names = new Set<string>();
+  private readonly counters = new Map<string, number>();
+
+  private constructor(model: OnnxModel, proto: GraphProto) {
+    this.model = model;
+    this.proto = proto;
+  }
+
+  /**
+   * Indexes the main graph. Throws ModelError for a graph that breaks single assignment or reads a tensor
+   * nothing defines (what a truncated or hand-damaged file looks like).
+   */
+  static fromModel(model: OnnxModel): Graph {
+    const proto = model.proto.graph;
+    if (!proto) throw new ModelError('the model has no graph');
+    const g = new Graph(model, proto);
+    for (const t of proto.initializer) {
+      const v = g.valueFor(t.name);
+      v.initializer = t;
+      v.declared = { elemType: t.dataType, shape: t.dims.map(Number) };
+    }
+    for (const vi of proto.input) {
+      const v = g.valueFor(vi.name);
+      v.isGraphInput = true;
+      v.declared = typeOf(vi) ?? v.declared;
+      g.inputs.push(v);
+    }
+    for (const vi of proto.valueInfo) {
+      const v = g.valueFor(vi.name);
+      v.declared = typeOf(vi) ?? v.declared;
+    }
+    for (const np of proto.node) {
+      const node = new Node(np);
+      if (np.name) g.names.add(np.name);
+      for (const [i, name] of np.output.entries()) {
+        const v = g.valueFor(name);
+        if (name === '') continue;
+        if (v.producer || v.initializer || v.isGraphInput) {
+          throw new ModelError(
+            `tensor '${name}' is assigned twice (by node '${np.name || np.opType}' and ${v.producer ? `node '${v.producer.name}'` : 'an initializer or input'}); the graph is invalid`,
+          );
+        }
+        v.producer = node;
+        v.producerIndex = i;
+        node.outputs.push(v);
+      }
+      g.nodes.push(node);
+    }
+    for (const node of g.nodes) {
+      for (const [i, name] of node.proto.input.entries()) {
+        if (name === '') {
+          node.inputs.push(null);
+          continue;
+        }
+        const v = g.values.get(name);
+        if (!v || (!v.producer && !v.initializer && !v.isGraphInput)) {
+          throw new ModelError(
+            `node '${node.name || node.opType}' reads tensor '${name}', which no node, input or initializer defines; the file is truncated or damaged`,
+          );
+        }
+        node.inputs.push(v);
+        v.uses.push({ node, index: i });
+      }
+    }
+    for (const vi of proto.output) {
+      const v = g.values.get(vi.name);
+      if (!v || (!v.producer && !v.initializer && !v.isGraphInput)) {
+        throw new ModelError(`graph output '${vi.name}' is not produced by any node; the file is truncated or damaged`);
+      }
+      v.isGraphOutput = true;
+      v.declared = typeOf(vi) ?? v.declared;
+      g.outputs.push(v);
+    }
+    return g;
+  }
+
+  private valueFor(name: string): Value {
+    let v = this.values.get(name);
+    if (!v) {
+      v = new Value(name);
+      this.values.set(name, v);
+      this.names.add(name);
+    }
+    return v;
+  }
+
+  value(name: string): Value | undefined {
+    return this.values.get(name);
+  }
+
+  /** The version of an operator set the model imports (default domain: ai.onnx), or 0. */
+  opset(domain = ''): number {
+    const entry = this.model.proto.opsetImport.find((o) => (o.domain === 'ai.onnx' ? '' : o.domain) === domain);
+    return entry ? Number(entry.version) : 0;
+  }
+
+  /** True when `name` is taken by any node, tensor or initializer. */
+  hasName(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /** `base`, or `base_1`, `base_2`, ... : the first name no node, tensor or initializer uses; it is reserved. */
+  uniqueName(base: string): string {
+    let name = base;
+    let k = this.counters.get(base) ?? 0;
+    while (this.names.has(name)) name = `${base}_${++k}`;
+    this.counters.set(base, k);
+    this.names.add(name);
+    return name;
+  }
+
+  /** Points input `index` of `node` at `value`, updating both use lists. */
+  replaceInput(node: Node, index: number, value: Value | null): void {
+    const old = node.inputs[index];
+    if (old === undefined) throw new RangeError(`node '${node.name}' has no input ${index}`);
+    if (old) {
+      const at = old.uses.findIndex((u) => u.node === node && u.index === index);
+      if (at >= 0) old.uses.splice(at, 1);
+    }
+    node.inputs[index] = value;
+    if (value) value.uses.push({ node, index });
+  }
+
+  /** Adds an initializer value; its name must be unique (take it from uniqueName). */
+  addInitializer(tensor: TensorProto): Value {
+    if (this.values.has(tensor.name)) throw new Error(`name '${tensor.name}' is already used in the graph`);
+    const v = this.valueFor(tensor.name);
+    v.initializer = tensor;
+    v.declared = { elemType: tensor.dataType, shape: tensor.dims.map(Number) };
+    this.proto.initializer.push(tensor);
+    return v;
+  }
+
+  /** Adds a node right after `after` (or at the end), with fresh output values. */
+  addNode(spec: NewNode, after?: Node): Node {
+    for (const name of [spec.name, ...spec.outputs]) {
+      if (this.values.has(name) || (name === spec.name && this.nodes.some((n) => n.name === name))) {
+        throw new Error(`name '${name}' is already used in the graph`);
+      }
+    }
+    const proto = create(NodeProtoSchema, {
+      opType: spec.opType,
+      name: spec.name,
+      input: [],
+      output: spec.outputs,
+      attribute: spec.attributes ?? [],
+      ...(spec.domain ? { domain: spec.domain } : {}),
+    });
+    const node = new Node(proto);
+    this.names.add(spec.name);
+    for (const [i, name] of spec.outputs.entries()) {
+      const v = this.valueFor(name);
+      v.producer = node;
+      v.producerIndex = i;
+      node.outputs.push(v);
+    }
+    for (const [i, v] of spec.inputs.entries()) {
+      node.inputs.push(v);
+      if (v) v.uses.push({ node, index: i });
+    }
+    const at = after ? this.nodes.indexOf(after) + 1 : this.nodes.length;
+    this.nodes.splice(at, 0, node);
+    return node;
+  }
+
+  /** Renames a value everywhere it is written (producer output, consumer inputs, value_info, graph I/O). */
+  renameValue(value: Value, name: string): void {
+    if (this.values.has(name)) throw new Error(`name '${name}' is already used in the graph`);
+    for (const vi of [...this.proto.input, ...this.proto.output, ...this.proto.valueInfo]) {
+      if (vi.name === value.name) vi.name = name;
+    }
+    if (value.initializer) value.initializer.name = name;
+    this.values.delete(value.name);
+    value.name = name;
+    this.values.set(name, value);
+    this.names.add(name);
+  }
+
+  /** Nodes in an order where every producer comes before its consumers (Kahn, stable to file order). */
+  topologicalOrder(): Node[] {
+    const indegree = new Map<Node, number>();
+    for (const n of this.nodes) indegree.set(n, 0);
+    for (const n of this.nodes) {
+      for (const v of new Set(n.inputs)) if (v?.producer && indegree.has(v.producer)) indegree.set(n, indegree.get(n)! + 1);
+    }
+    const order: Node[] = [];
+    const ready = this.nodes.filter((n) => indegree.get(n) === 0);
+    const position = new Map(this.nodes.map((n, i) => [n, i]));
+    while (ready.length > 0) {
+      const n = ready.shift()!;
+      order.push(n);
+      const released: Node[] = [];
+      for (const c of new Set(n.outputs.flatMap((o) => o.consumers()))) {
+        const producersFromN = new Set(c.inputs.filter((v) => v?.producer === n)).size;
+        const left = indegree.get(c)! - producersFromN;
+        indegree.set(c, left);
+        if (left === 0) released.push(c);
+      }
+      // Keep file order among nodes that become ready together.
+      released.sort((a, b) => position.get(a)! - position.get(b)!);
+      ready.push(...released);
+      ready.sort((a, b) => position.get(a)! - position.get(b)!);
+    }
+    if (order.length !== this.nodes.length) {
+      const stuck = this.nodes.filter((n) => !order.includes(n)).slice(0, 3).map((n) => n.name || n.opType);
+      throw new ModelError(`the graph has a cycle (through ${stuck.join(', ')}); it is not a valid ONNX model`);
+    }
+    return order;
+  }
+
+  /** Writes the wiring back into the GraphProto: node order, inputs and outputs by their current names. */
+  commit(): void {
+    const nodeProtos = this.nodes.map((n) => {
+      const inputs = n.inputs.map((v) => v?.name ?? '');
+      const outputs = n.outputs.map((v) => v.name);
+      if (!sameStrings(n.proto.input, inputs)) n.proto.input = inputs;
+      if (!sameStrings(n.proto.output, outputs)) n.proto.output = outputs;
+      return n.proto;
+    });
+    if (!sameItems(this.proto.node, nodeProtos)) this.proto.node = nodeProtos;
+  }
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The tensor type a ValueInfoProto declares, or null if it declares none. */
+export function typeOf(vi: ValueInfoProto): TensorType | null {
+  const tt = vi.type?.value.case === 'tensorType' ? vi.type.value.value : null;
+  if (!tt) return null;
+  const shape = tt.shape
+    ? tt.shape.dim.map((d): Dim => {
+        if (d.value.case === 'dimValue') return Number(d.value.value);
+        if (d.value.case === 'dimParam') return d.value.value;
+        return null;
+      })
+    : null;
+  return { elemType: tt.elemType, shape };
+}

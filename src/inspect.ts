@@ -1,0 +1,154 @@
+import { Graph, type Dim, type TensorType, type Value } from './graph/graph.js';
+import { inferShapes } from './graph/shapes.js';
+import { analyzeStructure, type Family, type ModelStructure } from './locate/structure.js';
+import { dtypeName } from './onnx/dtype.js';
+import { loadModel, type OnnxModel } from './onnx/load.js';
+
+export interface TensorSummary {
+  name: string;
+  dtype: string;
+  shape: Dim[] | null;
+}
+
+export interface LayerSummary {
+  scope: string;
+  index: number | null;
+  type: string;
+  from: string[];
+  boundary: string[];
+  /** Shape of the first boundary tensor (the only one, for every YOLO layer). */
+  shape: Dim[] | null;
+  shapes: (Dim[] | null)[];
+  /** Scopes of the layers that read the boundary; `output` for a graph output. */
+  consumers: string[];
+  nodeCount: number;
+  isHead: boolean;
+}
+
+export interface HeadSummary {
+  tensor: string;
+  fromScope: string;
+  fromIndex: number | null;
+  shape: Dim[] | null;
+}
+
+/** The `inspect --json` document (cli-contract "JSON output"). */
+export interface InspectResult {
+  path: string | null;
+  family: Family;
+  irVersion: number;
+  producer: string;
+  opsets: Record<string, number>;
+  inputs: TensorSummary[];
+  outputs: TensorSummary[];
+  nodeCount: number;
+  initializerCount: number;
+  externalData: boolean;
+  metadataKeys: string[];
+  layers: LayerSummary[];
+  headScope: string | null;
+  head: HeadSummary[];
+  /** `static` when every boundary shape came from the file and inference; `probe` when onnxruntime filled gaps. */
+  shapeSource: 'static' | 'probe';
+}
+
+export interface InspectOptions {
+  /** Run onnxruntime once when static inference leaves boundary dims unknown (default true). */
+  probe?: boolean;
+  /** Sizes for dynamic input dims, by input name. */
+  inputShapes?: Record<string, number[]>;
+}
+
+/** A loaded model with its graph index, inferred types and structure: what every command starts from. */
+export interface AnalyzedModel {
+  model: OnnxModel;
+  graph: Graph;
+  structure: ModelStructure;
+  shapeSource: 'static' | 'probe';
+}
+
+/**
+ * Indexes a model and types its tensors: declared shapes plus static inference, then (when asked) one
+ * onnxruntime probe for the layer boundaries that inference could not reach (RT-DETR-l's computed Pad).
+ */
+export async function analyzeModel(model: OnnxModel, options: InspectOptions = {}): Promise<AnalyzedModel> {
+  const graph = Graph.fromModel(model);
+  const types = inferShapes(graph, options.inputShapes ? { inputShapes: options.inputShapes } : {});
+  let structure = analyzeStructure(graph, types);
+  let shapeSource: 'static' | 'probe' = 'static';
+  const unknown = new Set<Value>();
+  const needs = (v: Value) => {
+    const sh = structure.shapeOf(v);
+    return sh === null || sh.some((d) => d === null);
+  };
+  for (const l of structure.layers) for (const v of l.boundary) if (needs(v)) unknown.add(v);
+  for (const h of structure.head) if (needs(h.value)) unknown.add(h.value);
+  if (unknown.size > 0 && options.probe !== false) {
+    // Loaded only here: `--help` and inspect of a static model never start onnxruntime.
+    const { probeShapes } = await import('./runtime/probe.js');
+    const probed = await probeShapes(graph, [...unknown], options.inputShapes ? { inputShapes: options.inputShapes } : {});
+    for (const [v, dims] of probed) {
+      const prev: TensorType | undefined = types.get(v);
+      types.set(v, { elemType: prev?.elemType ?? v.declared?.elemType ?? 1, shape: dims });
+    }
+    structure = analyzeStructure(graph, types);
+    shapeSource = 'probe';
+  }
+  return { model, graph, structure, shapeSource };
+}
+
+export async function inspect(file: string, options: InspectOptions = {}): Promise<InspectResult> {
+  const analyzed = await analyzeModel(loadModel(file), options);
+  return summarize(analyzed);
+}
+
+export function summarize({ model, graph, structure: s, shapeSource }: AnalyzedModel): InspectResult {
+  const summary = (v: Value): TensorSummary => ({
+    name: v.name,
+    dtype: dtypeName(s.types.get(v)?.elemType ?? v.declared?.elemType ?? 0),
+    shape: s.shapeOf(v),
+  });
+  const opsets: Record<string, number> = {};
+  for (const o of model.proto.opsetImport) opsets[o.domain === '' ? 'ai.onnx' : o.domain] = Number(o.version);
+  const layers = s.layers.map((l): LayerSummary => {
+    const consumers = new Set<string>();
+    for (const v of l.boundary) {
+      if (v.isGraphOutput) consumers.add('output');
+      for (const c of v.consumers()) {
+        const cl = s.layerOf(c);
+        if (cl && cl !== l) consumers.add(cl.index !== null ? String(cl.index) : cl.scope);
+        else if (!cl) consumers.add(s.scopes.get(c)?.segments.join('/') || c.name);
+      }
+    }
+    const shapes = l.boundary.map((v) => s.shapeOf(v));
+    return {
+      scope: l.scope,
+      index: l.index,
+      type: l.type,
+      from: l.from,
+      boundary: l.boundary.map((v) => v.name),
+      shape: shapes[0] ?? null,
+      shapes,
+      consumers: [...consumers],
+      nodeCount: l.nodes.length,
+      isHead: l.isHead,
+    };
+  });
+  return {
+    path: model.path,
+    family: s.family,
+    irVersion: Number(model.proto.irVersion),
+    producer: [model.proto.producerName, model.proto.producerVersion].filter(Boolean).join(' '),
+    opsets,
+    inputs: graph.inputs.filter((v) => !v.initializer).map(summary),
+    outputs: graph.outputs.map(summary),
+    nodeCount: graph.nodes.length,
+    initializerCount: model.proto.graph?.initializer.length ?? 0,
+    externalData: model.hadExternalData,
+    metadataKeys: model.proto.metadataProps.map((p) => p.key),
+    layers,
+    headScope: s.headPath ? (s.layers.find((l) => l.path === s.headPath)?.scope ?? s.headPath) : null,
+    head: s.head.map((h) => ({ tensor: h.value.name, fromScope: h.fromScope, fromIndex: h.fromIndex, shape: s.shapeOf(h.value) })),
+    shapeSource,
+  };
+}

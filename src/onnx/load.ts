@@ -1,0 +1,178 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelError } from '../errors.js';
+import { ModelProtoSchema, TensorProto_DataLocation } from './proto.js';
+import type { GraphProto, ModelProto, TensorProto } from './proto.js';
+
+/** A decoded model plus the bytes of its externally stored tensors. */
+export interface OnnxModel {
+  proto: ModelProto;
+  /** The file it came from, or null for models built in memory. */
+  path: string | null;
+  /** Payloads of tensors stored outside the protobuf, keyed by the tensor object (never by name). */
+  externalData: Map<TensorProto, Uint8Array>;
+  /** The input kept some tensors in external files: `--external-data auto` keeps that. */
+  hadExternalData: boolean;
+}
+
+export interface LoadOptions {
+  /** Read external tensor payloads (default true). `false` keeps only the references. */
+  loadExternalData?: boolean;
+}
+
+/** Every graph of the model: the main one and those nested in If/Loop/Scan attributes. */
+export function* allGraphs(graph: GraphProto | undefined): Generator<GraphProto> {
+  if (!graph) return;
+  yield graph;
+  for (const node of graph.node) {
+    for (const attr of node.attribute) {
+      if (attr.g) yield* allGraphs(attr.g);
+      for (const g of attr.graphs) yield* allGraphs(g);
+    }
+  }
+}
+
+export function isExternal(t: TensorProto): boolean {
+  return t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+}
+
+export interface ExternalRef {
+  location: string;
+  offset: number;
+  length: number | null;
+}
+
+export function externalRef(t: TensorProto): ExternalRef {
+  let location = '';
+  let offset = 0;
+  let length: number | null = null;
+  for (const e of t.externalData) {
+    if (e.key === 'location') location = e.value;
+    else if (e.key === 'offset') offset = parseIntStrict(e.value, t, 'offset');
+    else if (e.key === 'length') length = parseIntStrict(e.value, t, 'length');
+  }
+  if (!location) throw new ModelError(`tensor '${t.name}' is marked external but has no location: the model is damaged; re-export it`);
+  return { location, offset, length };
+}
+
+function parseIntStrict(v: string, t: TensorProto, key: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ModelError(`tensor '${t.name}' has an invalid external-data ${key} '${v}': the model is damaged; re-export it`);
+  }
+  return n;
+}
+
+/** Decodes ModelProto bytes and checks that they really are a model, not just any protobuf. */
+export function decodeModel(bytes: Uint8Array, where = 'input'): ModelProto {
+  if (bytes.length === 0) throw new ModelError(`${where} is empty (0 bytes): not an ONNX model`);
+  let proto: ModelProto;
+  try {
+    proto = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: true });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ModelError(`${where} is not a valid ONNX protobuf (${why}); is the file truncated or not an .onnx model?`, {
+      cause: e,
+    });
+  }
+  // Any byte string can decode as *some* message; a model has an IR version, a graph and an opset.
+  const irVersion = Number(proto.irVersion);
+  if (!proto.graph || irVersion < 1 || irVersion > 100 || proto.opsetImport.length === 0) {
+    const lacks = [
+      !proto.graph && 'graph',
+      (irVersion < 1 || irVersion > 100) && 'a valid ir_version',
+      proto.opsetImport.length === 0 && 'opset_import',
+    ].filter(Boolean);
+    throw new ModelError(`${where} decodes as protobuf but is not an ONNX ModelProto (it lacks ${lacks.join(', ')})`);
+  }
+  return proto;
+}
+
+/** Loads a model file; external data is resolved relative to the model's folder and may not leave it. */
+export function loadModel(file: string, options: LoadOptions = {}): OnnxModel {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new ModelError(`${file}: no such file; check the path`);
+  }
+  if (stat.isDirectory()) throw new ModelError(`${file} is a directory, not an .onnx file`);
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new ModelError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e}); check its permissions`);
+  }
+  const proto = decodeModel(bytes, file);
+  const model: OnnxModel = { proto, path: file, externalData: new Map(), hadExternalData: false };
+  const externals = [...allGraphs(proto.graph)].flatMap((g) => g.initializer.filter(isExternal));
+  model.hadExternalData = externals.length > 0;
+  if (options.loadExternalData !== false && externals.length > 0) readExternalData(model, externals, path.dirname(file));
+  return model;
+}
+
+function readExternalData(model: OnnxModel, tensors: TensorProto[], dir: string): void {
+  const baseDir = fs.realpathSync(dir);
+  const fds = new Map<string, { fd: number; size: number }>();
+  try {
+    for (const t of tensors) {
+      const ref = externalRef(t);
+      const file = resolveInside(baseDir, ref.location, t);
+      let entry = fds.get(file);
+      if (!entry) {
+        let fd: number;
+        try {
+          fd = fs.openSync(file, 'r');
+        } catch {
+          throw new ModelError(
+            `external data file '${ref.location}' of tensor '${t.name}' not found next to the model (${file}); copy it beside the .onnx file`,
+          );
+        }
+        entry = { fd, size: fs.fstatSync(fd).size };
+        fds.set(file, entry);
+      }
+      const length = ref.length ?? entry.size - ref.offset;
+      if (ref.offset + length > entry.size || length < 0) {
+        throw new ModelError(
+          `external data file '${ref.location}' is ${entry.size} bytes, but tensor '${t.name}' needs bytes ${ref.offset}..${ref.offset + length}; the data file is truncated or belongs to another model`,
+        );
+      }
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(entry.fd, buf, done, length - done, ref.offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      model.externalData.set(t, buf);
+    }
+  } finally {
+    for (const { fd } of fds.values()) fs.closeSync(fd);
+  }
+}
+
+/** Resolves an external-data location, refusing absolute paths and anything that escapes `baseDir`. */
+function resolveInside(baseDir: string, location: string, t: TensorProto): string {
+  const escapes = (p: string) => {
+    const rel = path.relative(baseDir, p);
+    return rel === '' || rel.startsWith('..') || path.isAbsolute(rel);
+  };
+  if (path.isAbsolute(location) || escapes(path.resolve(baseDir, location))) {
+    throw new ModelError(
+      `tensor '${t.name}' points to external data '${location}' outside the model's folder; refused (move the data beside the model and fix the location)`,
+    );
+  }
+  const resolved = path.resolve(baseDir, location);
+  // A symlink inside the folder may still lead out of it.
+  let real = resolved;
+  try {
+    real = fs.realpathSync(resolved);
+  } catch {
+    return resolved; // missing: reported by the caller with the tensor's name
+  }
+  if (escapes(real)) {
+    throw new ModelError(`tensor '${t.name}' external data '${location}' links outside the model's folder; refused`);
+  }
+  return real;
+}

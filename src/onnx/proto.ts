@@ -1,0 +1,30 @@
+/** The ONNX schema, re-exported from one place so the rest of the code never names the codec package. */
+export {
+  ModelProtoSchema,
+  GraphProtoSchema,
+  NodeProtoSchema,
+  TensorProtoSchema,
+  ValueInfoProtoSchema,
+  AttributeProtoSchema,
+  StringStringEntryProtoSchema,
+  OperatorSetIdProtoSchema,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TensorProto_DataType,
+  TensorProto_DataLocation,
+  AttributeProto_AttributeType,
+} from 'onnx-buf';
+export type {
+  ModelProto,
+  GraphProto,
+  NodeProto,
+  TensorProto,
+  ValueInfoProto,
+  AttributeProto,
+  StringStringEntryProto,
+  OperatorSetIdProto,
+  TypeProto,
+  TensorShapeProto,
+} from 'onnx-buf';

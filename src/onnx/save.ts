@@ -1,0 +1,278 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { UsageError } from '../errors.js';
+import { allGraphs, externalRef, isExternal, type OnnxModel } from './load.js';
+import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation } from './proto.js';
+import type { TensorProto } from './proto.js';
+
+export type ExternalDataMode = 'auto' | 'always' | 'never';
+
+export interface SaveOptions {
+  /** `auto` (default): as the input was stored; `always`: tensors of `threshold` bytes or more go to `<out>.data`; `never`: all inline. */
+  externalData?: ExternalDataMode;
+  /** Smallest raw payload moved to the external file (default 1024 bytes, as the onnx package does). */
+  threshold?: number;
+  /** Replace an existing output file (default false: refused). */
+  force?: boolean;
+  /** Allow the output to be the input model or its data file (default false: refused). */
+  inPlace?: boolean;
+}
+
+/** What a save wrote. */
+export interface SaveResult {
+  path: string;
+  /** The external data file, or null when everything is inline. */
+  dataPath: string | null;
+  bytes: number;
+  externalBytes: number;
+}
+
+/** A protobuf message may not exceed 2 GiB; leave room for the graph itself. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 2 ** 20;
+
+interface Placement {
+  tensor: TensorProto;
+  payload: Uint8Array;
+  offset: number;
+}
+
+/** Snapshot of the fields a save touches, so the in-memory model is unchanged afterwards. */
+interface TensorState {
+  tensor: TensorProto;
+  own: { rawData: boolean; dataLocation: boolean };
+  rawData: Uint8Array;
+  dataLocation: number;
+  externalData: TensorProto['externalData'];
+}
+
+function snapshot(t: TensorProto): TensorState {
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(t, k);
+  return {
+    tensor: t,
+    own: { rawData: has('rawData'), dataLocation: has('dataLocation') },
+    rawData: t.rawData,
+    dataLocation: t.dataLocation,
+    externalData: t.externalData,
+  };
+}
+
+function restore(s: TensorState): void {
+  const t = s.tensor as unknown as Record<string, unknown>;
+  if (s.own.rawData) t.rawData = s.rawData;
+  else delete t.rawData;
+  if (s.own.dataLocation) t.dataLocation = s.dataLocation;
+  else delete t.dataLocation;
+  t.externalData = s.externalData;
+}
+
+/** Bytes of a tensor's raw payload wherever it lives, or null if it uses typed fields (float_data, ...). */
+export function rawPayload(model: OnnxModel, t: TensorProto): Uint8Array | null {
+  if (isExternal(t)) return model.externalData.get(t) ?? null;
+  return Object.prototype.hasOwnProperty.call(t, 'rawData') ? t.rawData : null;
+}
+
+/** Total payload bytes: what decides the 2 GiB rule. */
+export function payloadBytes(model: OnnxModel): number {
+  let n = 0;
+  for (const g of allGraphs(model.proto.graph)) for (const t of g.initializer) n += rawPayload(model, t)?.length ?? 0;
+  return n;
+}
+
+/**
+ * Serializes the model to bytes with every tensor inline. Fails (ModelError from the codec) past 2 GiB;
+ * use `saveModel` with external data for such models.
+ */
+export function encodeModel(model: OnnxModel): Uint8Array {
+  const states: TensorState[] = [];
+  try {
+    for (const g of allGraphs(model.proto.graph)) {
+      for (const t of g.initializer) {
+        if (!isExternal(t)) continue;
+        const payload = model.externalData.get(t);
+        if (!payload) throw new UsageError(`tensor '${t.name}' is external and its data was not loaded; load the model with its data`);
+        states.push(snapshot(t));
+        inline(t, payload);
+      }
+    }
+    return toBinary(ModelProtoSchema, model.proto);
+  } finally {
+    states.forEach(restore);
+  }
+}
+
+function inline(t: TensorProto, payload: Uint8Array): void {
+  // As onnx's load_external_data_for_tensor: raw_data set, data_location set to DEFAULT, entries cleared.
+  t.rawData = payload as Uint8Array<ArrayBuffer>;
+  t.dataLocation = TensorProto_DataLocation.DEFAULT;
+  t.externalData = [];
+}
+
+/**
+ * Writes the model atomically (temp file + rename): either the whole new file appears or nothing changes.
+ * External data goes to `<basename(out)>.data` beside it. Existing outputs and the input itself are refused
+ * unless `force` / `inPlace` say otherwise.
+ */
+export function saveModel(model: OnnxModel, out: string, options: SaveOptions = {}): SaveResult {
+  const mode = options.externalData ?? 'auto';
+  const threshold = options.threshold ?? 1024;
+  const outAbs = path.resolve(out);
+  const dataName = `${path.basename(outAbs)}.data`;
+  const dataAbs = path.join(path.dirname(outAbs), dataName);
+  checkWritable(model, outAbs, dataAbs, options);
+
+  const placements = planExternal(model, mode, threshold);
+  const states: TensorState[] = [];
+  const tmpFiles: string[] = [];
+  try {
+    let externalBytes = 0;
+    if (placements.length > 0) {
+      for (const p of placements) {
+        states.push(snapshot(p.tensor));
+        setExternal(p.tensor, dataName, p.offset, p.payload.length);
+        externalBytes = Math.max(externalBytes, p.offset + p.payload.length);
+      }
+    }
+    // Tensors that were external but now go inline.
+    for (const g of allGraphs(model.proto.graph)) {
+      for (const t of g.initializer) {
+        if (!isExternal(t) || placements.some((p) => p.tensor === t)) continue;
+        const payload = model.externalData.get(t);
+        if (!payload) throw new UsageError(`tensor '${t.name}' is external and its data was not loaded; load the model with its data`);
+        states.push(snapshot(t));
+        inline(t, payload);
+      }
+    }
+    const bytes = toBinary(ModelProtoSchema, model.proto);
+    let dataPath: string | null = null;
+    if (placements.length > 0) {
+      const tmpData = tempName(dataAbs);
+      tmpFiles.push(tmpData);
+      writeDataFile(tmpData, placements);
+      dataPath = dataAbs;
+    }
+    const tmpModel = tempName(outAbs);
+    tmpFiles.push(tmpModel);
+    writeFileSynced(tmpModel, [bytes]);
+    // Data first: a model file never points at a data file that is not there yet.
+    if (dataPath) fs.renameSync(tmpFiles[0]!, dataAbs);
+    fs.renameSync(tmpModel, outAbs);
+    tmpFiles.length = 0;
+    return { path: outAbs, dataPath, bytes: bytes.length, externalBytes };
+  } catch (e) {
+    for (const f of tmpFiles) fs.rmSync(f, { force: true });
+    if ((e as NodeJS.ErrnoException).code) {
+      throw new UsageError(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code}; check that the folder exists and is writable`, {
+        cause: e,
+      });
+    }
+    throw e;
+  } finally {
+    states.forEach(restore);
+  }
+}
+
+function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, options: SaveOptions): void {
+  const dir = path.dirname(outAbs);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new UsageError(`cannot write ${outAbs}: folder ${dir} does not exist`);
+  }
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  if (model.path && !options.inPlace) {
+    const inputs = new Set([real(model.path)]);
+    const inDir = path.dirname(real(model.path));
+    for (const t of model.externalData.keys()) inputs.add(real(path.resolve(inDir, externalRef(t).location)));
+    for (const p of [outAbs, dataAbs]) {
+      if (inputs.has(real(p))) {
+        throw new UsageError(`refusing to overwrite the input ${p}; choose another output or pass --in-place`);
+      }
+    }
+  }
+  if (!options.force && !options.inPlace && fs.existsSync(outAbs)) {
+    throw new UsageError(`${outAbs} already exists; pass --force to replace it`);
+  }
+}
+
+/** Which tensors go to the external file, and where. */
+function planExternal(model: OnnxModel, mode: ExternalDataMode, threshold: number): Placement[] {
+  const forced = mode !== 'never' && payloadBytes(model) > PROTOBUF_LIMIT;
+  if (mode === 'never') {
+    if (payloadBytes(model) > PROTOBUF_LIMIT) {
+      throw new UsageError('the model is over 2 GiB, which protobuf cannot hold inline; use --external-data always or auto');
+    }
+    return [];
+  }
+  const keepLayout = mode === 'auto' && model.hadExternalData;
+  if (mode === 'auto' && !model.hadExternalData && !forced) return [];
+  const chosen: { tensor: TensorProto; payload: Uint8Array }[] = [];
+  for (const g of allGraphs(model.proto.graph)) {
+    for (const t of g.initializer) {
+      const payload = rawPayload(model, t);
+      if (!payload) continue;
+      if (isExternal(t) || payload.length >= threshold) chosen.push({ tensor: t, payload });
+    }
+  }
+  // Keep each tensor at its old offset where the order allows, so an unedited model's data file comes out
+  // byte-identical; everything else is appended.
+  const sources = new Set(chosen.filter((c) => isExternal(c.tensor)).map((c) => externalRef(c.tensor).location));
+  const reuseOffsets = keepLayout || (mode === 'always' && sources.size === 1);
+  let cursor = 0;
+  return chosen.map(({ tensor, payload }) => {
+    let offset = cursor;
+    if (reuseOffsets && sources.size === 1 && isExternal(tensor)) {
+      const old = externalRef(tensor).offset;
+      if (old >= cursor) offset = old;
+    }
+    cursor = offset + payload.length;
+    return { tensor, payload, offset };
+  });
+}
+
+function setExternal(t: TensorProto, location: string, offset: number, length: number): void {
+  const values: Record<string, string> = { location, offset: String(offset), length: String(length) };
+  const entries = isExternal(t) ? t.externalData.map((e) => create(StringStringEntryProtoSchema, { key: e.key, value: e.value })) : [];
+  for (const [key, value] of Object.entries(values)) {
+    const e = entries.find((x) => x.key === key);
+    if (e) e.value = value;
+    else entries.push(create(StringStringEntryProtoSchema, { key, value }));
+  }
+  delete (t as unknown as Record<string, unknown>).rawData;
+  t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+  t.externalData = entries;
+}
+
+function writeDataFile(file: string, placements: Placement[]): void {
+  const sorted = [...placements].sort((a, b) => a.offset - b.offset);
+  const chunks: Uint8Array[] = [];
+  let cursor = 0;
+  for (const p of sorted) {
+    if (p.offset > cursor) chunks.push(new Uint8Array(p.offset - cursor));
+    chunks.push(p.payload);
+    cursor = p.offset + p.payload.length;
+  }
+  writeFileSynced(file, chunks);
+}
+
+/** Writes chunks by reference (no concatenation) and fsyncs, so the rename that follows publishes a complete file. */
+function writeFileSynced(file: string, chunks: Uint8Array[]): void {
+  const fd = fs.openSync(file, 'wx', 0o644);
+  try {
+    for (const c of chunks) {
+      let done = 0;
+      while (done < c.length) done += fs.writeSync(fd, c, done, c.length - done);
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function tempName(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`);
+}
