@@ -14,7 +14,7 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'EpUnavailableError';
+export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'MismatchError' | 'EpUnavailableError';
 
 export class OnnxAttnError extends Error {
   override readonly name: OnnxAttnErrorName;
@@ -55,6 +55,20 @@ export function isOnnxAttnError(e: unknown): e is OnnxAttnError {
   return (
     e instanceof Error &&
     typeof (e as Partial<OnnxAttnError>).exitCode === 'number' &&
-    ['UsageError', 'ModelError', 'LocateError', 'BuildError', 'EpUnavailableError'].includes(e.name)
+    ['UsageError', 'ModelError', 'LocateError', 'BuildError', 'MismatchError', 'EpUnavailableError'].includes(e.name)
   );
+}
+
+/** A module that cannot be built here: a broken constraint, an unknown option, weights of the wrong shape: exit 4. */
+export class BuildError extends OnnxAttnError {
+  constructor(message: string) {
+    super('BuildError', ExitCode.invalidModel, message);
+  }
+}
+
+/** Outputs that should agree and do not (a gate-zero patch that is not bit-identical, a failed comparison): exit 1. */
+export class MismatchError extends OnnxAttnError {
+  constructor(message: string) {
+    super('MismatchError', ExitCode.comparisonFailed, message);
+  }
 }

@@ -1,5 +1,6 @@
 import { Graph, type Dim, type TensorType, type Value } from './graph/graph.js';
 import { inferShapes } from './graph/shapes.js';
+import { locate, splitSpecs } from './locate/locate.js';
 import { analyzeStructure, type Family, type ModelStructure } from './locate/structure.js';
 import { dtypeName } from './onnx/dtype.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
@@ -50,6 +51,18 @@ export interface InspectResult {
   head: HeadSummary[];
   /** `static` when every boundary shape came from the file and inference; `probe` when onnxruntime filled gaps. */
   shapeSource: 'static' | 'probe';
+  /** Present with `--at SPEC`: what each insertion point resolves to. */
+  sites?: SiteSummary[];
+}
+
+export interface SiteSummary {
+  spec: string;
+  point: string;
+  tensor: string;
+  shape: Dim[] | null;
+  layer: string | null;
+  consumers: string[];
+  isGraphOutput: boolean;
 }
 
 export interface InspectOptions {
@@ -57,6 +70,8 @@ export interface InspectOptions {
   probe?: boolean;
   /** Sizes for dynamic input dims, by input name. */
   inputShapes?: Record<string, number[]>;
+  /** Insertion points (SPECs) to resolve, as `insert --after` would. */
+  at?: string[];
 }
 
 /** A loaded model with its graph index, inferred types and structure: what every command starts from. */
@@ -99,7 +114,22 @@ export async function analyzeModel(model: OnnxModel, options: InspectOptions = {
 
 export async function inspect(file: string, options: InspectOptions = {}): Promise<InspectResult> {
   const analyzed = await analyzeModel(loadModel(file), options);
-  return summarize(analyzed);
+  const result = summarize(analyzed);
+  if (options.at) {
+    const s = analyzed.structure;
+    result.sites = splitSpecs(options.at).flatMap((spec) =>
+      locate(s, spec).map((site) => ({
+        spec: site.spec,
+        point: site.point,
+        tensor: site.value.name,
+        shape: site.shape,
+        layer: site.layer?.scope ?? null,
+        consumers: site.consumers.map((c) => c.name || c.opType),
+        isGraphOutput: site.isGraphOutput,
+      })),
+    );
+  }
+  return result;
 }
 
 export function summarize({ model, graph, structure: s, shapeSource }: AnalyzedModel): InspectResult {

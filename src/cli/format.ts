@@ -1,5 +1,6 @@
 import type { Dim } from '../graph/graph.js';
 import type { InspectResult } from '../inspect.js';
+import type { InsertResult } from '../insert.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
@@ -56,6 +57,56 @@ export function formatInspect(r: InspectResult): string {
       ),
     );
   }
+  if (r.sites) {
+    out.push('');
+    out.push(
+      table(
+        ['spec', 'point', 'tensor', 'shape', 'rewired consumers'],
+        r.sites.map((x) => [x.spec, x.point, x.tensor + (x.isGraphOutput ? ' (graph output)' : ''), shapeText(x.shape), x.consumers.join(', ') || '-']),
+      ),
+    );
+  }
   if (r.shapeSource === 'probe') out.push('\n(some shapes were measured by one onnxruntime run: static inference could not reach them)');
   return out.join('\n');
+}
+
+function count(n: number | null): string {
+  if (n === null) return 'dynamic';
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+/** `insert` and `insert --dry-run`: one row per insertion point, then what was written and checked. */
+export function formatInsert(r: InsertResult): string {
+  const lines: string[] = [];
+  const rows = r.insertions.map((i) => [
+    String(i.k),
+    i.point,
+    i.tensor,
+    shapeText(i.shape),
+    `${i.module}(${i.variant})${i.gate === 'zero' ? ' gate=0' : ''}`,
+    count(i.params),
+    count(i.macs),
+    Object.values(i.ops).reduce((a, b) => a + b, 0).toString(),
+    i.rewired.join(', ') || '-',
+  ]);
+  lines.push(table(['k', 'point', 'tensor', 'shape', 'module', 'params', 'MACs', 'ops', 'rewired consumers'], rows));
+  const params = r.insertions.reduce((a, i) => a + i.params, 0);
+  const macs = r.insertions.some((i) => i.macs === null) ? null : r.insertions.reduce((a, i) => a + (i.macs ?? 0), 0);
+  lines.push(`total: ${r.insertions.length} insertion(s), ${count(params)} parameters, ${count(macs)} MACs added`);
+  if (r.dryRun) {
+    lines.push(`dry run: nothing written (would write ${r.output})`);
+    return lines.join('\n');
+  }
+  if (r.check?.run) {
+    const run = r.check.run;
+    lines.push(
+      `checked: structure ok; onnxruntime CPU run ok (${run.outputs.map((o) => `${o.name} ${o.dtype} [${o.shape}]`).join(', ')}); ` +
+        (run.identical ? 'outputs bit-identical to the original' : `outputs differ from the original by up to ${run.maxAbsDiff.toPrecision(3)}`),
+    );
+  } else if (r.check) lines.push('checked: structure ok (run skipped: --no-check)');
+  lines.push(`wrote ${r.output}`);
+  return lines.join('\n');
 }

@@ -11,7 +11,28 @@ interface GlobalFlags {
   quiet: boolean;
 }
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+/** Where the CLI writes: the process streams, or buffers in tests (prettier's `mockable` seam). */
+export interface CliIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIO: CliIO = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+function parseOpts(list: readonly string[] | undefined): Record<string, string> {
+  const opts: Record<string, string> = {};
+  for (const item of list ?? []) {
+    for (const pair of item.split(',')) {
+      const m = /^([A-Za-z_][\w-]*)=(.+)$/.exec(pair.trim());
+      if (!m) throw new UsageError(`--opt '${pair}': expected key=value, e.g. --opt variant=paper`);
+      opts[m[1]!] = m[2]!;
+    }
+  }
+  return opts;
+}
 
 function parseShapes(list: readonly string[] | undefined): Record<string, number[]> | undefined {
   if (!list || list.length === 0) return undefined;
@@ -24,7 +45,8 @@ function parseShapes(list: readonly string[] | undefined): Record<string, number
   return shapes;
 }
 
-export function buildCli(argv: string[]): Argv<GlobalFlags> {
+export function buildCli(argv: string[], io: CliIO = processIO): Argv<GlobalFlags> {
+  const out = (text: string) => io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   return yargs(argv)
     .scriptName('onnx-attn')
     .usage('$0 <command> [options]\n\nPatch exported detector ONNX graphs with attention modules, and prove they still work.')
@@ -39,11 +61,16 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
           .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
           .option('json', { type: 'boolean', default: false, describe: 'Print JSON (cli-contract "inspect")' })
           .option('probe', { type: 'boolean', default: true, describe: 'Measure shapes static inference cannot reach with one onnxruntime run (--no-probe to skip)' })
-          .option('shape', { type: 'string', array: true, describe: 'Size of dynamic inputs, NAME=1x3x640x640' }),
+          .option('shape', { type: 'string', array: true, describe: 'Size of dynamic inputs, NAME=1x3x640x640' })
+          .option('at', { type: 'string', array: true, describe: 'Resolve insertion points (SPEC[,SPEC]) as insert --after would' }),
       async (args) => {
         const { inspect } = await import('../inspect.js');
         const shapes = parseShapes(args.shape);
-        const result = await inspect(args.model, { probe: args.probe, ...(shapes ? { inputShapes: shapes } : {}) });
+        const result = await inspect(args.model, {
+          probe: args.probe,
+          ...(shapes ? { inputShapes: shapes } : {}),
+          ...(args.at ? { at: args.at } : {}),
+        });
         if (args.json) out(JSON.stringify(result, null, 2));
         else {
           const { formatInspect } = await import('./format.js');
@@ -74,33 +101,102 @@ export function buildCli(argv: string[]): Argv<GlobalFlags> {
         else if (!args.quiet) out(`wrote ${r.path} (${r.bytes} bytes)${r.dataPath ? ` + ${r.dataPath} (${r.externalBytes} bytes)` : ''}`);
       },
     )
-    .demandCommand(1, 'name a command: inspect, convert (see --help)')
+    .command(
+      'insert <model>',
+      'Insert an attention module after one or more points, check the result, and save it',
+      (y) =>
+        y
+          .positional('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+          .option('after', { type: 'string', array: true, demandOption: true, describe: 'Insertion points: 23, model.23/cv3, node:NAME[#k], tensor:NAME, head, head:i (comma list or repeated)' })
+          .option('module', { type: 'string', demandOption: true, describe: 'NAM, GAM, SimAM, SE, CBAM, ECA, CA' })
+          .option('opt', { type: 'string', array: true, describe: 'Module option key=value (repeatable), e.g. variant=paper, rate=4, lambda=1e-4' })
+          .option('init', { choices: ['torch', 'random'] as const, default: 'torch' as const, describe: 'Weights when no --weights file is given' })
+          .option('seed', { type: 'number', default: 0, describe: 'Seed of --init' })
+          .option('weights', { type: 'string', array: true, describe: 'Reference state_dict: .safetensors, .npz or .json (one per point, or one file)' })
+          .option('bn-eps', { type: 'number', describe: 'BatchNorm epsilon (default 1e-3 for YOLO/ultralytics exports, 1e-5 otherwise)' })
+          .option('gate', { choices: ['zero', 'none'] as const, default: 'none' as const, describe: 'zero: y = x + 0·(attention(x) − x), an exact identity until the gate is set to 1' })
+          .option('consumers', { type: 'string', array: true, describe: 'Rewire only these consumer nodes (e.g. a residual Add)' })
+          .option('output', { alias: 'o', type: 'string', describe: 'Output file (default <stem>-<module>.onnx beside the input)' })
+          .option('force', { type: 'boolean', default: false, describe: 'Replace an existing output' })
+          .option('in-place', { type: 'boolean', default: false, describe: 'Write over the input model' })
+          .option('external-data', { choices: ['auto', 'always', 'never'] as const, default: 'auto' as const })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (points, tensors, shapes, consumers, params, MACs); write nothing' })
+          .option('check', { type: 'boolean', default: true, describe: 'Run original and patched once in onnxruntime (CPU) before saving (--no-check to skip)' })
+          .option('shape', { type: 'string', array: true, describe: 'Size of dynamic inputs, NAME=1x3x640x640' })
+          .option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        const { insertIntoFile } = await import('../insert.js');
+        const shapes = parseShapes(args.shape);
+        if (args['bn-eps'] !== undefined && !(args['bn-eps'] > 0)) throw new UsageError(`--bn-eps must be a positive number, got ${args['bn-eps']}`);
+        if (!Number.isInteger(args.seed)) throw new UsageError(`--seed must be a whole number, got ${args.seed}`);
+        if (args.output && args.inPlace) throw new UsageError('--output and --in-place contradict each other; pass one');
+        const result = await insertIntoFile(args.model, {
+          after: args.after,
+          module: args.module,
+          opts: parseOpts(args.opt),
+          init: args.init,
+          seed: args.seed,
+          ...(args.weights ? { weights: args.weights } : {}),
+          ...(args['bn-eps'] !== undefined ? { bnEps: args['bn-eps'] } : {}),
+          gate: args.gate,
+          ...(args.consumers ? { consumers: args.consumers } : {}),
+          ...(args.output ? { output: args.output } : {}),
+          force: args.force,
+          inPlace: args.inPlace,
+          externalData: args.externalData,
+          dryRun: args.dryRun,
+          check: args.check,
+          ...(shapes ? { shapes } : {}),
+        });
+        if (args.json) out(JSON.stringify(result, null, 2));
+        else if (!args.quiet || args.dryRun) {
+          const { formatInsert } = await import('./format.js');
+          out(formatInsert(result));
+        }
+      },
+    )
+    .command(
+      'modules',
+      'List the attention modules: variants, options, parameter formulas, op counts',
+      (y) => y.option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        const { describeModules } = await import('../modules/index.js');
+        const modules = describeModules();
+        if (args.json) out(JSON.stringify(modules, null, 2));
+        else {
+          const { formatModules } = await import('./format.js');
+          out(formatModules(modules));
+        }
+      },
+    )
+    .demandCommand(1, 'name a command: inspect, insert, convert, modules (see --help)')
     .recommendCommands()
     .strict()
     .fail(false)
+    .exitProcess(false)
     .help()
     .wrap(Math.min(120, process.stdout.columns || 100)) as unknown as Argv<GlobalFlags>;
 }
 
 /** Runs the CLI and returns the exit status; never throws. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   const debug = argv.includes('--debug');
   try {
-    await buildCli(argv).parseAsync();
+    await buildCli(argv, io).parseAsync();
     return ExitCode.pass;
   } catch (e) {
     if (isOnnxAttnError(e)) {
-      process.stderr.write(`onnx-attn: ${e.message}\n`);
-      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+      io.stderr(`onnx-attn: ${e.message}\n`);
+      if (debug && e.stack) io.stderr(`${e.stack}\n`);
       return e.exitCode;
     }
     const err = e as Error;
     if (err?.name === 'YError') {
-      process.stderr.write(`onnx-attn: ${err.message} (see 'onnx-attn --help')\n`);
+      io.stderr(`onnx-attn: ${err.message} (see 'onnx-attn --help')\n`);
       return ExitCode.usage;
     }
-    process.stderr.write(`onnx-attn: internal error: ${err?.message ?? String(e)} (rerun with --debug for the stack trace)\n`);
-    if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
+    io.stderr(`onnx-attn: internal error: ${err?.message ?? String(e)} (rerun with --debug for the stack trace)\n`);
+    if (debug && err?.stack) io.stderr(`${err.stack}\n`);
     return ExitCode.invalidModel;
   }
 }

@@ -248,8 +248,8 @@ export class Graph {
     return v;
   }
 
-  /** Adds a node right after `after` (or at the end), with fresh output values. */
-  addNode(spec: NewNode, after?: Node): Node {
+  /** Adds a node with fresh output values: right after `after`, first when `after` is null, last when omitted. */
+  addNode(spec: NewNode, after?: Node | null): Node {
     for (const name of [spec.name, ...spec.outputs]) {
       if (this.values.has(name) || (name === spec.name && this.nodes.some((n) => n.name === name))) {
         throw new Error(`name '${name}' is already used in the graph`);
@@ -275,15 +275,20 @@ export class Graph {
       node.inputs.push(v);
       if (v) v.uses.push({ node, index: i });
     }
-    const at = after ? this.nodes.indexOf(after) + 1 : this.nodes.length;
+    const at = after === null ? 0 : after ? this.nodes.indexOf(after) + 1 : this.nodes.length;
     this.nodes.splice(at, 0, node);
     return node;
   }
 
-  /** Renames a value everywhere it is written (producer output, consumer inputs, value_info, graph I/O). */
-  renameValue(value: Value, name: string): void {
+  /**
+   * Renames a value everywhere it is written (producer output, consumer inputs, value_info, graph I/O).
+   * `keepGraphOutputName` leaves the graph's output declaration as it is, for a caller that hands that name to
+   * another value.
+   */
+  renameValue(value: Value, name: string, options: { keepGraphOutputName?: boolean } = {}): void {
     if (this.values.has(name)) throw new Error(`name '${name}' is already used in the graph`);
-    for (const vi of [...this.proto.input, ...this.proto.output, ...this.proto.valueInfo]) {
+    const declarations = [...this.proto.input, ...(options.keepGraphOutputName ? [] : this.proto.output), ...this.proto.valueInfo];
+    for (const vi of declarations) {
       if (vi.name === value.name) vi.name = name;
     }
     if (value.initializer) value.initializer.name = name;

@@ -317,8 +317,8 @@ function moduleType(layer: Layer, scopes: Map<Node, Scope | null>, family: Famil
   }
   if (has(/^stem\d/)) return 'HGStem';
   if (has(/^ec(\.|$)/) && has(/^sc(\.|$)/)) return 'HGBlock';
-  if (ops.has('MatMul') && ops.has('Softmax')) return 'AIFI';
   if (has(/^attn(\.|$)/) || has(/\.attn(\.|$)/)) return 'C2PSA';
+  if (ops.has('MatMul') && ops.has('Softmax')) return 'AIFI';
   if (has(/^cv3(\.|$)/) && has(/^m\.\d+/)) return 'C3';
   if (has(/^m(_\d+)?$/) && ops.has('MaxPool')) return 'SPPF';
   if (has(/^m\.\d+\.m\.\d+/) || (family === 'yolo11' && has(/^m\.\d+/) && ops.has('Split'))) return 'C3k2';

@@ -1,0 +1,123 @@
+import { Graph } from './graph/graph.js';
+import { inferShapes } from './graph/shapes.js';
+import { decodeModel, type OnnxModel } from './onnx/load.js';
+import { encodeModel } from './onnx/save.js';
+import { makeInputs, resolveInputSpecs } from './runtime/inputs.js';
+import { openSession, type OutputTensor } from './runtime/session.js';
+
+/** Problems found in a model's structure; empty means the model is well-formed. */
+/** `modules`: the input and output tensor of each inserted module, whose shapes must agree. */
+export function checkStructure(model: OnnxModel, modules: { input: string; output: string }[] = []): string[] {
+  const problems: string[] = [];
+  let graph: Graph;
+  try {
+    // Re-read from bytes, as a consumer of the file would: single assignment and defined inputs are checked there.
+    graph = Graph.fromModel({ ...model, proto: decodeModel(encodeModel(model), 'patched model') });
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  const seen = new Set(graph.inputs);
+  for (const v of graph.values.values()) if (v.initializer) seen.add(v);
+  for (const n of graph.nodes) {
+    for (const v of n.inputs) {
+      if (v && !seen.has(v)) problems.push(`node '${n.name}' reads '${v.name}' before it is produced (nodes are not in topological order)`);
+    }
+    for (const o of n.outputs) seen.add(o);
+  }
+  if (graph.opset('') === 0) problems.push('the model imports no ai.onnx opset');
+  const names = new Set<string>();
+  for (const n of graph.nodes) {
+    if (n.name && names.has(n.name)) problems.push(`node name '${n.name}' is used twice`);
+    names.add(n.name);
+  }
+  if (modules.length > 0) {
+    // Every inserted module keeps its input's shape: its output stands in for the input in the rest of the model.
+    const types = inferShapes(graph);
+    for (const m of modules) {
+      const x = graph.value(m.input);
+      const y = graph.value(m.output);
+      const a = x ? types.get(x)?.shape : null;
+      const b = y ? types.get(y)?.shape : null;
+      if (a && b && JSON.stringify(a) !== JSON.stringify(b)) problems.push(`module output '${m.output}' has shape [${b}], its input '${m.input}' has [${a}]`);
+    }
+  }
+  return problems;
+}
+
+export interface RunCheck {
+  outputs: { name: string; dtype: string; shape: number[] }[];
+  /** Problems: outputs that differ from the original's in name, dtype or shape. */
+  problems: string[];
+  /** Outputs bit-identical to the original's (what `--gate zero` must give). */
+  identical: boolean;
+  /** Largest absolute difference from the original over all float outputs. */
+  maxAbsDiff: number;
+}
+
+/**
+ * Runs the original and the patched model once on CPU with the same seeded inputs and compares what comes out:
+ * the same output names, dtypes and shapes, and whether the values are bit-identical.
+ */
+export async function checkRun(original: OnnxModel, patched: OnnxModel, options: { shapes?: Record<string, number[]>; seed?: number } = {}): Promise<RunCheck> {
+  const graph = Graph.fromModel(original);
+  const specs = resolveInputSpecs(
+    graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
+    original.proto,
+    options.shapes,
+  );
+  const inputs = makeInputs(specs, { seed: options.seed ?? 0 });
+  const run = async (m: OnnxModel, label: string) => {
+    const s = await openSession(encodeModel(m), {}, label);
+    try {
+      return await s.run(inputs);
+    } finally {
+      await s.release();
+    }
+  };
+  const a = await run(original, 'original model');
+  const b = await run(patched, 'patched model');
+  const problems: string[] = [];
+  let identical = a.length === b.length;
+  let maxAbsDiff = 0;
+  for (const oa of a) {
+    const ob = b.find((o) => o.name === oa.name);
+    if (!ob) {
+      problems.push(`output '${oa.name}' is missing from the patched model`);
+      identical = false;
+      continue;
+    }
+    if (ob.type !== oa.type) problems.push(`output '${oa.name}' is ${ob.type}, the original's is ${oa.type}`);
+    if (JSON.stringify(ob.dims) !== JSON.stringify(oa.dims)) problems.push(`output '${oa.name}' has shape [${ob.dims}], the original's is [${oa.dims}]`);
+    const d = diff(oa, ob);
+    identical &&= d.identical;
+    maxAbsDiff = Math.max(maxAbsDiff, d.maxAbs);
+  }
+  for (const ob of b) if (!a.some((o) => o.name === ob.name)) problems.push(`the patched model has an extra output '${ob.name}'`);
+  return { outputs: b.map((o) => ({ name: o.name, dtype: o.type, shape: o.dims })), problems, identical: identical && problems.length === 0, maxAbsDiff };
+}
+
+function diff(a: OutputTensor, b: OutputTensor): { identical: boolean; maxAbs: number } {
+  if (a.data.length !== b.data.length) return { identical: false, maxAbs: Infinity };
+  let identical = true;
+  let maxAbs = 0;
+  if (a.data instanceof Float32Array && b.data instanceof Float32Array) {
+    const ua = new Uint32Array(a.data.buffer, a.data.byteOffset, a.data.length);
+    const ub = new Uint32Array(b.data.buffer, b.data.byteOffset, b.data.length);
+    for (let i = 0; i < ua.length; i++) {
+      if (ua[i] !== ub[i]) {
+        identical = false;
+        const d = Math.abs(a.data[i]! - b.data[i]!);
+        maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+      }
+    }
+    return { identical, maxAbs };
+  }
+  for (let i = 0; i < a.data.length; i++) {
+    if (a.data[i] !== b.data[i]) {
+      identical = false;
+      maxAbs = Math.max(maxAbs, Math.abs(Number(a.data[i]) - Number(b.data[i])));
+    }
+  }
+  return { identical, maxAbs };
+}
+

@@ -1,0 +1,14 @@
+/**
+ * onnx-attn's library API: the same verbs as the CLI (load → locate → build → splice → check → save, then
+ * inspect, convert). The CLI imports only what a user could import from here.
+ */
+export { ExitCode, UsageError, ModelError, LocateError, OnnxAttnError, isOnnxAttnError } from './errors.js';
+export { loadModel, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
+export { saveModel, encodeModel, type SaveOptions, type SaveResult, type ExternalDataMode } from './onnx/save.js';
+export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js';
+export { inferShapes } from './graph/shapes.js';
+export { analyzeStructure, type Family, type Layer, type HeadInput, type ModelStructure } from './locate/structure.js';
+export { locate, splitSpecs, type Site } from './locate/locate.js';
+export { inspect, analyzeModel, summarize, type InspectResult, type InspectOptions, type AnalyzedModel } from './inspect.js';
+export { convert, type ConvertOptions } from './convert.js';
+export { VERSION } from './version.js';

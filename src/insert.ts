@@ -1,0 +1,359 @@
+import * as path from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { BuildError, LocateError, MismatchError, ModelError, UsageError } from './errors.js';
+import type { Dim, Node, Value } from './graph/graph.js';
+import { spliceModule } from './graph/splice.js';
+import { analyzeModel, type AnalyzedModel } from './inspect.js';
+import { checkRun, checkStructure, type RunCheck } from './check.js';
+import { loadModel } from './onnx/load.js';
+import { saveModel, type ExternalDataMode } from './onnx/save.js';
+import * as fs from 'node:fs';
+import { locate, splitSpecs, type Site } from './locate/locate.js';
+import type { Family } from './locate/structure.js';
+import { ModuleBuilder, type TapeValue } from './modules/builder.js';
+import { findModule, resolveOptions } from './modules/index.js';
+import type { AttentionModule, ModuleContext, OptionValue, Weights } from './modules/types.js';
+import { initWeights, readTensorFile, resolveWeights, type NamedTensor } from './modules/weights.js';
+import { StringStringEntryProtoSchema } from './onnx/proto.js';
+import { VERSION } from './version.js';
+
+/** Options of one `insert` (cli-contract "Insert options"). */
+export interface InsertOptions {
+  /** SPECs: `23`, `model.23/cv3`, `node:NAME#k`, `tensor:NAME`, `head`, `head:i`; comma lists allowed. */
+  after: string | readonly string[];
+  /** NAM, GAM, SimAM, SE, CBAM, ECA, CA (any case). */
+  module: string;
+  /** Module options, `key=value` already split (`{variant: 'paper', rate: '4'}`). */
+  opts?: Readonly<Record<string, string>>;
+  /** Weights when no file is given (default `torch`: the reference module's PyTorch initialisation). */
+  init?: 'torch' | 'random';
+  /** Seed of `--init` (default 0); point j uses seed + j, as successive PyTorch modules draw different weights. */
+  seed?: number;
+  /** Reference state_dict files: one per point, or one with `0.`, `1.` prefixes, or one for every point. */
+  weights?: string | readonly string[];
+  /** BatchNorm epsilon of the module's BNs (default 1e-3 for YOLO/ultralytics exports, 1e-5 otherwise). */
+  bnEps?: number;
+  /** `zero`: y = x + g·(attention(x) − x) with g = 0, the exact identity that proves the splice. */
+  gate?: 'zero' | 'none';
+  /** Rewire only these consumer nodes (by name) instead of every consumer outside the scope. */
+  consumers?: readonly string[];
+}
+
+/** One planned or applied insertion: what `--dry-run` prints and `--json` reports. */
+export interface Insertion {
+  k: number;
+  spec: string;
+  point: string;
+  tensor: string;
+  shape: Dim[] | null;
+  module: string;
+  variant: string;
+  options: Record<string, OptionValue>;
+  /** New node names (empty in a dry run). */
+  nodes: string[];
+  initializers: string[];
+  /** Op-type counts of the inserted subgraph. */
+  ops: Record<string, number>;
+  /** Trainable parameters of the reference module (weights and biases; not BN statistics). */
+  params: number;
+  /** Multiply-accumulates per image, or null when H or W is dynamic. */
+  macs: number | null;
+  /** Consumer nodes that now read the module's output. */
+  rewired: string[];
+  gate: 'zero' | 'none';
+  init: 'torch' | 'random' | 'weights';
+  seed: number | null;
+  weights: string | null;
+  bnEps: number;
+  /** After splicing: the tensor the module reads (renamed when the point was a graph output) and the one it writes. */
+  moduleInput?: string;
+  moduleOutput?: string;
+}
+
+/** A located, validated insertion with its weights, ready to build. */
+export interface InsertionPlan {
+  insertion: Insertion;
+  site: Site;
+  consumers: Node[];
+  module: AttentionModule;
+  ctx: ModuleContext;
+  weights: Weights;
+}
+
+export const PROVENANCE_KEY = 'onnx_attn';
+
+export function defaultBnEps(family: Family): number {
+  return family === 'unknown' || family === 'rtdetr-official' ? 1e-5 : 1e-3;
+}
+
+/** `<stem>-<module>.onnx` beside the input. */
+export function defaultOutputPath(input: string, module: string): string {
+  const ext = path.extname(input);
+  return path.join(path.dirname(input), `${path.basename(input, ext)}-${module.toLowerCase()}${ext || '.onnx'}`);
+}
+
+/** Locates every point and checks everything (module constraints, weights) without touching the model. */
+export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions): InsertionPlan[] {
+  const { structure: s, graph } = analyzed;
+  const module = findModule(options.module);
+  const rawOpts = options.opts ?? {};
+  const moduleOptions = resolveOptions(module, { ...rawOpts });
+  const specs = splitSpecs(options.after);
+  if (specs.length === 0) throw new UsageError('--after needs at least one insertion point (SPEC)');
+  const sites = specs.flatMap((spec) => locate(s, spec));
+  const seen = new Map<Value, string>();
+  for (const site of sites) {
+    const prev = seen.get(site.value);
+    if (prev) throw new UsageError(`'${site.spec}' and '${prev}' both resolve to tensor ${site.value.name}; insert once per tensor`);
+    seen.set(site.value, site.spec);
+  }
+  const bnEps = options.bnEps ?? defaultBnEps(s.family);
+  const gate = options.gate ?? 'none';
+  const weightFiles = options.weights ? splitSpecs(options.weights) : [];
+  if (weightFiles.length > 1 && weightFiles.length !== sites.length) {
+    throw new UsageError(`--weights names ${weightFiles.length} files for ${sites.length} insertion points; give one per point, or one file`);
+  }
+  const fileCache = new Map<string, Map<string, NamedTensor>>();
+  const readFile = (f: string) => {
+    let t = fileCache.get(f);
+    if (!t) {
+      t = readTensorFile(f).tensors;
+      fileCache.set(f, t);
+    }
+    return t;
+  };
+  let k = nextInsertionIndex(analyzed);
+  return sites.map((site, j) => {
+    const shape = site.shape;
+    if (!shape || shape.length !== 4 || typeof shape[1] !== 'number') {
+      throw new BuildError(
+        `${module.name} needs a 4-D feature map [N,C,H,W] with a known channel count; ${site.point} (${site.value.name}) has shape ${shape ? `[${shape.map((d) => d ?? '?')}]` : 'unknown'}`,
+      );
+    }
+    const ctx: ModuleContext = {
+      channels: shape[1],
+      height: typeof shape[2] === 'number' ? shape[2] : null,
+      width: typeof shape[3] === 'number' ? shape[3] : null,
+      opset: graph.opset(''),
+      bnEps,
+      options: moduleOptions,
+    };
+    if (ctx.opset < 11 || ctx.opset > 21) throw new BuildError(`the model's opset is ${ctx.opset}; onnx-attn builds modules for opsets 11 to 21`);
+    try {
+      module.validate(ctx);
+    } catch (e) {
+      if (e instanceof BuildError) throw new BuildError(`${site.point} (${site.value.name}, C=${ctx.channels}): ${e.message}`);
+      throw e;
+    }
+    const consumers = pickConsumers(site, options.consumers);
+    const params = module.params(ctx);
+    let weights: Weights;
+    let init: Insertion['init'] = options.init ?? 'torch';
+    let seed: number | null = (options.seed ?? 0) + j;
+    let weightsFile: string | null = null;
+    if (weightFiles.length > 0 && params.length > 0) {
+      weightsFile = weightFiles.length === 1 ? weightFiles[0]! : weightFiles[j]!;
+      const tensors = readFile(weightsFile);
+      const prefixed = weightFiles.length === 1 && [...tensors.keys()].some((key) => /^\d+\./.test(key));
+      weights = resolveWeights(params, weightsFile, tensors, prefixed ? { prefix: `${j}.` } : {});
+      init = 'weights';
+      seed = null;
+    } else {
+      weights = initWeights(params, init, seed);
+    }
+    const ops = opCountsOf(module, ctx, weights, gate);
+    const trainable = params.filter((p) => p.trainable).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+    const moduleMacs = module.macs(ctx);
+    const gateMacs = gate === 'zero' && ctx.height !== null && ctx.width !== null ? ctx.channels * ctx.height * ctx.width : 0;
+    const insertion: Insertion = {
+      k: k++,
+      spec: site.spec,
+      point: site.point,
+      tensor: site.value.name,
+      shape,
+      module: module.name,
+      variant: module.variant(ctx),
+      options: { ...moduleOptions },
+      nodes: [],
+      initializers: [],
+      ops,
+      params: trainable + (gate === 'zero' ? 1 : 0),
+      macs: moduleMacs === null ? null : moduleMacs + gateMacs,
+      rewired: consumers.map((c) => c.name || c.opType),
+      gate,
+      init,
+      seed,
+      weights: weightsFile ? path.basename(weightsFile) : null,
+      bnEps,
+    };
+    return { insertion, site, consumers, module, ctx, weights };
+  });
+}
+
+function pickConsumers(site: Site, names: readonly string[] | undefined): Node[] {
+  if (!names || names.length === 0) return site.consumers;
+  const all = site.value.consumers();
+  return splitSpecs(names).map((name) => {
+    const node = all.find((c) => c.name === name);
+    if (!node) {
+      throw new LocateError(
+        `--consumers: node '${name}' does not read ${site.value.name}; its consumers are ${all.map((c) => `'${c.name}'`).join(', ') || 'none'}`,
+        all.map((c) => c.name),
+      );
+    }
+    return node;
+  });
+}
+
+function record(module: AttentionModule, ctx: ModuleContext, weights: Weights, gate: 'zero' | 'none'): { tape: ModuleBuilder; output: TapeValue } {
+  const tape = new ModuleBuilder(ctx.opset);
+  const x = tape.input;
+  let y = module.build(tape, x, weights, ctx);
+  if (gate === 'zero') {
+    // y = x + g·(attention(x) − x), g = 0: exactly x until g is set to 1.
+    const g = tape.floats('gate', [], [0]);
+    const delta = tape.op('Sub', [y, x]);
+    y = tape.op('Add', [x, tape.op('Mul', [delta, g])]);
+  }
+  return { tape, output: y };
+}
+
+function opCountsOf(module: AttentionModule, ctx: ModuleContext, weights: Weights, gate: 'zero' | 'none'): Record<string, number> {
+  return record(module, ctx, weights, gate).tape.opCounts();
+}
+
+/** The first k whose node scope `/onnx_attn/<k>_` is free: inserting into a patched model never clashes. */
+function nextInsertionIndex(analyzed: AnalyzedModel): number {
+  let k = readProvenance(analyzed.model.proto.metadataProps).length;
+  const used = new Set<number>();
+  for (const n of analyzed.graph.nodes) {
+    const m = /^\/onnx_attn\/(\d+)_/.exec(n.name);
+    if (m) used.add(Number(m[1]));
+  }
+  while (used.has(k)) k++;
+  return k;
+}
+
+function readProvenance(props: { key: string; value: string }[]): unknown[] {
+  const entry = props.find((p) => p.key === PROVENANCE_KEY);
+  if (!entry) return [];
+  try {
+    const parsed = JSON.parse(entry.value) as unknown;
+    return Array.isArray(parsed) ? parsed : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Builds and splices every planned insertion into the analyzed model's graph, writes the wiring back to the
+ * protobuf and appends provenance (every existing metadata entry is kept as it was). Returns the insertions
+ * with their node names filled in.
+ */
+export function applyInsertions(analyzed: AnalyzedModel, plans: InsertionPlan[], extraProvenance: Record<string, unknown> = {}): Insertion[] {
+  const { graph, model } = analyzed;
+  const done: Insertion[] = [];
+  for (const p of plans) {
+    const { tape, output } = record(p.module, p.ctx, p.weights, p.insertion.gate);
+    const result = spliceModule(graph, { value: p.site.value, consumers: p.consumers }, tape, output, { k: p.insertion.k, module: p.module.name });
+    const rewired = result.rewired.map((c) => c.name || c.opType);
+    if (p.site.isGraphOutput) rewired.push(`(graph output ${result.output.name})`);
+    done.push({
+      ...p.insertion,
+      nodes: result.nodes.map((n) => n.name),
+      initializers: result.initializers,
+      rewired,
+      moduleInput: p.site.value.name,
+      moduleOutput: result.output.name,
+    });
+  }
+  graph.commit();
+  const props = model.proto.metadataProps;
+  const existing = readProvenance(props);
+  const added = done.map((d) => ({
+    tool: 'onnx-attn',
+    version: VERSION,
+    k: d.k,
+    module: d.module,
+    variant: d.variant,
+    options: d.options,
+    point: d.point,
+    spec: d.spec,
+    tensor: d.tensor,
+    shape: d.shape,
+    init: d.init,
+    seed: d.seed,
+    weights: d.weights,
+    gate: d.gate,
+    bnEps: d.bnEps,
+    params: d.params,
+    macs: d.macs,
+    ...extraProvenance,
+  }));
+  const value = JSON.stringify([...existing, ...added]);
+  const entry = props.find((p) => p.key === PROVENANCE_KEY);
+  if (entry) entry.value = value;
+  else props.push(create(StringStringEntryProtoSchema, { key: PROVENANCE_KEY, value }));
+  return done;
+}
+
+export interface InsertFileOptions extends InsertOptions {
+  /** Output path (default `<stem>-<module>.onnx` beside the input). */
+  output?: string;
+  force?: boolean;
+  /** Write over the input file. */
+  inPlace?: boolean;
+  externalData?: ExternalDataMode;
+  /** Plan only: locate, validate and count, write nothing. */
+  dryRun?: boolean;
+  /** Run the original and patched models once in onnxruntime (CPU) before saving (default true). */
+  check?: boolean;
+  /** Sizes for dynamic inputs (probe and check runs). */
+  shapes?: Record<string, number[]>;
+}
+
+/** The `insert --json` document (cli-contract "JSON output"). */
+export interface InsertResult {
+  input: string;
+  output: string;
+  dryRun: boolean;
+  insertions: Insertion[];
+  check: { structure: string[]; run: RunCheck | null } | null;
+}
+
+/**
+ * The `insert` command as a library call: load → locate → build → splice → check → save. Nothing is written
+ * unless every step passed; the output appears atomically.
+ */
+export async function insertIntoFile(input: string, options: InsertFileOptions): Promise<InsertResult> {
+  const output = options.inPlace ? input : (options.output ?? defaultOutputPath(input, findModule(options.module).name));
+  if (!options.dryRun && !options.force && !options.inPlace && fs.existsSync(output)) {
+    throw new UsageError(`${output} already exists; pass --force to replace it, or -o to choose another name`);
+  }
+  const model = loadModel(input);
+  const analyzed = await analyzeModel(model, options.shapes ? { inputShapes: options.shapes } : {});
+  const plans = planInsertions(analyzed, options);
+  if (options.dryRun) return { input, output, dryRun: true, insertions: plans.map((p) => p.insertion), check: null };
+
+  const insertions = applyInsertions(analyzed, plans);
+  const structure = checkStructure(
+    model,
+    insertions.map((ins) => ({ input: ins.moduleInput!, output: ins.moduleOutput! })),
+  );
+  if (structure.length > 0) throw new ModelError(`the patched model is not valid (${structure[0]}); nothing was written. Please report this with --debug output`);
+  let run: RunCheck | null = null;
+  if (options.check !== false) {
+    run = await checkRun(loadModel(input), model, options.shapes ? { shapes: options.shapes } : {});
+    if (run.problems.length > 0) throw new ModelError(`the patched model does not run like the original: ${run.problems[0]}; nothing was written`);
+    const gated = insertions.every((i) => i.gate === 'zero');
+    if (gated && !run.identical) {
+      throw new MismatchError(`--gate zero must reproduce the original outputs exactly, but they differ by up to ${run.maxAbsDiff}; nothing was written`);
+    }
+  }
+  saveModel(model, output, {
+    ...(options.externalData ? { externalData: options.externalData } : {}),
+    force: options.force ?? false,
+    inPlace: options.inPlace ?? false,
+  });
+  return { input, output, dryRun: false, insertions, check: { structure, run } };
+}

@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { test } from 'node:test';
+import { fixture } from '../../test/helpers.js';
+import { LocateError } from '../errors.js';
+import { analyzeModel, type AnalyzedModel } from '../inspect.js';
+import { create } from '@bufbuild/protobuf';
+import { loadModel } from '../onnx/load.js';
+import { StringStringEntryProtoSchema } from '../onnx/proto.js';
+import { locate } from './locate.js';
+
+interface ManifestLayer {
+  index: number;
+  type: string;
+  tensor: string;
+  shape: number[];
+  consumedBy: (number | string)[];
+}
+interface ManifestFile {
+  file: string;
+  family: string;
+  dynamic: boolean;
+  headLayer: number | null;
+  headScope?: string;
+  layers?: ManifestLayer[];
+  boundaries?: { scope: string; tensor: string; shape: number[]; consumers: string[] }[];
+  headInputs: { tensor: string; fromLayer: number | null; fromScope?: string; shape: number[]; consumers: string[] }[];
+}
+
+const manifest = JSON.parse(fs.readFileSync(fixture('MANIFEST.json'), 'utf8')) as { files: ManifestFile[] };
+const cache = new Map<string, Promise<AnalyzedModel>>();
+const analyzed = (file: string) => {
+  let p = cache.get(file);
+  if (!p) {
+    p = analyzeModel(loadModel(fixture(file)));
+    cache.set(file, p);
+  }
+  return p;
+};
+
+/** (C,H,W) of a runtime shape; a dynamic file checks only what is static. */
+function assertShape(actual: unknown[] | null, chw: number[], dynamic: boolean, what: string): void {
+  assert.ok(actual, `${what}: no shape`);
+  assert.equal(actual.length, 4, `${what}: rank`);
+  if (dynamic) assert.equal(actual[1], chw[0], `${what}: channels`);
+  else assert.deepEqual(actual, [1, ...chw], what);
+}
+
+for (const f of manifest.files) {
+  test(`${f.file}: family, every layer boundary and the head match the export`, async () => {
+    const a = await analyzed(f.file);
+    const s = a.structure;
+    assert.equal(s.family, f.family);
+    for (const layer of f.layers ?? []) {
+      if (layer.index === f.headLayer) continue;
+      const [site, ...rest] = locate(s, String(layer.index));
+      assert.equal(rest.length, 0);
+      assert.equal(site!.value.name, layer.tensor, `layer ${layer.index}`);
+      assertShape(site!.shape, layer.shape, f.dynamic, `layer ${layer.index} shape`);
+      const ours = s.layers.find((l) => l.index === layer.index)!;
+      assert.equal(ours.type, layer.type, `layer ${layer.index} type`);
+      // Every consumer outside the layer is rewired; the manifest lists consumer layers.
+      const consumerLayers = [...new Set(site!.consumers.map((c) => s.layerOf(c)?.index))].sort((x, y) => x! - y!);
+      assert.deepEqual(consumerLayers, layer.consumedBy.filter((x) => x !== 'OUT'), `layer ${layer.index} consumers`);
+    }
+    for (const b of f.boundaries ?? []) {
+      const [site] = locate(s, b.scope);
+      assert.equal(site!.value.name, b.tensor, b.scope);
+      assertShape(site!.shape, b.shape, f.dynamic, `${b.scope} shape`);
+      assert.deepEqual(site!.consumers.map((c) => c.name).sort(), [...b.consumers].sort(), `${b.scope} consumers`);
+    }
+    const head = locate(s, 'head');
+    assert.deepEqual(
+      head.map((h) => h.value.name),
+      f.headInputs.map((h) => h.tensor),
+    );
+    f.headInputs.forEach((h, i) => {
+      const [site] = locate(s, `head:${i}`);
+      assert.equal(site!.value.name, h.tensor);
+      assertShape(site!.shape, h.shape, f.dynamic, `head:${i} shape`);
+      for (const c of h.consumers) assert.ok(site!.consumers.some((n) => n.name === c), `head:${i} rewires ${c}`);
+    });
+  });
+}
+
+test('scope paths resolve as the exporter wrote them, with or without a leading slash', async () => {
+  const v5 = (await analyzed('yolov5-op12.onnx')).structure;
+  for (const spec of ['model.23/cv3', '/model.23/cv3', 'model.23.cv3']) {
+    const [site] = locate(v5, spec);
+    assert.equal(site!.value.name, '/model.23/cv3/act/Mul_output_0', spec);
+  }
+  // C3's bottleneck chain: the Sequential `m` and its child `m.0` are one path.
+  assert.equal(locate(v5, 'model.2/m')[0]!.value.name, locate(v5, 'model.2/m/m.0')[0]!.value.name);
+  const official = (await analyzed('rtdetr-official-op16.onnx')).structure;
+  assert.equal(locate(official, '/model/encoder/pan_blocks.1')[0]!.value.name, '/model/encoder/pan_blocks.1/conv3/act/Mul_output_0');
+});
+
+test('node:, node:#k and tensor: points; graph outputs are reported as such', async () => {
+  const v5 = (await analyzed('yolov5-op12.onnx')).structure;
+  const [n] = locate(v5, 'node:/model.23/cv3/act/Mul');
+  assert.equal(n!.value.name, '/model.23/cv3/act/Mul_output_0');
+  assert.deepEqual(n!.consumers.map((c) => c.name), ['/model.24/m.2/Conv']);
+  const [t] = locate(v5, 'tensor:/model.9/cv1/act/Mul_output_0');
+  assert.equal(t!.value.producer!.name, '/model.9/cv1/act/Mul');
+  const [out] = locate(v5, 'tensor:output0');
+  assert.equal(out!.isGraphOutput, true);
+  const split = v5.graph.nodes.find((x) => x.opType === 'Split' && x.outputs.length > 1)!;
+  const [k] = locate(v5, `node:${split.name}#1`);
+  assert.equal(k!.value, split.outputs[1]);
+});
+
+test('points that name nothing, constants, or several tensors fail with the candidates', async () => {
+  const v5 = (await analyzed('yolov5-op12.onnx')).structure;
+  assert.throws(() => locate(v5, '25'), (e: unknown) => e instanceof LocateError && /layers 0\.\.24/.test(e.message));
+  assert.throws(() => locate(v5, 'model.23/cv4'), /matches no layer, scope, node or tensor; did you mean 'model.23'/);
+  assert.throws(() => locate(v5, 'node:/model.23/cv3/act/Mull'), /did you mean '\/model.23\/cv3\/act\/Mul'/);
+  assert.throws(() => locate(v5, 'tensor:/model.23/cv3/act/Mul_output'), /tensor '\/model.23\/cv3\/act\/Mul_output' not found; did you mean/);
+  assert.throws(() => locate(v5, 'head:3'), /the head has 3 inputs/);
+  const constant = v5.graph.nodes.find((x) => x.opType === 'Constant')!;
+  assert.throws(() => locate(v5, `node:${constant.name}`), /is a constant .* not data/);
+  const identity = v5.graph.nodes.find((x) => x.opType === 'Identity')!;
+  assert.throws(() => locate(v5, `tensor:${identity.outputs[0]!.name}`), /is a constant/);
+
+  const official = (await analyzed('rtdetr-official-op16.onnx')).structure;
+  let candidates: readonly string[] = [];
+  assert.throws(
+    () => locate(official, 'model/encoder'),
+    (e: unknown) => {
+      candidates = (e as LocateError).candidates;
+      return e instanceof LocateError && /is ambiguous: scope model\/encoder has \d+ boundary tensors/.test(e.message);
+    },
+  );
+  assert.ok(candidates.length >= 3 && candidates[0] === 'model/encoder#0');
+  const picked = locate(official, 'model/encoder#1');
+  assert.equal(picked.length, 1);
+  assert.throws(() => locate(official, `model/encoder#${candidates.length}`), /pick one of/);
+});
+
+test('Identity de-duplication and shared Constants do not create boundaries', async () => {
+  for (const file of ['yolov5-op12.onnx', 'yolov8-op17.onnx', 'yolo11-op17.onnx', 'rtdetr-l-op16.onnx']) {
+    const s = (await analyzed(file)).structure;
+    for (const l of s.layers) {
+      if (l.isHead) continue;
+      assert.equal(l.boundary.length, 1, `${file} layer ${l.scope}: ${l.boundary.map((v) => v.name).join(', ')}`);
+    }
+  }
+});
+
+/** The same model as the dynamo exporter names it: `node_<Op>_<n>` plus `pkg.torch.onnx.name_scopes` metadata. */
+function asDynamoExport(file: string, keepScopes: boolean) {
+  const model = loadModel(fixture(file));
+  model.proto.graph!.node.forEach((n, i) => {
+    if (keepScopes && n.name.startsWith('/')) {
+      const segments = n.name.split('/').slice(1, -1);
+      // Cumulative module paths, as PyTorch's named_modules spells them (`m` then `m.0` → `model.2.m`, `model.2.m.0`).
+      const dotted = (segs: string[]) =>
+        segs
+          .reduce<string[]>((acc, seg) => {
+            const last = acc[acc.length - 1];
+            if (last !== undefined && seg.startsWith(`${last}.`)) acc[acc.length - 1] = seg;
+            else acc.push(seg);
+            return acc;
+          }, [])
+          .join('.');
+      const paths = [...new Set(segments.map((_, k) => dotted(segments.slice(0, k + 1))))];
+      const value = `[${['', ...paths, `${n.opType.toLowerCase()}_${i}`].map((p) => `'${p}'`).join(', ')}]`;
+      n.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'pkg.torch.onnx.name_scopes', value }));
+    }
+    n.name = `node_${n.opType}_${i}`;
+  });
+  return analyzeModel(model);
+}
+
+test('dynamo exports: scopes come from the node metadata pkg.torch.onnx.name_scopes', async () => {
+  const ref = (await analyzed('yolov5-op12.onnx')).structure;
+  const dyn = (await asDynamoExport('yolov5-op12.onnx', true)).structure;
+  assert.equal(dyn.family, 'yolov5');
+  for (const spec of ['0', '9', '17', '23', 'model.23/cv3', 'model.2/m/m.0/cv1', 'head:2']) {
+    assert.deepEqual(
+      locate(dyn, spec).map((x) => x.value.name),
+      locate(ref, spec).map((x) => x.value.name),
+      spec,
+    );
+  }
+  assert.deepEqual(
+    dyn.layers.map((l) => [l.index, l.type]),
+    ref.layers.map((l) => [l.index, l.type]),
+  );
+});
+
+test('models with no scope information still support node:, tensor: and head', async () => {
+  for (const file of ['yolov5-op12.onnx', 'yolov8-op17.onnx', 'yolo11-op12.onnx']) {
+    const ref = (await analyzed(file)).structure;
+    const bare = (await asDynamoExport(file, false)).structure;
+    assert.equal(bare.family, 'unknown');
+    assert.equal(bare.layers.length, 0);
+    assert.deepEqual(
+      locate(bare, 'head').map((x) => x.value.name),
+      locate(ref, 'head').map((x) => x.value.name),
+      file,
+    );
+    const t = ref.head[1]!.value.name;
+    assert.equal(locate(bare, `tensor:${t}`)[0]!.value.name, t);
+    assert.throws(() => locate(bare, '23'), /this model has no numbered layers/);
+  }
+});

@@ -1,0 +1,129 @@
+import { create } from '@bufbuild/protobuf';
+import { AttributeProtoSchema, AttributeProto_AttributeType as AT, TensorProtoSchema, TensorProto_DataType as DT } from '../onnx/proto.js';
+import type { AttributeProto, TensorProto } from '../onnx/proto.js';
+
+/**
+ * A recording builder (onnx-ir's Tape): modules describe their subgraph here, away from any model. Splicing
+ * (src/graph/splice.ts) later gives the nodes their final names and wires them in; tests turn the same tape
+ * into a standalone model. Nothing here knows about the host graph.
+ */
+
+export interface TapeValue {
+  readonly id: number;
+  /** The module input (x), a node output, or a constant. */
+  readonly kind: 'input' | 'node' | 'constant';
+  /** For constants: the initializer and the key it is named by (`Channel_Att.bn2.folded_scale`, `axes_1`). */
+  readonly constant?: { key: string; tensor: TensorProto };
+  readonly producer?: TapeNode;
+  readonly outputIndex?: number;
+}
+
+export interface TapeNode {
+  readonly opType: string;
+  readonly inputs: readonly (TapeValue | null)[];
+  readonly outputs: readonly TapeValue[];
+  readonly attributes: readonly AttributeProto[];
+}
+
+export type Attr =
+  | { i: number }
+  | { ints: readonly number[] }
+  | { f: number }
+  | { floats: readonly number[] }
+  | { s: string };
+
+export const int = (i: number): Attr => ({ i });
+export const ints = (v: readonly number[]): Attr => ({ ints: v });
+export const float = (f: number): Attr => ({ f });
+
+function attribute(name: string, a: Attr): AttributeProto {
+  if ('i' in a) return create(AttributeProtoSchema, { name, type: AT.INT, i: BigInt(a.i) });
+  if ('ints' in a) return create(AttributeProtoSchema, { name, type: AT.INTS, ints: a.ints.map((x) => BigInt(x)) });
+  if ('f' in a) return create(AttributeProtoSchema, { name, type: AT.FLOAT, f: a.f });
+  if ('floats' in a) return create(AttributeProtoSchema, { name, type: AT.FLOATS, floats: [...a.floats] });
+  return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(a.s) });
+}
+
+export class ModuleBuilder {
+  readonly opset: number;
+  readonly nodes: TapeNode[] = [];
+  readonly constants: TapeValue[] = [];
+  readonly input: TapeValue;
+  private nextId = 1;
+  private readonly keys = new Set<string>();
+
+  constructor(opset: number) {
+    this.opset = opset;
+    this.input = { id: 0, kind: 'input' };
+  }
+
+  /** One node with one output. */
+  op(opType: string, inputs: readonly (TapeValue | null)[], attrs: Record<string, Attr> = {}): TapeValue {
+    return this.opN(opType, inputs, 1, attrs)[0]!;
+  }
+
+  /** One node with `n` outputs. */
+  opN(opType: string, inputs: readonly (TapeValue | null)[], n: number, attrs: Record<string, Attr> = {}): TapeValue[] {
+    const outputs: TapeValue[] = [];
+    const node: TapeNode = {
+      opType,
+      inputs: [...inputs],
+      outputs,
+      attributes: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    };
+    for (let i = 0; i < n; i++) outputs.push({ id: this.nextId++, kind: 'node', producer: node, outputIndex: i });
+    this.nodes.push(node);
+    return outputs;
+  }
+
+  /**
+   * A float32 initializer. `key` is the reference state_dict key when the values are that key's as given
+   * (`Channel_Att.bn2.running_mean`), or what it holds when folded or derived (`Channel_Att.bn2.folded_scale`).
+   */
+  floats(key: string, dims: readonly number[], values: ArrayLike<number>): TapeValue {
+    const data = Float32Array.from(values as ArrayLike<number>);
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`constant ${key}: ${data.length} values for dims [${dims}]`);
+    return this.constant(key, DT.FLOAT, dims, new Uint8Array(data.buffer));
+  }
+
+  /** An int64 initializer (axes, shapes, split sizes). */
+  int64s(key: string, values: readonly number[], dims: readonly number[] = [values.length]): TapeValue {
+    const data = new BigInt64Array(values.map((v) => BigInt(v)));
+    return this.constant(key, DT.INT64, dims, new Uint8Array(data.buffer));
+  }
+
+  private constant(key: string, dataType: number, dims: readonly number[], raw: Uint8Array): TapeValue {
+    if (this.keys.has(key)) throw new Error(`constant key '${key}' used twice in one module`);
+    this.keys.add(key);
+    const tensor = create(TensorProtoSchema, { dims: dims.map((d) => BigInt(d)), dataType, rawData: raw as Uint8Array<ArrayBuffer> });
+    const v: TapeValue = { id: this.nextId++, kind: 'constant', constant: { key, tensor } };
+    this.constants.push(v);
+    return v;
+  }
+
+  // Ops whose form changes with the opset (attention-modules.md section 0), so modules never branch on it.
+
+  /** ReduceMean/Max/Min/Prod/L2: axes an attribute up to opset 17, an input from 18. ReduceSum: input from 13. */
+  reduce(op: 'ReduceMean' | 'ReduceSum' | 'ReduceMax' | 'ReduceMin' | 'ReduceProd' | 'ReduceL2', x: TapeValue, axes: readonly number[], keepdims = true, axesKey = `axes_${axes.join('_')}`): TapeValue {
+    const axesAsInput = op === 'ReduceSum' ? this.opset >= 13 : this.opset >= 18;
+    if (axesAsInput) {
+      const a = this.constants.find((c) => c.constant!.key === axesKey) ?? this.int64s(axesKey, axes);
+      return this.op(op, [x, a], { keepdims: int(keepdims ? 1 : 0) });
+    }
+    return this.op(op, [x], { axes: ints(axes), keepdims: int(keepdims ? 1 : 0) });
+  }
+
+  /** HardSwish from opset 14; below it, z·HardSigmoid(z; α=1/6, β=0.5): the same function in two ops. */
+  hardSwish(z: TapeValue): TapeValue {
+    if (this.opset >= 14) return this.op('HardSwish', [z]);
+    const hs = this.op('HardSigmoid', [z], { alpha: float(1 / 6), beta: float(0.5) });
+    return this.op('Mul', [z, hs]);
+  }
+
+  /** Op-type histogram of what was recorded: what a module's `ops` declares. */
+  opCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const n of this.nodes) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
+    return counts;
+  }
+}

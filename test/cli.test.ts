@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { fixture, listFiles, ROOT, runBin, tmpDir } from './helpers.js';
+
+interface ManifestFile {
+  file: string;
+  family: string;
+  opset: number;
+  nodeCount: number;
+  headLayer: number | null;
+  inputs: { name: string; declaredShape: (number | string)[] }[];
+  outputs: { name: string }[];
+  layers?: { index: number; tensor: string }[];
+  headInputs: { tensor: string }[];
+}
+const manifest = JSON.parse(fs.readFileSync(fixture('MANIFEST.json'), 'utf8')) as { files: ManifestFile[] };
+
+test('inspect --json gives the contract fields on every fixture', () => {
+  for (const f of manifest.files) {
+    const r = runBin(['inspect', fixture(f.file), '--json']);
+    assert.equal(r.code, 0, `${f.file}: ${r.stderr}`);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.family, f.family, f.file);
+    assert.equal(typeof j.irVersion, 'number');
+    assert.equal(j.opsets['ai.onnx'], f.opset);
+    assert.deepEqual(
+      j.inputs.map((i: { name: string }) => i.name),
+      f.inputs.map((i) => i.name),
+    );
+    assert.deepEqual(
+      j.outputs.map((o: { name: string }) => o.name),
+      f.outputs.map((o) => o.name),
+    );
+    assert.equal(j.inputs[0].dtype, 'float32');
+    assert.deepEqual(j.inputs[0].shape, f.inputs[0]!.declaredShape);
+    assert.equal(j.nodeCount, f.nodeCount);
+    for (const key of ['scope', 'index', 'type', 'boundary', 'shape', 'consumers']) assert.ok(key in j.layers[0], `layers[].${key}`);
+    for (const l of f.layers ?? []) {
+      const ours = j.layers.find((x: { index: number }) => x.index === l.index);
+      if (l.index !== f.headLayer) assert.deepEqual(ours.boundary, [l.tensor], `${f.file} layer ${l.index}`);
+    }
+    assert.deepEqual(
+      j.head.map((h: { tensor: string }) => h.tensor),
+      f.headInputs.map((h) => h.tensor),
+    );
+    for (const h of j.head) for (const key of ['tensor', 'fromScope', 'shape']) assert.ok(key in h, `head[].${key}`);
+    // Every head input has a full static shape at the fixtures' 128x128 input (probed where inference stops).
+    for (const h of j.head) assert.ok(h.shape.length === 4 && h.shape.slice(1).every((d: unknown) => typeof d === 'number'), `${f.file} head shape ${h.shape}`);
+  }
+});
+
+test('inspect prints the layer table and the head', () => {
+  const r = runBin(['inspect', fixture('yolov5-op12.onnx')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /family\s+yolov5\s+opset ai\.onnx 12/);
+  assert.match(r.stdout, /^idx\s+type\s+from\s+boundary tensor\s+shape\s+consumed by$/m);
+  assert.match(r.stdout, /^23\s+C3\s+22\s+\/model\.23\/cv3\/act\/Mul_output_0\s+\[1,64,4,4\]\s+24$/m);
+  assert.match(r.stdout, /^head:0\s+\/model\.17\/cv3\/act\/Mul_output_0\s+\[1,16,16,16\]\s+model\.17$/m);
+});
+
+test('inspect --at resolves insertion points without changing anything', () => {
+  const r = runBin(['inspect', fixture('yolov8-op12.onnx'), '--at', '15,head:2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const sites = JSON.parse(r.stdout).sites;
+  assert.equal(sites.length, 2);
+  assert.equal(sites[0].tensor, '/model.15/cv2/act/Mul_output_0');
+  // Layer 15 feeds the head's box and class branches and layer 16.
+  assert.deepEqual(sites[0].consumers.sort(), ['/model.16/conv/Conv', '/model.22/cv2.0/cv2.0.0/conv/Conv', '/model.22/cv3.0/cv3.0.0/conv/Conv'].sort());
+  assert.equal(sites[1].tensor, '/model.21/cv2/act/Mul_output_0');
+});
+
+test('convert writes inline and external forms atomically, and the round trip is exact', () => {
+  const dir = tmpDir();
+  const src = fixture('yolov5-op17.onnx');
+  let r = runBin(['convert', src, path.join(dir, 'ext.onnx'), '--external-data', 'always', '--threshold', '4096']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /wrote .*ext\.onnx \(\d+ bytes\) \+ .*ext\.onnx\.data \(\d+ bytes\)/);
+  r = runBin(['convert', path.join(dir, 'ext.onnx'), path.join(dir, 'back.onnx'), '--external-data', 'never']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(listFiles(dir), ['back.onnx', 'ext.onnx', 'ext.onnx.data']);
+  const ins = JSON.parse(runBin(['inspect', path.join(dir, 'back.onnx'), '--json']).stdout);
+  const ref = JSON.parse(runBin(['inspect', src, '--json']).stdout);
+  assert.deepEqual({ ...ins, path: null, externalData: null }, { ...ref, path: null, externalData: null });
+  r = runBin(['convert', src, path.join(dir, 'same.onnx')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(fs.readFileSync(src).equals(fs.readFileSync(path.join(dir, 'same.onnx'))));
+});
+
+test('--help and --version', () => {
+  const r = runBin(['--help']);
+  assert.equal(r.code, 0);
+  for (const cmd of ['inspect', 'insert', 'convert', 'modules']) assert.match(r.stdout, new RegExp(`onnx-attn ${cmd}`));
+  const v = runBin(['--version']);
+  assert.equal(v.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
