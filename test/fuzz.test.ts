@@ -24,7 +24,10 @@ test('hundreds of mutated models never crash or hang inspect', { timeout: 240_00
       for (let j = 0; j < 1 + Math.floor(rand() * 8); j++) bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256);
     } else if (kind === 1) {
       // Flip bytes near the start, where the graph's nodes and names live.
-      for (let j = 0; j < 4; j++) bytes[Math.floor(rand() * Math.min(bytes.length, 20000))] ^= 1 << Math.floor(rand() * 8);
+      for (let j = 0; j < 4; j++) {
+        const at = Math.floor(rand() * Math.min(bytes.length, 20000));
+        bytes[at] = bytes[at]! ^ (1 << Math.floor(rand() * 8));
+      }
     } else if (kind === 2) {
       // Truncate anywhere.
       bytes = bytes.subarray(0, Math.floor(rand() * bytes.length));

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { UsageError } from '../errors.js';
+import { modelChunks, total } from './chunks.js';
 import { allGraphs, externalRef, isExternal, type OnnxModel } from './load.js';
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation } from './proto.js';
 import type { TensorProto } from './proto.js';
@@ -143,7 +144,9 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
         inline(t, payload);
       }
     }
-    const bytes = toBinary(ModelProtoSchema, model.proto);
+    // Payloads go to the file by reference: no copy of the weights is made (issue: large-model save path).
+    const chunks = modelChunks(model.proto);
+    const bytes = total(chunks);
     let dataPath: string | null = null;
     if (placements.length > 0) {
       const tmpData = tempName(dataAbs);
@@ -153,12 +156,12 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
     }
     const tmpModel = tempName(outAbs);
     tmpFiles.push(tmpModel);
-    writeFileSynced(tmpModel, [bytes]);
+    writeFileSynced(tmpModel, chunks);
     // Data first: a model file never points at a data file that is not there yet.
     if (dataPath) fs.renameSync(tmpFiles[0]!, dataAbs);
     fs.renameSync(tmpModel, outAbs);
     tmpFiles.length = 0;
-    return { path: outAbs, dataPath, bytes: bytes.length, externalBytes };
+    return { path: outAbs, dataPath, bytes, externalBytes };
   } catch (e) {
     for (const f of tmpFiles) fs.rmSync(f, { force: true });
     if ((e as NodeJS.ErrnoException).code) {
@@ -259,14 +262,35 @@ function writeDataFile(file: string, placements: Placement[]): void {
   writeFileSynced(file, chunks);
 }
 
-/** Writes chunks by reference (no concatenation) and fsyncs, so the rename that follows publishes a complete file. */
-function writeFileSynced(file: string, chunks: Uint8Array[]): void {
+/**
+ * Writes chunks in order and fsyncs, so the rename that follows publishes a complete file. Large chunks (weights)
+ * are written from where they lie; runs of small ones (headers) are gathered into one write.
+ */
+function writeFileSynced(file: string, chunks: readonly Uint8Array[]): void {
   const fd = fs.openSync(file, 'wx', 0o644);
+  const writeAll = (c: Uint8Array) => {
+    let done = 0;
+    while (done < c.length) done += fs.writeSync(fd, c, done, c.length - done);
+  };
   try {
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = () => {
+      if (pendingBytes > 0) writeAll(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
+      pending = [];
+      pendingBytes = 0;
+    };
     for (const c of chunks) {
-      let done = 0;
-      while (done < c.length) done += fs.writeSync(fd, c, done, c.length - done);
+      if (c.length >= 1 << 16) {
+        flush();
+        writeAll(c);
+      } else {
+        pending.push(c);
+        pendingBytes += c.length;
+        if (pendingBytes >= 1 << 20) flush();
+      }
     }
+    flush();
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

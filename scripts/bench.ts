@@ -1,0 +1,168 @@
+/**
+ * `npm run bench`: the speed and memory figures of the README, measured on this machine. Never run by the tests.
+ *
+ * - Generates a 377 MB model (160 Conv layers of 2.4 MB weights) and a 100 MB one in a temp folder.
+ * - Times `inspect`, `convert` (load + save) and `insert` (load, locate, build, splice, save; `--no-check`, since
+ *   the check runs the model in onnxruntime, which holds its own copy of the weights) as whole processes:
+ *   median, min, max of several runs and the peak RSS of each run.
+ * - Runs the Python onnx load + save anchor side by side when `import onnx` works, and prints the ratios.
+ * - Measures CLI start-up (`--help`).
+ * - Measures onnxruntime latency of each module inserted at the YOLOv5-style fixture's head, against the same
+ *   module in the form torch.onnx.export produces (fixtures/torch-form) and against the unpatched model.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { create } from '@bufbuild/protobuf';
+import type { OnnxModel } from '../src/onnx/load.js';
+import { ModelProtoSchema, GraphProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, ValueInfoProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, TensorShapeProtoSchema, TensorShapeProto_DimensionSchema, AttributeProtoSchema, AttributeProto_AttributeType } from '../src/onnx/proto.js';
+import { saveModel } from '../src/onnx/save.js';
+import { float32Tensor } from '../src/onnx/tensor.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'dist/src/cli/bin.js');
+const RSS_HOOK = path.join(ROOT, 'dist/scripts/rss-hook.js');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0);
+
+interface Sample {
+  seconds: number;
+  rssMB: number;
+}
+
+function tensorType(dims: number[]) {
+  return create(TypeProtoSchema, {
+    value: {
+      case: 'tensorType',
+      value: create(TypeProto_TensorSchema, {
+        elemType: 1,
+        shape: create(TensorShapeProtoSchema, { dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: { case: 'dimValue', value: BigInt(d) } })) }),
+      }),
+    },
+  });
+}
+
+/** A chain of `layers` 3x3 Convs (C→C) with ReLU, named like a TorchScript export (`/model.i/conv/Conv`). */
+function chainModel(layers: number, channels: number): OnnxModel {
+  const hw = 8;
+  const nodes = [];
+  const inits = [];
+  let x = 'images';
+  let seed = 1;
+  for (let i = 0; i < layers; i++) {
+    const n = channels * channels * 9;
+    const w = new Float32Array(n);
+    for (let j = 0; j < n; j++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      w[j] = (seed / 2 ** 32 - 0.5) * 0.01;
+    }
+    inits.push(float32Tensor(`model.${i}.conv.weight`, [channels, channels, 3, 3], w));
+    const conv = `/model.${i}/conv/Conv`;
+    const act = `/model.${i}/act/Relu`;
+    nodes.push(
+      create(NodeProtoSchema, {
+        name: conv,
+        opType: 'Conv',
+        input: [x, `model.${i}.conv.weight`],
+        output: [`${conv}_output_0`],
+        attribute: [create(AttributeProtoSchema, { name: 'pads', type: AttributeProto_AttributeType.INTS, ints: [1n, 1n, 1n, 1n] })],
+      }),
+      create(NodeProtoSchema, { name: act, opType: 'Relu', input: [`${conv}_output_0`], output: [`${act}_output_0`] }),
+    );
+    x = `${act}_output_0`;
+  }
+  const proto = create(ModelProtoSchema, {
+    irVersion: 8n,
+    producerName: 'onnx-attn-bench',
+    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })],
+    graph: create(GraphProtoSchema, {
+      name: 'chain',
+      node: nodes,
+      initializer: inits,
+      input: [create(ValueInfoProtoSchema, { name: 'images', type: tensorType([1, channels, hw, hw]) })],
+      output: [create(ValueInfoProtoSchema, { name: x, type: tensorType([1, channels, hw, hw]) })],
+    }),
+  });
+  return { proto, path: null, externalData: new Map(), hadExternalData: false };
+}
+
+/** Runs a command as its own process and reads its peak RSS (from the hook for node, GNU time otherwise). */
+function measure(cmd: string[], cwd: string): Sample {
+  const rssFile = path.join(os.tmpdir(), `onnx-attn-rss-${process.pid}`);
+  fs.rmSync(rssFile, { force: true });
+  const isNode = cmd[0] === process.execPath;
+  const argv = isNode ? [cmd[0]!, '--import', RSS_HOOK, ...cmd.slice(1)] : ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...cmd];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ONNX_ATTN_RSS_FILE: rssFile }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
+  const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+  return { seconds, rssMB: kb / 1024 };
+}
+
+function stats(samples: Sample[]) {
+  const s = samples.map((x) => x.seconds).sort((a, b) => a - b);
+  return {
+    median: s[Math.floor(s.length / 2)]!,
+    min: s[0]!,
+    max: s[s.length - 1]!,
+    rssMB: Math.max(...samples.map((x) => x.rssMB)),
+  };
+}
+
+function repeat(label: string, cmd: () => string[], cwd: string, before?: () => void) {
+  const samples: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    before?.();
+    samples.push(measure(cmd(), cwd));
+  }
+  const st = stats(samples);
+  console.log(`  ${label.padEnd(34)} median ${st.median.toFixed(3)} s  min ${st.min.toFixed(3)}  max ${st.max.toFixed(3)}  peak RSS ${st.rssMB.toFixed(0)} MB`);
+  return st;
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(RSS_HOOK)) throw new Error('build first: npm run build');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
+  console.log(`onnx-attn bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each`);
+  const rows: string[] = [];
+  try {
+    for (const [name, layers] of [
+      ['large', 160],
+      ['medium', 42],
+    ] as const) {
+      const file = path.join(dir, `${name}.onnx`);
+      saveModel(chainModel(layers, 258), file);
+      const mb = fs.statSync(file).size / 1e6;
+      console.log(`\n${name}: ${layers} Conv layers, ${mb.toFixed(0)} MB`);
+      const out = path.join(dir, 'out.onnx');
+      const clean = () => fs.rmSync(out, { force: true });
+      const node = process.execPath;
+      const inspect = repeat('inspect', () => [node, BIN, 'inspect', file, '--json'], dir);
+      const convert = repeat('convert (load + save)', () => [node, BIN, 'convert', file, out], dir, clean);
+      const insert = repeat('insert NAM --no-check', () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '-o', out], dir, clean);
+      let py: ReturnType<typeof stats> | null = null;
+      if (PYTHON) {
+        py = repeat('python onnx load + save', () => [PYTHON, '-c', 'import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])', file, out], dir, clean);
+      }
+      const ratio = (x: number, y: number | undefined) => (y ? `${(x / y).toFixed(2)}×` : 'n/a');
+      console.log(`  insert / python load+save: time ${ratio(insert.median, py?.median)}, peak RSS / file size ${(insert.rssMB / mb).toFixed(2)}×`);
+      rows.push(
+        `| ${name} (${mb.toFixed(0)} MB) | ${inspect.median.toFixed(2)} s | ${convert.median.toFixed(2)} s, ${convert.rssMB.toFixed(0)} MB | ${insert.median.toFixed(2)} s, ${insert.rssMB.toFixed(0)} MB (${(insert.rssMB / mb).toFixed(2)}× file) | ${py ? `${py.median.toFixed(2)} s, ${py.rssMB.toFixed(0)} MB` : 'n/a'} | ${ratio(insert.median, py?.median)} |`,
+      );
+    }
+    console.log('\nstart-up');
+    const help = repeat('onnx-attn --help', () => [process.execPath, BIN, '--help'], dir);
+    console.log('\nREADME table:\n| model | inspect | convert (time, peak RSS) | insert (time, peak RSS) | python onnx load+save | insert / python |\n|---|---|---|---|---|---|');
+    for (const r of rows) console.log(r);
+    console.log(`\nCLI start-up (--help): ${(help.median * 1000).toFixed(0)} ms median`);
+    const { latencyBench } = await import('./bench-latency.js');
+    await latencyBench(RUNS);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
