@@ -72,3 +72,10 @@ export class MismatchError extends OnnxAttnError {
     super('MismatchError', ExitCode.comparisonFailed, message);
   }
 }
+
+/** A requested execution provider that cannot load (and no `--fallback cpu`): exit 3. */
+export class EpUnavailableError extends OnnxAttnError {
+  constructor(message: string) {
+    super('EpUnavailableError', ExitCode.epUnavailable, message);
+  }
+}

@@ -1,6 +1,7 @@
 import type { Dim } from '../graph/graph.js';
 import type { InspectResult } from '../inspect.js';
 import type { InsertResult } from '../insert.js';
+import type { DoctorReport } from '../doctor.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
@@ -108,5 +109,21 @@ export function formatInsert(r: InsertResult): string {
     );
   } else if (r.check) lines.push('checked: structure ok (run skipped: --no-check)');
   lines.push(`wrote ${r.output}`);
+  return lines.join('\n');
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const lines = [`onnxruntime-node ${r.onnxruntimeNode}  (${r.platform}, node ${r.node})`, `libraries in ${r.binaryDir}`, ''];
+  lines.push(
+    table(
+      ['provider', 'listed', 'bundled', 'loadable', 'why not'],
+      r.providers.map((p) => [p.name, p.listed ? 'yes' : 'no', p.bundled ? 'yes' : 'no', p.loadable ? 'yes' : 'no', p.reason ?? '']),
+    ),
+  );
+  if (r.installScript.skippedBy) lines.push('', `CUDA download skipped by ${r.installScript.skippedBy}`);
+  if (r.problems.length > 0) {
+    lines.push('', 'To fix:');
+    for (const p of r.problems) lines.push(`- ${p.what}`, `  fix: ${p.fix}`);
+  }
   return lines.join('\n');
 }

@@ -169,7 +169,21 @@ export function buildCli(argv: string[], io: CliIO = processIO): Argv<GlobalFlag
         }
       },
     )
-    .demandCommand(1, 'name a command: inspect, insert, convert, modules (see --help)')
+    .command(
+      'doctor',
+      'Show onnxruntime-node, which execution providers are bundled and loadable, and how to fix the rest',
+      (y) => y.option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        const { doctor } = await import('../doctor.js');
+        const report = await doctor();
+        if (args.json) out(JSON.stringify(report, null, 2));
+        else {
+          const { formatDoctor } = await import('./format.js');
+          out(formatDoctor(report));
+        }
+      },
+    )
+    .demandCommand(1, 'name a command: inspect, insert, convert, modules, doctor (see --help)')
     .recommendCommands()
     .strict()
     .fail(false)
