@@ -60,6 +60,8 @@ export interface AttentionModule {
   /** Paper and reference code the maths follows. */
   reference: string;
   options: readonly OptionSpec[];
+  /** Trainable parameter count as a formula in C (and r, k, H, W), for `modules`. */
+  paramsFormula: string;
   /** The variant that will run (`channel`, `pixel`, `paper`, `official`, ...), reported in provenance. */
   variant(ctx: ModuleContext): string;
   /** Throws BuildError when the module cannot be built for this context (C % r² ≠ 0, HW = 1, ...). */

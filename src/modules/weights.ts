@@ -1,0 +1,534 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { unzipSync } from 'fflate';
+import { BuildError, UsageError } from '../errors.js';
+import type { ParamSpec } from './types.js';
+
+/**
+ * Module weights: reading a reference state_dict from `--weights FILE` (.safetensors, .npz, .json), matching it to
+ * a module's `ParamSpec`s, and the seeded `--init torch|random` weights used when no file is given.
+ *
+ * Reading never trusts the file: every malformed case is a one-line `UsageError` (exit 2) that names the file and
+ * what is wrong. Matching a well-formed file to a module is a `BuildError` (exit 4): a missing key, a wrong shape,
+ * or keys the module does not use (someone else's module's file).
+ */
+
+/** One tensor as stored in a weights file. */
+export interface NamedTensor {
+  /**
+   * The dtype in the file, in safetensors spelling: F32, F64, F16, BF16, I64 or I32 (JSON numbers read as F64).
+   * F16 and BF16 values are widened to a Float32Array.
+   */
+  dtype: string;
+  shape: number[];
+  data: Float32Array | Float64Array | BigInt64Array | Int32Array;
+}
+
+export interface TensorFile {
+  tensors: Map<string, NamedTensor>;
+  /** safetensors `__metadata__`, or a JSON file's `__metadata__` object; empty otherwise. */
+  metadata: Record<string, string>;
+}
+
+/** The largest safetensors header we parse (the format's own reference reader refuses 100 MB as well). */
+export const MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024;
+
+const ITEM_SIZE: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4 };
+
+/** .npy `descr` (without the byte-order character) to our dtype. */
+const NPY_DTYPE: Record<string, string> = { f4: 'F32', f8: 'F64', f2: 'F16', i8: 'I64', i4: 'I32' };
+
+/**
+ * Reads a weights file by its extension: `.safetensors`, `.npz` (numpy `savez`/`savez_compressed`) or `.json`
+ * (`{key: nested arrays}` or `{key: {shape: [...], data: [...]}}`).
+ *
+ * Raises: UsageError for a missing or unreadable file, an unknown extension, or any truncated, corrupt or
+ * inconsistent content. Cost: one read of the file, one copy of each tensor's bytes.
+ */
+export function readTensorFile(file: string): TensorFile {
+  const ext = path.extname(file).toLowerCase();
+  if (!['.safetensors', '.npz', '.json'].includes(ext)) {
+    const hint = ['.pt', '.pth', '.bin', '.ckpt'].includes(ext)
+      ? '; save the state_dict with safetensors.torch.save_file or numpy.savez first'
+      : '';
+    throw new UsageError(`${file}: unknown weights format '${ext || '(no extension)'}' (expected .safetensors, .npz or .json)${hint}`);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? String(e)})`;
+    throw new UsageError(`${file}: ${why}`);
+  }
+  const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (ext === '.safetensors') return parseSafetensors(file, u8);
+  if (ext === '.npz') return parseNpz(file, u8);
+  return parseJson(file, bytes.toString('utf8'));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared decoding
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+export const fmtShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+function isShape(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+}
+
+/** IEEE binary16 to a JS number. */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/**
+ * Little-endian (or, with `bigEndian`, big-endian) bytes to a typed array. Copies, so the result is aligned and
+ * does not keep the file buffer alive.
+ */
+function decode(bytes: Uint8Array, dtype: string, count: number, bigEndian = false): NamedTensor['data'] {
+  const size = ITEM_SIZE[dtype]!;
+  const copy = bytes.slice(0, count * size);
+  if (bigEndian !== (os.endianness() === 'BE')) {
+    for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
+  }
+  const buf = copy.buffer;
+  switch (dtype) {
+    case 'F32':
+      return new Float32Array(buf, 0, count);
+    case 'F64':
+      return new Float64Array(buf, 0, count);
+    case 'I64':
+      return new BigInt64Array(buf, 0, count);
+    case 'I32':
+      return new Int32Array(buf, 0, count);
+    case 'F16': {
+      const h = new Uint16Array(buf, 0, count);
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = halfToFloat(h[i]!);
+      return out;
+    }
+    case 'BF16': {
+      const h = new Uint16Array(buf, 0, count);
+      const bits = new Uint32Array(count);
+      for (let i = 0; i < count; i++) bits[i] = h[i]! << 16;
+      return new Float32Array(bits.buffer);
+    }
+    default:
+      throw new Error(`unreachable dtype ${dtype}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// safetensors: u64 LE header length N, N bytes of JSON, then the data section the offsets index into.
+
+function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
+  const bad = (what: string) => new UsageError(`${file}: not a valid safetensors file: ${what}`);
+  if (u8.length < 8) throw bad(`truncated (${u8.length} bytes, the header length alone takes 8)`);
+  const n = new DataView(u8.buffer, u8.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(MAX_SAFETENSORS_HEADER)) throw bad(`header length ${n} exceeds the ${MAX_SAFETENSORS_HEADER}-byte limit`);
+  const headerLen = Number(n);
+  if (8 + headerLen > u8.length) throw bad(`truncated (header of ${headerLen} bytes runs past the end of the ${u8.length}-byte file)`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(u8.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    throw bad(`header is not JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+  const data = u8.subarray(8 + headerLen);
+  const metadata: Record<string, string> = {};
+  const tensors = new Map<string, NamedTensor>();
+  for (const [key, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (key === '__metadata__') {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('__metadata__ is not an object');
+      for (const [k, v] of Object.entries(entry)) {
+        if (typeof v !== 'string') throw bad(`__metadata__.${k} is not a string`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    if (typeof entry !== 'object' || entry === null) throw bad(`entry ${key} is not an object`);
+    const { dtype, shape, data_offsets: offsets } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) {
+      throw bad(`${key} has dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(ITEM_SIZE).join(', ')})`);
+    }
+    if (!isShape(shape)) throw bad(`${key} has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      throw bad(`${key} has data_offsets ${JSON.stringify(offsets)}, not [begin, end]`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (begin > end || end > data.length) {
+      throw bad(`${key} data_offsets [${begin}, ${end}] lie outside the ${data.length}-byte data section (truncated?)`);
+    }
+    const count = numel(shape);
+    if (end - begin !== count * ITEM_SIZE[dtype]!) {
+      throw bad(`${key} holds ${end - begin} bytes, but ${dtype} ${fmtShape(shape)} needs ${count * ITEM_SIZE[dtype]!}`);
+    }
+    tensors.set(key, { dtype, shape: [...shape], data: decode(data.subarray(begin, end), dtype, count) });
+  }
+  return { tensors, metadata };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// npz: a zip of `<key>.npy` files (numpy's savez forces zip64 headers; fflate reads them).
+
+function parseNpz(file: string, u8: Uint8Array): TensorFile {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(u8);
+  } catch (e) {
+    throw new UsageError(`${file}: not a valid .npz (zip) file: ${(e as Error).message}`);
+  }
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, bytes] of Object.entries(entries)) {
+    if (name.endsWith('/')) continue; // a directory entry
+    if (!name.endsWith('.npy')) throw new UsageError(`${file}: member ${name} of the .npz is not a .npy array`);
+    tensors.set(name.slice(0, -4), parseNpy(`${file}: ${name}`, bytes));
+  }
+  return { tensors, metadata: {} };
+}
+
+const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+
+/**
+ * One .npy array (format versions 1.0, 2.0 and 3.0). `where` prefixes every error message.
+ * The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }.
+ */
+export function parseNpy(where: string, u8: Uint8Array): NamedTensor {
+  const bad = (what: string) => new UsageError(`${where}: not a valid .npy array: ${what}`);
+  if (u8.length < 10 || !NPY_MAGIC.every((b, i) => u8[i] === b)) throw bad('missing the \\x93NUMPY magic');
+  const major = u8[6]!;
+  if (major < 1 || major > 3) throw bad(`unsupported format version ${major}.${u8[7]}`);
+  const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const lenSize = major === 1 ? 2 : 4;
+  if (u8.length < 8 + lenSize) throw bad('truncated header');
+  const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
+  const start = 8 + lenSize;
+  if (start + headerLen > u8.length) throw bad(`truncated (header of ${headerLen} bytes runs past the end)`);
+  let header: string;
+  try {
+    header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1', { fatal: true }).decode(u8.subarray(start, start + headerLen));
+  } catch {
+    throw bad('header is not text');
+  }
+  const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
+  const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!header.trim().startsWith('{') || descr === undefined || fortran === undefined || shapeText === undefined) {
+    throw bad(`header ${JSON.stringify(header.trim().slice(0, 120))} lacks 'descr', 'fortran_order' or 'shape'`);
+  }
+  if (fortran === 'True') throw bad("fortran_order is True (save a C-contiguous array: numpy.ascontiguousarray)");
+  const order = descr[0];
+  const dtype = NPY_DTYPE[descr.slice(1)];
+  if (!dtype || !['<', '>', '|', '='].includes(order!)) {
+    throw bad(`dtype '${descr}' is not supported (float32, float64, float16, int64 or int32)`);
+  }
+  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const shape = dims.map((s) => (/^\d+L?$/.test(s) ? Number.parseInt(s, 10) : NaN));
+  if (!shape.every((d) => Number.isSafeInteger(d))) throw bad(`shape (${shapeText}) is not a tuple of integers`);
+  const count = numel(shape);
+  const payload = u8.subarray(start + headerLen);
+  const need = count * ITEM_SIZE[dtype]!;
+  if (payload.length !== need) {
+    throw bad(`${descr} ${fmtShape(shape)} needs ${need} data bytes, found ${payload.length}${payload.length < need ? ' (truncated)' : ''}`);
+  }
+  return { dtype, shape, data: decode(payload, dtype, count, order === '>') };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON
+
+function parseJson(file: string, text: string): TensorFile {
+  const bad = (what: string) => new UsageError(`${file}: not a valid weights JSON file: ${what}`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw bad(`${(e as Error).message.split('\n')[0]}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('the top level is not an object {key: array}');
+  const tensors = new Map<string, NamedTensor>();
+  const metadata: Record<string, string> = {};
+  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (key === '__metadata__' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      for (const [k, s] of Object.entries(v)) metadata[k] = typeof s === 'string' ? s : JSON.stringify(s);
+      continue;
+    }
+    let shape: number[];
+    let flat: unknown[];
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const { shape: s, data } = v as { shape?: unknown; data?: unknown };
+      if (!isShape(s)) throw bad(`${key}.shape is ${JSON.stringify(s)}, not a list of non-negative integers`);
+      if (!Array.isArray(data) && typeof data !== 'number') throw bad(`${key}.data is not an array of numbers`);
+      shape = s;
+      flat = Array.isArray(data) ? data.flat(Infinity) : [data];
+      if (flat.length !== numel(shape)) throw bad(`${key} has ${flat.length} values, but shape ${fmtShape(shape)} needs ${numel(shape)}`);
+    } else {
+      const inferred = nestedShape(v);
+      if (inferred === null) throw bad(`${key} is not a number, a rectangular nested array of numbers, or {shape, data}`);
+      shape = inferred;
+      flat = Array.isArray(v) ? v.flat(Infinity) : [v];
+    }
+    const data = new Float64Array(flat.length);
+    for (let i = 0; i < flat.length; i++) {
+      const x = flat[i];
+      if (typeof x !== 'number') throw bad(`${key} holds ${JSON.stringify(x)}, not a number`);
+      data[i] = x;
+    }
+    tensors.set(key, { dtype: 'F64', shape, data });
+  }
+  return { tensors, metadata };
+}
+
+/** The shape of a rectangular nested array of numbers, or null. */
+function nestedShape(v: unknown): number[] | null {
+  if (typeof v === 'number') return [];
+  if (!Array.isArray(v)) return null;
+  if (v.length === 0) return [0];
+  const inner = nestedShape(v[0]);
+  if (inner === null) return null;
+  for (let i = 1; i < v.length; i++) {
+    const s = nestedShape(v[i]);
+    if (s === null || s.length !== inner.length || s.some((d, j) => d !== inner[j])) return null;
+  }
+  return [v.length, ...inner];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Matching a file to a module
+
+export interface ResolveOptions {
+  /** Key prefix of this insertion point in a multi-point file: `0.`, `1.`, ... (default none). */
+  prefix?: string;
+  /** Module name for messages, e.g. `NAM`. */
+  module?: string;
+  /** Context for shape messages, e.g. `C=64`, appended as ` (C=64)`. */
+  context?: string;
+}
+
+/** A point prefix (`0.`, `12.`): no reference state_dict key starts with a digit. */
+const POINT_PREFIX = /^(\d+)\./;
+
+/** The point indices a multi-point file's keys carry (`0.`, `1.`, ...), sorted; empty for a single-point file. */
+export function pointPrefixes(tensors: ReadonlyMap<string, unknown>): number[] {
+  const found = new Set<number>();
+  for (const key of tensors.keys()) {
+    const m = POINT_PREFIX.exec(key);
+    if (m) found.add(Number(m[1]));
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
+/** Levenshtein distance (O(|a|·|b|)), for "nearest keys first". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** `a, b, c` nearest to `target` first, at most `limit` of them. */
+function nearestList(target: string, keys: readonly string[], limit = 8): string {
+  if (keys.length === 0) return '(none)';
+  const sorted = [...keys].sort((x, y) => editDistance(target, x) - editDistance(target, y) || (x < y ? -1 : x > y ? 1 : 0));
+  const shown = sorted.slice(0, limit).join(', ');
+  return keys.length > limit ? `${shown}, ... (${keys.length - limit} more)` : shown;
+}
+
+function listKeys(keys: readonly string[], limit = 8): string {
+  const shown = keys.slice(0, limit).join(', ');
+  return keys.length > limit ? `${shown}, ... (${keys.length - limit} more)` : shown;
+}
+
+function toFloat32(t: NamedTensor): Float32Array {
+  if (t.data instanceof Float32Array) return t.data;
+  if (t.data instanceof BigInt64Array) return Float32Array.from(t.data, (v) => Number(v));
+  return Float32Array.from(t.data);
+}
+
+/**
+ * Picks each param's tensor from a read file (`prefix` + key) and converts it to float32.
+ * `num_batches_tracked` (init `count`) is optional and never returned.
+ *
+ * Raises: BuildError when a key is missing (naming the key and the file's keys, nearest first), a shape differs
+ * (`w.safetensors: Channel_Att.bn2.weight has shape [32], expected [64] (C=64)`), a value is not finite, or the file
+ * holds keys the module does not use (keys of other points, `<k>.`, are allowed when `prefix` is given).
+ */
+export function resolveWeights(
+  params: readonly ParamSpec[],
+  file: string,
+  tensors: ReadonlyMap<string, NamedTensor>,
+  options: ResolveOptions = {},
+): Map<string, Float32Array> {
+  const prefix = options.prefix ?? '';
+  const context = options.context ? ` (${options.context})` : '';
+  const fileKeys = [...tensors.keys()];
+  const wanted = new Set(params.map((p) => prefix + p.key));
+
+  const missing = params.filter((p) => p.init.kind !== 'count' && !tensors.has(prefix + p.key)).map((p) => prefix + p.key);
+  if (missing.length > 0) {
+    const more = missing.length > 1 ? ` (and ${missing.length - 1} more missing: ${listKeys(missing.slice(1), 4)})` : '';
+    throw new BuildError(
+      `${file}: no tensor ${missing[0]}${more}${options.module ? ` for ${options.module}` : ''}; the file has: ${nearestList(missing[0]!, fileKeys)}`,
+    );
+  }
+
+  const out = new Map<string, Float32Array>();
+  for (const p of params) {
+    const key = prefix + p.key;
+    const t = tensors.get(key);
+    if (!t) continue; // an absent num_batches_tracked
+    if (p.init.kind === 'count') {
+      if (numel(t.shape) !== 1) throw new BuildError(`${file}: ${key} has shape ${fmtShape(t.shape)}, expected [] (a counter)`);
+      continue;
+    }
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      throw new BuildError(`${file}: ${key} has shape ${fmtShape(t.shape)}, expected ${fmtShape(p.shape)}${context}`);
+    }
+    const values = toFloat32(t);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new BuildError(`${file}: ${key} holds ${values[bad]} at flat index ${bad}; weights must be finite`);
+    out.set(p.key, values);
+  }
+
+  const extra = fileKeys.filter((k) => {
+    if (wanted.has(k)) return false;
+    if (prefix !== '') {
+      const m = POINT_PREFIX.exec(k);
+      if (m && `${m[1]}.` !== prefix) return false; // another point's key
+    }
+    return true;
+  });
+  if (extra.length > 0) {
+    throw new BuildError(
+      `${file}: ${extra.length} key(s) the ${options.module ?? 'module'}${prefix ? ` at point ${prefix.slice(0, -1)}` : ''} does not use: ${listKeys(extra)} (another module's or variant's weights?); expected: ${listKeys([...wanted])}`,
+    );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeded initialisation
+
+/**
+ * xoshiro128** (Blackman and Vigna, 2018): a small, fast 32-bit generator with a 2^128 − 1 period, seeded through
+ * splitmix32. It does NOT reproduce torch's RNG stream: `--init torch` gives values from the same distributions as
+ * PyTorch's default initialisation, not the same values as `torch.manual_seed(seed)` would.
+ */
+export class Xoshiro128 {
+  private s: Uint32Array;
+
+  /** State from splitmix32, with each seed word folded into the splitmix counter in turn. */
+  constructor(...seeds: number[]) {
+    let x = 0;
+    const splitmix32 = () => {
+      x = (x + 0x9e3779b9) | 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    for (const s of seeds) x = (splitmix32() ^ s) | 0;
+    this.s = new Uint32Array([splitmix32(), splitmix32(), splitmix32(), splitmix32()]);
+    if (this.s.every((v) => v === 0)) this.s[0] = 1;
+  }
+
+  /** The next 32 random bits. */
+  nextUint32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
+    const t = s[1]! << 9;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rotl(s[3]!, 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  /** Standard normal (Box-Muller, one value per call). */
+  normal(): number {
+    const u = 1 - this.next(); // (0, 1]
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** FNV-1a of a string, so each key gets its own stream (values do not shift when params are added or reordered). */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** The two 32-bit halves of a (safe-integer) seed. */
+function seedWords(seed: number): [number, number] {
+  const s = Math.trunc(seed);
+  return [s >>> 0, Math.floor(s / 4294967296) >>> 0];
+}
+
+/**
+ * Weights when no file is given. `torch`: PyTorch's default initialisation per `InitRule` (BN γ=1, β=0, mean 0,
+ * var 1; Conv/Linear weights kaiming_uniform(a=√5) = U(±1/√fan_in), biases U(±1/√fan_in)). `random`: the same
+ * Conv/Linear draws, but BN affine parameters and statistics randomized (γ ~ ±U(0.5, 1.5) with random signs,
+ * β ~ N(0, 0.1), running_mean ~ N(0, 0.1), running_var ~ U(0.5, 1.5)) so that the module is not identity-like.
+ * `num_batches_tracked` (`count`) is skipped. Each key draws from its own stream seeded by (seed, key), so the same
+ * seed always gives the same values. For several points use a different seed per point (e.g. seed + k).
+ */
+export function initWeights(params: readonly ParamSpec[], init: 'torch' | 'random', seed: number): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  const [lo, hi] = seedWords(seed);
+  for (const p of params) {
+    const rule = p.init;
+    if (rule.kind === 'count') continue;
+    const n = numel(p.shape);
+    const v = new Float32Array(n);
+    const rng = new Xoshiro128(lo, hi, fnv1a(p.key));
+    const leaf = p.key.slice(p.key.lastIndexOf('.') + 1);
+    switch (rule.kind) {
+      case 'kaiming':
+      case 'bias': {
+        const bound = 1 / Math.sqrt(rule.fanIn);
+        // Float32 rounding can land a value just inside the bound on it, never past it.
+        for (let i = 0; i < n; i++) v[i] = rng.uniform(-bound, bound);
+        break;
+      }
+      case 'ones':
+        if (init === 'torch') v.fill(1);
+        else if (leaf === 'running_var') for (let i = 0; i < n; i++) v[i] = rng.uniform(0.5, 1.5);
+        else for (let i = 0; i < n; i++) v[i] = rng.uniform(0.5, 1.5) * (rng.next() < 0.5 ? -1 : 1);
+        break;
+      case 'zeros':
+        if (init === 'random') for (let i = 0; i < n; i++) v[i] = 0.1 * rng.normal();
+        break;
+    }
+    out.set(p.key, v);
+  }
+  return out;
+}
