@@ -62,6 +62,33 @@ def seed_all(seed):
     np.random.seed(seed)
 
 
+@torch.no_grad()
+def calibrate_bn(model, run, seed):
+    """FIXTURE-ONLY: BatchNorm running_var set to the second moment of its input on one seeded, image-like batch.
+    With PyTorch's default init (var 1) every conv shrinks its input, so activations fell ~10x per layer and deep
+    layers carried ~1e-9: an inserted module could not change the outputs at all. running_mean stays 0, so the
+    fused biases stay exactly 0 and torch still de-duplicates them into Identity nodes as in the real random-init
+    exports (export-conventions 1.6). Each BN sees its input after the earlier BNs were set (forward order)."""
+    hooks = []
+
+    def pre(m, inp):
+        x = inp[0]
+        dims = [0] + list(range(2, x.dim()))
+        m.running_var.copy_((x * x).mean(dims).clamp_min(1e-12))
+
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.running_mean is not None:
+            hooks.append(m.register_forward_pre_hook(pre))
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    im = torch.rand(2, 3, IMGSZ, IMGSZ, generator=g)
+    run(model, im)
+    for h in hooks:
+        h.remove()
+    model.train(was_training)
+
+
 def autopad(k, p=None, d=1):
     """Pad to 'same' shape outputs (yolov5 models/common.py, ultralytics nn/modules/conv.py)."""
     if d > 1:
@@ -334,7 +361,9 @@ def build_yolov5(dynamic=False):
     seed_all(5)
     cfg = copy.deepcopy(YOLOV5S_YAML)
     cfg["head"][-1][3] = [cfg["nc"], cfg["anchors"]]
-    model = yolov5.DetectionModel(cfg).float().fuse().eval()
+    model = yolov5.DetectionModel(cfg).float()
+    calibrate_bn(model, lambda m, im: m(im), 5)
+    model = model.fuse().eval()
     for m in model.modules():
         if isinstance(m, yolov5.Detect):
             m.inplace = False
@@ -1154,6 +1183,7 @@ def build_ultralytics(cfg, seed, pretty_name, head_kwargs=None):
     C2f.forward = forward_split, two dry runs; then the metadata the Exporter writes."""
     seed_all(seed)
     model = DetectionModel(cfg, head_kwargs=head_kwargs)
+    calibrate_bn(model, lambda m, im: m(im), seed)
     model = copy.deepcopy(model)
     for p in model.parameters():
         p.requires_grad = False
@@ -1964,6 +1994,7 @@ def build_rtdetr_official():
         eval_spatial_size=[IMGSZ, IMGSZ], eval_idx=-1,
     )
     rtdetr = official.RTDETR(backbone, encoder, decoder)
+    calibrate_bn(rtdetr, lambda m, im: m(im), 18)
     post = official.RTDETRPostProcessor(num_classes=NC, use_focal_loss=True, num_top_queries=nq)
     return official.Model(rtdetr, post).eval()
 

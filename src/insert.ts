@@ -234,7 +234,7 @@ function nextInsertionIndex(analyzed: AnalyzedModel): number {
   return k;
 }
 
-function readProvenance(props: { key: string; value: string }[]): unknown[] {
+export function readProvenance(props: { key: string; value: string }[]): unknown[] {
   const entry = props.find((p) => p.key === PROVENANCE_KEY);
   if (!entry) return [];
   try {

@@ -56,8 +56,8 @@ test('inspect prints the layer table and the head', () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /family\s+yolov5\s+opset ai\.onnx 12/);
   assert.match(r.stdout, /^idx\s+type\s+from\s+boundary tensor\s+shape\s+consumed by$/m);
-  assert.match(r.stdout, /^23\s+C3\s+22\s+\/model\.23\/cv3\/act\/Mul_output_0\s+\[1,64,4,4\]\s+24$/m);
-  assert.match(r.stdout, /^head:0\s+\/model\.17\/cv3\/act\/Mul_output_0\s+\[1,16,16,16\]\s+model\.17$/m);
+  assert.match(r.stdout, /^23\s+C3\s+22\s+\/model\.23\/cv3\/act\/Mul_output_0\s+\[1,32,4,4\]\s+24$/m);
+  assert.match(r.stdout, /^head:0\s+\/model\.17\/cv3\/act\/Mul_output_0\s+\[1,8,16,16\]\s+model\.17$/m);
 });
 
 test('inspect --at resolves insertion points without changing anything', () => {

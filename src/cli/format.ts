@@ -1,3 +1,5 @@
+import type { CompareResult } from '../compare.js';
+import type { ValidateResult } from '../validate.js';
 import type { ModuleDescription } from '../modules/index.js';
 import type { Dim } from '../graph/graph.js';
 import type { InspectResult } from '../inspect.js';
@@ -148,4 +150,39 @@ export function formatModules(modules: ModuleDescription[]): string {
     return lines.join('\n');
   });
   return blocks.join('\n\n');
+}
+
+const fmt = (x: number | null) => (x === null ? '-' : x === 0 ? '0' : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5 ? x.toExponential(2) : x.toPrecision(4));
+const epLine = (e: { requested: string[]; used: string[]; fallbackReason: string | null }) =>
+  `${e.used.join(', ')}${e.fallbackReason ? ` (fallback from ${e.requested.join(', ')}: ${e.fallbackReason})` : ''}`;
+
+export function formatValidate(r: ValidateResult): string {
+  const lines = [`${r.pass ? 'PASS' : 'FAIL'}  ${r.model} (${r.family}) on ${epLine(r.ep)}`, ''];
+  lines.push(table(['output', 'dtype', 'shape', 'finite', 'min', 'max'], r.outputs.map((o) => [o.name, o.dtype, `[${o.shape}]`, o.finite ? 'yes' : `NO (${o.nonFinite})`, fmt(o.min), fmt(o.max)])));
+  const l = r.latencyMs;
+  lines.push('', `latency: p50 ${l.p50.toFixed(3)} ms, p90 ${l.p90.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, mean ${l.mean.toFixed(3)} ms over ${l.n} runs`);
+  if (r.placement) lines.push(`placement: ${r.placement.providers.map((p) => `${p.ep} ${p.nodes} nodes (${p.nodesPct}%), ${p.timePct}% of time`).join('; ')}`);
+  if (r.placementCheck) lines.push(r.placementCheck.pass ? `every checked node ran on ${r.placementCheck.required}` : `${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}: ${r.placementCheck.offProvider.map((n) => `${n.node} (${n.ep})`).join(', ')}`);
+  for (const p of r.problems) lines.push(`problem: ${p}`);
+  return lines.join('\n');
+}
+
+export function formatCompare(r: CompareResult): string {
+  const lines = [`${r.pass ? 'PASS' : 'FAIL'}  a=${r.a.path} on ${epLine(r.a.ep)}  b=${r.b.path} on ${epLine(r.b.ep)}`, ''];
+  lines.push(
+    table(
+      ['output', 'shape', 'max abs', 'mean abs', 'rel L2', 'cosine', 'tolerance', 'within', ''],
+      r.outputs.map((o) => [o.name, `[${o.shape}]`, fmt(o.maxAbs), fmt(o.meanAbs), fmt(o.relL2), o.cosine.toFixed(6), o.tolerance.name, `${o.withinPct}%`, o.pass ? 'ok' : 'FAIL']),
+    ),
+  );
+  if (r.detections) {
+    const d = r.detections;
+    lines.push('', `detections (${d.format}, ${d.images} image(s)): ${d.matchedPct}% of ${d.refCount} matched, class agreement ${d.classAgreement === null ? '-' : `${(100 * d.classAgreement).toFixed(1)}%`}, mean IoU ${fmt(d.meanIoU)}, missing ${d.missing}, extra ${d.extra}`);
+  }
+  lines.push(
+    `latency p50: a ${r.latencyMs.a.p50.toFixed(3)} ms, b ${r.latencyMs.b.p50.toFixed(3)} ms (${r.overhead.ms >= 0 ? '+' : ''}${r.overhead.ms.toFixed(3)} ms, ${r.overhead.pct >= 0 ? '+' : ''}${r.overhead.pct.toFixed(1)}%)`,
+    `added: ${count(r.added.params)} parameters, ${count(r.added.macs)} MACs, ${r.added.nodes} nodes`,
+  );
+  for (const p of r.problems) lines.push(`problem: ${p}`);
+  return lines.join('\n');
 }

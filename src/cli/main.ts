@@ -45,7 +45,65 @@ function parseShapes(list: readonly string[] | undefined): Record<string, number
   return shapes;
 }
 
-export function buildCli(argv: string[], io: CliIO = processIO): Argv<GlobalFlags> {
+/** A command that ran to the end but failed a check (compare, validate) reports its status here. */
+export interface CliState {
+  exitCode: number;
+}
+
+/** The runtime options of validate and compare (cli-contract "Runtime options"). */
+function runtimeOptions<T>(y: Argv<T>) {
+  return y
+    .option('ep', { type: 'string', array: true, describe: 'Execution providers in preference order: cpu, cuda, tensorrt, webgpu' })
+    .option('device-id', { type: 'number', default: 0, describe: 'GPU ordinal for cuda and tensorrt' })
+    .option('fallback', { choices: ['cpu', 'none'] as const, default: 'none' as const, describe: 'cpu: run on the CPU when a requested provider cannot load, and record why' })
+    .option('inputs', { type: 'string', default: 'random', describe: 'random (seeded, image-like), zeros, FILE.json, or a folder of images (letterboxed)' })
+    .option('seed', { type: 'number', default: 0, describe: 'Seed of random inputs' })
+    .option('shape', { type: 'string', array: true, describe: 'Size of dynamic inputs, NAME=1x3x640x640' })
+    .option('warmup', { type: 'number', default: 3, describe: 'Untimed runs first' })
+    .option('iters', { type: 'number', default: 20, describe: 'Timed runs' })
+    .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: its own choice)' })
+    .option('profile', { type: 'boolean', default: false, describe: 'Read per-node provider placement from onnxruntime profiling' })
+    .option('require-ep', { type: 'string', describe: 'Fail (exit 5) when an inserted node ran on another provider' })
+    .option('report', { type: 'string', array: true, describe: 'Write a report: .json, .md, .html or .xml (JUnit); repeatable' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON' });
+}
+
+interface RuntimeArgs {
+  ep?: string[];
+  'device-id': number;
+  fallback: 'cpu' | 'none';
+  inputs: string;
+  seed: number;
+  shape?: string[];
+  warmup: number;
+  iters: number;
+  threads?: number;
+  profile: boolean;
+  'require-ep'?: string;
+  debug: boolean;
+}
+
+function toRuntime(args: RuntimeArgs) {
+  if (!(args.iters >= 1) || !Number.isInteger(args.iters)) throw new UsageError(`--iters ${args.iters}: expected a positive integer`);
+  if (!(args.warmup >= 0) || !Number.isInteger(args.warmup)) throw new UsageError(`--warmup ${args.warmup}: expected an integer ≥ 0`);
+  const shapes = parseShapes(args.shape);
+  return {
+    ...(args.ep ? { ep: args.ep } : {}),
+    deviceId: args['device-id'],
+    fallback: args.fallback,
+    inputs: args.inputs,
+    seed: args.seed,
+    ...(shapes ? { shapes } : {}),
+    warmup: args.warmup,
+    iters: args.iters,
+    ...(args.threads ? { threads: args.threads } : {}),
+    profile: args.profile,
+    ...(args['require-ep'] ? { requireEp: args['require-ep'] } : {}),
+    debug: args.debug,
+  };
+}
+
+export function buildCli(argv: string[], io: CliIO = processIO, state: CliState = { exitCode: 0 }): Argv<GlobalFlags> {
   const out = (text: string) => io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   return yargs(argv)
     .scriptName('onnx-attn')
@@ -156,6 +214,70 @@ export function buildCli(argv: string[], io: CliIO = processIO): Argv<GlobalFlag
       },
     )
     .command(
+      'validate <model>',
+      'Run a model on the requested execution provider: finiteness, shapes, latency, placement',
+      (y) => runtimeOptions(y.positional('model', { type: 'string', demandOption: true, describe: 'ONNX model' })),
+      async (args) => {
+        const { checkReportPaths, writeReports } = await import('../report/index.js');
+        checkReportPaths(args.report ?? []);
+        const { validate } = await import('../validate.js');
+        const { progressBar } = await import('./progress.js');
+        const bar = progressBar(`validate ${args.model}`, !args.json && !args.quiet);
+        let result;
+        try {
+          result = await validate(args.model, { ...toRuntime(args), onProgress: bar.update });
+        } finally {
+          bar.stop();
+        }
+        writeReports({ kind: 'validate', result }, args.report ?? []);
+        if (args.json) out(JSON.stringify(result, null, 2));
+        else if (!args.quiet || !result.pass) {
+          const { formatValidate } = await import('./format.js');
+          out(formatValidate(result));
+        }
+        state.exitCode = result.pass ? ExitCode.pass : result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
+      },
+    )
+    .command(
+      'compare <a> [b]',
+      'Run two models (or one model on two providers) on the same inputs and compare outputs, detections and latency',
+      (y) =>
+        runtimeOptions(
+          y
+            .positional('a', { type: 'string', demandOption: true, describe: 'Reference model (the original)' })
+            .positional('b', { type: 'string', describe: 'Model to check (the patched one); omit with --ep-pair' }),
+        )
+          .option('ep-pair', { type: 'string', describe: 'One model on two providers, e.g. cuda,cpu (the second is the reference)' })
+          .option('tolerance', { type: 'string', array: true, describe: 'exact, fp32, tf32, fp16, atol=..,rtol=.., or per output NAME:spec' })
+          .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' }),
+      async (args) => {
+        const { checkReportPaths, writeReports } = await import('../report/index.js');
+        checkReportPaths(args.report ?? []);
+        const { compare } = await import('../compare.js');
+        const { progressBar } = await import('./progress.js');
+        const bar = progressBar(`compare ${args.a} ${args.b ?? ''}`.trim(), !args.json && !args.quiet);
+        let result;
+        try {
+          result = await compare(args.a, args.b ?? null, {
+            ...toRuntime(args),
+            ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
+            ...(args.tolerance ? { tolerance: args.tolerance } : {}),
+            detections: args.detections,
+            onProgress: bar.update,
+          });
+        } finally {
+          bar.stop();
+        }
+        writeReports({ kind: 'compare', result }, args.report ?? []);
+        if (args.json) out(JSON.stringify(result, null, 2));
+        else if (!args.quiet || !result.pass) {
+          const { formatCompare } = await import('./format.js');
+          out(formatCompare(result));
+        }
+        state.exitCode = result.pass ? ExitCode.pass : result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
+      },
+    )
+    .command(
       'modules',
       'List the attention modules: variants, options, parameter formulas, op counts',
       (y) => y.option('json', { type: 'boolean', default: false }),
@@ -183,24 +305,34 @@ export function buildCli(argv: string[], io: CliIO = processIO): Argv<GlobalFlag
         }
       },
     )
-    .demandCommand(1, 'name a command: inspect, insert, convert, modules, doctor (see --help)')
+    .demandCommand(1, 'name a command: inspect, insert, validate, compare, convert, modules, doctor (see --help)')
     .recommendCommands()
     .strict()
-    .fail(false)
+    // yargs' own parse errors (unknown flag, missing argument, bad choice) become usage errors (exit 2);
+    // errors thrown by a command pass through untouched.
+    .fail((msg, err) => {
+      throw err ?? new UsageError(`${String(msg).replace(/\s*\n\s*/g, ' ')} (see 'onnx-attn --help')`);
+    })
     .exitProcess(false)
     .help()
     .wrap(Math.min(120, process.stdout.columns || 100)) as unknown as Argv<GlobalFlags>;
 }
 
+/** Names from a damaged file can hold newlines or control characters; the error stays one line. */
+function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 /** Runs the CLI and returns the exit status; never throws. */
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   const debug = argv.includes('--debug');
+  const state: CliState = { exitCode: ExitCode.pass };
   try {
-    await buildCli(argv, io).parseAsync();
-    return ExitCode.pass;
+    await buildCli(argv, io, state).parseAsync();
+    return state.exitCode;
   } catch (e) {
     if (isOnnxAttnError(e)) {
-      io.stderr(`onnx-attn: ${e.message}\n`);
+      io.stderr(`onnx-attn: ${oneLine(e.message)}\n`);
       if (debug && e.stack) io.stderr(`${e.stack}\n`);
       return e.exitCode;
     }
@@ -209,7 +341,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       io.stderr(`onnx-attn: ${err.message} (see 'onnx-attn --help')\n`);
       return ExitCode.usage;
     }
-    io.stderr(`onnx-attn: internal error: ${err?.message ?? String(e)} (rerun with --debug for the stack trace)\n`);
+    io.stderr(`onnx-attn: internal error: ${oneLine(err?.message ?? String(e))} (rerun with --debug for the stack trace)\n`);
     if (debug && err?.stack) io.stderr(`${err.stack}\n`);
     return ExitCode.invalidModel;
   }

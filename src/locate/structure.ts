@@ -233,6 +233,14 @@ function headInputsByShape(s: ModelStructure): HeadInput[] {
     const sh = s.shapeOf(v)!;
     return `${sh[2]}x${sh[3]}`;
   };
+  // A pyramid level is the image divided by one stride on both sides; YOLOv8's DFL ([1,1,4,A]) is not.
+  const image = s.graph.inputs.map((v) => s.shapeOf(v)).find((sh) => sh?.length === 4 && typeof sh[2] === 'number' && typeof sh[3] === 'number');
+  const onStrideGrid = (v: Value) => {
+    const sh = s.shapeOf(v)!;
+    if (!image || typeof sh[2] !== 'number' || typeof sh[3] !== 'number') return true;
+    const [ih, iw] = [image[2] as number, image[3] as number];
+    return ih % sh[2] === 0 && iw % sh[3] === 0 && ih / sh[2] === iw / sh[3];
+  };
   // Levels: rank-4 maps read by a node whose output is not rank 4, on the way to a graph output.
   const cone = new Set<Node>();
   const stack = s.graph.outputs.map((o) => o.producer).filter((n): n is Node => n !== null);
@@ -250,35 +258,50 @@ function headInputsByShape(s: ModelStructure): HeadInput[] {
     if (!x || !y || !rank4(x)) continue;
     const ys = s.shapeOf(y);
     if (ys && ys.length === 4) continue;
+    if (!onStrideGrid(x)) continue;
     const set = byLevel.get(hw(x)) ?? new Set<Value>();
     set.add(x);
     byLevel.set(hw(x), set);
   }
   if (byLevel.size < 2) return [];
-  let frontier = [...byLevel.values()].map((set) => [...set]);
-  const signature = (vs: Value[]) =>
-    vs
-      .map((v) => `${v.producer?.opType ?? 'input'}:${s.shapeOf(v)?.[1]}`)
-      .sort()
-      .join(',');
-  for (let step = 0; step < 64; step++) {
-    const next = frontier.map((level) => {
-      const set = new Set<Value>();
-      for (const v of level) for (const i of v.producer?.inputs ?? []) if (i && rank4(i)) set.add(i);
-      return [...set];
+  // Each level's head nodes, grown backwards in lockstep while every level adds the same op types and the added
+  // nodes feed only that level's head: the head is one block replicated per level, the neck is not.
+  const levels = [...byLevel.values()].map((set) => new Set([...set].flatMap((v) => v.consumers().filter((c) => cone.has(c)))));
+  const dataInputs = (n: Node) => n.inputs.filter((v): v is Value => v !== null && rank4(v));
+  for (let step = 0; step < 256; step++) {
+    const candidates = levels.map((head) => {
+      const found = new Set<Node>();
+      for (const n of head) for (const v of dataInputs(n)) if (v.producer && !head.has(v.producer)) found.add(v.producer);
+      return found;
     });
-    if (next.some((l) => l.length === 0)) break;
-    const sigs = next.map(signature);
-    const shared = new Set(next.flat()).size < next.flat().length;
-    if (shared || sigs.some((x) => x !== sigs[0])) {
-      frontier = next;
-      break;
+    // Only nodes whose outputs stay inside this level's head; one branch may reach the neck before another does.
+    const owned = candidates.map((c, i) => [...c].filter((n) => n.outputs.every((o) => o.consumers().every((u) => levels[i]!.has(u) || c.has(u)))));
+    // The op types every level can add this step: the last level's neck may look private, but no other level has it.
+    const common = new Map<string, number>();
+    owned[0]!.forEach((n) => common.set(n.opType, (common.get(n.opType) ?? 0) + 1));
+    for (const c of owned.slice(1)) {
+      for (const [op, k] of common) common.set(op, Math.min(k, c.filter((n) => n.opType === op).length));
     }
-    frontier = next;
+    if ([...common.values()].every((k) => k === 0)) break;
+    owned.forEach((c, i) => {
+      const quota = new Map(common);
+      for (const n of c) {
+        const left = quota.get(n.opType) ?? 0;
+        if (left > 0) {
+          levels[i]!.add(n);
+          quota.set(n.opType, left - 1);
+        }
+      }
+    });
   }
+  const inputs = levels.flatMap((head) => {
+    const seen = new Set<Value>();
+    for (const n of head) for (const v of dataInputs(n)) if (!v.producer || !head.has(v.producer)) seen.add(v);
+    return [...seen];
+  });
   return orderLevels(
     s,
-    frontier.flat().map((value) => ({ value, fromScope: value.producer?.name ?? value.name, fromIndex: null })),
+    inputs.map((value) => ({ value, fromScope: value.producer?.name ?? value.name, fromIndex: null })),
   );
 }
 

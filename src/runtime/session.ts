@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ModelError } from '../errors.js';
 import type { InputTensor } from './inputs.js';
 import { loadOrt } from './ort.js';
@@ -16,6 +18,10 @@ export interface SessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Show onnxruntime's own log (default: errors only). */
   verbose?: boolean;
+  /** GPU ordinal for cuda and tensorrt (`--device-id`). */
+  deviceId?: number;
+  /** Write onnxruntime's profile (per-node timing and provider) under this path prefix. */
+  profilePrefix?: string;
 }
 
 /** A model loaded in onnxruntime-node, run as many times as needed. */
@@ -23,6 +29,8 @@ export interface ModelSession {
   inputNames: readonly string[];
   outputNames: readonly string[];
   run(inputs: InputTensor[]): Promise<OutputTensor[]>;
+  /** Stops profiling (when `profilePrefix` was given) and returns the profile file's path, or null. */
+  endProfiling(): string | null;
   release(): Promise<void>;
 }
 
@@ -32,8 +40,11 @@ export async function openSession(bytes: Uint8Array, options: SessionOptions = {
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   try {
     session = await ort.InferenceSession.create(bytes, {
-      executionProviders: options.executionProviders ?? ['cpu'],
+      executionProviders: (options.executionProviders ?? ['cpu']).map((ep) =>
+        ep === 'cuda' || ep === 'tensorrt' ? { name: ep, deviceId: options.deviceId ?? 0 } : ep,
+      ) as never,
       logSeverityLevel: options.verbose ? 0 : 3,
+      ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     });
@@ -56,6 +67,16 @@ export async function openSession(bytes: Uint8Array, options: SessionOptions = {
         const t = result[name]!;
         return { name, type: t.type, dims: [...t.dims], data: t.data as ArrayLike<number | bigint> };
       });
+    },
+    endProfiling() {
+      if (!options.profilePrefix) return null;
+      session.endProfiling();
+      // onnxruntime names the file <prefix>_<timestamp>.json; the prefix's folder is ours alone.
+      const dir = path.dirname(options.profilePrefix);
+      const base = path.basename(options.profilePrefix);
+      const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'));
+      files.sort();
+      return files.length > 0 ? path.join(dir, files[files.length - 1]!) : null;
     },
     release: () => session.release(),
   };

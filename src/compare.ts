@@ -1,0 +1,247 @@
+import { UsageError } from './errors.js';
+import { compareTensors, latencyStats, type NumericArray, parseTolerance, withinTolerance, type LatencyStats, type Tolerance } from './runtime/metrics.js';
+import { decodeDetections, detectFormat, matchDetections, type Detection, type Format } from './runtime/detections.js';
+import type { Placement } from './runtime/placement.js';
+import { parseEp, type ProviderChoice } from './runtime/providers.js';
+import { runModel, type ModelRun } from './runtime/run.js';
+import type { OutputTensor } from './runtime/session.js';
+import { chooseEp, epReport, loadInputs, placementCheck, prepareModel, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
+import type { InsertedModule } from './graph/inserted.js';
+import { VERSION } from './version.js';
+
+export interface CompareOptions extends RuntimeOptions {
+  /** `exact|fp32|tf32|fp16`, `atol=..,rtol=..`, or per output `NAME:spec` (repeatable). */
+  tolerance?: readonly string[];
+  /** `auto` (default) decodes detections when the outputs look like a detector's; `off` skips it. */
+  detections?: 'auto' | 'off';
+  /** One model on two providers, `cuda,cpu`: the second is the reference. */
+  epPair?: string;
+}
+
+export interface OutputComparison {
+  name: string;
+  shape: number[];
+  shapeB: number[];
+  maxAbs: number;
+  meanAbs: number;
+  relL2: number;
+  cosine: number;
+  tolerance: Tolerance;
+  /** Share of elements within tolerance, in %. */
+  withinPct: number;
+  pass: boolean;
+}
+
+export interface DetectionAgreement {
+  format: Format;
+  matchedPct: number;
+  classAgreement: number | null;
+  meanIoU: number | null;
+  missing: number;
+  extra: number;
+  refCount: number;
+  otherCount: number;
+  images: number;
+}
+
+export interface SideReport {
+  path: string;
+  ep: EpReport;
+  family: string;
+  inserted: InsertedModule[];
+  placement: Placement | null;
+}
+
+export interface CompareResult {
+  schema: 'onnx-attn/compare@1';
+  tool: string;
+  pass: boolean;
+  mode: 'models' | 'ep-pair';
+  a: SideReport;
+  b: SideReport;
+  inputs: { source: string; sets: number };
+  outputs: OutputComparison[];
+  detections: DetectionAgreement | null;
+  latencyMs: { a: LatencyStats; b: LatencyStats };
+  latencySamplesMs: { a: number[]; b: number[] };
+  overhead: { ms: number; pct: number };
+  added: { params: number | null; macs: number | null; nodes: number; source: 'provenance' | 'diff' };
+  insertions: Record<string, unknown>[];
+  placementCheck: PlacementCheck | null;
+  problems: string[];
+}
+
+const FLOATS = new Set(['float32', 'float64', 'float16']);
+
+function decodeAll(format: Format, runs: OutputTensor[][]): Detection[][] {
+  const images: Detection[][] = [];
+  for (const outputs of runs) {
+    const map = new Map(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as never }]));
+    const batch = outputs[0]?.dims[0] ?? 1;
+    for (let i = 0; i < batch; i++) images.push(decodeDetections(format, map, { batchIndex: i }));
+  }
+  return images;
+}
+
+function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][]): DetectionAgreement {
+  const ra = decodeAll(format, a);
+  const rb = decodeAll(format, b);
+  let matched = 0, same = 0, iouSum = 0, missing = 0, extra = 0, refCount = 0, otherCount = 0;
+  ra.forEach((ref, i) => {
+    const m = matchDetections(ref, rb[i] ?? []);
+    matched += m.matched;
+    same += (m.classAgreement ?? 0) * m.matched;
+    iouSum += (m.meanIoU ?? 0) * m.matched;
+    missing += m.missing;
+    extra += m.extra;
+    refCount += m.refCount;
+    otherCount += m.otherCount;
+  });
+  return {
+    format,
+    matchedPct: refCount > 0 ? round((100 * matched) / refCount) : otherCount === 0 ? 100 : 0,
+    classAgreement: matched > 0 ? round(same / matched) : null,
+    meanIoU: matched > 0 ? round(iouSum / matched) : null,
+    missing,
+    extra,
+    refCount,
+    otherCount,
+    images: ra.length,
+  };
+}
+
+const round = (x: number, digits = 4) => Number(x.toFixed(digits));
+
+function addedCost(a: PreparedModel, b: PreparedModel): CompareResult['added'] {
+  const before = new Set(a.provenance.map((p) => JSON.stringify(p)));
+  const fresh = b.provenance.filter((p) => !before.has(JSON.stringify(p)));
+  const nodes = b.model.proto.graph!.node.length - a.model.proto.graph!.node.length;
+  if (fresh.length > 0) {
+    const sum = (key: string) => (fresh.some((p) => typeof p[key] !== 'number') ? null : fresh.reduce((n, p) => n + (p[key] as number), 0));
+    return { params: sum('params'), macs: sum('macs'), nodes, source: 'provenance' };
+  }
+  // No provenance: count initializer elements (an upper bound on trainable parameters: BN statistics count too).
+  const elements = (p: PreparedModel) => p.model.proto.graph!.initializer.reduce((n, t) => n + t.dims.reduce((x, d) => x * Number(d), 1), 0);
+  return { params: elements(b) - elements(a), macs: null, nodes, source: 'diff' };
+}
+
+/**
+ * Runs two models (original vs patched), or one model on two providers, on the same inputs, and reports per
+ * output error, detection-level agreement and latency. `a` is the reference: errors are relative to it.
+ */
+export async function compare(fileA: string, fileB: string | null, options: CompareOptions = {}): Promise<CompareResult> {
+  const tolerance = parseTolerance(options.tolerance ?? []);
+  let choiceA: ProviderChoice;
+  let choiceB: ProviderChoice;
+  const mode = options.epPair ? 'ep-pair' : 'models';
+  if (options.epPair) {
+    if (fileB) throw new UsageError('--ep-pair compares one model on two providers; give one model, or drop --ep-pair to compare two models');
+    const pair = options.epPair.split(',').map((e) => parseEp(e.trim()));
+    if (pair.length !== 2) throw new UsageError(`--ep-pair '${options.epPair}': expected two providers, e.g. cuda,cpu`);
+    // The reference (a) is the second: `--ep-pair cuda,cpu` checks CUDA against the CPU.
+    choiceA = chooseEp({ ...options, ep: [pair[1]!] });
+    choiceB = chooseEp({ ...options, ep: [pair[0]!] });
+  } else {
+    if (!fileB) throw new UsageError('compare needs two models (a.onnx b.onnx), or one model with --ep-pair cuda,cpu');
+    choiceA = chooseEp(options);
+    choiceB = choiceA;
+  }
+  const a = prepareModel(fileA, options.shapes);
+  const b = fileB ? prepareModel(fileB, options.shapes) : a;
+  const specKey = (p: PreparedModel) => JSON.stringify(p.specs.map((s) => [s.name, s.elemType, s.dims]));
+  if (specKey(a) !== specKey(b)) {
+    throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);
+  }
+  const sets = await loadInputs(a, options);
+  const total = 2 * (sets.length + (options.warmup ?? 3) + (options.iters ?? 20));
+  const progress = (offset: number) => (done: number) => options.onProgress?.(offset + done, total);
+  const runA: ModelRun = await runModel(a.bytes, choiceA, sets, { ...options, profile: !!options.profile, onProgress: progress(0) }, `model ${fileA}`);
+  const runB: ModelRun = await runModel(b.bytes, choiceB, sets, { ...options, profile: options.profile || !!options.requireEp, onProgress: progress(total / 2) }, `model ${fileB ?? fileA}`);
+
+  const problems: string[] = [];
+  const outputs: OutputComparison[] = [];
+  const namesB = new Set(runB.outputs[0]!.map((o) => o.name));
+  for (const [i, oa] of runA.outputs[0]!.entries()) {
+    if (!namesB.has(oa.name)) {
+      problems.push(`output '${oa.name}' is missing from ${fileB}`);
+      continue;
+    }
+    const tol = tolerance(oa.name);
+    let maxAbs = 0, absSum = 0, count = 0, within = 0, sqDiff = 0, sqRef = 0, dot = 0, sqB = 0;
+    let shapeB: number[] = [];
+    let shapesMatch = true;
+    for (let s = 0; s < sets.length; s++) {
+      const x = runA.outputs[s]![i]!;
+      const y = runB.outputs[s]!.find((o) => o.name === oa.name)!;
+      shapeB = y.dims;
+      if (JSON.stringify(x.dims) !== JSON.stringify(y.dims)) {
+        shapesMatch = false;
+        continue;
+      }
+      const c = compareTensors(x.data as NumericArray, y.data as NumericArray);
+      const w = withinTolerance(y.data as NumericArray, x.data as NumericArray, tol);
+      maxAbs = Math.max(maxAbs, c.maxAbs);
+      absSum += c.meanAbs * c.count;
+      count += c.count;
+      within += c.count - w.violations;
+      // Re-assemble the L2 norms across input sets from per-set values.
+      let na = 0, nb = 0, d = 0;
+      for (let k = 0; k < x.data.length; k++) {
+        const p = Number(x.data[k]), q = Number(y.data[k]);
+        if (!Number.isFinite(p) || !Number.isFinite(q)) continue;
+        na += p * p;
+        nb += q * q;
+        d += p * q;
+        sqDiff += (p - q) * (p - q);
+      }
+      sqRef += na;
+      sqB += nb;
+      dot += d;
+    }
+    if (!shapesMatch) problems.push(`output '${oa.name}' has shape [${shapeB}] in ${fileB ?? 'b'}, [${oa.dims}] in ${fileA}`);
+    const relL2 = sqRef > 0 ? Math.sqrt(sqDiff / sqRef) : sqDiff > 0 ? Infinity : 0;
+    const cosine = sqRef > 0 && sqB > 0 ? dot / Math.sqrt(sqRef * sqB) : sqRef === 0 && sqB === 0 ? 1 : 0;
+    const withinPct = count > 0 ? (100 * within) / count : 0;
+    const pass = shapesMatch && within === count && (FLOATS.has(oa.type) || maxAbs === 0);
+    outputs.push({ name: oa.name, shape: oa.dims, shapeB, maxAbs, meanAbs: count ? absSum / count : 0, relL2, cosine: round(cosine, 8), tolerance: tol, withinPct: round(withinPct), pass });
+  }
+  for (const n of namesB) if (!runA.outputs[0]!.some((o) => o.name === n)) problems.push(`${fileB} has an extra output '${n}'`);
+
+  let detections: DetectionAgreement | null = null;
+  if ((options.detections ?? 'auto') === 'auto') {
+    const format = detectFormat(runA.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), a.family);
+    if (format) {
+      try {
+        detections = agreement(format, runA.outputs, runB.outputs);
+      } catch (e) {
+        problems.push(`detections not decoded: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  const la = latencyStats(runA.latenciesMs);
+  const lb = latencyStats(runB.latenciesMs);
+  const check = placementCheck(runB.placement, options.requireEp);
+  if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}`);
+  for (const c of [choiceA, choiceB]) if (c.fallbackReason && !problems.some((p) => p.includes(c.fallbackReason!))) problems.push(`fell back to CPU: ${c.fallbackReason}`);
+  const failed = outputs.filter((o) => !o.pass).map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
+  problems.push(...failed);
+  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun): SideReport => ({ path: p.path, ep: epReport(c), family: p.family, inserted: p.inserted, placement: run.placement });
+  return {
+    schema: 'onnx-attn/compare@1',
+    tool: `onnx-attn ${VERSION}`,
+    pass: outputs.length > 0 && outputs.every((o) => o.pass) && problems.filter((p) => !p.startsWith('fell back') && !p.startsWith('detections')).length === failed.length && (check?.pass ?? true),
+    mode,
+    a: side(a, choiceA, runA),
+    b: side(b, choiceB, runB),
+    inputs: { source: options.inputs ?? 'random', sets: sets.length },
+    outputs,
+    detections,
+    latencyMs: { a: la, b: lb },
+    latencySamplesMs: { a: runA.latenciesMs, b: runB.latenciesMs },
+    overhead: { ms: round(lb.p50 - la.p50), pct: la.p50 > 0 ? round((100 * (lb.p50 - la.p50)) / la.p50, 2) : 0 },
+    added: fileB ? addedCost(a, b) : { params: 0, macs: 0, nodes: 0, source: 'diff' },
+    insertions: b.provenance,
+    placementCheck: check,
+    problems,
+  };
+}

@@ -1,0 +1,178 @@
+import { Graph } from './graph/graph.js';
+import { insertedModules, type InsertedModule } from './graph/inserted.js';
+import { readProvenance } from './insert.js';
+import { analyzeStructure } from './locate/structure.js';
+import { inferShapes } from './graph/shapes.js';
+import { loadModel, type OnnxModel } from './onnx/load.js';
+import { encodeModel } from './onnx/save.js';
+import { resolveInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
+import { latencyStats, type LatencyStats } from './runtime/metrics.js';
+import type { Placement } from './runtime/placement.js';
+import { chooseProviders, parseEp, type EpName, type ProviderChoice } from './runtime/providers.js';
+import { runModel, type ModelRun, type RunSettings } from './runtime/run.js';
+import { inputSets } from './runtime/sources.js';
+import { VERSION } from './version.js';
+
+/** Runtime options shared by validate, compare and sweep (cli-contract "Runtime options"). */
+export interface RuntimeOptions extends RunSettings {
+  ep?: readonly string[];
+  fallback?: 'cpu' | 'none';
+  /** random (default), zeros, FILE.json or a folder of images. */
+  inputs?: string;
+  shapes?: Record<string, number[]>;
+  seed?: number;
+  /** Fail (exit 5) when an inserted node ran on another provider than this one. */
+  requireEp?: string;
+}
+
+export interface EpReport {
+  requested: string[];
+  used: string[];
+  fallbackReason: string | null;
+}
+
+/** A model loaded and ready to run: its bytes, input specs, family and what onnx-attn inserted into it. */
+export interface PreparedModel {
+  path: string;
+  model: OnnxModel;
+  bytes: Uint8Array;
+  specs: InputSpec[];
+  family: string;
+  inserted: InsertedModule[];
+  provenance: Record<string, unknown>[];
+}
+
+export function prepareModel(file: string, shapes: Record<string, number[]> = {}): PreparedModel {
+  const model = loadModel(file);
+  const graph = Graph.fromModel(model);
+  const specs = resolveInputSpecs(
+    graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
+    model.proto,
+    shapes,
+  );
+  let family = 'unknown';
+  try {
+    family = analyzeStructure(graph, inferShapes(graph, { inputShapes: shapes })).family;
+  } catch {
+    // The family only picks the detection decoder; a model we cannot analyse is decoded by its output shapes.
+  }
+  return {
+    path: file,
+    model,
+    bytes: encodeModel(model),
+    specs,
+    family,
+    inserted: insertedModules(graph),
+    provenance: readProvenance(model.proto.metadataProps) as Record<string, unknown>[],
+  };
+}
+
+export function chooseEp(options: RuntimeOptions): ProviderChoice {
+  const eps: EpName[] = (options.ep ?? []).flatMap((e) => e.split(',')).filter(Boolean).map(parseEp);
+  return chooseProviders(eps, options.fallback ?? 'none', options.deviceId ?? 0);
+}
+
+export const epReport = (c: ProviderChoice): EpReport => ({ requested: c.requested, used: c.used, fallbackReason: c.fallbackReason });
+
+export interface OutputReport {
+  name: string;
+  dtype: string;
+  shape: number[];
+  finite: boolean;
+  nonFinite: number;
+  min: number | null;
+  max: number | null;
+}
+
+export interface PlacementCheck {
+  required: string;
+  /** Inserted nodes checked, or every node when the model has none inserted. */
+  checked: number;
+  offProvider: { node: string; ep: string }[];
+  pass: boolean;
+}
+
+export interface ValidateResult {
+  schema: 'onnx-attn/validate@1';
+  tool: string;
+  pass: boolean;
+  model: string;
+  family: string;
+  inputs: { source: string; sets: number; tensors: { name: string; dtype: string; shape: number[] }[] };
+  ep: EpReport;
+  outputs: OutputReport[];
+  latencyMs: LatencyStats;
+  latencySamplesMs: number[];
+  placement: Placement | null;
+  placementCheck: PlacementCheck | null;
+  insertions: Record<string, unknown>[];
+  inserted: InsertedModule[];
+  problems: string[];
+}
+
+function outputReport(o: { name: string; type: string; dims: number[]; data: ArrayLike<number | bigint> }): OutputReport {
+  let nonFinite = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < o.data.length; i++) {
+    const v = Number(o.data[i]);
+    if (!Number.isFinite(v)) nonFinite++;
+    else {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  return { name: o.name, dtype: o.type, shape: o.dims, finite: nonFinite === 0, nonFinite, min: min === Infinity ? null : min, max: max === -Infinity ? null : max };
+}
+
+export function placementCheck(placement: Placement | null, required: string | undefined): PlacementCheck | null {
+  if (!required || !placement) return null;
+  const ep = parseEp(required);
+  const nodes = placement.inserted.length > 0 ? placement.inserted : Object.entries(placement.nodes).map(([node, e]) => ({ node, ep: e }));
+  const off = nodes.filter((n) => n.ep !== ep);
+  return { required: ep, checked: nodes.length, offProvider: off, pass: off.length === 0 };
+}
+
+export async function loadInputs(prepared: PreparedModel, options: RuntimeOptions): Promise<InputTensor[][]> {
+  return inputSets(options.inputs ?? 'random', prepared.specs, options.seed ?? 0);
+}
+
+/**
+ * Runs one model on the requested providers: warm-up, timed iterations, finiteness and shape of every output,
+ * and (with `profile` or `requireEp`) where each node ran.
+ */
+export async function validate(file: string, options: RuntimeOptions = {}): Promise<ValidateResult> {
+  const prepared = prepareModel(file, options.shapes);
+  const choice = chooseEp(options);
+  const sets = await loadInputs(prepared, options);
+  const run: ModelRun = await runModel(prepared.bytes, choice, sets, { ...options, profile: options.profile || !!options.requireEp }, `model ${file}`);
+  const outputs = run.outputs[0]!.map((o, i) => {
+    const r = outputReport(o);
+    // Finite over every input set, not just the first.
+    for (const set of run.outputs.slice(1)) if (!outputReport(set[i]!).finite) r.finite = false;
+    return r;
+  });
+  const check = placementCheck(run.placement, options.requireEp);
+  const problems: string[] = [];
+  for (const o of outputs) if (!o.finite) problems.push(`output '${o.name}' has ${o.nonFinite} non-finite value(s)`);
+  if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}: ${check.offProvider.slice(0, 5).map((n) => `${n.node} (${n.ep})`).join(', ')}`);
+  if (choice.fallbackReason) problems.push(`fell back to CPU: ${choice.fallbackReason}`);
+  return {
+    schema: 'onnx-attn/validate@1',
+    tool: `onnx-attn ${VERSION}`,
+    pass: outputs.every((o) => o.finite) && (check?.pass ?? true),
+    model: file,
+    family: prepared.family,
+    inputs: { source: options.inputs ?? 'random', sets: sets.length, tensors: sets[0]!.map((t) => ({ name: t.name, dtype: t.type, shape: t.dims })) },
+    ep: epReport(choice),
+    outputs,
+    latencyMs: latencyStats(run.latenciesMs),
+    latencySamplesMs: run.latenciesMs,
+    placement: run.placement,
+    placementCheck: check,
+    insertions: prepared.provenance,
+    inserted: prepared.inserted,
+    problems,
+  };
+}
+
