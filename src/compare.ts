@@ -16,6 +16,10 @@ export interface CompareOptions extends RuntimeOptions {
   detections?: 'auto' | 'off';
   /** One model on two providers, `cuda,cpu`: the second is the reference. */
   epPair?: string;
+  /** Detection score threshold (default 0.25, ultralytics' predict `conf`; its `val` uses 0.001). */
+  conf?: number;
+  /** NMS IoU threshold (default 0.45). */
+  iou?: number;
 }
 
 export interface OutputComparison {
@@ -34,6 +38,9 @@ export interface OutputComparison {
 
 export interface DetectionAgreement {
   format: Format;
+  /** Score threshold and NMS IoU the boxes were decoded with. */
+  conf: number;
+  iou: number;
   matchedPct: number;
   classAgreement: number | null;
   meanIoU: number | null;
@@ -73,19 +80,24 @@ export interface CompareResult {
 
 const FLOATS = new Set(['float32', 'float64', 'float16']);
 
-function decodeAll(format: Format, runs: OutputTensor[][]): Detection[][] {
+interface DecodeSettings {
+  conf: number;
+  iou: number;
+}
+
+function decodeAll(format: Format, runs: OutputTensor[][], d: DecodeSettings): Detection[][] {
   const images: Detection[][] = [];
   for (const outputs of runs) {
     const map = new Map(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as never }]));
     const batch = outputs[0]?.dims[0] ?? 1;
-    for (let i = 0; i < batch; i++) images.push(decodeDetections(format, map, { batchIndex: i }));
+    for (let i = 0; i < batch; i++) images.push(decodeDetections(format, map, { batchIndex: i, scoreThreshold: d.conf, iouThreshold: d.iou }));
   }
   return images;
 }
 
-function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][]): DetectionAgreement {
-  const ra = decodeAll(format, a);
-  const rb = decodeAll(format, b);
+function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][], d: DecodeSettings): DetectionAgreement {
+  const ra = decodeAll(format, a, d);
+  const rb = decodeAll(format, b, d);
   let matched = 0, same = 0, iouSum = 0, missing = 0, extra = 0, refCount = 0, otherCount = 0;
   ra.forEach((ref, i) => {
     const m = matchDetections(ref, rb[i] ?? []);
@@ -99,6 +111,8 @@ function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][]): De
   });
   return {
     format,
+    conf: d.conf,
+    iou: d.iou,
     matchedPct: refCount > 0 ? round((100 * matched) / refCount) : otherCount === 0 ? 100 : 0,
     classAgreement: matched > 0 ? round(same / matched) : null,
     meanIoU: matched > 0 ? round(iouSum / matched) : null,
@@ -212,7 +226,7 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
     const format = detectFormat(runA.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), a.family);
     if (format) {
       try {
-        detections = agreement(format, runA.outputs, runB.outputs);
+        detections = agreement(format, runA.outputs, runB.outputs, { conf: options.conf ?? 0.25, iou: options.iou ?? 0.45 });
       } catch (e) {
         problems.push(`detections not decoded: ${(e as Error).message.split('\n')[0]}`);
       }

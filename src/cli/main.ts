@@ -249,7 +249,9 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
         )
           .option('ep-pair', { type: 'string', describe: 'One model on two providers, e.g. cuda,cpu (the second is the reference)' })
           .option('tolerance', { type: 'string', array: true, describe: 'exact, fp32, tf32, fp16, atol=..,rtol=.., or per output NAME:spec' })
-          .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' }),
+          .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' })
+          .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold (ultralytics predict 0.25, val 0.001)' })
+          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' }),
       async (args) => {
         const { checkReportPaths, writeReports } = await import('../report/index.js');
         checkReportPaths(args.report ?? []);
@@ -263,6 +265,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
             ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
             ...(args.tolerance ? { tolerance: args.tolerance } : {}),
             detections: args.detections,
+            conf: args.conf,
+            iou: args.iou,
             onProgress: bar.update,
           });
         } finally {

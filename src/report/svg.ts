@@ -104,7 +104,7 @@ export function siteDiagram(m: InsertedModule): string {
   const width = 760;
   const consumers = m.consumers.length > 0 ? m.consumers : [{ name: m.isGraphOutput ? m.output : '(none)', opType: m.isGraphOutput ? 'graph output' : '' }];
   const rows = Math.max(consumers.length + m.untouched.length, 1);
-  const panelH = Math.max(70, rows * 46 + 20);
+  const panelH = Math.max(88, rows * 46 + 34);
   const height = panelH * 2 + 40;
   const producer = m.producer ?? { name: m.input, opType: 'graph input' };
   const ops = [...new Set(m.nodes.map((n) => n.opType))];
@@ -112,7 +112,8 @@ export function siteDiagram(m: InsertedModule): string {
   const panel = (top: number, after: boolean) => {
     parts.push(`<text x="8" y="${top + 14}" class="label">${after ? 'after' : 'before'}</text>`);
     parts.push(`<text x="60" y="${top + 14}" class="tick">${esc(after ? `${m.module} reads ${m.input}, its output ${m.output} feeds the rewired consumers` : `${m.input} feeds ${consumers.length + m.untouched.length} consumer(s)`)}</text>`);
-    const mid = top + panelH / 2;
+    // Below the caption line.
+    const mid = top + 20 + (panelH - 20) / 2;
     parts.push(box(60, mid - 20, 170, 40, producer.name, producer.opType, '#eef2f7'));
     let from = 230;
     if (after) {
@@ -123,7 +124,7 @@ export function siteDiagram(m: InsertedModule): string {
     const targets = after ? consumers : [...consumers, ...m.untouched];
     const all = after ? [...targets.map((c) => ({ c, from })), ...m.untouched.map((c) => ({ c, from: 230 }))] : targets.map((c) => ({ c, from }));
     all.forEach(({ c, from: fx }, i) => {
-      const y = top + 10 + i * 46 + (panelH - 20 - all.length * 46) / 2 + 23;
+      const y = mid + (i - (all.length - 1) / 2) * 46;
       parts.push(arrow(fx, mid, 560, y, after && fx === 470 ? m.output : m.input));
       parts.push(box(560, y - 18, 180, 36, c.name, c.opType, after && fx === 230 ? '#f2f2f2' : '#eef2f7'));
     });

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { fixture, runMain, tmpDir } from './helpers.js';
+
+/**
+ * The HTML report is a page people look at, so it is checked in a real browser (Debian's chromium, which .ci/run
+ * installs): it renders offline, every chart has a size, nothing overflows the page, and the verdict shows.
+ * Set ONNX_ATTN_SCREENSHOTS=DIR to keep the screenshots.
+ */
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+test('the compare HTML report renders in chromium: verdict, tables, charts, site drawings', async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`);
+  const dir = tmpDir();
+  const v5 = fixture('yolov5-op12.onnx');
+  const patched = path.join(dir, 'v5-nam.onnx');
+  assert.equal((await runMain(['insert', v5, '--after', '17,23', '--module', 'NAM', '-o', patched, '--quiet'])).code, 0);
+  const html = path.join(dir, 'report.html');
+  const r = await runMain(['compare', v5, patched, '--report', html, '--iters', '10', '--conf', '0.00005', '--quiet']);
+  assert.equal(r.code, 1);
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
+    const requests: string[] = [];
+    page.on('request', (req) => {
+      if (!req.url().startsWith('file:')) requests.push(req.url());
+    });
+    await page.goto(`file://${html}`);
+    assert.deepEqual(requests, [], 'the report loads nothing from the network');
+    assert.equal(await page.textContent('[data-verdict]'), 'FAIL');
+    assert.equal(await page.getAttribute('[data-verdict]', 'data-verdict'), 'fail');
+    const sizes = await page.$$eval('svg[data-chart]', (svgs) => svgs.map((s) => ({ chart: s.getAttribute('data-chart'), w: s.getBoundingClientRect().width, h: s.getBoundingClientRect().height })));
+    assert.deepEqual(sizes.map((s) => s.chart), ['error', 'latency', 'site', 'site']);
+    for (const s of sizes) assert.ok(s.w > 300 && s.h > 50, `${s.chart} chart is ${s.w}x${s.h}`);
+    const overflow = await page.$eval('html', (el) => el.scrollWidth - el.clientWidth);
+    assert.equal(overflow, 0, 'no horizontal scrolling at 1024 px');
+    const headers = await page.$$eval('h2', (hs) => hs.map((h) => h.textContent));
+    assert.deepEqual(headers, ['Outputs', 'Detections', 'Latency', 'Insertions', 'Problems']);
+    const cells = await page.$$eval('table:first-of-type tr:nth-child(2) td', (tds) => tds.map((t) => t.textContent));
+    assert.equal(cells[0], 'output0');
+    assert.equal(cells[8], 'fail');
+    const shots = process.env['ONNX_ATTN_SCREENSHOTS'] ?? dir;
+    fs.mkdirSync(shots, { recursive: true });
+    const png = await page.screenshot({ path: path.join(shots, 'compare-report.png'), fullPage: true });
+    assert.ok(png.length > 20_000, `screenshot of ${png.length} bytes`);
+  } finally {
+    await browser.close();
+  }
+});
