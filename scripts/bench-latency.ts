@@ -45,6 +45,45 @@ async function medianMs(bytes: Uint8Array, runs: number): Promise<number> {
   return times[Math.floor(times.length / 2)]!;
 }
 
+/** Each module inserted at the YOLOv5-style fixture's head (P3, P4, P5), against the unpatched model. */
+async function headBench(iters: number): Promise<void> {
+  const { insertIntoFile } = await import('../src/insert.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const fixture = path.join(ROOT, 'fixtures/yolov5-op12.onnx');
+  const dir = mkdtempSync(path.join(tmpdir(), 'onnx-attn-bench-'));
+  const time = async (file: string) => {
+    const session = await openSession(encodeModel(loadModel(file)), { intraOpNumThreads: 1 });
+    const x = { name: 'images', type: 'float32' as const, dims: [1, 3, 128, 128], data: new Float32Array(3 * 128 * 128).map((_, i) => (Math.sin(i) + 1) / 2) };
+    for (let i = 0; i < 10; i++) await session.run([x]);
+    const times: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const t = process.hrtime.bigint();
+      await session.run([x]);
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    await session.release();
+    return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+  };
+  try {
+    const base = await time(fixture);
+    console.log(`\nYOLOv5-style fixture (128x128), module at head (3 points), CPU 1 thread, median of ${iters} runs; unpatched ${base.toFixed(3)} ms`);
+    console.log('| module | ops added | latency | overhead |\n|---|---|---|---|');
+    for (const [stem, name, opts] of FORMS) {
+      if (stem === 'nam-pixel') continue;
+      const out = path.join(dir, `${stem}.onnx`);
+      // The fixture's P3 has 8 channels: reductions that fit it, and GAM grouped with r=2 (C % r² = 0).
+      const options = name === 'SE' || name === 'CBAM' ? { ...opts, reduction: '4' } : stem === 'gam-grouped' ? { ...opts, rate: '2' } : opts;
+      const r = await insertIntoFile(fixture, { after: ['head'], module: name, opts: options, output: out, check: false });
+      const ops = r.insertions.reduce((n, i) => n + Object.values(i.ops).reduce((a, b) => a + b, 0), 0);
+      const ms = await time(out);
+      console.log(`| ${stem} | ${ops} | ${ms.toFixed(3)} ms | ${(ms - base >= 0 ? '+' : '')}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%) |`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function latencyBench(runs = 5): Promise<void> {
   const iters = Math.max(100, runs * 40);
   console.log(`\nmodule latency, C=64, 20x20, opset 17, CPU 1 thread, median of ${iters} runs`);
@@ -63,6 +102,7 @@ export async function latencyBench(runs = 5): Promise<void> {
     const b = await medianMs(ours, iters);
     console.log(`| ${stem} | ${torchOps} | ${tape.nodes.length} | ${(a * 1000).toFixed(1)} µs | ${(b * 1000).toFixed(1)} µs | ${(b / a).toFixed(2)}× |`);
   }
+  await headBench(iters);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await latencyBench();

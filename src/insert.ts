@@ -10,6 +10,7 @@ import { saveModel, type ExternalDataMode } from './onnx/save.js';
 import * as fs from 'node:fs';
 import { locate, splitSpecs, type Site } from './locate/locate.js';
 import type { Family } from './locate/structure.js';
+import { insertedModules, type InsertedModule } from './graph/inserted.js';
 import { ModuleBuilder, type TapeValue } from './modules/builder.js';
 import { findModule, resolveOptions } from './modules/index.js';
 import type { AttentionModule, ModuleContext, OptionValue, Weights } from './modules/types.js';
@@ -100,7 +101,8 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
   const moduleOptions = resolveOptions(module, { ...rawOpts });
   const specs = splitSpecs(options.after);
   if (specs.length === 0) throw new UsageError('--after needs at least one insertion point (SPEC)');
-  const sites = specs.flatMap((spec) => locate(s, spec));
+  const stacked = insertedModules(graph);
+  const sites = specs.flatMap((spec) => locate(s, spec)).map((site) => afterInserted(site, stacked, s.shapeOf.bind(s)));
   const seen = new Map<Value, string>();
   for (const site of sites) {
     const prev = seen.get(site.value);
@@ -188,6 +190,40 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
     };
     return { insertion, site, consumers, module, ctx, weights };
   });
+}
+
+/**
+ * In a patched model, a point whose tensor already feeds an inserted module that took all its readers means
+ * "after that module": the new one stacks behind it (x → first → second → consumers), as a user re-running
+ * insert on its own output expects. A module on a residual branch (--consumers) leaves other readers: no follow.
+ */
+function afterInserted(site: Site, inserted: InsertedModule[], shapeOf: (v: Value) => Dim[] | null): Site {
+  let current = site;
+  for (let guard = 0; guard < inserted.length; guard++) {
+    const m = inserted.find((i) => i.input === current.value.name && i.untouched.length === 0);
+    if (!m) break;
+    const out = findValue(current.value, m.output);
+    if (!out) break;
+    const inside = new Set(m.nodes.map((n) => n.name));
+    current = { ...current, value: out, shape: shapeOf(out) ?? current.shape, consumers: out.consumers().filter((c) => !inside.has(c.name)), isGraphOutput: out.isGraphOutput };
+  }
+  return current;
+}
+
+/** The value named `name` produced by a node reachable from `x`'s readers (the inserted module's output). */
+function findValue(x: Value, name: string): Value | undefined {
+  const seen = new Set<Node>();
+  const stack = [...x.consumers()];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    for (const o of n.outputs) {
+      if (o.name === name) return o;
+      if (n.name.startsWith('/onnx_attn/')) stack.push(...o.consumers().filter((c) => c.name.startsWith('/onnx_attn/')));
+    }
+  }
+  return undefined;
 }
 
 function pickConsumers(site: Site, names: readonly string[] | undefined): Node[] {
@@ -327,11 +363,15 @@ export interface InsertResult {
  */
 export async function insertIntoFile(input: string, options: InsertFileOptions): Promise<InsertResult> {
   const output = options.inPlace ? input : (options.output ?? defaultOutputPath(input, findModule(options.module).name));
+  if (!options.inPlace && path.resolve(output) === path.resolve(input)) {
+    throw new UsageError(`refusing to overwrite the input ${input}; choose another -o, or pass --in-place`);
+  }
   if (!options.dryRun && !options.force && !options.inPlace && fs.existsSync(output)) {
     throw new UsageError(`${output} already exists; pass --force to replace it, or -o to choose another name`);
   }
   const model = loadModel(input);
-  const analyzed = await analyzeModel(model, options.shapes ? { inputShapes: options.shapes } : {});
+  // --shape sizes the probe and the check run; the modules see the model's own (possibly dynamic) dims.
+  const analyzed = await analyzeModel(model, options.shapes ? { probeShapes: options.shapes } : {});
   const plans = planInsertions(analyzed, options);
   if (options.dryRun) return { input, output, dryRun: true, insertions: plans.map((p) => p.insertion), check: null };
 

@@ -68,8 +68,10 @@ export interface SiteSummary {
 export interface InspectOptions {
   /** Run onnxruntime once when static inference leaves boundary dims unknown (default true). */
   probe?: boolean;
-  /** Sizes for dynamic input dims, by input name. */
+  /** Sizes for dynamic input dims, by input name: the model is analysed as if its inputs had these shapes. */
   inputShapes?: Record<string, number[]>;
+  /** Sizes for the probe run only (insert --shape): the dims stay dynamic, as the patched model must. */
+  probeShapes?: Record<string, number[]>;
   /** Insertion points (SPECs) to resolve, as `insert --after` would. */
   at?: string[];
 }
@@ -101,10 +103,16 @@ export async function analyzeModel(model: OnnxModel, options: InspectOptions = {
   if (unknown.size > 0 && options.probe !== false) {
     // Loaded only here: `--help` and inspect of a static model never start onnxruntime.
     const { probeShapes } = await import('./runtime/probe.js');
-    const probed = await probeShapes(graph, [...unknown], options.inputShapes ? { inputShapes: options.inputShapes } : {});
+    const sizes = options.inputShapes ?? options.probeShapes;
+    const probed = await probeShapes(graph, [...unknown], sizes ? { inputShapes: sizes } : {});
+    // A probe runs one input size. With dynamic inputs left free, only the channel count is a property of the
+    // model; the batch and the spatial dims would be those of the probe's input, so they stay unknown.
+    const free = graph.inputs.some((i) => !i.initializer && !options.inputShapes?.[i.name] && (i.declared?.shape ?? []).some((d) => typeof d !== 'number'));
     for (const [v, dims] of probed) {
       const prev: TensorType | undefined = types.get(v);
-      types.set(v, { elemType: prev?.elemType ?? v.declared?.elemType ?? 1, shape: dims });
+      const known = prev?.shape?.length === dims.length ? prev.shape : null;
+      const shape = dims.map((d, i) => (known && known[i] !== null ? known[i]! : free && i !== 1 ? null : d));
+      types.set(v, { elemType: prev?.elemType ?? v.declared?.elemType ?? 1, shape });
     }
     structure = analyzeStructure(graph, types);
     shapeSource = 'probe';

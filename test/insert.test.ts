@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { loadModel } from '../src/onnx/load.js';
+import { readFloats } from '../src/onnx/tensor.js';
+import { readTensorFile } from '../src/modules/weights.js';
+import { fixture, listFiles, runMain, tmpDir } from './helpers.js';
+
+/**
+ * insert on every family: a layer index (or scope), the head, a residual branch; gate-zero identity; provenance;
+ * weights from files; and the exit-4 errors. Each successful insert has already passed its own CPU run check
+ * (same outputs, dtypes and shapes as the original), which is on by default.
+ */
+
+const dir = tmpDir();
+let n = 0;
+async function insert(file: string, args: string[]) {
+  const out = path.join(dir, `out-${n++}.onnx`);
+  const r = await runMain(['insert', fixture(file), ...args, '-o', out, '--json']);
+  return { ...r, out, json: r.code === 0 ? JSON.parse(r.stdout) : null };
+}
+
+// Options that fit the miniature fixtures' 8-channel levels (C // 16 would be 0).
+const MODULES: [string, string[]][] = [
+  ['NAM', []],
+  ['GAM', ['--opt', 'rate=4']],
+  ['SimAM', []],
+  ['SE', ['--opt', 'reduction=4']],
+  ['CBAM', ['--opt', 'reduction=4']],
+  ['ECA', []],
+  ['CA', []],
+];
+const FAMILIES: [string, string][] = [
+  ['yolov5-op12.onnx', '23'],
+  ['yolov8-op17.onnx', '21'],
+  ['yolo11-op12.onnx', '22'],
+  ['rtdetr-l-op16.onnx', '27'],
+  ['rtdetr-official-op17.onnx', '/model/encoder/pan_blocks.1'],
+];
+
+for (const [file, layer] of FAMILIES) {
+  test(`${file}: every module inserts at ${layer} and at head, and the patched model runs`, async () => {
+    for (const [module, opts] of MODULES) {
+      const atLayer = await insert(file, ['--after', layer, '--module', module, ...opts]);
+      assert.equal(atLayer.code, 0, `${module} at ${layer}: ${atLayer.stderr}`);
+      const [ins] = atLayer.json.insertions;
+      assert.equal(ins.module, module);
+      assert.ok(ins.nodes.length > 0 && ins.nodes.every((name: string) => name.startsWith(`/onnx_attn/0_${module}/`)), ins.nodes.join());
+      assert.ok(atLayer.json.check.run.outputs.length > 0);
+      assert.equal(atLayer.json.check.run.problems.length, 0);
+
+      const atHead = await insert(file, ['--after', 'head', '--module', module, ...opts]);
+      assert.equal(atHead.code, 0, `${module} at head: ${atHead.stderr}`);
+      assert.deepEqual(atHead.json.insertions.map((i: { k: number; point: string }) => [i.k, i.point]), [[0, 'head:0'], [1, 'head:1'], [2, 'head:2']]);
+      // Every consumer of a head tensor is rewired, including the neck's (cli-contract "Consumers").
+      const model = loadModel(atHead.out);
+      for (const i of atHead.json.insertions) {
+        const readers = model.proto.graph!.node.filter((nd) => nd.input.includes(i.tensor)).map((nd) => nd.name);
+        assert.deepEqual(readers.filter((r) => !r.startsWith('/onnx_attn/')), [], `${module}: ${i.tensor} still read by ${readers}`);
+      }
+    }
+  });
+}
+
+test('a residual branch: --consumers rewires only the Add (YOLOv5 Bottleneck, official RT-DETR BasicBlock)', async () => {
+  const v5 = await insert('yolov5-op12.onnx', ['--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.2/m/m.0/Add']);
+  assert.equal(v5.code, 0, v5.stderr);
+  assert.deepEqual(v5.json.insertions[0].rewired, ['/model.2/m/m.0/Add']);
+  const add = loadModel(v5.out).proto.graph!.node.find((nd) => nd.name === '/model.2/m/m.0/Add')!;
+  assert.deepEqual(add.input, ['/model.2/cv1/act/Mul_output_0', '/onnx_attn/0_NAM/Mul_output_0']);
+
+  const file = 'rtdetr-official-op17.onnx';
+  const adds = loadModel(fixture(file)).proto.graph!.node.filter((nd) => /^\/model\/backbone\/res_layers\.1\/blocks\.0\/Add$/.test(nd.name));
+  assert.equal(adds.length, 1);
+  const branch = adds[0]!.input.find((t) => t.includes('branch2b'))!;
+  const r = await insert(file, ['--after', `tensor:${branch}`, '--module', 'SE', '--opt', 'reduction=4', '--consumers', adds[0]!.name]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.json.insertions[0].rewired, [adds[0]!.name]);
+
+  const wrong = await runMain(['insert', fixture('yolov5-op12.onnx'), '--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.9/cv1/conv/Conv', '--dry-run']);
+  assert.equal(wrong.code, 4);
+  assert.match(wrong.stderr, /--consumers: node '\/model\.9\/cv1\/conv\/Conv' does not read \/model\.2\/m\/m\.0\/cv2\/act\/Mul_output_0; its consumers are '\/model\.2\/m\/m\.0\/Add'/);
+});
+
+test('--gate zero is bit-identical to the original on every family', async () => {
+  for (const [file] of FAMILIES) {
+    const r = await insert(file, ['--after', 'head', '--module', 'CBAM', '--opt', 'reduction=4', '--gate', 'zero']);
+    assert.equal(r.code, 0, `${file}: ${r.stderr}`);
+    assert.equal(r.json.check.run.identical, true, file);
+    assert.equal(r.json.check.run.maxAbsDiff, 0, file);
+    const gates = loadModel(r.out).proto.graph!.initializer.filter((t) => /^onnx_attn\.\d\.gate$/.test(t.name));
+    assert.deepEqual(gates.map((t) => readFloats(t)), [[0], [0], [0]]);
+  }
+});
+
+test('provenance: existing metadata kept, one object per insertion, unique names when inserting again', async () => {
+  const first = await insert('yolov8-op17.onnx', ['--after', '15', '--module', 'ECA']);
+  assert.equal(first.code, 0, first.stderr);
+  const before = loadModel(fixture('yolov8-op17.onnx')).proto.metadataProps.map((p) => [p.key, p.value]);
+  const second = path.join(dir, 'twice.onnx');
+  const r = await runMain(['insert', first.out, '--after', '15', '--module', 'ECA', '-o', second, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const model = loadModel(second);
+  const props = model.proto.metadataProps.map((p) => [p.key, p.value]);
+  assert.deepEqual(props.filter(([k]) => k !== 'onnx_attn'), before, 'ultralytics names, stride, imgsz ... unchanged');
+  const prov = JSON.parse(props.find(([k]) => k === 'onnx_attn')![1]!);
+  assert.deepEqual(prov.map((p: { k: number; module: string; point: string; tool: string }) => [p.k, p.module, p.point, p.tool]), [[0, 'ECA', 'model.15', 'onnx-attn'], [1, 'ECA', 'model.15', 'onnx-attn']]);
+  assert.deepEqual(Object.keys(prov[1]).slice(0, 12), ['tool', 'version', 'k', 'module', 'variant', 'options', 'point', 'spec', 'tensor', 'shape', 'init', 'seed']);
+  assert.equal(prov[1].gate, 'none');
+  const names = model.proto.graph!.node.map((nd) => nd.name);
+  assert.equal(new Set(names).size, names.length);
+  assert.ok(names.includes('/onnx_attn/1_ECA/Conv'));
+  // The second module reads the first one's output: the tensor the point resolves to now.
+  assert.equal(JSON.parse(r.stdout).insertions[0].tensor, '/onnx_attn/0_ECA/Mul_output_0');
+});
+
+test('--dry-run writes nothing and prints the plan; the default output is <stem>-<module>.onnx beside the input', async () => {
+  const d = tmpDir();
+  const input = path.join(d, 'yolov5s.onnx');
+  fs.copyFileSync(fixture('yolov5-op12.onnx'), input);
+  const dry = await runMain(['insert', input, '--after', '17,20', '--module', 'GAM', '--opt', 'variant=plain,rate=2', '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^0\s+model\.17\s+\/model\.17\/cv3\/act\/Mul_output_0\s+\[1,8,16,16\]\s+GAM\(plain\)\s+/m);
+  assert.match(dry.stdout, /dry run: nothing written \(would write .*yolov5s-gam\.onnx\)/);
+  assert.deepEqual(listFiles(d), ['yolov5s.onnx']);
+  const r = await runMain(['insert', input, '--after', '17', '--module', 'SimAM', '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(listFiles(d), ['yolov5s-simam.onnx', 'yolov5s.onnx']);
+  const again = await runMain(['insert', input, '--after', '17', '--module', 'SimAM']);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /yolov5s-simam\.onnx already exists; pass --force/);
+  const inPlace = await runMain(['insert', input, '--after', '17', '--module', 'SimAM', '-o', input]);
+  assert.equal(inPlace.code, 2);
+  assert.match(inPlace.stderr, /refusing to overwrite the input/);
+});
+
+test('--weights: a reference state_dict (.json) lands in the model as given, folded where the doc says', async () => {
+  const golden = readTensorFile(fixture('goldens/nam-channel-c16-8x8.safetensors'));
+  const state = Object.fromEntries(
+    [...golden.tensors].filter(([k]) => k.startsWith('Channel_Att.')).map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data as Float32Array, Number) }]),
+  );
+  const w = path.join(dir, 'nam16.json');
+  fs.writeFileSync(w, JSON.stringify(state));
+  const r = await insert('yolov5-op12.onnx', ['--after', '20', '--module', 'NAM', '--weights', w]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.insertions[0].init, 'weights');
+  const inits = new Map(loadModel(r.out).proto.graph!.initializer.map((t) => [t.name, readFloats(t)!]));
+  const mean = golden.tensors.get('Channel_Att.bn2.running_mean')!.data as Float32Array;
+  assert.deepEqual(inits.get('onnx_attn.0.Channel_Att.bn2.running_mean'), Array.from(mean));
+  const gamma = golden.tensors.get('Channel_Att.bn2.weight')!.data as Float32Array;
+  const sum = gamma.reduce((a, g) => a + Math.abs(g), 0);
+  const folded = inits.get('onnx_attn.0.Channel_Att.bn2.folded_scale')!;
+  gamma.forEach((g, i) => assert.ok(Math.abs(folded[i]! - (g * Math.abs(g)) / sum) < 1e-7));
+
+  const wrongShape = await insert('yolov5-op12.onnx', ['--after', '23', '--module', 'NAM', '--weights', w]);
+  assert.equal(wrongShape.code, 4);
+  assert.match(wrongShape.stderr, /nam16\.json: Channel_Att\.bn2\.weight has shape \[16\], expected \[32\]/);
+});
+
+test('module errors are exit 4 with one line', async () => {
+  const cases: [string, string[], RegExp][] = [
+    ['yolov5-op12.onnx', ['--after', '17', '--module', 'GAM', '--opt', 'variant=grouped'], /model\.17 .*C=8\): GAM variant=grouped needs C divisible by r² = 16/],
+    ['yolov5-dynamic-op12.onnx', ['--after', '23', '--module', 'NAM', '--opt', 'spatial=pixel'], /NAM spatial=pixel needs a static H and W/],
+    ['yolov5-op12.onnx', ['--after', '23', '--module', 'Swin'], /unknown module 'Swin'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/],
+    ['yolov5-op12.onnx', ['--after', '23', '--module', 'SE', '--opt', 'ratio=4'], /SE has no option 'ratio'; its options are reduction/],
+    ['yolov5-op12.onnx', ['--after', 'tensor:/model.24/Constant_output_0', '--module', 'NAM'], /is a constant .* not data; pick a data tensor/],
+  ];
+  for (const [file, args, re] of cases) {
+    const r = await runMain(['insert', fixture(file), ...args, '--dry-run']);
+    assert.equal(r.code, 4, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1);
+  }
+});
+
+test('a dynamic model gets the dynamic SimAM form, and --shape only sizes the check run', async () => {
+  const r = await insert('yolov5-dynamic-op12.onnx', ['--after', '23', '--module', 'SimAM', '--shape', 'images=2x3x96x160']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.insertions[0].variant, 'dynamic');
+  assert.deepEqual(r.json.insertions[0].shape, ['batch', 32, null, null]);
+  assert.deepEqual(r.json.check.run.outputs[0].shape.slice(0, 1), [2]);
+});
