@@ -165,4 +165,7 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.env.BENCH_MAKE) {
+  // `BENCH_MAKE=big.onnx node dist/scripts/bench.js`: only write the large model, for profiling by hand.
+  saveModel(chainModel(160, 258), process.env.BENCH_MAKE);
+} else await main();
