@@ -80,7 +80,7 @@ export interface CompareResult {
 
 const FLOATS = new Set(['float32', 'float64', 'float16']);
 
-interface DecodeSettings {
+export interface DecodeSettings {
   conf: number;
   iou: number;
 }
@@ -95,7 +95,7 @@ function decodeAll(format: Format, runs: OutputTensor[][], d: DecodeSettings): D
   return images;
 }
 
-function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][], d: DecodeSettings): DetectionAgreement {
+export function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][], d: DecodeSettings): DetectionAgreement {
   const ra = decodeAll(format, a, d);
   const rb = decodeAll(format, b, d);
   let matched = 0, same = 0, iouSum = 0, missing = 0, extra = 0, refCount = 0, otherCount = 0;
@@ -140,6 +140,58 @@ function addedCost(a: PreparedModel, b: PreparedModel): CompareResult['added'] {
 }
 
 /**
+ * Per-output error of b against the reference a, over every input set: max and mean abs, relative L2 and cosine
+ * (accumulated across sets), and the share within tolerance. Outputs are matched by name.
+ */
+export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], tolerance: (name: string) => Tolerance, labelA = 'a', labelB = 'b'): { outputs: OutputComparison[]; problems: string[] } {
+  const problems: string[] = [];
+  const outputs: OutputComparison[] = [];
+  const namesB = new Set(b[0]!.map((o) => o.name));
+  for (const [i, oa] of a[0]!.entries()) {
+    if (!namesB.has(oa.name)) {
+      problems.push(`output '${oa.name}' is missing from ${labelB}`);
+      continue;
+    }
+    const tol = tolerance(oa.name);
+    let maxAbs = 0, absSum = 0, count = 0, within = 0, sqDiff = 0, sqRef = 0, dot = 0, sqB = 0;
+    let shapeB: number[] = [];
+    let shapesMatch = true;
+    for (let s = 0; s < a.length; s++) {
+      const x = a[s]![i]!;
+      const y = b[s]!.find((o) => o.name === oa.name)!;
+      shapeB = y.dims;
+      if (JSON.stringify(x.dims) !== JSON.stringify(y.dims)) {
+        shapesMatch = false;
+        continue;
+      }
+      const c = compareTensors(x.data as NumericArray, y.data as NumericArray);
+      const w = withinTolerance(y.data as NumericArray, x.data as NumericArray, tol);
+      maxAbs = Math.max(maxAbs, c.maxAbs);
+      absSum += c.meanAbs * c.count;
+      count += c.count;
+      within += c.count - w.violations;
+      // L2 norms and the dot product accumulate across input sets.
+      for (let k = 0; k < x.data.length; k++) {
+        const p = Number(x.data[k]), q = Number(y.data[k]);
+        if (!Number.isFinite(p) || !Number.isFinite(q)) continue;
+        sqRef += p * p;
+        sqB += q * q;
+        dot += p * q;
+        sqDiff += (p - q) * (p - q);
+      }
+    }
+    if (!shapesMatch) problems.push(`output '${oa.name}' has shape [${shapeB}] in ${labelB}, [${oa.dims}] in ${labelA}`);
+    const relL2 = sqRef > 0 ? Math.sqrt(sqDiff / sqRef) : sqDiff > 0 ? Infinity : 0;
+    const cosine = sqRef > 0 && sqB > 0 ? dot / Math.sqrt(sqRef * sqB) : sqRef === 0 && sqB === 0 ? 1 : 0;
+    const withinPct = count > 0 ? (100 * within) / count : 0;
+    const pass = shapesMatch && within === count && (FLOATS.has(oa.type) || maxAbs === 0);
+    outputs.push({ name: oa.name, shape: oa.dims, shapeB, maxAbs, meanAbs: count ? absSum / count : 0, relL2, cosine: round(cosine, 8), tolerance: tol, withinPct: round(withinPct), pass });
+  }
+  for (const n of namesB) if (!a[0]!.some((o) => o.name === n)) problems.push(`${labelB} has an extra output '${n}'`);
+  return { outputs, problems };
+}
+
+/**
  * Runs two models (original vs patched), or one model on two providers, on the same inputs, and reports per
  * output error, detection-level agreement and latency. `a` is the reference: errors are relative to it.
  */
@@ -173,53 +225,8 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
   const runB: ModelRun = await runModel(b.bytes, choiceB, sets, { ...options, profile: options.profile || !!options.requireEp, onProgress: progress(total / 2) }, `model ${fileB ?? fileA}`);
 
   const problems: string[] = [];
-  const outputs: OutputComparison[] = [];
-  const namesB = new Set(runB.outputs[0]!.map((o) => o.name));
-  for (const [i, oa] of runA.outputs[0]!.entries()) {
-    if (!namesB.has(oa.name)) {
-      problems.push(`output '${oa.name}' is missing from ${fileB}`);
-      continue;
-    }
-    const tol = tolerance(oa.name);
-    let maxAbs = 0, absSum = 0, count = 0, within = 0, sqDiff = 0, sqRef = 0, dot = 0, sqB = 0;
-    let shapeB: number[] = [];
-    let shapesMatch = true;
-    for (let s = 0; s < sets.length; s++) {
-      const x = runA.outputs[s]![i]!;
-      const y = runB.outputs[s]!.find((o) => o.name === oa.name)!;
-      shapeB = y.dims;
-      if (JSON.stringify(x.dims) !== JSON.stringify(y.dims)) {
-        shapesMatch = false;
-        continue;
-      }
-      const c = compareTensors(x.data as NumericArray, y.data as NumericArray);
-      const w = withinTolerance(y.data as NumericArray, x.data as NumericArray, tol);
-      maxAbs = Math.max(maxAbs, c.maxAbs);
-      absSum += c.meanAbs * c.count;
-      count += c.count;
-      within += c.count - w.violations;
-      // Re-assemble the L2 norms across input sets from per-set values.
-      let na = 0, nb = 0, d = 0;
-      for (let k = 0; k < x.data.length; k++) {
-        const p = Number(x.data[k]), q = Number(y.data[k]);
-        if (!Number.isFinite(p) || !Number.isFinite(q)) continue;
-        na += p * p;
-        nb += q * q;
-        d += p * q;
-        sqDiff += (p - q) * (p - q);
-      }
-      sqRef += na;
-      sqB += nb;
-      dot += d;
-    }
-    if (!shapesMatch) problems.push(`output '${oa.name}' has shape [${shapeB}] in ${fileB ?? 'b'}, [${oa.dims}] in ${fileA}`);
-    const relL2 = sqRef > 0 ? Math.sqrt(sqDiff / sqRef) : sqDiff > 0 ? Infinity : 0;
-    const cosine = sqRef > 0 && sqB > 0 ? dot / Math.sqrt(sqRef * sqB) : sqRef === 0 && sqB === 0 ? 1 : 0;
-    const withinPct = count > 0 ? (100 * within) / count : 0;
-    const pass = shapesMatch && within === count && (FLOATS.has(oa.type) || maxAbs === 0);
-    outputs.push({ name: oa.name, shape: oa.dims, shapeB, maxAbs, meanAbs: count ? absSum / count : 0, relL2, cosine: round(cosine, 8), tolerance: tol, withinPct: round(withinPct), pass });
-  }
-  for (const n of namesB) if (!runA.outputs[0]!.some((o) => o.name === n)) problems.push(`${fileB} has an extra output '${n}'`);
+  const { outputs, problems: outputProblems } = compareOutputs(runA.outputs, runB.outputs, tolerance, fileA, fileB ?? fileA);
+  problems.push(...outputProblems);
 
   let detections: DetectionAgreement | null = null;
   if ((options.detections ?? 'auto') === 'auto') {

@@ -72,6 +72,8 @@ export interface InspectOptions {
   inputShapes?: Record<string, number[]>;
   /** Sizes for the probe run only (insert --shape): the dims stay dynamic, as the patched model must. */
   probeShapes?: Record<string, number[]>;
+  /** Shapes already measured (by tensor name), e.g. from analysing the unpatched model: no second probe. */
+  knownShapes?: ReadonlyMap<string, Dim[]>;
   /** Insertion points (SPECs) to resolve, as `insert --after` would. */
   at?: string[];
 }
@@ -91,6 +93,13 @@ export interface AnalyzedModel {
 export async function analyzeModel(model: OnnxModel, options: InspectOptions = {}): Promise<AnalyzedModel> {
   const graph = Graph.fromModel(model);
   const types = inferShapes(graph, options.inputShapes ? { inputShapes: options.inputShapes } : {});
+  if (options.knownShapes) {
+    for (const [name, shape] of options.knownShapes) {
+      const v = graph.value(name);
+      const prev = v ? types.get(v) : undefined;
+      if (v && (!prev?.shape || prev.shape.some((d) => d === null))) types.set(v, { elemType: prev?.elemType ?? v.declared?.elemType ?? 1, shape });
+    }
+  }
   let structure = analyzeStructure(graph, types);
   let shapeSource: 'static' | 'probe' = 'static';
   const unknown = new Set<Value>();

@@ -1,5 +1,6 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
+import type { SweepResult } from '../sweep.js';
 import type { ModuleDescription } from '../modules/index.js';
 import type { Dim } from '../graph/graph.js';
 import type { InspectResult } from '../inspect.js';
@@ -184,5 +185,33 @@ export function formatCompare(r: CompareResult): string {
     `added: ${count(r.added.params)} parameters, ${count(r.added.macs)} MACs, ${r.added.nodes} nodes`,
   );
   for (const p of r.problems) lines.push(`problem: ${p}`);
+  return lines.join('\n');
+}
+
+export function formatSweep(r: SweepResult): string {
+  const signed = (x: number, d: number) => `${x >= 0 ? '+' : ''}${x.toFixed(d)}`;
+  const lines = [
+    `sweep ${r.model} (${r.family}) on ${r.ep.used.join(', ')}${r.ep.fallbackReason ? ` (fallback: ${r.ep.fallbackReason})` : ''}: ${r.rows.length} candidate(s), ranked by ${r.rankBy}`,
+    '',
+    table(
+      ['#', 'module', 'point', 'params', 'MACs', 'p50 ms', 'overhead', 'cosine', 'rel L2', 'boxes kept', 'on EP'],
+      r.rows.map((x) => [
+        String(x.rank),
+        `${x.module}(${x.variant})`,
+        x.point,
+        count(x.params),
+        count(x.macs),
+        x.latencyMs.p50.toFixed(3),
+        `${signed(x.overheadMs, 3)} ms (${signed(x.overheadPct, 1)}%)`,
+        x.cosine.toFixed(6),
+        fmt(x.relL2),
+        x.detections ? `${x.detections.matchedPct.toFixed(1)}%` : '-',
+        x.onRequestedEp === null ? '?' : x.onRequestedEp ? 'yes' : 'NO',
+      ]),
+    ),
+    '',
+    `latency: p50 of ${r.iters} runs, each candidate timed alternately with the original (its p50 drifted ${r.baseline.driftPct}% over the sweep)`,
+  ];
+  for (const s of r.skipped) lines.push(`skipped: ${s.module} at ${s.point}: ${s.reason}`);
   return lines.join('\n');
 }

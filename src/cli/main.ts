@@ -296,6 +296,52 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       },
     )
     .command(
+      'sweep <model>',
+      'Try every module at every point (each alone) and rank them by cost and output change',
+      (y) =>
+        runtimeOptions(y.positional('model', { type: 'string', demandOption: true, describe: 'ONNX model' }))
+          .option('modules', { type: 'string', array: true, demandOption: true, describe: 'Modules to try: NAM,GAM,SimAM,SE,CBAM,ECA,CA' })
+          .option('after', { type: 'string', array: true, demandOption: true, describe: 'Points: SPECs as in insert, or backbone, neck, all-layers' })
+          .option('opt', { type: 'string', array: true, describe: 'Module option key=value for every candidate (as in insert)' })
+          .option('init', { choices: ['torch', 'random'] as const, default: 'torch' as const, describe: 'Weights of the inserted modules' })
+          .option('combine', { type: 'boolean', default: false, describe: 'One row per module with all the points at once' })
+          .option('rank-by', { choices: ['overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const, default: 'overhead' as const, describe: 'Ranking, best first' })
+          .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' })
+          .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold' })
+          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' }),
+      async (args) => {
+        const { checkReportPaths, writeReports, SWEEP_FORMATS } = await import('../report/index.js');
+        checkReportPaths(args.report ?? [], SWEEP_FORMATS);
+        const { sweep } = await import('../sweep.js');
+        const { progressBar } = await import('./progress.js');
+        const bar = progressBar(`sweep ${args.model}`, !args.json && !args.quiet, 'candidates');
+        let result;
+        try {
+          result = await sweep(args.model, {
+            ...toRuntime(args),
+            modules: args.modules,
+            after: args.after,
+            opts: parseOpts(args.opt),
+            init: args.init,
+            combine: args.combine,
+            rankBy: args['rank-by'],
+            detections: args.detections,
+            conf: args.conf,
+            iou: args.iou,
+            onCandidate: bar.update,
+          });
+        } finally {
+          bar.stop();
+        }
+        writeReports({ kind: 'sweep', result }, args.report ?? []);
+        if (args.json) out(JSON.stringify(result, null, 2));
+        else {
+          const { formatSweep } = await import('./format.js');
+          out(formatSweep(result));
+        }
+      },
+    )
+    .command(
       'doctor',
       'Show onnxruntime-node, which execution providers are bundled and loadable, and how to fix the rest',
       (y) => y.option('json', { type: 'boolean', default: false }),

@@ -9,10 +9,10 @@ export interface Progress {
   stop: () => void;
 }
 
-export function progressBar(label: string, enabled: boolean): Progress {
+export function progressBar(label: string, enabled: boolean, unit = 'runs'): Progress {
   if (!enabled || !process.stderr.isTTY || process.env['CI']) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {value}/{total} runs`, stream: process.stderr, clearOnComplete: true, hideCursor: true },
+    { format: `${label} [{bar}] {value}/{total} ${unit}, ETA {eta_formatted}`, stream: process.stderr, clearOnComplete: true, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   let started = false;

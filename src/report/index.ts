@@ -6,22 +6,33 @@ import type { ValidateResult } from '../validate.js';
 import { compareHtml, validateHtml } from './html.js';
 import { compareSuite, junitXml, validateSuite } from './junit.js';
 import { compareMarkdown, validateMarkdown } from './markdown.js';
+import { sweepCsv, sweepHtml, sweepJunit, sweepMarkdown } from './sweep.js';
+import type { SweepResult } from '../sweep.js';
 
-export type Reportable = { kind: 'validate'; result: ValidateResult } | { kind: 'compare'; result: CompareResult };
+export type Reportable = { kind: 'validate'; result: ValidateResult } | { kind: 'compare'; result: CompareResult } | { kind: 'sweep'; result: SweepResult };
 
-const FORMATS = ['.json', '.md', '.html', '.xml'] as const;
+const FORMATS = ['.json', '.md', '.html', '.xml', '.csv'] as const;
 
 /** Checks report paths before anything runs, so a typo fails in a second, not after the timed runs. */
-export function checkReportPaths(files: readonly string[]): void {
+export const SWEEP_FORMATS: readonly string[] = FORMATS;
+
+export function checkReportPaths(files: readonly string[], formats: readonly string[] = FORMATS.filter((f) => f !== '.csv')): void {
   for (const f of files) {
     const ext = path.extname(f).toLowerCase();
-    if (!(FORMATS as readonly string[]).includes(ext)) throw new UsageError(`--report ${f}: unknown format '${ext || '(none)'}'; use .json, .md, .html or .xml (JUnit)`);
+    if (!formats.includes(ext)) throw new UsageError(`--report ${f}: unknown format '${ext || '(none)'}'; use ${formats.slice(0, -1).join(', ')} or ${formats[formats.length - 1]} (.xml is JUnit)`);
     const dir = path.dirname(path.resolve(f));
     if (!fs.existsSync(dir)) throw new UsageError(`--report ${f}: folder ${dir} does not exist`);
   }
 }
 
 export function renderReport(r: Reportable, ext: string): string {
+  if (r.kind === 'sweep') {
+    if (ext === '.json') return JSON.stringify(r.result, null, 2) + '\n';
+    if (ext === '.md') return sweepMarkdown(r.result);
+    if (ext === '.html') return sweepHtml(r.result);
+    if (ext === '.csv') return sweepCsv(r.result);
+    return sweepJunit(r.result);
+  }
   switch (ext) {
     case '.json':
       return JSON.stringify(r.result, null, 2) + '\n';

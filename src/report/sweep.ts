@@ -1,0 +1,112 @@
+import type { SweepResult, SweepRow } from '../sweep.js';
+import { count, num, pct } from './format.js';
+import { junitXml, type JUnitCase } from './junit.js';
+import { esc } from './svg.js';
+
+/** Sweep reports: Markdown, CSV, JUnit, and HTML with a chart of overhead against output change. */
+
+const signed = (x: number, digits = 1) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+const detText = (r: SweepRow) => (r.detections ? `${r.detections.matchedPct.toFixed(1)}%` : '-');
+const epText = (r: SweepRow) => (r.onRequestedEp === null ? '?' : r.onRequestedEp ? 'yes' : 'no');
+
+const HEADER = ['rank', 'module', 'variant', 'point', 'params', 'MACs', 'p50 ms', 'overhead ms', 'overhead %', 'cosine', 'rel L2', 'detections matched', 'on EP'];
+function cells(r: SweepRow): string[] {
+  return [String(r.rank), r.module, r.variant, r.point, count(r.params), count(r.macs), r.latencyMs.p50.toFixed(3), signed(r.overheadMs, 3), signed(r.overheadPct), num(r.cosine, 6), num(r.relL2), detText(r), epText(r)];
+}
+
+export function sweepMarkdown(r: SweepResult): string {
+  const row = (c: string[]) => `| ${c.map((x) => x.replace(/\|/g, '\\|')).join(' | ')} |`;
+  const lines = [
+    `## onnx-attn sweep: ${r.rows.length} candidate(s) on \`${r.model}\``,
+    '',
+    `- family ${r.family}; provider ${r.ep.used.join(', ')}${r.ep.fallbackReason ? ` (fallback: ${r.ep.fallbackReason})` : ''}; ranked by ${r.rankBy}, best first`,
+    `- latency: p50 of ${r.iters} runs, each candidate timed alternately with the original; the original's p50 drifted ${r.baseline.driftPct}% over the sweep`,
+    '',
+    row(HEADER),
+    row(HEADER.map(() => '---')),
+    ...r.rows.map((x) => row(cells(x))),
+  ];
+  if (r.skipped.length > 0) lines.push('', '### Skipped', '', ...r.skipped.map((s) => `- ${s.module} at ${s.point}: ${s.reason}`));
+  return lines.join('\n') + '\n';
+}
+
+/** RFC 4180: quote a field holding a comma, quote or line break, doubling inner quotes. */
+function csvField(v: string | number | boolean | null): string {
+  const s = v === null ? '' : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function sweepCsv(r: SweepResult): string {
+  const header = ['rank', 'module', 'variant', 'point', 'tensors', 'params', 'macs', 'p50_ms', 'baseline_ms', 'overhead_ms', 'overhead_pct', 'cosine', 'rel_l2', 'matched_pct', 'class_agreement', 'mean_iou', 'on_requested_ep', 'same_as'];
+  const rows = r.rows.map((x) => [x.rank, x.module, x.variant, x.point, x.tensors.join(' '), x.params, x.macs, x.latencyMs.p50, x.baselineMs, x.overheadMs, x.overheadPct, x.cosine, x.relL2, x.detections?.matchedPct ?? null, x.detections?.classAgreement ?? null, x.detections?.meanIoU ?? null, x.onRequestedEp, x.sameAs]);
+  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
+}
+
+export function sweepJunit(r: SweepResult): string {
+  const cases: JUnitCase[] = r.rows.map((x) => ({
+    name: `${x.module} at ${x.point}`,
+    classname: `onnx-attn.sweep.${r.model}`,
+    timeSec: (x.latencyMs.mean * r.iters) / 1000,
+    failure: x.onRequestedEp === false ? `inserted nodes ran off ${r.ep.used[0]}: ${x.offEp.join(', ')}` : null,
+    output: `params ${x.params}, MACs ${x.macs ?? 'dynamic'}, overhead ${x.overheadMs} ms (${x.overheadPct}%), cosine ${x.cosine}, rel L2 ${x.relL2}`,
+  }));
+  for (const s of r.skipped) cases.push({ name: `${s.module} at ${s.point}`, classname: `onnx-attn.sweep.${r.model}`, failure: `not built: ${s.reason}` });
+  return junitXml([{ name: `sweep ${r.model}`, cases }]);
+}
+
+const COLORS: Record<string, string> = { NAM: '#3b6ea8', GAM: '#d0743c', SimAM: '#4f9a5c', SE: '#9b5fb4', CBAM: '#b8465a', ECA: '#6b8e23', CA: '#8c6d31' };
+
+/** Overhead (%) against output change (rel L2, log scale), one dot per candidate, coloured by module. */
+export function tradeoffChart(rows: SweepRow[]): string {
+  const width = 720;
+  const height = 380;
+  const [left, right, top, bottom] = [70, 130, 20, 50];
+  const xs = rows.map((r) => Math.max(r.relL2, 1e-9));
+  const ys = rows.map((r) => r.overheadPct);
+  const lx = Math.floor(Math.log10(Math.min(...xs)));
+  const hx = Math.ceil(Math.log10(Math.max(...xs))) + (Math.min(...xs) === Math.max(...xs) ? 1 : 0);
+  const ly = Math.min(0, ...ys);
+  const hy = Math.max(1, ...ys);
+  const x = (v: number) => left + ((Math.log10(Math.max(v, 1e-9)) - lx) / (hx - lx || 1)) * (width - left - right);
+  const y = (v: number) => top + (1 - (v - ly) / (hy - ly || 1)) * (height - top - bottom);
+  const parts: string[] = [];
+  parts.push(`<line x1="${left}" x2="${width - right}" y1="${y(0)}" y2="${y(0)}" stroke="#bbb" stroke-dasharray="4 3"/>`);
+  parts.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${height - bottom}" stroke="#888"/><line x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}" stroke="#888"/>`);
+  for (let e = lx; e <= hx; e++) parts.push(`<text x="${x(10 ** e)}" y="${height - bottom + 16}" text-anchor="middle" class="tick">1e${e}</text>`);
+  for (const t of [ly, (ly + hy) / 2, hy]) parts.push(`<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end" class="tick">${t.toFixed(0)}%</text>`);
+  parts.push(`<text x="${(left + width - right) / 2}" y="${height - 10}" text-anchor="middle" class="tick">output change (relative L2, log scale)</text>`);
+  parts.push(`<text x="14" y="${(top + height - bottom) / 2}" transform="rotate(-90 14 ${(top + height - bottom) / 2})" text-anchor="middle" class="tick">latency overhead</text>`);
+  rows.forEach((r) => {
+    const c = COLORS[r.module] ?? '#555';
+    parts.push(`<circle cx="${x(r.relL2).toFixed(1)}" cy="${y(r.overheadPct).toFixed(1)}" r="5" fill="${c}" fill-opacity="0.8"><title>${esc(`${r.module} at ${r.point}: ${r.overheadPct}% overhead, rel L2 ${r.relL2.toExponential(2)}`)}</title></circle>`);
+  });
+  [...new Set(rows.map((r) => r.module))].forEach((m, i) => {
+    parts.push(`<circle cx="${width - right + 20}" cy="${top + 10 + i * 18}" r="5" fill="${COLORS[m] ?? '#555'}"/><text x="${width - right + 30}" y="${top + 14 + i * 18}" class="label">${esc(m)}</text>`);
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="overhead against output change" data-chart="tradeoff" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+
+export function sweepHtml(r: SweepResult): string {
+  const head = `<tr>${HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
+  const body = r.rows.map((x) => `<tr>${cells(x).map((c, i) => `<td${i >= 4 && i <= 11 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('');
+  const skipped = r.skipped.length > 0 ? `<h2>Skipped</h2><ul class="problems">${r.skipped.map((s) => `<li>${esc(`${s.module} at ${s.point}: ${s.reason}`)}</li>`).join('')}</ul>` : '';
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>onnx-attn sweep</title><style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;margin:6px 0;font-size:13px} th,td{border:1px solid #ddd;padding:4px 7px;text-align:left}
+th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums} .meta{color:#555;margin:2px 0}
+svg{max-width:100%;height:auto} svg .label{font-size:13px;fill:#222} svg .tick{font-size:11px;fill:#555} ul.problems li{color:#a33}
+</style></head>
+<body><h1>onnx-attn sweep</h1>
+<p class="meta">${esc(r.model)} (${esc(r.family)}) · provider ${esc(r.ep.used.join(', '))}${r.ep.fallbackReason ? ` (fallback: ${esc(r.ep.fallbackReason)})` : ''} · ranked by ${esc(r.rankBy)} · ${esc(r.tool)}</p>
+<p class="meta">p50 of ${r.iters} runs per candidate, timed alternately with the original (whose p50 drifted ${pct(r.baseline.driftPct)} over the sweep)</p>
+<h2>Ranking</h2>
+<table data-table="ranking">${head}${body}</table>
+<h2>Overhead against output change</h2>
+${tradeoffChart(r.rows)}
+${skipped}
+</body></html>
+`;
+}

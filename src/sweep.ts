@@ -1,0 +1,295 @@
+import { clone } from '@bufbuild/protobuf';
+import { agreement, compareOutputs, type DetectionAgreement } from './compare.js';
+import { isOnnxAttnError, UsageError } from './errors.js';
+import type { Dim } from './graph/graph.js';
+import { applyInsertions, planInsertions } from './insert.js';
+import { analyzeModel, type AnalyzedModel } from './inspect.js';
+import { isPart, partSpecs } from './locate/parts.js';
+import { splitSpecs } from './locate/locate.js';
+import { findModule } from './modules/index.js';
+import { loadModel, type OnnxModel } from './onnx/load.js';
+import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
+import { encodeModel } from './onnx/save.js';
+import { detectFormat } from './runtime/detections.js';
+import { resolveInputSpecs, type InputTensor } from './runtime/inputs.js';
+import { latencyStats, TOLERANCES } from './runtime/metrics.js';
+import { readProfile } from './runtime/placement.js';
+import { openSession, type ModelSession, type OutputTensor } from './runtime/session.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inputSets } from './runtime/sources.js';
+import { chooseEp, epReport, type EpReport, type RuntimeOptions } from './validate.js';
+import { VERSION } from './version.js';
+
+/**
+ * `sweep`: every module × point on one model, each alone (or, with `combine`, each module at all points at once),
+ * ranked by what it costs and how much it changes the outputs. The model is read and analysed once; each candidate
+ * is built from an in-memory copy of it, candidates that would give the same patched model run once, and the
+ * original is timed alternately with each candidate in the same process, so drift shows up in both.
+ */
+
+export const RANK_KEYS = ['overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const;
+export type RankKey = (typeof RANK_KEYS)[number];
+
+export interface SweepOptions extends RuntimeOptions {
+  modules: readonly string[];
+  after: readonly string[];
+  opts?: Readonly<Record<string, string>>;
+  init?: 'torch' | 'random';
+  seed?: number;
+  combine?: boolean;
+  rankBy?: RankKey;
+  detections?: 'auto' | 'off';
+  conf?: number;
+  iou?: number;
+  /** After each candidate: (done, total). */
+  onCandidate?: (done: number, total: number) => void;
+}
+
+export interface SweepRow {
+  rank: number;
+  module: string;
+  variant: string;
+  /** The point as given (one SPEC, or the joined list with `combine`). */
+  point: string;
+  tensors: string[];
+  params: number;
+  macs: number | null;
+  latencyMs: { p50: number; mean: number };
+  /** p50 of the original, timed alternately with this candidate. */
+  baselineMs: number;
+  overheadMs: number;
+  overheadPct: number;
+  /** Worst over the float outputs: the lowest cosine, the highest relative L2. */
+  cosine: number;
+  relL2: number;
+  outputs: { name: string; cosine: number; relL2: number; maxAbs: number }[];
+  detections: DetectionAgreement | null;
+  /** Every inserted node ran on the requested provider (onnxruntime profile), null when unknown. */
+  onRequestedEp: boolean | null;
+  offEp: string[];
+  /** Another row with the very same patched model: measured once, reported for both. */
+  sameAs: string | null;
+}
+
+export interface SweepSkip {
+  module: string;
+  point: string;
+  reason: string;
+}
+
+export interface SweepResult {
+  schema: 'onnx-attn/sweep@1';
+  tool: string;
+  model: string;
+  family: string;
+  ep: EpReport;
+  rankBy: RankKey;
+  iters: number;
+  baseline: { p50s: number[]; driftPct: number };
+  rows: SweepRow[];
+  skipped: SweepSkip[];
+}
+
+/** An in-memory copy of a loaded model: protobuf cloned, external payloads re-keyed to the cloned tensors. */
+function copyModel(model: OnnxModel): OnnxModel {
+  const proto = clone(ModelProtoSchema, model.proto);
+  const externalData = new Map<TensorProto, Uint8Array>();
+  if (model.externalData.size > 0) {
+    const byName = new Map([...model.externalData].map(([t, bytes]) => [t.name, bytes]));
+    for (const t of proto.graph?.initializer ?? []) {
+      const bytes = byName.get(t.name);
+      if (bytes) externalData.set(t, bytes);
+    }
+  }
+  return { ...model, proto, externalData };
+}
+
+/** Expands `backbone`, `neck`, `all-layers` to their layers; other SPECs stay as given. */
+export function expandPoints(analyzed: AnalyzedModel, after: readonly string[]): string[] {
+  const points = splitSpecs(after).flatMap((spec) => (isPart(spec) ? partSpecs(analyzed.structure, spec) : [spec]));
+  if (points.length === 0) throw new UsageError('--after needs at least one point (SPEC, backbone, neck or all-layers)');
+  return [...new Set(points)];
+}
+
+async function timeAlternately(a: ModelSession, b: ModelSession, input: InputTensor[], warmup: number, iters: number): Promise<{ a: number[]; b: number[] }> {
+  for (let i = 0; i < warmup; i++) {
+    await a.run(input);
+    await b.run(input);
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  const once = async (s: ModelSession, into: number[]) => {
+    const t = process.hrtime.bigint();
+    await s.run(input);
+    into.push(Number(process.hrtime.bigint() - t) / 1e6);
+  };
+  for (let i = 0; i < iters; i++) {
+    // Alternate which goes first, so neither always runs on a cache the other warmed.
+    if (i % 2 === 0) {
+      await once(a, ta);
+      await once(b, tb);
+    } else {
+      await once(b, tb);
+      await once(a, ta);
+    }
+  }
+  return { a: ta, b: tb };
+}
+
+const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
+  overhead: (a, b) => a.overheadPct - b.overheadPct,
+  params: (a, b) => a.params - b.params,
+  macs: (a, b) => (a.macs ?? Infinity) - (b.macs ?? Infinity),
+  change: (a, b) => a.relL2 - b.relL2,
+  cosine: (a, b) => b.cosine - a.cosine,
+  detections: (a, b) => (b.detections?.matchedPct ?? -1) - (a.detections?.matchedPct ?? -1),
+};
+
+export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
+  const sorted = [...rows].sort((a, b) => better[by](a, b) || a.overheadPct - b.overheadPct || a.module.localeCompare(b.module) || a.point.localeCompare(b.point));
+  return sorted.map((r, i) => ({ ...r, rank: i + 1 }));
+}
+
+export async function sweep(file: string, options: SweepOptions): Promise<SweepResult> {
+  const rankBy = options.rankBy ?? 'overhead';
+  if (!(RANK_KEYS as readonly string[]).includes(rankBy)) throw new UsageError(`--rank-by ${rankBy}: expected one of ${RANK_KEYS.join(', ')}`);
+  const modules = splitSpecs(options.modules).map((m) => findModule(m).name);
+  if (modules.length === 0) throw new UsageError('--modules needs at least one module, e.g. --modules NAM,GAM,SimAM');
+  const choice = chooseEp(options);
+
+  const model = loadModel(file);
+  const base = await analyzeModel(copyModel(model), options.shapes ? { probeShapes: options.shapes } : {});
+  const points = expandPoints(base, options.after);
+  const known = new Map<string, Dim[]>();
+  for (const [v, t] of base.structure.types) if (t.shape && t.shape.every((d) => d !== null)) known.set(v.name, t.shape);
+
+  const specs = resolveInputSpecs(
+    base.graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
+    model.proto,
+    options.shapes,
+  );
+  const sets = await inputSets(options.inputs ?? 'random', specs, options.seed ?? 0);
+  const sessionOptions = {
+    executionProviders: choice.used,
+    ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    ...(options.debug ? { verbose: true } : {}),
+  };
+  const warmup = options.warmup ?? 3;
+  const iters = options.iters ?? 20;
+  const baseline = await openSession(encodeModel(model), sessionOptions, `model ${file}`);
+  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-sweep-'));
+  try {
+    const baseOutputs: OutputTensor[][] = [];
+    for (const set of sets) baseOutputs.push(await baseline.run(set));
+    const format = (options.detections ?? 'auto') === 'auto' ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
+
+    const candidates = modules.flatMap((module) => (options.combine ? [{ module, points }] : points.map((p) => ({ module, points: [p] }))));
+    const rows: SweepRow[] = [];
+    const skipped: SweepSkip[] = [];
+    const measured = new Map<string, SweepRow>();
+    const baselineP50s: number[] = [];
+    let done = 0;
+    for (const c of candidates) {
+      const point = c.points.join(',');
+      const copy = copyModel(model);
+      let row: SweepRow;
+      try {
+        const analyzed = await analyzeModel(copy, { knownShapes: known, probe: false });
+        const plans = planInsertions(analyzed, {
+          module: c.module,
+          after: c.points,
+          ...(options.opts ? { opts: options.opts } : {}),
+          ...(options.init ? { init: options.init } : {}),
+          ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        });
+        const key = JSON.stringify([c.module, plans.map((p) => [p.insertion.tensor, p.insertion.options, p.insertion.seed])]);
+        const tensors = plans.map((p) => p.insertion.tensor);
+        const same = measured.get(key);
+        if (same) {
+          row = { ...same, point, sameAs: same.point };
+        } else {
+          const insertions = applyInsertions(analyzed, plans);
+          const bytes = encodeModel(copy);
+          const candidate = await openSession(bytes, sessionOptions, `${c.module} at ${point}`);
+          const outs: OutputTensor[][] = [];
+          let times: { a: number[]; b: number[] };
+          try {
+            for (const set of sets) outs.push(await candidate.run(set));
+            times = await timeAlternately(baseline, candidate, sets[0]!, warmup, iters);
+          } finally {
+            await candidate.release();
+          }
+          // Placement: one profiled run of the candidate.
+          const prefix = path.join(profileDir, `c${done}`);
+          const profiled = await openSession(bytes, { ...sessionOptions, profilePrefix: prefix }, `${c.module} at ${point}`);
+          let offEp: string[] = [];
+          let onRequestedEp: boolean | null = null;
+          try {
+            await profiled.run(sets[0]!);
+            const pf = profiled.endProfiling();
+            if (pf) {
+              const placement = readProfile(pf, choice.used[0] ?? 'cpu');
+              offEp = placement.offProvider.map((n) => `${n.node} (${n.ep})`);
+              onRequestedEp = offEp.length === 0 && choice.fallbackReason === null;
+            }
+          } finally {
+            await profiled.release();
+          }
+          const cmp = compareOutputs(baseOutputs, outs, () => TOLERANCES.fp32);
+          const detections = format ? agreement(format, baseOutputs, outs, { conf: options.conf ?? 0.25, iou: options.iou ?? 0.45 }) : null;
+          const floats = cmp.outputs.filter((o) => baseOutputs[0]!.find((b) => b.name === o.name)?.type.startsWith('float'));
+          const la = latencyStats(times.a);
+          const lb = latencyStats(times.b);
+          baselineP50s.push(la.p50);
+          row = {
+            rank: 0,
+            module: c.module,
+            variant: insertions[0]!.variant,
+            point,
+            tensors,
+            params: insertions.reduce((n, i) => n + i.params, 0),
+            macs: insertions.some((i) => i.macs === null) ? null : insertions.reduce((n, i) => n + i.macs!, 0),
+            latencyMs: { p50: lb.p50, mean: lb.mean },
+            baselineMs: la.p50,
+            overheadMs: Number((lb.p50 - la.p50).toFixed(4)),
+            overheadPct: la.p50 > 0 ? Number(((100 * (lb.p50 - la.p50)) / la.p50).toFixed(2)) : 0,
+            cosine: Math.min(...floats.map((o) => o.cosine)),
+            relL2: Math.max(...floats.map((o) => o.relL2)),
+            outputs: cmp.outputs.map((o) => ({ name: o.name, cosine: o.cosine, relL2: o.relL2, maxAbs: o.maxAbs })),
+            detections,
+            onRequestedEp,
+            offEp,
+            sameAs: null,
+          };
+          measured.set(key, row);
+        }
+        rows.push(row);
+      } catch (e) {
+        if (!isOnnxAttnError(e) || e.exitCode !== 4) throw e;
+        skipped.push({ module: c.module, point, reason: e.message });
+      }
+      options.onCandidate?.(++done, candidates.length);
+    }
+    const p50s = baselineP50s;
+    const drift = p50s.length > 1 ? (100 * (Math.max(...p50s) - Math.min(...p50s))) / Math.min(...p50s) : 0;
+    return {
+      schema: 'onnx-attn/sweep@1',
+      tool: `onnx-attn ${VERSION}`,
+      model: file,
+      family: base.structure.family,
+      ep: epReport(choice),
+      rankBy,
+      iters,
+      baseline: { p50s, driftPct: Number(drift.toFixed(2)) },
+      rows: rankRows(rows, rankBy),
+      skipped,
+    };
+  } finally {
+    await baseline.release();
+    fs.rmSync(profileDir, { recursive: true, force: true });
+  }
+}
+
