@@ -7,12 +7,13 @@ import { encodeModel } from './onnx/save.js';
 import { makeInputs, resolveInputSpecs } from './runtime/inputs.js';
 import { openSession, type OutputTensor } from './runtime/session.js';
 
-/** The model with every tensor payload emptied (shallow copies; the model itself is untouched). */
+/** The model with its large weight payloads emptied (shallow copies; the model itself is untouched). */
 function structureOnly(proto: ModelProto): ModelProto {
   const empty = new Uint8Array(0);
   const strip = (g: GraphProto): GraphProto => ({
     ...g,
-    initializer: g.initializer.map((t) => ({ ...t, rawData: empty, floatData: [], int64Data: [], int32Data: [], doubleData: [] })),
+    // Small tensors stay: shape inference reads Reshape targets, axes and pads from them.
+    initializer: g.initializer.map((t) => (t.rawData.length <= 4096 ? t : { ...t, rawData: empty })),
     node: g.node.map((n) => (n.attribute.some((a) => a.g || a.graphs.length > 0) ? { ...n, attribute: n.attribute.map((a) => ({ ...a, ...(a.g ? { g: strip(a.g) } : {}), graphs: a.graphs.map(strip) })) } : n)),
   });
   return proto.graph ? { ...proto, graph: strip(proto.graph) } : proto;

@@ -63,20 +63,35 @@ for (const [file, layer] of FAMILIES) {
   });
 }
 
-test('a residual branch: --consumers rewires only the Add (YOLOv5 Bottleneck, official RT-DETR BasicBlock)', async () => {
+// The residual Add of one block per family, and the branch tensor it adds (the other input is the shortcut).
+const RESIDUALS: [string, string, string][] = [
+  ['yolov5-op12.onnx', '/model.2/m/m.0/Add', '/model.2/m/m.0/cv2/act/Mul_output_0'],
+  ['yolov8-op17.onnx', '/model.2/m.0/Add', '/model.2/m.0/cv2/act/Mul_output_0'],
+  ['yolo11-op12.onnx', '/model.4/m.0/Add', '/model.4/m.0/cv2/act/Mul_output_0'],
+  ['rtdetr-l-op16.onnx', '/model.6/Add', '/model.6/ec/act/Relu_output_0'],
+  ['rtdetr-official-op17.onnx', '/model/backbone/res_layers.1/blocks.0/Add', '/model/backbone/res_layers.1/blocks.0/branch2b/conv/Conv_output_0'],
+];
+
+test('a residual branch: with --consumers every module feeds only the Add, on every family', async () => {
+  for (const [file, add, branch] of RESIDUALS) {
+    for (const [module, opts] of MODULES) {
+      const r = await insert(file, ['--after', `tensor:${branch}`, '--module', module, ...opts, '--consumers', add]);
+      assert.equal(r.code, 0, `${file} ${module}: ${r.stderr}`);
+      assert.deepEqual(r.json.insertions[0].rewired, [add]);
+      const nodes = loadModel(r.out).proto.graph!.node;
+      const addNode = nodes.find((nd) => nd.name === add)!;
+      const out = r.json.insertions[0].nodes.at(-1) + '_output_0';
+      assert.ok(addNode.input.includes(out) && !addNode.input.includes(branch), `${file} ${module}: ${addNode.input}`);
+      // Every other reader of the branch tensor still reads it directly.
+      const others = nodes.filter((nd) => nd.input.includes(branch) && !nd.name.startsWith('/onnx_attn/'));
+      assert.ok(others.every((nd) => nd.name !== add));
+    }
+  }
+  // The scope form works too: the Bottleneck's cv2 as the point, the Add as the only consumer.
   const v5 = await insert('yolov5-op12.onnx', ['--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.2/m/m.0/Add']);
   assert.equal(v5.code, 0, v5.stderr);
-  assert.deepEqual(v5.json.insertions[0].rewired, ['/model.2/m/m.0/Add']);
   const add = loadModel(v5.out).proto.graph!.node.find((nd) => nd.name === '/model.2/m/m.0/Add')!;
   assert.deepEqual(add.input, ['/model.2/cv1/act/Mul_output_0', '/onnx_attn/0_NAM/Mul_output_0']);
-
-  const file = 'rtdetr-official-op17.onnx';
-  const adds = loadModel(fixture(file)).proto.graph!.node.filter((nd) => /^\/model\/backbone\/res_layers\.1\/blocks\.0\/Add$/.test(nd.name));
-  assert.equal(adds.length, 1);
-  const branch = adds[0]!.input.find((t) => t.includes('branch2b'))!;
-  const r = await insert(file, ['--after', `tensor:${branch}`, '--module', 'SE', '--opt', 'reduction=4', '--consumers', adds[0]!.name]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(r.json.insertions[0].rewired, [adds[0]!.name]);
 
   const wrong = await runMain(['insert', fixture('yolov5-op12.onnx'), '--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.9/cv1/conv/Conv', '--dry-run']);
   assert.equal(wrong.code, 4);
