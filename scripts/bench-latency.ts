@@ -30,9 +30,11 @@ const FORMS: [string, string, Record<string, string>][] = [
   ['ca-default', 'CA', {}],
 ];
 
-async function medianMs(bytes: Uint8Array, runs: number): Promise<number> {
+/** Median latency of `runs` runs (after 10 warm-ups) on one thread, with a smooth input of the given dims. */
+async function medianMs(bytes: Uint8Array, runs: number, dims: number[]): Promise<number> {
   const session = await openSession(bytes, { intraOpNumThreads: 1 });
-  const x = { name: session.inputNames[0]!, type: 'float32' as const, dims: [1, 64, 20, 20], data: new Float32Array(64 * 400).map((_, i) => Math.sin(i)) };
+  const size = dims.reduce((a, b) => a * b, 1);
+  const x = { name: session.inputNames[0]!, type: 'float32' as const, dims, data: new Float32Array(size).map((_, i) => (Math.sin(i) + 1) / 2) };
   for (let i = 0; i < 10; i++) await session.run([x]);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -52,19 +54,7 @@ async function headBench(iters: number): Promise<void> {
   const { tmpdir } = await import('node:os');
   const fixture = path.join(ROOT, 'fixtures/yolov5-op12.onnx');
   const dir = mkdtempSync(path.join(tmpdir(), 'onnx-attn-bench-'));
-  const time = async (file: string) => {
-    const session = await openSession(encodeModel(loadModel(file)), { intraOpNumThreads: 1 });
-    const x = { name: 'images', type: 'float32' as const, dims: [1, 3, 128, 128], data: new Float32Array(3 * 128 * 128).map((_, i) => (Math.sin(i) + 1) / 2) };
-    for (let i = 0; i < 10; i++) await session.run([x]);
-    const times: number[] = [];
-    for (let i = 0; i < iters; i++) {
-      const t = process.hrtime.bigint();
-      await session.run([x]);
-      times.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    await session.release();
-    return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
-  };
+  const time = (file: string) => medianMs(encodeModel(loadModel(file)), iters, [1, 3, 128, 128]);
   try {
     const base = await time(fixture);
     console.log(`\nYOLOv5-style fixture (128x128), module at head (3 points), CPU 1 thread, median of ${iters} runs; unpatched ${base.toFixed(3)} ms`);
@@ -98,8 +88,8 @@ export async function latencyBench(runs = 5): Promise<void> {
     const tape = new ModuleBuilder(17);
     const y = m.build(tape, tape.input, initWeights(m.params(ctx), 'torch', 0), ctx);
     const ours = toBinary(ModelProtoSchema, standaloneModel(tape, y, { inputDims: [1, 64, 20, 20], name }));
-    const a = await medianMs(encodeModel(torch), iters);
-    const b = await medianMs(ours, iters);
+    const a = await medianMs(encodeModel(torch), iters, [1, 64, 20, 20]);
+    const b = await medianMs(ours, iters, [1, 64, 20, 20]);
     console.log(`| ${stem} | ${torchOps} | ${tape.nodes.length} | ${(a * 1000).toFixed(1)} µs | ${(b * 1000).toFixed(1)} µs | ${(b / a).toFixed(2)}× |`);
   }
   await headBench(iters);
