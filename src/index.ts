@@ -22,3 +22,4 @@ export { compare, type CompareResult, type CompareOptions } from './compare.js';
 export { sweep, rankRows, expandPoints, type SweepResult, type SweepRow, type SweepOptions } from './sweep.js';
 export { writeReports, renderReport } from './report/index.js';
 export { VERSION } from './version.js';
+export { apply, checkPlan, type ApplyOptions, type ApplyResult, type ApplyEntryResult } from './apply.js';

@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { BuildError, LocateError, MismatchError, ModelError, UsageError } from './errors.js';
+import { BuildError, isOnnxAttnError, LocateError, MismatchError, ModelError, OnnxAttnError, UsageError } from './errors.js';
 import type { Dim, Node, Value } from './graph/graph.js';
 import { spliceModule } from './graph/splice.js';
 import { analyzeModel, type AnalyzedModel } from './inspect.js';
 import { checkRun, checkStructure, type RunCheck } from './check.js';
-import { loadModel } from './onnx/load.js';
+import { loadModel, type OnnxModel } from './onnx/load.js';
 import { saveModel, type ExternalDataMode } from './onnx/save.js';
 import * as fs from 'node:fs';
 import { locate, splitSpecs, type Site } from './locate/locate.js';
@@ -330,6 +330,42 @@ export function applyInsertions(analyzed: AnalyzedModel, plans: InsertionPlan[],
   const entry = props.find((p) => p.key === PROVENANCE_KEY);
   if (entry) entry.value = value;
   else props.push(create(StringStringEntryProtoSchema, { key: PROVENANCE_KEY, value }));
+  return done;
+}
+
+/** An insert item that failed, by its position in the list given to `applyInsertItems`; keeps the cause's exit code. */
+export class InsertItemError extends OnnxAttnError {
+  constructor(
+    readonly index: number,
+    override readonly cause: OnnxAttnError,
+  ) {
+    super(cause.name, cause.exitCode, cause.message, { cause });
+  }
+}
+
+export interface InsertItemsOptions {
+  /** Sizes for dynamic inputs: they size the shape probe only; the modules see the model's own dims. */
+  shapes?: Record<string, number[]>;
+  /** Added to every provenance object (`apply`: the plan's sha256 and the entry's name). */
+  extraProvenance?: Record<string, unknown>;
+}
+
+/**
+ * Applies several insert items in order to one loaded model, in memory: each item is planned on the model as the
+ * previous ones left it (re-analyzed, so its SPECs see the modules already inserted), then built and spliced.
+ * The caller checks and saves once. A failing item throws InsertItemError with its index.
+ */
+export async function applyInsertItems(model: OnnxModel, items: readonly InsertOptions[], options: InsertItemsOptions = {}): Promise<Insertion[]> {
+  const done: Insertion[] = [];
+  for (const [index, item] of items.entries()) {
+    try {
+      const analyzed = await analyzeModel(model, options.shapes ? { probeShapes: options.shapes } : {});
+      done.push(...applyInsertions(analyzed, planInsertions(analyzed, item), options.extraProvenance));
+    } catch (e) {
+      if (isOnnxAttnError(e)) throw new InsertItemError(index, e);
+      throw e;
+    }
+  }
   return done;
 }
 

@@ -13,7 +13,8 @@ interface ManifestFile {
   inputs: { name: string; declaredShape: (number | string)[] }[];
   outputs: { name: string }[];
   layers?: { index: number; tensor: string }[];
-  headInputs: { tensor: string }[];
+  headInputs: { tensor: string; shape: number[] }[];
+  dynamic: boolean;
 }
 const manifest = JSON.parse(fs.readFileSync(fixture('MANIFEST.json'), 'utf8')) as { files: ManifestFile[] };
 
@@ -46,8 +47,13 @@ test('inspect --json gives the contract fields on every fixture', () => {
       f.headInputs.map((h) => h.tensor),
     );
     for (const h of j.head) for (const key of ['tensor', 'fromScope', 'shape']) assert.ok(key in h, `head[].${key}`);
-    // Every head input has a full static shape at the fixtures' 128x128 input (probed where inference stops).
-    for (const h of j.head) assert.ok(h.shape.length === 4 && h.shape.slice(1).every((d: unknown) => typeof d === 'number'), `${f.file} head shape ${h.shape}`);
+    // Every head input has its channels and, in a static file, its H and W; a dynamic file's H and W stay unknown
+    // (a probe at one input size must not bake that size into the model's description).
+    for (const [i, h] of j.head.entries()) {
+      const chw = f.headInputs[i]!.shape;
+      assert.equal(h.shape.length, 4, `${f.file} head rank`);
+      assert.deepEqual(h.shape.slice(1), f.dynamic ? [chw[0], null, null] : chw, `${f.file} head shape ${h.shape}`);
+    }
   }
 });
 

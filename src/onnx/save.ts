@@ -109,30 +109,36 @@ function inline(t: TensorProto, payload: Uint8Array): void {
   t.externalData = [];
 }
 
+/** What a save would write, in memory: the model file's chunks and the external data file's (or null). */
+export interface RenderedModel {
+  path: string;
+  dataPath: string | null;
+  /** Concatenated, the model file's bytes (large payloads are referenced, not copied). */
+  modelChunks: Uint8Array[];
+  /** Concatenated, the external data file's bytes, or null when everything is inline. */
+  dataChunks: Uint8Array[] | null;
+  bytes: number;
+  externalBytes: number;
+}
+
 /**
- * Writes the model atomically (temp file + rename): either the whole new file appears or nothing changes.
- * External data goes to `<basename(out)>.data` beside it. Existing outputs and the input itself are refused
- * unless `force` / `inPlace` say otherwise.
+ * The bytes `saveModel(model, out, options)` writes, without writing them: `apply --check` compares them with
+ * the files on disk. The in-memory model is unchanged afterwards.
  */
-export function saveModel(model: OnnxModel, out: string, options: SaveOptions = {}): SaveResult {
+export function renderModel(model: OnnxModel, out: string, options: Pick<SaveOptions, 'externalData' | 'threshold'> = {}): RenderedModel {
   const mode = options.externalData ?? 'auto';
   const threshold = options.threshold ?? 1024;
   const outAbs = path.resolve(out);
   const dataName = `${path.basename(outAbs)}.data`;
   const dataAbs = path.join(path.dirname(outAbs), dataName);
-  checkWritable(model, outAbs, dataAbs, options);
-
   const placements = planExternal(model, mode, threshold);
   const states: TensorState[] = [];
-  const tmpFiles: string[] = [];
   try {
     let externalBytes = 0;
-    if (placements.length > 0) {
-      for (const p of placements) {
-        states.push(snapshot(p.tensor));
-        setExternal(p.tensor, dataName, p.offset, p.payload.length);
-        externalBytes = Math.max(externalBytes, p.offset + p.payload.length);
-      }
+    for (const p of placements) {
+      states.push(snapshot(p.tensor));
+      setExternal(p.tensor, dataName, p.offset, p.payload.length);
+      externalBytes = Math.max(externalBytes, p.offset + p.payload.length);
     }
     // Tensors that were external but now go inline.
     for (const g of allGraphs(model.proto.graph)) {
@@ -146,22 +152,44 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
     }
     // Payloads go to the file by reference: no copy of the weights is made (issue: large-model save path).
     const chunks = modelChunks(model.proto);
-    const bytes = total(chunks);
-    let dataPath: string | null = null;
-    if (placements.length > 0) {
+    return {
+      path: outAbs,
+      dataPath: placements.length > 0 ? dataAbs : null,
+      modelChunks: chunks,
+      dataChunks: placements.length > 0 ? dataFileChunks(placements) : null,
+      bytes: total(chunks),
+      externalBytes,
+    };
+  } finally {
+    states.forEach(restore);
+  }
+}
+
+/**
+ * Writes the model atomically (temp file + rename): either the whole new file appears or nothing changes.
+ * External data goes to `<basename(out)>.data` beside it. Existing outputs and the input itself are refused
+ * unless `force` / `inPlace` say otherwise.
+ */
+export function saveModel(model: OnnxModel, out: string, options: SaveOptions = {}): SaveResult {
+  const outAbs = path.resolve(out);
+  const dataAbs = path.join(path.dirname(outAbs), `${path.basename(outAbs)}.data`);
+  checkWritable(model, outAbs, dataAbs, options);
+  const tmpFiles: string[] = [];
+  try {
+    const rendered = renderModel(model, out, options);
+    if (rendered.dataChunks) {
       const tmpData = tempName(dataAbs);
       tmpFiles.push(tmpData);
-      writeDataFile(tmpData, placements);
-      dataPath = dataAbs;
+      writeFileSynced(tmpData, rendered.dataChunks);
     }
     const tmpModel = tempName(outAbs);
     tmpFiles.push(tmpModel);
-    writeFileSynced(tmpModel, chunks);
+    writeFileSynced(tmpModel, rendered.modelChunks);
     // Data first: a model file never points at a data file that is not there yet.
-    if (dataPath) fs.renameSync(tmpFiles[0]!, dataAbs);
+    if (rendered.dataPath) fs.renameSync(tmpFiles[0]!, dataAbs);
     fs.renameSync(tmpModel, outAbs);
     tmpFiles.length = 0;
-    return { path: outAbs, dataPath, bytes, externalBytes };
+    return { path: outAbs, dataPath: rendered.dataPath, bytes: rendered.bytes, externalBytes: rendered.externalBytes };
   } catch (e) {
     for (const f of tmpFiles) fs.rmSync(f, { force: true });
     if ((e as NodeJS.ErrnoException).code) {
@@ -170,8 +198,6 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
       });
     }
     throw e;
-  } finally {
-    states.forEach(restore);
   }
 }
 
@@ -250,7 +276,8 @@ function setExternal(t: TensorProto, location: string, offset: number, length: n
   t.externalData = entries;
 }
 
-function writeDataFile(file: string, placements: Placement[]): void {
+/** The external data file: every payload at its offset, zero-filled gaps between them. */
+function dataFileChunks(placements: Placement[]): Uint8Array[] {
   const sorted = [...placements].sort((a, b) => a.offset - b.offset);
   const chunks: Uint8Array[] = [];
   let cursor = 0;
@@ -259,7 +286,7 @@ function writeDataFile(file: string, placements: Placement[]): void {
     chunks.push(p.payload);
     cursor = p.offset + p.payload.length;
   }
-  writeFileSynced(file, chunks);
+  return chunks;
 }
 
 /**

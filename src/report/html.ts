@@ -21,16 +21,16 @@ svg{max-width:100%;height:auto} svg .label{font-size:13px;fill:#222} svg .tick{f
 ul.problems li{color:#c62828}
 `;
 
-function table(header: string[], rows: string[][], numeric: number[] = []): string {
+export function table(header: string[], rows: string[][], numeric: number[] = []): string {
   const head = `<tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
   const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${numeric.includes(i) ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`).join('');
   return `<table>${head}${body}</table>`;
 }
 
-function page(title: string, pass: boolean, body: string[]): string {
+export function page(title: string, pass: boolean, body: string[], extraCss = ''): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${esc(title)}</title><style>${CSS}</style></head>
+<title>${esc(title)}</title><style>${CSS}${extraCss}</style></head>
 <body><h1>${esc(title)} <span class="verdict ${pass ? 'pass' : 'fail'}" data-verdict="${pass ? 'pass' : 'fail'}">${pass ? 'PASS' : 'FAIL'}</span></h1>
 ${body.join('\n')}
 </body></html>
@@ -61,6 +61,11 @@ function problems(list: string[]): string[] {
 }
 
 export function compareHtml(r: CompareResult): string {
+  return page('onnx-attn compare', r.pass, compareSections(r));
+}
+
+/** The compare page's body: metadata, outputs, detections, latency, insertions, problems (h2 sections). */
+export function compareSections(r: CompareResult): string[] {
   const body = [
     `<p class="meta">a (reference): <code>${esc(r.a.path)}</code> on ${epText(r.a.ep)}</p>`,
     `<p class="meta">b: <code>${esc(r.b.path)}</code> on ${epText(r.b.ep)}</p>`,
@@ -95,10 +100,15 @@ export function compareHtml(r: CompareResult): string {
     ]),
   );
   body.push(...insertionsSection(r, r.b.inserted), ...problems(r.problems));
-  return page('onnx-attn compare', r.pass, body);
+  return body;
 }
 
 export function validateHtml(r: ValidateResult): string {
+  return page('onnx-attn validate', r.pass, validateSections(r));
+}
+
+/** The validate page's body: metadata, outputs, latency, placement, insertions, problems (h2 sections). */
+export function validateSections(r: ValidateResult): string[] {
   const body = [
     `<p class="meta">model: <code>${esc(r.model)}</code> (${esc(r.family)}) on ${epText(r.ep)} · ${esc(r.tool)}</p>`,
     `<p class="meta">inputs: ${esc(r.inputs.source)}: ${r.inputs.tensors.map((t) => `${esc(t.name)} ${t.dtype} ${shape(t.shape)}`).join(', ')}</p>`,
@@ -112,5 +122,5 @@ export function validateHtml(r: ValidateResult): string {
     body.push('<h2>Placement</h2>', table(['provider', 'nodes', 'nodes %', 'time %'], r.placement.providers.map((p) => [esc(p.ep), String(p.nodes), pct(p.nodesPct), pct(p.timePct)]), [1, 2, 3]));
   }
   body.push(...insertionsSection(r, r.inserted), ...problems(r.problems));
-  return page('onnx-attn validate', r.pass, body);
+  return body;
 }

@@ -1,0 +1,372 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import type { CompareOptions } from '../compare.js';
+import { isOnnxAttnError, UsageError } from '../errors.js';
+import type { InsertOptions } from '../insert.js';
+import { MODULES, resolveOptions } from '../modules/index.js';
+import type { ExternalDataMode } from '../onnx/save.js';
+import { parseTolerance } from '../runtime/metrics.js';
+import type { RuntimeOptions } from '../validate.js';
+import { checkSchema } from './schema.js';
+
+/**
+ * Reading a patch plan (cli-contract "Patch plans"): YAML or JSON parsed by `yaml` with its line counter, checked
+ * against schema/plan.schema.json, then checked for what a schema cannot see (modules and their options, files,
+ * outputs). Every problem is reported as `plan.yaml:7: models[0].insert[1].module: what was expected`.
+ */
+
+export type KeyPath = (string | number)[];
+
+export interface PlanIssue {
+  line: number;
+  /** `models[0].insert[1].module`; empty for the whole document. */
+  path: string;
+  message: string;
+}
+
+/** A plan that cannot run as written: exit 2, nothing read or written past the check. */
+export class PlanError extends UsageError {
+  constructor(
+    readonly file: string,
+    readonly issues: PlanIssue[],
+  ) {
+    const [first] = issues;
+    const where = first ? `${file}:${first.line}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `${file}: invalid plan`;
+    super(issues.length > 1 ? `${where} (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : where);
+  }
+}
+
+/** `models[0].insert[1].opts["a.b"]` */
+export function formatPath(p: KeyPath): string {
+  return p.reduce<string>((s, seg) => {
+    if (typeof seg === 'number') return `${s}[${seg}]`;
+    if (/^[A-Za-z_][\w-]*$/.test(seg)) return s ? `${s}.${seg}` : seg;
+    return `${s}[${JSON.stringify(seg)}]`;
+  }, '');
+}
+
+/** One insert item of an entry, ready for `applyInsertItems`, with where it is in the plan. */
+export interface PlanItem {
+  options: InsertOptions;
+  path: KeyPath;
+}
+
+export interface PlanEntry {
+  index: number;
+  name: string;
+  /** Absolute paths. */
+  input: string;
+  output: string;
+  path: KeyPath;
+  /** Sizes of dynamic inputs for the shape probe and the check run. */
+  shapes?: Record<string, number[]>;
+  items: PlanItem[];
+  externalData: ExternalDataMode;
+  /** null: skipped (`validate: false`). */
+  validate: RuntimeOptions | null;
+  compare: CompareOptions | null;
+}
+
+export interface LoadedPlan {
+  /** The plan path as given (what error messages name). */
+  file: string;
+  dir: string;
+  /** sha256 of the plan file's bytes: goes into every output's provenance. */
+  sha256: string;
+  entries: PlanEntry[];
+  /** Absolute report paths from the plan's `reports:`. */
+  reports: string[];
+  /** Where a key path is in the plan: for errors found later (an insertion point that does not resolve). */
+  issue(at: KeyPath, message: string, atKey?: boolean): PlanIssue;
+}
+
+type Scalar = string | number;
+interface RawRuntime {
+  ep?: string | string[];
+  fallback?: 'cpu' | 'none';
+  'device-id'?: number;
+  inputs?: string;
+  seed?: number;
+  shape?: Record<string, string | number[]> | string[];
+  warmup?: number;
+  iters?: number;
+  threads?: number;
+  profile?: boolean;
+  'require-ep'?: string;
+  tolerance?: string | string[];
+  detections?: 'auto' | 'off';
+  conf?: number;
+  iou?: number;
+}
+interface RawItem {
+  after: Scalar | Scalar[];
+  module: string;
+  opts?: Record<string, Scalar>;
+  init?: 'torch' | 'random';
+  seed?: number;
+  weights?: string | string[];
+  'bn-eps'?: number;
+  gate?: 'zero' | 'none';
+  consumers?: string | string[];
+  'external-data'?: ExternalDataMode;
+}
+interface RawEntry {
+  name?: string;
+  input: string;
+  output: string;
+  shape?: RawRuntime['shape'];
+  insert: RawItem[];
+  validate?: RawRuntime | false;
+  compare?: RawRuntime | false;
+}
+interface RawPlan {
+  version: 1;
+  defaults?: { validate?: RawRuntime | false; compare?: RawRuntime | false };
+  models: RawEntry[];
+  reports?: string[];
+}
+
+/** Line of the node at `at` (of its key with `atKey`); the nearest existing parent when the path stops early. */
+function lineOf(doc: Document, lc: LineCounter, at: KeyPath, atKey: boolean): number {
+  let node: unknown = doc.contents;
+  let line = 1;
+  const lineAt = (n: unknown) => {
+    const range = (n as { range?: [number, number, number] | null } | null)?.range;
+    return range ? lc.linePos(range[0]).line : line;
+  };
+  line = lineAt(node);
+  for (const [i, seg] of at.entries()) {
+    const last = i === at.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) return line;
+      if (last && atKey) return lineAt(pair.key);
+      line = lineAt(pair.key);
+      node = pair.value;
+      if (node) line = lineAt(node);
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+      if (!node) return line;
+      line = lineAt(node);
+    } else return line;
+  }
+  return line;
+}
+
+const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+function parseShape(v: RawRuntime['shape']): Record<string, number[]> | undefined {
+  if (!v) return undefined;
+  const out: Record<string, number[]> = {};
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      const eq = item.lastIndexOf('=');
+      out[item.slice(0, eq)] = item.slice(eq + 1).split('x').map(Number);
+    }
+  } else {
+    for (const [k, dims] of Object.entries(v)) out[k] = Array.isArray(dims) ? dims : String(dims).split('x').map(Number);
+  }
+  return out;
+}
+
+const stem = (file: string) => path.basename(file, path.extname(file));
+
+function real(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/**
+ * Reads and checks a plan. Everything a file-system look can tell is checked here (files exist, outputs are
+ * distinct and never an input); what needs the models (SPECs, shapes) is checked when the entries are built,
+ * still before anything is written. Throws PlanError (exit 2).
+ */
+export function loadPlan(file: string): LoadedPlan {
+  let bytes: Buffer;
+  try {
+    if (fs.statSync(file).isDirectory()) throw new UsageError(`${file} is a folder; expected a plan file (.yaml, .yml or .json)`);
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    if (isOnnxAttnError(e)) throw e;
+    throw new UsageError(`${file}: no such plan file; check the path (onnx-attn apply --schema prints the format)`);
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const dir = path.dirname(path.resolve(file));
+  const lc = new LineCounter();
+  const text = bytes.toString('utf8');
+  const kind = path.extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML';
+  // JSON is YAML 1.2: one parser, and line numbers for both.
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
+  const issue = (at: KeyPath, message: string, atKey = false): PlanIssue => ({ line: lineOf(doc, lc, at, atKey), path: formatPath(at), message });
+  if (doc.errors.length > 0) {
+    throw new PlanError(
+      file,
+      doc.errors.map((e) => ({ line: lc.linePos(e.pos[0]).line, path: '', message: `not valid ${kind}: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  const data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  if (data === null || data === undefined) throw new PlanError(file, [{ line: 1, path: '', message: 'the plan is empty; expected version: 1 and a list of models (onnx-attn apply --schema)' }]);
+  const schemaIssues = checkSchema(data).map((s) => issue(s.path, s.message, s.atKey));
+  if (schemaIssues.length > 0) throw new PlanError(file, sortIssues(schemaIssues));
+
+  const raw = data as RawPlan;
+  const issues: PlanIssue[] = [];
+  const resolve = (p: string) => path.resolve(dir, p);
+  const shown = (p: string, abs: string) => (p === abs ? p : `'${p}' (${abs})`);
+  const needFile = (at: KeyPath, p: string, what: 'file' | 'file or folder') => {
+    const abs = resolve(p);
+    let stat: fs.Stats | null = null;
+    try {
+      stat = fs.statSync(abs);
+    } catch {
+      issues.push(issue(at, `no such ${what} ${shown(p, abs)}; paths are relative to the plan file`));
+      return abs;
+    }
+    if (what === 'file' && stat.isDirectory()) issues.push(issue(at, `${shown(p, abs)} is a folder; expected a file`));
+    return abs;
+  };
+
+  const entries: PlanEntry[] = [];
+  const names = new Map<string, number>();
+  const outputs = new Map<string, number>();
+  for (const [i, e] of raw.models.entries()) {
+    const at: KeyPath = ['models', i];
+    const input = needFile([...at, 'input'], e.input, 'file');
+    const output = resolve(e.output);
+    if (fs.existsSync(output) && fs.statSync(output).isDirectory()) issues.push(issue([...at, 'output'], `${shown(e.output, output)} is a folder; expected a model file path`));
+    const prevOut = outputs.get(real(output));
+    if (prevOut !== undefined) issues.push(issue([...at, 'output'], `models[${prevOut}] writes ${shown(e.output, output)} too; each output belongs to one entry`));
+    else outputs.set(real(output), i);
+
+    const name = e.name ?? stem(e.output);
+    const prev = names.get(name);
+    // Two entries with one output also share its stem: that is one problem, reported on the output.
+    if (prev !== undefined && (e.name !== undefined || prevOut === undefined)) {
+      issues.push(
+        e.name !== undefined
+          ? issue([...at, 'name'], `the name '${name}' is already models[${prev}]'s; entry names must be unique`)
+          : issue([...at, 'output'], `the entry name '${name}' (the output's stem) is already models[${prev}]'s; give one of them a name:`),
+      );
+    } else names.set(name, i);
+    const items: PlanItem[] = [];
+    let externalData: { mode: ExternalDataMode; index: number } | null = null;
+    for (const [k, it] of e.insert.entries()) {
+      const ip: KeyPath = [...at, 'insert', k];
+      const module = MODULES.find((m) => m.name.toLowerCase() === it.module.trim().toLowerCase());
+      if (!module) issues.push(issue([...ip, 'module'], `unknown module '${it.module}'; expected one of ${MODULES.map((m) => m.name).join(', ')}`));
+      const opts: Record<string, string> = {};
+      for (const [key, value] of Object.entries(it.opts ?? {})) {
+        opts[key] = String(value);
+        if (!module) continue;
+        if (!module.options.some((o) => o.key === key)) {
+          const valid = module.options.map((o) => o.key);
+          issues.push(issue([...ip, 'opts', key], `${module.name} has no option '${key}'; ${valid.length ? `expected one of ${valid.join(', ')}` : 'it takes no options'}`, true));
+          continue;
+        }
+        try {
+          resolveOptions(module, { [key]: String(value) });
+        } catch (err) {
+          issues.push(issue([...ip, 'opts', key], (err as Error).message));
+        }
+      }
+      const weights = Array.isArray(it.weights)
+        ? it.weights.map((w, n) => needFile([...ip, 'weights', n], w, 'file'))
+        : it.weights !== undefined
+          ? [needFile([...ip, 'weights'], it.weights, 'file')]
+          : [];
+      const mode = it['external-data'];
+      if (mode !== undefined) {
+        if (externalData && externalData.mode !== mode) {
+          issues.push(issue([...ip, 'external-data'], `'${mode}' conflicts with insert[${externalData.index}]'s '${externalData.mode}'; the entry's output is saved once`));
+        } else externalData ??= { mode, index: k };
+      }
+      items.push({
+        path: ip,
+        options: {
+          after: list(it.after).map(String),
+          module: module?.name ?? it.module,
+          opts,
+          ...(it.init !== undefined ? { init: it.init } : {}),
+          ...(it.seed !== undefined ? { seed: it.seed } : {}),
+          ...(weights.length > 0 ? { weights } : {}),
+          ...(it['bn-eps'] !== undefined ? { bnEps: it['bn-eps'] } : {}),
+          ...(it.gate !== undefined ? { gate: it.gate } : {}),
+          ...(it.consumers !== undefined ? { consumers: list(it.consumers) } : {}),
+        },
+      });
+    }
+
+    const runtime = (kind: 'validate' | 'compare'): RuntimeOptions | CompareOptions | null => {
+      const own = e[kind];
+      const dflt = raw.defaults?.[kind];
+      if (own === false || (own === undefined && dflt === false)) return null;
+      const merged: RawRuntime = { ...(dflt || {}), ...(own || {}) };
+      const keyAt = (key: keyof RawRuntime): KeyPath => (own && key in own ? [...at, kind, key] : ['defaults', kind, key]);
+      let inputs = merged.inputs;
+      if (inputs !== undefined && inputs !== 'random' && inputs !== 'zeros') inputs = needFile(keyAt('inputs'), inputs, 'file or folder');
+      const tolerance = list(merged.tolerance);
+      try {
+        parseTolerance(tolerance);
+      } catch (err) {
+        issues.push(issue(keyAt('tolerance'), (err as Error).message));
+      }
+      const shapes = parseShape(merged.shape);
+      return {
+        ...(merged.ep !== undefined ? { ep: list(merged.ep).flatMap((x) => x.split(',')) } : {}),
+        ...(merged.fallback !== undefined ? { fallback: merged.fallback } : {}),
+        ...(merged['device-id'] !== undefined ? { deviceId: merged['device-id'] } : {}),
+        ...(inputs !== undefined ? { inputs } : {}),
+        ...(merged.seed !== undefined ? { seed: merged.seed } : {}),
+        ...(shapes ? { shapes } : {}),
+        ...(merged.warmup !== undefined ? { warmup: merged.warmup } : {}),
+        ...(merged.iters !== undefined ? { iters: merged.iters } : {}),
+        ...(merged.threads !== undefined ? { threads: merged.threads } : {}),
+        ...(merged.profile !== undefined ? { profile: merged.profile } : {}),
+        ...(merged['require-ep'] !== undefined ? { requireEp: merged['require-ep'] } : {}),
+        ...(tolerance.length > 0 ? { tolerance } : {}),
+        ...(merged.detections !== undefined ? { detections: merged.detections } : {}),
+        ...(merged.conf !== undefined ? { conf: merged.conf } : {}),
+        ...(merged.iou !== undefined ? { iou: merged.iou } : {}),
+      };
+    };
+    const shapes = parseShape(e.shape);
+    entries.push({
+      index: i,
+      name,
+      input,
+      output,
+      path: at,
+      ...(shapes ? { shapes } : {}),
+      items,
+      externalData: externalData?.mode ?? 'auto',
+      validate: runtime('validate'),
+      compare: runtime('compare'),
+    });
+  }
+  // An output may not be any entry's input: apply never overwrites what it reads, and never chains entries.
+  for (const e of entries) {
+    const j = entries.find((x) => real(x.input) === real(e.output));
+    if (!j) continue;
+    const msg = j === e ? 'the output is the input; choose another output path (apply never overwrites its inputs)' : `the output is models[${j.index}]'s input; put both insertions in one entry's insert list instead`;
+    issues.push(issue([...e.path, 'output'], msg));
+  }
+  const reports = (raw.reports ?? []).map((r, n) => {
+    const abs = resolve(r);
+    const clash = entries.find((e) => real(e.input) === real(abs) || real(e.output) === real(abs));
+    if (clash) issues.push(issue(['reports', n], `${shown(r, abs)} is a model of models[${clash.index}]; choose another report path`));
+    return abs;
+  });
+  if (issues.length > 0) throw new PlanError(file, sortIssues(issues));
+  return { file, dir, sha256, entries, reports, issue };
+}
+
+/** By line; a problem in `defaults:` found once per entry is reported once. */
+function sortIssues(issues: PlanIssue[]): PlanIssue[] {
+  const unique = [...new Map(issues.map((x) => [`${x.line}\0${x.path}\0${x.message}`, x])).values()];
+  return unique.map((x, i) => ({ x, i })).sort((a, b) => a.x.line - b.x.line || a.i - b.i).map(({ x }) => x);
+}

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { checkRun, checkStructure, type RunCheck } from '../check.js';
+import { ExitCode, isOnnxAttnError, type OnnxAttnError } from '../errors.js';
+import { applyInsertItems, InsertItemError, type Insertion } from '../insert.js';
+import { loadModel, type OnnxModel } from '../onnx/load.js';
+import { renderModel, type RenderedModel } from '../onnx/save.js';
+import { PlanError, type LoadedPlan, type PlanEntry, type PlanIssue, type PlanItem } from './load.js';
+
+/**
+ * Building a plan's entries in memory: one load per entry, every insert item in order, one structure check and
+ * (when the outputs will be written) one onnxruntime run against the original. Insert items that do not resolve
+ * or cannot be built are plan errors at their line; checks that fail are the entry's failure.
+ */
+
+export interface BuiltEntry {
+  entry: PlanEntry;
+  /** The patched model in memory; null once the caller has saved it and let it go. */
+  model: OnnxModel | null;
+  insertions: Insertion[];
+  check: { structure: string[]; run: RunCheck | null };
+  /** Why the entry failed its checks (it is then not written); empty when it passed. */
+  problems: string[];
+  exitCode: number;
+}
+
+/** The plan key an insert item's error is about, so the message points at the right line. */
+function keyOf(e: OnnxAttnError, item: PlanItem): string | null {
+  const m = e.message;
+  if (m.startsWith('--consumers')) return 'consumers';
+  const weights = item.options.weights;
+  if (weights && (m.includes('--weights') || [weights].flat().some((w) => m.includes(path.basename(w))))) return 'weights';
+  if (e.name === 'LocateError' || m.includes('resolve to tensor') || m.includes('needs a 4-D feature map') || m.includes('--after')) return 'after';
+  return null;
+}
+
+/** Flags in library messages read as the plan's keys here. */
+const asPlanText = (m: string) => m.replace(/--(after|weights|consumers|opt|bn-eps)\b/g, '$1');
+
+export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry[], options: { runCheck: boolean }): Promise<BuiltEntry[]> {
+  const issues: PlanIssue[] = [];
+  const built: BuiltEntry[] = [];
+  for (const entry of entries) {
+    let model: OnnxModel;
+    try {
+      model = loadModel(entry.input);
+    } catch (e) {
+      if (!isOnnxAttnError(e)) throw e;
+      issues.push(plan.issue([...entry.path, 'input'], e.message));
+      continue;
+    }
+    let insertions: Insertion[];
+    try {
+      insertions = await applyInsertItems(
+        model,
+        entry.items.map((i) => i.options),
+        { ...(entry.shapes ? { shapes: entry.shapes } : {}), extraProvenance: { plan: plan.sha256, entry: entry.name } },
+      );
+    } catch (e) {
+      if (!(e instanceof InsertItemError)) throw e;
+      const item = entry.items[e.index]!;
+      const key = keyOf(e.cause, item);
+      // `--consumers: node 'x' does not read ...` under `...consumers:` needs no second label.
+      const message = key && e.message.startsWith(`--${key}: `) ? e.message.slice(key.length + 4) : e.message;
+      issues.push(plan.issue(key ? [...item.path, key] : item.path, asPlanText(message)));
+      continue;
+    }
+    const problems: string[] = [];
+    let exitCode: number = ExitCode.pass;
+    const structure = checkStructure(
+      model,
+      insertions.map((i) => ({ input: i.moduleInput!, output: i.moduleOutput! })),
+    );
+    if (structure.length > 0) {
+      problems.push(`the patched model is not valid (${structure[0]}); not written. Please report this with --debug output`);
+      exitCode = ExitCode.invalidModel;
+    }
+    let run: RunCheck | null = null;
+    if (options.runCheck && structure.length === 0) {
+      run = await checkRun(loadModel(entry.input), model, entry.shapes ? { shapes: entry.shapes } : {});
+      if (run.problems.length > 0) {
+        problems.push(`the patched model does not run like the original: ${run.problems[0]}; not written`);
+        exitCode = ExitCode.invalidModel;
+      } else if (insertions.every((i) => i.gate === 'zero') && !run.identical) {
+        problems.push(`gate zero must reproduce the original outputs exactly, but they differ by up to ${run.maxAbsDiff}; not written`);
+        exitCode = ExitCode.comparisonFailed;
+      }
+    }
+    built.push({ entry, model, insertions, check: { structure, run }, problems, exitCode });
+  }
+  if (issues.length > 0) throw new PlanError(plan.file, issues.sort((a, b) => a.line - b.line));
+  return built;
+}
+
+export interface Rendered extends RenderedModel {
+  /** sha256 of the model file's bytes. */
+  sha256: string;
+}
+
+export function render(model: OnnxModel, entry: PlanEntry): Rendered {
+  const r = renderModel(model, entry.output, { externalData: entry.externalData });
+  const hash = createHash('sha256');
+  for (const c of r.modelChunks) hash.update(c);
+  return { ...r, sha256: hash.digest('hex') };
+}
+
+function sameBytes(file: string, chunks: readonly Uint8Array[]): boolean {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    return false;
+  }
+  let offset = 0;
+  for (const c of chunks) {
+    if (offset + c.length > bytes.length) return false;
+    if (Buffer.compare(bytes.subarray(offset, offset + c.length), c) !== 0) return false;
+    offset += c.length;
+  }
+  return offset === bytes.length;
+}
+
+/** Why the files on disk are not byte-identical to what would be written (model, then external data), or null. */
+export function staleReason(r: RenderedModel): string | null {
+  const shown = (p: string) => path.relative(process.cwd(), p) || p;
+  if (!fs.existsSync(r.path)) return `${shown(r.path)} does not exist`;
+  if (!sameBytes(r.path, r.modelChunks)) return `${shown(r.path)} differs from what apply would write now`;
+  if (r.dataChunks && !fs.existsSync(r.dataPath!)) return `its external data ${shown(r.dataPath!)} does not exist`;
+  if (r.dataChunks && !sameBytes(r.dataPath!, r.dataChunks)) return `its external data ${shown(r.dataPath!)} differs from what apply would write now`;
+  return null;
+}

@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+
+/**
+ * The plan's JSON Schema (schema/plan.schema.json, published with the package and printed by `apply --schema`)
+ * and its validator. Errors come back as key paths and plain-language expectations, ready for "file:line: path:".
+ */
+
+const SCHEMA_URL = new URL('../../../schema/plan.schema.json', import.meta.url);
+
+let cached: { schema: Record<string, unknown>; validate: ValidateFunction } | null = null;
+
+function load() {
+  if (!cached) {
+    const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as Record<string, unknown>;
+    // allErrors: report every problem, not the first; verbose: the failing schema, for the expectation text.
+    const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, verbose: true });
+    // `x-expected`: our annotation, the expectation an error message states.
+    ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
+    cached = { schema, validate: ajv.compile(schema) };
+  }
+  return cached;
+}
+
+/** The plan's JSON Schema (draft-07), as published in schema/plan.schema.json. */
+export function planSchema(): Record<string, unknown> {
+  return structuredClone(load().schema);
+}
+
+/** One schema violation: where (segments of the key path), and what was expected. */
+export interface SchemaIssue {
+  path: (string | number)[];
+  /** Point at the key itself (an unknown key) rather than its value. */
+  atKey: boolean;
+  message: string;
+}
+
+const article = (t: string) => ({ object: 'an object', array: 'a list', string: 'a string', integer: 'an integer', number: 'a number', boolean: 'true or false', null: 'null' })[t] ?? t;
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'number') return `the number ${v}`;
+  if (typeof v === 'string') return `the string '${v}'`;
+  if (typeof v === 'boolean') return String(v);
+  return 'an object';
+}
+
+function pointer(p: string): (string | number)[] {
+  if (p === '') return [];
+  return p
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function describe(e: ErrorObject): SchemaIssue {
+  const path = pointer(e.instancePath);
+  const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
+  const expected = typeof parent['x-expected'] === 'string' ? (parent['x-expected'] as string) : null;
+  const got = typeName(e.data);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const props = Object.keys((parent['properties'] as Record<string, unknown> | undefined) ?? {});
+      return { path: [...path, key], atKey: true, message: `unknown key '${key}'; expected one of ${props.join(', ')}` };
+    }
+    case 'required': {
+      const key = (e.params as { missingProperty: string }).missingProperty;
+      return { path, atKey: false, message: `missing required key '${key}'` };
+    }
+    case 'type':
+      return { path, atKey: false, message: `expected ${expected ?? ([] as string[]).concat((e.params as { type: string | string[] }).type).map(article).join(' or ')}, got ${got}` };
+    case 'enum':
+      return { path, atKey: false, message: `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}; got ${got}` };
+    case 'const':
+      return { path, atKey: false, message: `expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}, got ${got}` };
+    case 'not':
+      return { path, atKey: false, message: `expected ${expected ?? 'another value'}, got ${got}` };
+    case 'minItems':
+      return { path, atKey: false, message: `expected at least ${(e.params as { limit: number }).limit} item(s), got an empty list` };
+    case 'minLength':
+      return { path, atKey: false, message: `expected ${expected ?? 'a non-empty string'}, got an empty string` };
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      const { comparison, limit } = e.params as { comparison: string; limit: number };
+      return { path, atKey: false, message: `expected a number ${comparison} ${limit}, got ${got}` };
+    }
+    case 'pattern':
+      return { path, atKey: false, message: `expected ${expected ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, got ${got}` };
+    default:
+      return { path, atKey: false, message: e.message ?? e.keyword };
+  }
+}
+
+/** Edit distance, for "did you mean" on misspelt keys. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Validates parsed plan data; returns one issue per failing location (the first one ajv reports there). A
+ * misspelt key is one problem, not two: `modul:` is reported as unknown (did you mean 'module'?), and the
+ * missing `module` it stands for is not reported separately.
+ */
+export function checkSchema(data: unknown): SchemaIssue[] {
+  const { validate } = load();
+  if (validate(data)) return [];
+  const errors = validate.errors ?? [];
+  const unknownKeys = errors.filter((e) => e.keyword === 'additionalProperties');
+  const issues: SchemaIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    const issue = describe(e);
+    if (e.keyword === 'required') {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      if (unknownKeys.some((u) => u.instancePath === e.instancePath && distance((u.params as { additionalProperty: string }).additionalProperty, missing) <= 2)) continue;
+    }
+    if (e.keyword === 'additionalProperties') {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const props = Object.keys(((e.parentSchema ?? {}) as { properties?: Record<string, unknown> }).properties ?? {});
+      const near = props.filter((p) => distance(p, key) <= 2).sort((a, b) => distance(a, key) - distance(b, key))[0];
+      if (near) issue.message = issue.message.replace(/;/, ` (did you mean '${near}'?);`);
+    }
+    const key = JSON.stringify(issue.path);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push(issue);
+  }
+  return issues;
+}
