@@ -14,6 +14,7 @@ import { initWeights } from '../src/modules/weights.js';
 import { loadModel } from '../src/onnx/load.js';
 import { encodeModel } from '../src/onnx/save.js';
 import { ModelProtoSchema } from '../src/onnx/proto.js';
+import { timeAlternately } from '../src/runtime/run.js';
 import { openSession } from '../src/runtime/session.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -30,21 +31,20 @@ const FORMS: [string, string, Record<string, string>][] = [
   ['ca-default', 'CA', {}],
 ];
 
-/** Median latency of `runs` runs (after 10 warm-ups) on one thread, with a smooth input of the given dims. */
-async function medianMs(bytes: Uint8Array, runs: number, dims: number[]): Promise<number> {
-  const session = await openSession(bytes, { intraOpNumThreads: 1 });
-  const size = dims.reduce((a, b) => a * b, 1);
-  const x = { name: session.inputNames[0]!, type: 'float32' as const, dims, data: new Float32Array(size).map((_, i) => (Math.sin(i) + 1) / 2) };
-  for (let i = 0; i < 10; i++) await session.run([x]);
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = process.hrtime.bigint();
-    await session.run([x]);
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+/** Medians of two models timed alternately (one thread each, 10 warm-ups), so VM drift falls on both. */
+async function pairedMedians(a: Uint8Array, b: Uint8Array, runs: number, dims: number[]): Promise<[number, number]> {
+  const sa = await openSession(a, { intraOpNumThreads: 1 });
+  const sb = await openSession(b, { intraOpNumThreads: 1 });
+  const size = dims.reduce((x, y) => x * y, 1);
+  const x = { name: sa.inputNames[0]!, type: 'float32' as const, dims, data: new Float32Array(size).map((_, i) => (Math.sin(i) + 1) / 2) };
+  try {
+    const times = await timeAlternately(sa, sb, [x], 10, runs);
+    const median = (t: number[]) => [...t].sort((p, q) => p - q)[Math.floor(t.length / 2)]!;
+    return [median(times.a), median(times.b)];
+  } finally {
+    await sa.release();
+    await sb.release();
   }
-  await session.release();
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
 }
 
 /** Each module inserted at the YOLOv5-style fixture's head (P3, P4, P5), against the unpatched model. */
@@ -54,11 +54,10 @@ async function headBench(iters: number): Promise<void> {
   const { tmpdir } = await import('node:os');
   const fixture = path.join(ROOT, 'fixtures/yolov5-op12.onnx');
   const dir = mkdtempSync(path.join(tmpdir(), 'onnx-attn-bench-'));
-  const time = (file: string) => medianMs(encodeModel(loadModel(file)), iters, [1, 3, 128, 128]);
+  const original = encodeModel(loadModel(fixture));
   try {
-    const base = await time(fixture);
-    console.log(`\nYOLOv5-style fixture (128x128), module at head (3 points), CPU 1 thread, median of ${iters} runs; unpatched ${base.toFixed(3)} ms`);
-    console.log('| module | ops added | latency | overhead |\n|---|---|---|---|');
+    console.log(`\nYOLOv5-style fixture (128x128), module at head (3 points), CPU 1 thread, median of ${iters} runs, each patched model timed alternately with the original`);
+    console.log('| module | ops added | original | patched | overhead |\n|---|---|---|---|---|');
     for (const [stem, name, opts] of FORMS) {
       if (stem === 'nam-pixel') continue;
       const out = path.join(dir, `${stem}.onnx`);
@@ -66,8 +65,8 @@ async function headBench(iters: number): Promise<void> {
       const options = name === 'SE' || name === 'CBAM' ? { ...opts, reduction: '4' } : stem === 'gam-grouped' ? { ...opts, rate: '2' } : opts;
       const r = await insertIntoFile(fixture, { after: ['head'], module: name, opts: options, output: out, check: false });
       const ops = r.insertions.reduce((n, i) => n + Object.values(i.ops).reduce((a, b) => a + b, 0), 0);
-      const ms = await time(out);
-      console.log(`| ${stem} | ${ops} | ${ms.toFixed(3)} ms | ${(ms - base >= 0 ? '+' : '')}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%) |`);
+      const [base, ms] = await pairedMedians(original, encodeModel(loadModel(out)), iters, [1, 3, 128, 128]);
+      console.log(`| ${stem} | ${ops} | ${base.toFixed(3)} ms | ${ms.toFixed(3)} ms | ${(ms - base >= 0 ? '+' : '')}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%) |`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -76,7 +75,7 @@ async function headBench(iters: number): Promise<void> {
 
 export async function latencyBench(runs = 5): Promise<void> {
   const iters = Math.max(100, runs * 40);
-  console.log(`\nmodule latency, C=64, 20x20, opset 17, CPU 1 thread, median of ${iters} runs`);
+  console.log(`\nmodule latency, C=64, 20x20, opset 17, CPU 1 thread, median of ${iters} runs, the two forms timed alternately`);
   console.log('| module | torch export ops | onnx-attn ops | torch export | onnx-attn | onnx-attn / torch |\n|---|---|---|---|---|---|');
   for (const [stem, name, opts] of FORMS) {
     const file = path.join(ROOT, 'fixtures/torch-form', `${stem}.onnx`);
@@ -88,8 +87,7 @@ export async function latencyBench(runs = 5): Promise<void> {
     const tape = new ModuleBuilder(17);
     const y = m.build(tape, tape.input, initWeights(m.params(ctx), 'torch', 0), ctx);
     const ours = toBinary(ModelProtoSchema, standaloneModel(tape, y, { inputDims: [1, 64, 20, 20], name }));
-    const a = await medianMs(encodeModel(torch), iters, [1, 64, 20, 20]);
-    const b = await medianMs(ours, iters, [1, 64, 20, 20]);
+    const [a, b] = await pairedMedians(encodeModel(torch), ours, iters, [1, 64, 20, 20]);
     console.log(`| ${stem} | ${torchOps} | ${tape.nodes.length} | ${(a * 1000).toFixed(1)} µs | ${(b * 1000).toFixed(1)} µs | ${(b / a).toFixed(2)}× |`);
   }
   await headBench(iters);

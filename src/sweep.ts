@@ -14,6 +14,7 @@ import { detectFormat } from './runtime/detections.js';
 import { resolveInputSpecs, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
 import { readProfile } from './runtime/placement.js';
+import { timeAlternately } from './runtime/run.js';
 import { openSession, type ModelSession, type OutputTensor } from './runtime/session.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -111,31 +112,6 @@ export function expandPoints(analyzed: AnalyzedModel, after: readonly string[]):
   const points = splitSpecs(after).flatMap((spec) => (isPart(spec) ? partSpecs(analyzed.structure, spec) : [spec]));
   if (points.length === 0) throw new UsageError('--after needs at least one point (SPEC, backbone, neck or all-layers)');
   return [...new Set(points)];
-}
-
-async function timeAlternately(a: ModelSession, b: ModelSession, input: InputTensor[], warmup: number, iters: number): Promise<{ a: number[]; b: number[] }> {
-  for (let i = 0; i < warmup; i++) {
-    await a.run(input);
-    await b.run(input);
-  }
-  const ta: number[] = [];
-  const tb: number[] = [];
-  const once = async (s: ModelSession, into: number[]) => {
-    const t = process.hrtime.bigint();
-    await s.run(input);
-    into.push(Number(process.hrtime.bigint() - t) / 1e6);
-  };
-  for (let i = 0; i < iters; i++) {
-    // Alternate which goes first, so neither always runs on a cache the other warmed.
-    if (i % 2 === 0) {
-      await once(a, ta);
-      await once(b, tb);
-    } else {
-      await once(b, tb);
-      await once(a, ta);
-    }
-  }
-  return { a: ta, b: tb };
 }
 
 const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {

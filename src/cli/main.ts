@@ -5,6 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { ExitCode, isOnnxAttnError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
+import type { Reportable } from '../report/index.js';
 
 interface GlobalFlags {
   debug: boolean;
@@ -101,6 +102,42 @@ function toRuntime(args: RuntimeArgs) {
     ...(args['require-ep'] ? { requireEp: args['require-ep'] } : {}),
     debug: args.debug,
   };
+}
+
+/**
+ * validate, compare and sweep: report paths are checked before anything runs, the run shows a progress bar on a
+ * terminal, then the reports are written and the result printed (JSON with --json; the text form unless --quiet and
+ * passing).
+ */
+async function reported<R extends object>(
+  args: { report?: string[] | undefined; json: boolean; quiet: boolean },
+  label: string,
+  run: (onProgress: (done: number, total: number) => void) => Promise<R>,
+  reportable: (result: R) => Reportable,
+  format: (result: R) => string,
+  print: (text: string) => void,
+  options: { formats?: readonly string[]; unit?: string; alwaysPrint?: boolean } = {},
+): Promise<R> {
+  const { checkReportPaths, writeReports } = await import('../report/index.js');
+  checkReportPaths(args.report ?? [], options.formats);
+  const { progressBar } = await import('./progress.js');
+  const bar = progressBar(label, !args.json && !args.quiet, options.unit);
+  let result: R;
+  try {
+    result = await run(bar.update);
+  } finally {
+    bar.stop();
+  }
+  writeReports(reportable(result), args.report ?? []);
+  if (args.json) print(JSON.stringify(result, null, 2));
+  else if (!args.quiet || options.alwaysPrint || ('pass' in result && result.pass === false)) print(format(result));
+  return result;
+}
+
+/** The exit status of a validate or compare result. */
+function verdict(result: { pass: boolean; placementCheck: { pass: boolean } | null }): number {
+  if (result.pass) return ExitCode.pass;
+  return result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
 }
 
 export function buildCli(argv: string[], io: CliIO = processIO, state: CliState = { exitCode: 0 }): Argv<GlobalFlags> {
@@ -218,24 +255,10 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       'Run a model on the requested execution provider: finiteness, shapes, latency, placement',
       (y) => runtimeOptions(y.positional('model', { type: 'string', demandOption: true, describe: 'ONNX model' })),
       async (args) => {
-        const { checkReportPaths, writeReports } = await import('../report/index.js');
-        checkReportPaths(args.report ?? []);
         const { validate } = await import('../validate.js');
-        const { progressBar } = await import('./progress.js');
-        const bar = progressBar(`validate ${args.model}`, !args.json && !args.quiet);
-        let result;
-        try {
-          result = await validate(args.model, { ...toRuntime(args), onProgress: bar.update });
-        } finally {
-          bar.stop();
-        }
-        writeReports({ kind: 'validate', result }, args.report ?? []);
-        if (args.json) out(JSON.stringify(result, null, 2));
-        else if (!args.quiet || !result.pass) {
-          const { formatValidate } = await import('./format.js');
-          out(formatValidate(result));
-        }
-        state.exitCode = result.pass ? ExitCode.pass : result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
+        const { formatValidate } = await import('./format.js');
+        const result = await reported(args, `validate ${args.model}`, (onProgress) => validate(args.model, { ...toRuntime(args), onProgress }), (result) => ({ kind: 'validate', result }), formatValidate, out);
+        state.exitCode = verdict(result);
       },
     )
     .command(
@@ -253,32 +276,27 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold (ultralytics predict 0.25, val 0.001)' })
           .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' }),
       async (args) => {
-        const { checkReportPaths, writeReports } = await import('../report/index.js');
-        checkReportPaths(args.report ?? []);
         const { compare } = await import('../compare.js');
-        const { progressBar } = await import('./progress.js');
-        const bar = progressBar(`compare ${args.a} ${args.b ?? ''}`.trim(), !args.json && !args.quiet);
-        let result;
-        try {
-          result = await compare(args.a, args.b ?? null, {
-            ...toRuntime(args),
-            ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
-            ...(args.tolerance ? { tolerance: args.tolerance } : {}),
-            detections: args.detections,
-            conf: args.conf,
-            iou: args.iou,
-            onProgress: bar.update,
-          });
-        } finally {
-          bar.stop();
-        }
-        writeReports({ kind: 'compare', result }, args.report ?? []);
-        if (args.json) out(JSON.stringify(result, null, 2));
-        else if (!args.quiet || !result.pass) {
-          const { formatCompare } = await import('./format.js');
-          out(formatCompare(result));
-        }
-        state.exitCode = result.pass ? ExitCode.pass : result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
+        const { formatCompare } = await import('./format.js');
+        const label = `compare ${args.a} ${args.b ?? ''}`.trim();
+        const result = await reported(
+          args,
+          label,
+          (onProgress) =>
+            compare(args.a, args.b ?? null, {
+              ...toRuntime(args),
+              ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
+              ...(args.tolerance ? { tolerance: args.tolerance } : {}),
+              detections: args.detections,
+              conf: args.conf,
+              iou: args.iou,
+              onProgress,
+            }),
+          (result) => ({ kind: 'compare', result }),
+          formatCompare,
+          out,
+        );
+        state.exitCode = verdict(result);
       },
     )
     .command(
@@ -349,35 +367,31 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold' })
           .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' }),
       async (args) => {
-        const { checkReportPaths, writeReports, SWEEP_FORMATS } = await import('../report/index.js');
-        checkReportPaths(args.report ?? [], SWEEP_FORMATS);
         const { sweep } = await import('../sweep.js');
-        const { progressBar } = await import('./progress.js');
-        const bar = progressBar(`sweep ${args.model}`, !args.json && !args.quiet, 'candidates');
-        let result;
-        try {
-          result = await sweep(args.model, {
-            ...toRuntime(args),
-            modules: args.modules,
-            after: args.after,
-            opts: parseOpts(args.opt),
-            init: args.init,
-            combine: args.combine,
-            rankBy: args['rank-by'],
-            detections: args.detections,
-            conf: args.conf,
-            iou: args.iou,
-            onCandidate: bar.update,
-          });
-        } finally {
-          bar.stop();
-        }
-        writeReports({ kind: 'sweep', result }, args.report ?? []);
-        if (args.json) out(JSON.stringify(result, null, 2));
-        else {
-          const { formatSweep } = await import('./format.js');
-          out(formatSweep(result));
-        }
+        const { formatSweep } = await import('./format.js');
+        const { SWEEP_FORMATS } = await import('../report/index.js');
+        await reported(
+          args,
+          `sweep ${args.model}`,
+          (onCandidate) =>
+            sweep(args.model, {
+              ...toRuntime(args),
+              modules: args.modules,
+              after: args.after,
+              opts: parseOpts(args.opt),
+              init: args.init,
+              combine: args.combine,
+              rankBy: args['rank-by'],
+              detections: args.detections,
+              conf: args.conf,
+              iou: args.iou,
+              onCandidate,
+            }),
+          (result) => ({ kind: 'sweep', result }),
+          formatSweep,
+          out,
+          { formats: SWEEP_FORMATS, unit: 'candidates', alwaysPrint: true },
+        );
       },
     )
     .command(

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { InputTensor } from './inputs.js';
 import { readProfile, type Placement } from './placement.js';
 import type { ProviderChoice } from './providers.js';
-import { openSession, type OutputTensor } from './session.js';
+import { openSession, type ModelSession, type OutputTensor } from './session.js';
 
 /** How a model is run and timed (the runtime options of cli-contract.md). */
 export interface RunSettings {
@@ -87,4 +87,32 @@ export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: 
   } finally {
     if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Times two sessions on the same input, alternating run by run (and which goes first), so that machine drift
+ * and a cache one of them warmed fall on both: what sweep and the latency bench compare.
+ */
+export async function timeAlternately(a: ModelSession, b: ModelSession, input: InputTensor[], warmup: number, iters: number): Promise<{ a: number[]; b: number[] }> {
+  for (let i = 0; i < warmup; i++) {
+    await a.run(input);
+    await b.run(input);
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  const once = async (s: ModelSession, into: number[]) => {
+    const t = process.hrtime.bigint();
+    await s.run(input);
+    into.push(Number(process.hrtime.bigint() - t) / 1e6);
+  };
+  for (let i = 0; i < iters; i++) {
+    if (i % 2 === 0) {
+      await once(a, ta);
+      await once(b, tb);
+    } else {
+      await once(b, tb);
+      await once(a, ta);
+    }
+  }
+  return { a: ta, b: tb };
 }
