@@ -4,6 +4,7 @@
  * Called by scripts/bench.ts; run alone with `node dist/scripts/bench-latency.js`.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toBinary } from '@bufbuild/protobuf';
@@ -15,6 +16,10 @@ import { loadModel } from '../src/onnx/load.js';
 import { encodeModel } from '../src/onnx/save.js';
 import { ModelProtoSchema } from '../src/onnx/proto.js';
 import { timeAlternately } from '../src/runtime/run.js';
+import { analyzeModel } from '../src/inspect.js';
+import { locate } from '../src/locate/locate.js';
+import { spliceModule } from '../src/graph/splice.js';
+import { tapeFromModel } from '../src/modules/imported.js';
 import { openSession } from '../src/runtime/session.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -47,17 +52,39 @@ async function pairedMedians(a: Uint8Array, b: Uint8Array, runs: number, dims: n
   }
 }
 
-/** Each module inserted at the YOLOv5-style fixture's head (P3, P4, P5), against the unpatched model. */
+/**
+ * The fixture with the exporter's form of a module (fixtures/torch-form/head, one file per level) spliced at each
+ * head input, exactly where `insert --after head` puts onnx-attn's form; null when those files are missing.
+ */
+async function withTorchForms(fixture: string, stem: string): Promise<{ bytes: Uint8Array; ops: number } | null> {
+  const analyzed = await analyzeModel(loadModel(fixture));
+  const sites = locate(analyzed.structure, 'head');
+  let ops = 0;
+  for (const [k, site] of sites.entries()) {
+    const [, c, h, w] = site.shape as number[];
+    const file = path.join(ROOT, 'fixtures/torch-form/head', `${stem}-c${c}-${h}x${w}.onnx`);
+    if (!fs.existsSync(file)) return null;
+    const { tape, output } = tapeFromModel(loadModel(file).proto, analyzed.graph.opset(''));
+    ops += tape.nodes.filter((n) => n.opType !== 'Constant').length;
+    spliceModule(analyzed.graph, { value: site.value, consumers: site.consumers }, tape, output, { k, module: `torch_${stem}` });
+  }
+  analyzed.graph.commit();
+  return { bytes: encodeModel(analyzed.model), ops };
+}
+
+/**
+ * Each module at the YOLOv5-style fixture's head (P3, P4, P5): onnx-attn's form and the exporter's form, each
+ * timed alternately with the unpatched model.
+ */
 async function headBench(iters: number): Promise<void> {
   const { insertIntoFile } = await import('../src/insert.js');
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const fixture = path.join(ROOT, 'fixtures/yolov5-op12.onnx');
-  const dir = mkdtempSync(path.join(tmpdir(), 'onnx-attn-bench-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
   const original = encodeModel(loadModel(fixture));
+  const overhead = (base: number, ms: number) => `${ms - base >= 0 ? '+' : ''}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%)`;
   try {
-    console.log(`\nYOLOv5-style fixture (128x128), module at head (3 points), CPU 1 thread, median of ${iters} runs, each patched model timed alternately with the original`);
-    console.log('| module | ops added | original | patched | overhead |\n|---|---|---|---|---|');
+    console.log(`\nYOLOv5-style fixture (128x128), each module at head (3 points), CPU 1 thread, median of ${iters} runs; every patched model timed alternately with the original`);
+    console.log('| module | onnx-attn ops | onnx-attn overhead | torch export ops | torch export overhead |\n|---|---|---|---|---|');
     for (const [stem, name, opts] of FORMS) {
       if (stem === 'nam-pixel') continue;
       const out = path.join(dir, `${stem}.onnx`);
@@ -66,10 +93,16 @@ async function headBench(iters: number): Promise<void> {
       const r = await insertIntoFile(fixture, { after: ['head'], module: name, opts: options, output: out, check: false });
       const ops = r.insertions.reduce((n, i) => n + Object.values(i.ops).reduce((a, b) => a + b, 0), 0);
       const [base, ms] = await pairedMedians(original, encodeModel(loadModel(out)), iters, [1, 3, 128, 128]);
-      console.log(`| ${stem} | ${ops} | ${base.toFixed(3)} ms | ${ms.toFixed(3)} ms | ${(ms - base >= 0 ? '+' : '')}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%) |`);
+      const torch = await withTorchForms(fixture, stem);
+      let torchCells = 'n/a | n/a';
+      if (torch) {
+        const [tbase, tms] = await pairedMedians(original, torch.bytes, iters, [1, 3, 128, 128]);
+        torchCells = `${torch.ops} | ${overhead(tbase, tms)}`;
+      }
+      console.log(`| ${stem} | ${ops} | ${overhead(base, ms)} | ${torchCells} |`);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -15,7 +15,9 @@ whose weight normalisation uses |gamma| -- and beta ~ N(0,0.3)), so that BN fold
 
 `fixtures/torch-form/<module>-<variant>.onnx` is the same reference module exported alone by torch.onnx.export
 (x[1,64,20,20] -> y, opset 17, static shapes, do_constant_folding=True), for latency comparisons with the minimal
-forms onnx-attn builds.
+forms onnx-attn builds; `fixtures/torch-form/head/<module>-<variant>-c<C>-<H>x<W>.onnx` are the same at the three
+head levels of fixtures/yolov5-op12.onnx (and its opset, 12), which the bench splices into that model beside
+onnx-attn's own forms.
 
 Everything is seeded per case (CRC32 of the case name), and the safetensors writer is deterministic, so two runs give
 byte-identical files.
@@ -86,6 +88,22 @@ TORCH_FORMS = [
     ('simam-default', 'simam', {'lambda': '1e-4'}),
     ('se-default', 'se', {'reduction': '16'}),
     ('cbam-official', 'cbam', {'variant': 'official', 'reduction': '16'}),
+    ('cbam-ultralytics', 'cbam', {'variant': 'ultralytics', 'kernel': '7'}),
+    ('eca-default', 'eca', {'k': 'auto'}),
+    ('ca-default', 'ca', {'reduction': '32'}),
+]
+
+# The same modules at the YOLOv5-style fixture's head levels (P3, P4, P5 of fixtures/yolov5-op12.onnx), so the latency
+# bench can splice the exporter's form and onnx-attn's minimal form into the same points of the same model. Options
+# that fit 8 channels: reduction 4 for SE and CBAM, rate 2 for grouped GAM (C % r^2 = 0).
+HEAD_LEVELS = [(8, 16, 16), (16, 8, 8), (32, 4, 4)]
+HEAD_FORMS = [
+    ('nam-channel', 'nam', {'spatial': 'channel'}),
+    ('gam-paper', 'gam', {'variant': 'paper', 'rate': '4'}),
+    ('gam-grouped', 'gam', {'variant': 'grouped', 'rate': '2'}),
+    ('simam-default', 'simam', {'lambda': '1e-4'}),
+    ('se-default', 'se', {'reduction': '4'}),
+    ('cbam-official', 'cbam', {'variant': 'official', 'reduction': '4'}),
     ('cbam-ultralytics', 'cbam', {'variant': 'ultralytics', 'kernel': '7'}),
     ('eca-default', 'eca', {'k': 'auto'}),
     ('ca-default', 'ca', {'reduction': '32'}),
@@ -180,8 +198,8 @@ def make_golden(case, out_dir: str) -> tuple[str, int, float]:
     return path, len(data), float(y.abs().max())
 
 
-def make_torch_form(stem: str, module: str, options: dict, out_dir: str) -> tuple[str, int] | tuple[None, str]:
-    c, h, w = 64, 20, 20
+def make_torch_form(stem: str, module: str, options: dict, out_dir: str, chw=(64, 20, 20), opset=17) -> tuple[str, int] | tuple[None, str]:
+    c, h, w = chw
     g = torch.Generator().manual_seed(seed_of('torch-form/' + stem))
     model = ref.build(module, c, options, h, w)
     ref.set_bn_eps(model, 1e-3)
@@ -190,7 +208,7 @@ def make_torch_form(stem: str, module: str, options: dict, out_dir: str) -> tupl
     x = torch.randn((1, c, h, w), generator=g, dtype=torch.float64).to(F32)
     buf = io.BytesIO()
     try:
-        torch.onnx.export(model, (x,), buf, opset_version=17, input_names=['x'], output_names=['y'],
+        torch.onnx.export(model, (x,), buf, opset_version=opset, input_names=['x'], output_names=['y'],
                           do_constant_folding=True)
     except Exception as e:  # noqa: BLE001 (report and go on)
         return None, f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
@@ -231,6 +249,16 @@ def main() -> None:
         else:
             digest = hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
             print(f'{os.path.relpath(path, args.out):48s} {info:8d} B  sha256 {digest}')
+    head_dir = os.path.join(form_dir, 'head')
+    os.makedirs(head_dir, exist_ok=True)
+    for stem, module, options in HEAD_FORMS:
+        for c, h, w in HEAD_LEVELS:
+            name = f'{stem}-c{c}-{h}x{w}'
+            path, info = make_torch_form(name, module, options, head_dir, (c, h, w), opset=12)  # the fixture's opset
+            if path is None:
+                print(f'torch-form/head/{name}.onnx SKIPPED: {info}')
+            else:
+                print(f'{os.path.relpath(path, args.out):48s} {info:8d} B')
 
 
 if __name__ == '__main__':

@@ -92,6 +92,22 @@ export class ModuleBuilder {
     return this.constant(key, DT.INT64, dims, new Uint8Array(data.buffer));
   }
 
+  /** A ready tensor as a constant (a graph imported as a module keeps its initializers as they are). */
+  tensor(key: string, tensor: TensorProto): TapeValue {
+    if (this.keys.has(key)) throw new Error(`constant key '${key}' used twice in one module`);
+    this.keys.add(key);
+    const v: TapeValue = { id: this.nextId++, kind: 'constant', constant: { key, tensor: create(TensorProtoSchema, { ...tensor, name: '' }) } };
+    this.constants.push(v);
+    return v;
+  }
+
+  /** One node with `n` outputs and attributes as protobufs, copied from another graph. */
+  opRaw(opType: string, inputs: readonly (TapeValue | null)[], n: number, attributes: readonly AttributeProto[]): TapeValue[] {
+    const outputs = this.opN(opType, inputs, n);
+    (outputs[0]!.producer!.attributes as AttributeProto[]).push(...attributes);
+    return outputs;
+  }
+
   private constant(key: string, dataType: number, dims: readonly number[], raw: Uint8Array): TapeValue {
     if (this.keys.has(key)) throw new Error(`constant key '${key}' used twice in one module`);
     this.keys.add(key);
