@@ -442,8 +442,14 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
   }
   for (const k of ['validate', 'compare']) Object.assign(plan.defaults[k]!, { warmup: 0, iters: 2 });
   const copy = writePlan(dir, 'ci.plan.json', JSON.stringify(plan, null, 2));
-  const r = await runMain(['apply', copy, '--json', '--report', path.join(dir, 'onnx-attn-report.xml')]);
+  const reports = ['md', 'xml', 'html', 'json'].map((ext) => path.join(dir, `onnx-attn-report.${ext}`));
+  const r = await runMain(['apply', copy, '--json', ...reports.flatMap((f) => ['--report', f])]);
   assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
+  for (const f of reports) assert.ok(fs.statSync(f).size > 200, f);
+  assert.equal(JSON.parse(fs.readFileSync(reports[3]!, 'utf8')).pass, true);
+  // What CI then gates pull requests with: the outputs match their plan.
+  const check = await runMain(['apply', copy, '--check']);
+  assert.equal(check.code, 0, check.stderr);
   const [gate, namEntry] = JSON.parse(r.stdout).entries as EntryJson[];
   assert.deepEqual(gate!.compare!.outputs.map((o) => [o.maxAbs, o.tolerance.name]), [[0, 'exact']]);
   assert.ok(gate!.insertions.every((i) => i.gate === 'zero'));
