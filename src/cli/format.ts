@@ -4,7 +4,7 @@ import type { SweepResult } from '../sweep.js';
 import type { ModuleDescription } from '../modules/index.js';
 import type { Dim } from '../graph/graph.js';
 import type { InspectResult } from '../inspect.js';
-import type { InsertResult } from '../insert.js';
+import type { Insertion, InsertResult } from '../insert.js';
 import type { DoctorReport } from '../doctor.js';
 
 export function shapeText(shape: Dim[] | null): string {
@@ -83,10 +83,9 @@ function count(n: number | null): string {
   return String(n);
 }
 
-/** `insert` and `insert --dry-run`: one row per insertion point, then what was written and checked. */
-export function formatInsert(r: InsertResult): string {
-  const lines: string[] = [];
-  const rows = r.insertions.map((i) => [
+/** One row per insertion: what `insert`, `insert --dry-run` and `apply --dry-run` show. */
+function insertionTable(insertions: readonly Insertion[]): string {
+  const rows = insertions.map((i) => [
     String(i.k),
     i.point,
     i.tensor,
@@ -97,7 +96,13 @@ export function formatInsert(r: InsertResult): string {
     Object.values(i.ops).reduce((a, b) => a + b, 0).toString(),
     i.rewired.join(', ') || '-',
   ]);
-  lines.push(table(['k', 'point', 'tensor', 'shape', 'module', 'params', 'MACs', 'ops', 'rewired consumers'], rows));
+  return table(['k', 'point', 'tensor', 'shape', 'module', 'params', 'MACs', 'ops', 'rewired consumers'], rows);
+}
+
+/** `insert` and `insert --dry-run`: one row per insertion point, then what was written and checked. */
+export function formatInsert(r: InsertResult): string {
+  const lines: string[] = [];
+  lines.push(insertionTable(r.insertions));
   const params = r.insertions.reduce((a, i) => a + i.params, 0);
   const macs = r.insertions.some((i) => i.macs === null) ? null : r.insertions.reduce((a, i) => a + (i.macs ?? 0), 0);
   lines.push(`total: ${r.insertions.length} insertion(s), ${count(params)} parameters, ${count(macs)} MACs added`);
@@ -231,18 +236,8 @@ export function formatApplyEntry(e: ApplyEntryResult, mode: ApplyResult['mode'])
   }
   if (mode === 'dry-run') {
     lines.push(`${e.name}: ${e.input} -> ${e.output} (${e.upToDate ? 'up to date' : 'would write'}; ${what})`);
-    const rows = e.insertions.map((i) => [
-      String(i.k),
-      i.point,
-      i.tensor,
-      shapeText(i.shape),
-      `${i.module}(${i.variant})${i.gate === 'zero' ? ' gate=0' : ''}`,
-      count(i.params),
-      count(i.macs),
-      i.rewired.join(', ') || '-',
-    ]);
     lines.push(
-      table(['k', 'point', 'tensor', 'shape', 'module', 'params', 'MACs', 'rewired consumers'], rows)
+      insertionTable(e.insertions)
         .split('\n')
         .map((l) => `  ${l}`)
         .join('\n'),
