@@ -51,3 +51,47 @@ test('the compare HTML report renders in chromium: verdict, tables, charts, site
     await browser.close();
   }
 });
+
+test('the sweep and apply HTML reports render in chromium too: ranking table, trade-off chart, one section per entry', async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`);
+  const dir = tmpDir();
+  const v5 = fixture('yolov5-op12.onnx');
+  const sweepHtml = path.join(dir, 'sweep.html');
+  assert.equal((await runMain(['sweep', v5, '--modules', 'NAM,SimAM', '--after', '17,23', '--iters', '2', '--warmup', '0', '--report', sweepHtml, '--quiet'])).code, 0);
+  const plan = path.join(dir, 'plan.yaml');
+  fs.writeFileSync(
+    plan,
+    `version: 1
+defaults:
+  validate: {iters: 2, warmup: 0}
+  compare: {iters: 2, warmup: 0, tolerance: exact}
+models:
+  - {name: v5-gate, input: ${v5}, output: out/v5-gate.onnx, insert: [{after: head, module: SimAM, gate: zero}]}
+  - {name: rt-nam, input: ${fixture('rtdetr-l-op16.onnx')}, output: out/rt-nam.onnx, insert: [{after: head, module: NAM}], compare: false}
+`,
+  );
+  const applyHtml = path.join(dir, 'apply.html');
+  const applied = await runMain(['apply', plan, '--report', applyHtml, '--quiet']);
+  assert.equal(applied.code, 0, applied.stderr);
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
+    await page.goto(`file://${sweepHtml}`);
+    assert.equal(await page.$$eval('table[data-table="ranking"] tr', (rows) => rows.length), 1 + 4);
+    const chart = await page.$eval('svg[data-chart="tradeoff"]', (s) => ({ w: s.getBoundingClientRect().width, h: s.getBoundingClientRect().height, dots: s.querySelectorAll('circle').length }));
+    assert.ok(chart.w > 300 && chart.h > 150, JSON.stringify(chart));
+    assert.equal(chart.dots, 4 + 2, 'one dot per candidate, one legend dot per module');
+    assert.equal(await page.$eval('html', (el) => el.scrollWidth - el.clientWidth), 0);
+
+    await page.goto(`file://${applyHtml}`);
+    assert.equal(await page.textContent('[data-verdict]'), 'PASS');
+    const text = await page.textContent('body');
+    assert.ok(text!.includes('v5-gate') && text!.includes('rt-nam'));
+    assert.equal(await page.$eval('html', (el) => el.scrollWidth - el.clientWidth), 0, 'no horizontal scrolling at 1024 px');
+    const shots = process.env['ONNX_ATTN_SCREENSHOTS'] ?? dir;
+    await page.screenshot({ path: path.join(shots, 'apply-report.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});

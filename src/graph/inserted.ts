@@ -31,6 +31,16 @@ export function insertedModules(graph: Graph): InsertedModule[] {
     groups.set(key, [...(groups.get(key) ?? []), n]);
   }
   const brief = (n: Node) => ({ name: n.name, opType: n.opType });
+  /** Readers outside a module, each other inserted module counted once (modules stacked at one point). */
+  const readers = (nodes: Node[]) => {
+    const seen = new Map<string, { name: string; opType: string }>();
+    for (const n of nodes) {
+      const m = SCOPE.exec(n.name);
+      const r = m ? { name: `/onnx_attn/${m[1]}_${m[2]}`, opType: `${m[2]} (k=${m[1]})` } : brief(n);
+      if (!seen.has(r.name)) seen.set(r.name, r);
+    }
+    return [...seen.values()];
+  };
   const found: InsertedModule[] = [];
   for (const [key, nodes] of groups) {
     const inside = new Set(nodes);
@@ -47,8 +57,8 @@ export function insertedModules(graph: Graph): InsertedModule[] {
       input: input.name,
       producer: input.producer ? brief(input.producer) : null,
       output: output.name,
-      consumers: output.consumers().filter((c) => !inside.has(c)).map(brief),
-      untouched: input.consumers().filter((c) => !inside.has(c)).map(brief),
+      consumers: readers(output.consumers().filter((c) => !inside.has(c))),
+      untouched: readers(input.consumers().filter((c) => !inside.has(c))),
       isGraphOutput: output.isGraphOutput,
     });
   }
