@@ -128,6 +128,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
   console.log(`onnx-attn bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each`);
   const rows: string[] = [];
+  const extRows: string[] = [];
   try {
     for (const [name, layers] of [
       ['large', 160],
@@ -141,7 +142,10 @@ async function main(): Promise<void> {
       const mb = fs.statSync(file).size / 1e6;
       console.log(`\n${name}: ${layers} Conv layers, ${mb.toFixed(0)} MB`);
       const out = path.join(dir, 'out.onnx');
-      const clean = () => fs.rmSync(out, { force: true });
+      const clean = () => {
+        fs.rmSync(out, { force: true });
+        fs.rmSync(`${out}.data`, { force: true });
+      };
       const node = process.execPath;
       const inspect = repeat('inspect', () => [node, BIN, 'inspect', file, '--json'], dir);
       const convert = repeat('convert (load + save)', () => [node, BIN, 'convert', file, out], dir, clean);
@@ -150,8 +154,17 @@ async function main(): Promise<void> {
       if (PYTHON) {
         py = repeat('python onnx load + save', () => [PYTHON, '-c', 'import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])', file, out], dir, clean);
       }
+      // The same with the output's weights in an external data file.
+      const insertExt = repeat('insert NAM --external-data always', () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '--external-data', 'always', '-o', out], dir, clean);
+      let pyExt: ReturnType<typeof stats> | null = null;
+      if (PYTHON) {
+        const save = "import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True, all_tensors_to_one_file=True, location='out.onnx.data')";
+        pyExt = repeat('python onnx load + save (external)', () => [PYTHON, '-c', save, file, out], dir, clean);
+      }
       const ratio = (x: number, y: number | undefined) => (y ? `${(x / y).toFixed(2)}×` : 'n/a');
       console.log(`  insert / python load+save: time ${ratio(insert.median, py?.median)}, peak RSS / file size ${(insert.rssMB / mb).toFixed(2)}×`);
+      console.log(`  external data: insert / python: time ${ratio(insertExt.median, pyExt?.median)}, peak RSS / file size ${(insertExt.rssMB / mb).toFixed(2)}×`);
+      extRows.push(`| ${name} (${mb.toFixed(0)} MB) | ${insertExt.median.toFixed(2)} s, ${insertExt.rssMB.toFixed(0)} MB (${(insertExt.rssMB / mb).toFixed(2)}× file) | ${pyExt ? `${pyExt.median.toFixed(2)} s, ${pyExt.rssMB.toFixed(0)} MB` : 'n/a'} | ${ratio(insertExt.median, pyExt?.median)} |`);
       rows.push(
         `| ${name} (${mb.toFixed(0)} MB) | ${inspect.median.toFixed(2)} s | ${convert.median.toFixed(2)} s, ${convert.rssMB.toFixed(0)} MB | ${insert.median.toFixed(2)} s, ${insert.rssMB.toFixed(0)} MB (${(insert.rssMB / mb).toFixed(2)}× file) | ${py ? `${py.median.toFixed(2)} s, ${py.rssMB.toFixed(0)} MB` : 'n/a'} | ${ratio(insert.median, py?.median)} |`,
       );
@@ -160,6 +173,8 @@ async function main(): Promise<void> {
     const help = repeat('onnx-attn --help', () => [process.execPath, BIN, '--help'], dir);
     console.log('\nREADME table:\n| model | inspect | convert (time, peak RSS) | insert (time, peak RSS) | python onnx load+save | insert / python |\n|---|---|---|---|---|---|');
     for (const r of rows) console.log(r);
+    console.log('\nwith external data:\n| model | insert --external-data always (time, peak RSS) | python onnx save_as_external_data | insert / python |\n|---|---|---|---|');
+    for (const r of extRows) console.log(r);
     console.log(`\nCLI start-up (--help): ${(help.median * 1000).toFixed(0)} ms median`);
     const { latencyBench } = await import('./bench-latency.js');
     await latencyBench(RUNS);

@@ -151,6 +151,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
     executionProviders: choice.used,
     ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
     ...(options.debug ? { verbose: true } : {}),
   };
   const warmup = options.warmup ?? 3;

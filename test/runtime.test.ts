@@ -164,6 +164,14 @@ test('inputs: zeros, a JSON file and a folder of images', async () => {
   assert.match(bad.stderr, /'images' has shape \[1,3\] \(3 values\), the model expects \[1,3,128,128\]/);
 });
 
+test('--optimization disabled runs the graph as written: every inserted node shows in the profile by its own name', async () => {
+  const nam = patched('nam.onnx', ['--after', '23', '--module', 'NAM']);
+  const r = await runMain(['validate', nam, '--optimization', 'disabled', '--profile', '--json', '--iters', '1', '--warmup', '0']);
+  assert.equal(r.code, 0, r.stderr);
+  const nodes = JSON.parse(r.stdout).placement.inserted.map((n: { node: string }) => n.node).sort();
+  assert.deepEqual(nodes, ['/onnx_attn/0_NAM/BatchNormalization', '/onnx_attn/0_NAM/Mul', '/onnx_attn/0_NAM/Sigmoid']);
+});
+
 test('validate fails (exit 1) when an output is not finite', async () => {
   const tape = new ModuleBuilder(17);
   const y = tape.op('Log', [tape.input]);
@@ -182,6 +190,7 @@ test('bad runtime flags are exit 2 before anything runs or is written', async ()
     [['compare', v5, v5, '--tolerance', 'loose'], /bad tolerance 'loose'/],
     [['validate', v5, '--ep', 'tpu'], /--ep 'tpu': expected one of cpu, cuda, tensorrt, webgpu/],
     [['validate', v5, '--iters', '0'], /--iters 0: expected a positive integer/],
+    [['validate', v5, '--optimization', 'fast'], /Invalid values: Argument: optimization, Given: "fast", Choices: "disabled", "basic", "extended", "all"/],
     [['compare', v5], /compare needs two models/],
     [['validate', v5, '--inputs', path.join(out, 'nope')], /no such file or folder/],
   ];

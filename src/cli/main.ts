@@ -63,6 +63,7 @@ function runtimeOptions<T>(y: Argv<T>) {
     .option('warmup', { type: 'number', default: 3, describe: 'Untimed runs first' })
     .option('iters', { type: 'number', default: 20, describe: 'Timed runs' })
     .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: its own choice)' })
+    .option('optimization', { choices: ['disabled', 'basic', 'extended', 'all'] as const, default: 'all' as const, describe: "onnxruntime's graph optimisation level" })
     .option('profile', { type: 'boolean', default: false, describe: 'Read per-node provider placement from onnxruntime profiling' })
     .option('require-ep', { type: 'string', describe: 'Fail (exit 5) when an inserted node ran on another provider' })
     .option('report', { type: 'string', array: true, describe: 'Write a report: .json, .md, .html or .xml (JUnit); repeatable' })
@@ -79,6 +80,7 @@ interface RuntimeArgs {
   warmup: number;
   iters: number;
   threads?: number;
+  optimization: 'disabled' | 'basic' | 'extended' | 'all';
   profile: boolean;
   'require-ep'?: string;
   debug: boolean;
@@ -98,6 +100,7 @@ function toRuntime(args: RuntimeArgs) {
     warmup: args.warmup,
     iters: args.iters,
     ...(args.threads ? { threads: args.threads } : {}),
+    optimization: args.optimization,
     profile: args.profile,
     ...(args['require-ep'] ? { requireEp: args['require-ep'] } : {}),
     debug: args.debug,

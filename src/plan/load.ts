@@ -93,6 +93,7 @@ interface RawRuntime {
   warmup?: number;
   iters?: number;
   threads?: number;
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   profile?: boolean;
   'require-ep'?: string;
   tolerance?: string | string[];
@@ -326,6 +327,7 @@ export function loadPlan(file: string): LoadedPlan {
         ...(merged.warmup !== undefined ? { warmup: merged.warmup } : {}),
         ...(merged.iters !== undefined ? { iters: merged.iters } : {}),
         ...(merged.threads !== undefined ? { threads: merged.threads } : {}),
+        ...(merged.optimization !== undefined ? { optimization: merged.optimization } : {}),
         ...(merged.profile !== undefined ? { profile: merged.profile } : {}),
         ...(merged['require-ep'] !== undefined ? { requireEp: merged['require-ep'] } : {}),
         ...(tolerance.length > 0 ? { tolerance } : {}),

@@ -14,6 +14,8 @@ export interface RunSettings {
   /** Read per-node placement from onnxruntime's profile. */
   profile?: boolean;
   threads?: number;
+  /** onnxruntime's graph optimisation level (default all). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   debug?: boolean;
   /** Called after each warm-up or timed run: (done, total). */
   onProgress?: (done: number, total: number) => void;
@@ -43,6 +45,7 @@ export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: 
     executionProviders: choice.used,
     ...(settings.deviceId !== undefined ? { deviceId: settings.deviceId } : {}),
     ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
+    ...(settings.optimization ? { graphOptimizationLevel: settings.optimization } : {}),
     ...(settings.debug ? { verbose: true } : {}),
   };
   try {
