@@ -79,6 +79,9 @@ test('usage errors are exit 2', () => {
   const r1 = runBin(['frobnicate']);
   assert.equal(r1.code, 2);
   assert.match(r1.stderr, /^onnx-attn: Unknown argument: frobnicate/);
+  const r0 = runBin([]);
+  assert.equal(r0.code, 2);
+  assert.equal(r0.stderr, "onnx-attn: name a command: inspect, insert, validate, compare, sweep, apply, convert, modules, doctor (see 'onnx-attn --help')\n");
   const r2 = runBin(['inspect']);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /Not enough non-option arguments/);

@@ -411,7 +411,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
         }
       },
     )
-    .demandCommand(1, 'name a command: inspect, insert, validate, compare, apply, convert, modules, doctor (see --help)')
+    .demandCommand(1, 'name a command: inspect, insert, validate, compare, sweep, apply, convert, modules, doctor')
     .recommendCommands()
     .strict()
     // yargs' own parse errors (unknown flag, missing argument, bad choice) become usage errors (exit 2);
