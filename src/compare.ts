@@ -3,7 +3,7 @@ import { compareTensors, latencyStats, type NumericArray, parseTolerance, within
 import { decodeDetections, detectFormat, matchDetections, type Detection, type Format } from './runtime/detections.js';
 import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
-import { runModel, type ModelRun } from './runtime/run.js';
+import { runPair, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
 import { chooseEp, epReport, loadInputs, placementCheck, prepareModel, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
 import type { InsertedModule } from './graph/inserted.js';
@@ -219,10 +219,12 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
     throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);
   }
   const sets = await loadInputs(a, options);
-  const total = 2 * (sets.length + (options.warmup ?? 3) + (options.iters ?? 20));
-  const progress = (offset: number) => (done: number) => options.onProgress?.(offset + done, total);
-  const runA: ModelRun = await runModel(a.bytes, choiceA, sets, { ...options, profile: !!options.profile, onProgress: progress(0) }, `model ${fileA}`);
-  const runB: ModelRun = await runModel(b.bytes, choiceB, sets, { ...options, profile: options.profile || !!options.requireEp, onProgress: progress(total / 2) }, `model ${fileB ?? fileA}`);
+  const { a: runA, b: runB } = await runPair(
+    { bytes: a.bytes, choice: choiceA, label: `model ${fileA}`, profile: !!options.profile },
+    { bytes: b.bytes, choice: choiceB, label: `model ${fileB ?? fileA}`, profile: options.profile || !!options.requireEp },
+    sets,
+    options,
+  );
 
   const problems: string[] = [];
   const { outputs, problems: outputProblems } = compareOutputs(runA.outputs, runB.outputs, tolerance, fileA, fileB ?? fileA);

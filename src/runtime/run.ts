@@ -29,30 +29,29 @@ export interface ModelRun {
   placement: Placement | null;
 }
 
-/**
- * Opens one session on the chosen providers, runs every input set once for the outputs, then times
- * `iters` runs after `warmup` (on the first set). Profiling, when asked, covers the output runs only, so the
- * placement reflects one pass of every node and the timing is not slowed by it.
- */
-export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: InputTensor[][], settings: RunSettings, label: string): Promise<ModelRun> {
-  const warmup = settings.warmup ?? 3;
-  const iters = settings.iters ?? 20;
-  const total = sets.length + warmup + iters;
-  let done = 0;
-  const tick = () => settings.onProgress?.(++done, total);
-  const profileDir = settings.profile ? fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-profile-')) : null;
-  const options = {
+function sessionOptions(choice: ProviderChoice, settings: RunSettings) {
+  return {
     executionProviders: choice.used,
     ...(settings.deviceId !== undefined ? { deviceId: settings.deviceId } : {}),
     ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
     ...(settings.optimization ? { graphOptimizationLevel: settings.optimization } : {}),
     ...(settings.debug ? { verbose: true } : {}),
   };
-  try {
-    const outputs: OutputTensor[][] = [];
-    let placement: Placement | null = null;
-    if (profileDir) {
-      const profiled = await openSession(bytes, { ...options, profilePrefix: path.join(profileDir, 'profile') }, label);
+}
+
+/**
+ * A session on the chosen providers, left open for timing, with the outputs of every input set. With `profile`,
+ * the outputs come from a separate profiled session (closed again), so the placement reflects one pass of every
+ * node and the timed session is not slowed by profiling.
+ */
+async function openWithOutputs(bytes: Uint8Array, choice: ProviderChoice, sets: InputTensor[][], settings: RunSettings, label: string, tick: () => void): Promise<{ session: ModelSession; outputs: OutputTensor[][]; placement: Placement | null }> {
+  const options = sessionOptions(choice, settings);
+  const outputs: OutputTensor[][] = [];
+  let placement: Placement | null = null;
+  if (settings.profile) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-profile-'));
+    try {
+      const profiled = await openSession(bytes, { ...options, profilePrefix: path.join(dir, 'profile') }, label);
       try {
         for (const set of sets) {
           outputs.push(await profiled.run(set));
@@ -63,32 +62,86 @@ export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: 
       } finally {
         await profiled.release();
       }
-    }
-    const session = await openSession(bytes, options, label);
-    try {
-      if (!profileDir) {
-        for (const set of sets) {
-          outputs.push(await session.run(set));
-          tick();
-        }
-      }
-      for (let i = 0; i < warmup; i++) {
-        await session.run(sets[0]!);
-        tick();
-      }
-      const latenciesMs: number[] = [];
-      for (let i = 0; i < iters; i++) {
-        const t = process.hrtime.bigint();
-        await session.run(sets[0]!);
-        latenciesMs.push(Number(process.hrtime.bigint() - t) / 1e6);
-        tick();
-      }
-      return { outputs, latenciesMs, placement };
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const session = await openSession(bytes, options, label);
+  if (!settings.profile) {
+    try {
+      for (const set of sets) {
+        outputs.push(await session.run(set));
+        tick();
+      }
+    } catch (e) {
       await session.release();
+      throw e;
+    }
+  }
+  return { session, outputs, placement };
+}
+
+/**
+ * One model: the outputs of every input set, then `iters` timed runs after `warmup` (on the first set).
+ */
+export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: InputTensor[][], settings: RunSettings, label: string): Promise<ModelRun> {
+  const warmup = settings.warmup ?? 3;
+  const iters = settings.iters ?? 20;
+  const total = sets.length + warmup + iters;
+  let done = 0;
+  const tick = () => settings.onProgress?.(++done, total);
+  const { session, outputs, placement } = await openWithOutputs(bytes, choice, sets, settings, label, tick);
+  try {
+    for (let i = 0; i < warmup; i++) {
+      await session.run(sets[0]!);
+      tick();
+    }
+    const latenciesMs: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const t = process.hrtime.bigint();
+      await session.run(sets[0]!);
+      latenciesMs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      tick();
+    }
+    return { outputs, latenciesMs, placement };
+  } finally {
+    await session.release();
+  }
+}
+
+export interface PairSide {
+  bytes: Uint8Array;
+  choice: ProviderChoice;
+  label: string;
+  profile?: boolean;
+}
+
+/**
+ * Two models (or one model on two providers) on the same inputs: the outputs of each, then their timed runs
+ * alternated run by run, so the overhead compare reports is not the machine's drift between two runs.
+ */
+export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], settings: RunSettings): Promise<{ a: ModelRun; b: ModelRun }> {
+  const warmup = settings.warmup ?? 3;
+  const iters = settings.iters ?? 20;
+  const total = 2 * (sets.length + warmup + iters);
+  let done = 0;
+  const tick = () => settings.onProgress?.(++done, total);
+  const ra = await openWithOutputs(a.bytes, a.choice, sets, { ...settings, profile: !!a.profile }, a.label, tick);
+  try {
+    const rb = await openWithOutputs(b.bytes, b.choice, sets, { ...settings, profile: !!b.profile }, b.label, tick);
+    try {
+      const times = await timeAlternately(ra.session, rb.session, sets[0]!, warmup, iters);
+      done = total;
+      settings.onProgress?.(done, total);
+      return {
+        a: { outputs: ra.outputs, latenciesMs: times.a, placement: ra.placement },
+        b: { outputs: rb.outputs, latenciesMs: times.b, placement: rb.placement },
+      };
+    } finally {
+      await rb.session.release();
     }
   } finally {
-    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
+    await ra.session.release();
   }
 }
 
