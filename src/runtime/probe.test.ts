@@ -28,3 +28,21 @@ test('probeShapes sizes dynamic inputs from --shape', async () => {
   const shapes = await probeShapes(graph, [v], { inputShapes: { images: [2, 3, 96, 160] } });
   assert.deepEqual(shapes.get(v), [2, 32, 3, 5]);
 });
+
+test('analyzeModel probes the boundaries static inference cannot reach, and only those', async () => {
+  const { analyzeModel } = await import('../inspect.js');
+  const model = () => {
+    const m = loadModel(fixture('yolov5-op12.onnx'));
+    // An op the static rules do not know (Shrink) hides layer 23's shape from inference; onnxruntime runs it.
+    m.proto.graph!.node.find((n) => n.name === '/model.23/cv3/act/Sigmoid')!.opType = 'Shrink';
+    return m;
+  };
+  const tensor = '/model.23/cv3/act/Mul_output_0';
+  const blind = await analyzeModel(model(), { probe: false });
+  assert.equal(blind.shapeSource, 'static');
+  assert.ok(blind.structure.shapeOf(blind.graph.value(tensor)!)?.some((d) => d === null) ?? true);
+  const probed = await analyzeModel(model());
+  assert.equal(probed.shapeSource, 'probe');
+  assert.deepEqual(probed.structure.shapeOf(probed.graph.value(tensor)!), [1, 32, 4, 4]);
+  assert.deepEqual(probed.structure.head.map((h) => probed.structure.shapeOf(h.value)), [[1, 8, 16, 16], [1, 16, 8, 8], [1, 32, 4, 4]]);
+});
