@@ -4,7 +4,7 @@ import { toBinary } from '@bufbuild/protobuf';
 import { decodeModel, type OnnxModel } from './onnx/load.js';
 import { ModelProtoSchema, type GraphProto, type ModelProto } from './onnx/proto.js';
 import { encodeModel } from './onnx/save.js';
-import { makeInputs, resolveInputSpecs } from './runtime/inputs.js';
+import { makeInputs, graphInputSpecs } from './runtime/inputs.js';
 import { openSession, type OutputTensor } from './runtime/session.js';
 
 /** The model with its large weight payloads emptied (shallow copies; the model itself is untouched). */
@@ -75,11 +75,7 @@ export interface RunCheck {
  */
 export async function checkRun(original: OnnxModel, patched: OnnxModel, options: { shapes?: Record<string, number[]>; seed?: number } = {}): Promise<RunCheck> {
   const graph = Graph.fromModel(original);
-  const specs = resolveInputSpecs(
-    graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
-    original.proto,
-    options.shapes,
-  );
+  const specs = graphInputSpecs(graph, options.shapes);
   const inputs = makeInputs(specs, { seed: options.seed ?? 0 });
   const run = async (m: OnnxModel, label: string) => {
     const s = await openSession(encodeModel(m), {}, label);

@@ -252,7 +252,8 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
   return {
     schema: 'onnx-attn/compare@1',
     tool: `onnx-attn ${VERSION}`,
-    pass: outputs.length > 0 && outputs.every((o) => o.pass) && problems.filter((p) => !p.startsWith('fell back') && !p.startsWith('detections')).length === failed.length && (check?.pass ?? true),
+    // Fallback and detection notes inform; missing, extra or reshaped outputs and placement fail.
+    pass: outputs.length > 0 && outputs.every((o) => o.pass) && outputProblems.length === 0 && (check?.pass ?? true),
     mode,
     a: side(a, choiceA, runA),
     b: side(b, choiceB, runB),

@@ -9,7 +9,7 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { saveModel, type ExternalDataMode } from './onnx/save.js';
 import * as fs from 'node:fs';
 import { locate, splitSpecs, type Site } from './locate/locate.js';
-import type { Family } from './locate/structure.js';
+import type { Family, ModelStructure } from './locate/structure.js';
 import { insertedModules, type InsertedModule } from './graph/inserted.js';
 import { ModuleBuilder, type TapeValue } from './modules/builder.js';
 import { findModule, resolveOptions } from './modules/index.js';
@@ -102,7 +102,7 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
   const specs = splitSpecs(options.after);
   if (specs.length === 0) throw new UsageError('--after needs at least one insertion point (SPEC)');
   const stacked = insertedModules(graph);
-  const sites = specs.flatMap((spec) => locate(s, spec)).map((site) => afterInserted(site, stacked, s.shapeOf.bind(s)));
+  const sites = specs.flatMap((spec) => locate(s, spec)).map((site) => afterInserted(site, stacked, s));
   const seen = new Map<Value, string>();
   for (const site of sites) {
     const prev = seen.get(site.value);
@@ -197,33 +197,17 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
  * "after that module": the new one stacks behind it (x → first → second → consumers), as a user re-running
  * insert on its own output expects. A module on a residual branch (--consumers) leaves other readers: no follow.
  */
-function afterInserted(site: Site, inserted: InsertedModule[], shapeOf: (v: Value) => Dim[] | null): Site {
+function afterInserted(site: Site, inserted: InsertedModule[], s: ModelStructure): Site {
   let current = site;
   for (let guard = 0; guard < inserted.length; guard++) {
     const m = inserted.find((i) => i.input === current.value.name && i.untouched.length === 0);
     if (!m) break;
-    const out = findValue(current.value, m.output);
+    const out = s.graph.value(m.output);
     if (!out) break;
     const inside = new Set(m.nodes.map((n) => n.name));
-    current = { ...current, value: out, shape: shapeOf(out) ?? current.shape, consumers: out.consumers().filter((c) => !inside.has(c.name)), isGraphOutput: out.isGraphOutput };
+    current = { ...current, value: out, shape: s.shapeOf(out) ?? current.shape, consumers: out.consumers().filter((c) => !inside.has(c.name)), isGraphOutput: out.isGraphOutput };
   }
   return current;
-}
-
-/** The value named `name` produced by a node reachable from `x`'s readers (the inserted module's output). */
-function findValue(x: Value, name: string): Value | undefined {
-  const seen = new Set<Node>();
-  const stack = [...x.consumers()];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    for (const o of n.outputs) {
-      if (o.name === name) return o;
-      if (n.name.startsWith('/onnx_attn/')) stack.push(...o.consumers().filter((c) => c.name.startsWith('/onnx_attn/')));
-    }
-  }
-  return undefined;
 }
 
 function pickConsumers(site: Site, names: readonly string[] | undefined): Node[] {

@@ -11,11 +11,11 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
 import { encodeModel } from './onnx/save.js';
 import { detectFormat } from './runtime/detections.js';
-import { resolveInputSpecs, type InputTensor } from './runtime/inputs.js';
+import { graphInputSpecs } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
 import { readProfile } from './runtime/placement.js';
-import { timeAlternately } from './runtime/run.js';
-import { openSession, type ModelSession, type OutputTensor } from './runtime/session.js';
+import { sessionOptions as runSessionOptions, timeAlternately } from './runtime/run.js';
+import { openSession, type OutputTensor } from './runtime/session.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -141,19 +141,9 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
   const known = new Map<string, Dim[]>();
   for (const [v, t] of base.structure.types) if (t.shape && t.shape.every((d) => d !== null)) known.set(v.name, t.shape);
 
-  const specs = resolveInputSpecs(
-    base.graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
-    model.proto,
-    options.shapes,
-  );
+  const specs = graphInputSpecs(base.graph, options.shapes);
   const sets = await inputSets(options.inputs ?? 'random', specs, options.seed ?? 0);
-  const sessionOptions = {
-    executionProviders: choice.used,
-    ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),
-    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-    ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
-    ...(options.debug ? { verbose: true } : {}),
-  };
+  const sessionOptions = runSessionOptions(choice, options);
   const warmup = options.warmup ?? 3;
   const iters = options.iters ?? 20;
   const baseline = await openSession(encodeModel(model), sessionOptions, `model ${file}`);

@@ -5,7 +5,7 @@ import { analyzeStructure } from './locate/structure.js';
 import { inferShapes } from './graph/shapes.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
 import { encodeModel } from './onnx/save.js';
-import { resolveInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
+import { graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, type LatencyStats } from './runtime/metrics.js';
 import type { Placement } from './runtime/placement.js';
 import { chooseProviders, parseEp, type EpName, type ProviderChoice } from './runtime/providers.js';
@@ -45,11 +45,7 @@ export interface PreparedModel {
 export function prepareModel(file: string, shapes: Record<string, number[]> = {}): PreparedModel {
   const model = loadModel(file);
   const graph = Graph.fromModel(model);
-  const specs = resolveInputSpecs(
-    graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
-    model.proto,
-    shapes,
-  );
+  const specs = graphInputSpecs(graph, shapes);
   let family = 'unknown';
   try {
     family = analyzeStructure(graph, inferShapes(graph, { inputShapes: shapes })).family;

@@ -11,14 +11,10 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
   ValueInfoProtoSchema,
 } from '../onnx/proto.js';
 import type { AttributeProto, TensorProto } from '../onnx/proto.js';
-import { float32Tensor, int64Tensor } from '../onnx/tensor.js';
+import { float32Tensor, int64Tensor, tensorInfo } from '../onnx/tensor.js';
 import { Graph, type Dim } from './graph.js';
 import { inferShapes, type InferOptions } from './shapes.js';
 
@@ -109,19 +105,7 @@ const str = (name: string, s: string) => create(AttributeProtoSchema, { name, ty
 const flt = (name: string, f: number) => create(AttributeProtoSchema, { name, type: AT.FLOAT, f });
 const tns = (name: string, t: TensorProto) => create(AttributeProtoSchema, { name, type: AT.TENSOR, t });
 
-function valueInfo(name: string, elemType: number, dims: DimSpec[] | null) {
-  const shape = dims
-    ? create(TensorShapeProtoSchema, {
-        dim: dims.map((d) =>
-          create(TensorShapeProto_DimensionSchema, {
-            value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : typeof d === 'string' ? { case: 'dimParam', value: d } : { case: undefined },
-          }),
-        ),
-      })
-    : undefined;
-  const tensorType = create(TypeProto_TensorSchema, { elemType, ...(shape ? { shape } : {}) });
-  return create(ValueInfoProtoSchema, { name, type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } }) });
-}
+const valueInfo = (name: string, elemType: number, dims: DimSpec[] | null) => tensorInfo(name, dims, elemType);
 
 /** A one-graph model: float inputs by default, initializers, nodes in order; the last node's outputs are the graph's. */
 function tiny(

@@ -592,7 +592,7 @@ const RULES: Record<string, Rule> = {
       t === -1 ? 'infer' : t === 0 && !allowZero ? (s?.[i] ?? null) : typeof t === 'string' ? t : cleanDim(t),
     );
     const at = out.indexOf('infer');
-    if (at >= 0 && out.lastIndexOf('infer') === at) out[at] = inferDim(s, out.filter((d, i) => i !== at) as Dim[]);
+    if (at >= 0 && out.lastIndexOf('infer') === at) out[at] = inferDim(s, out.filter((_, i) => i !== at) as Dim[]);
     return { elemType: elem, shape: out.map((d) => (d === 'infer' ? null : d)), ...c.pass(0) };
   },
   Flatten: (c) => {

@@ -1,18 +1,8 @@
 import { create } from '@bufbuild/protobuf';
 import type { Dim } from '../graph/graph.js';
-import {
-  GraphProtoSchema,
-  ModelProtoSchema,
-  NodeProtoSchema,
-  OperatorSetIdProtoSchema,
-  TensorProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TensorShapeProtoSchema,
-  TypeProto_TensorSchema,
-  TypeProtoSchema,
-  ValueInfoProtoSchema,
-} from '../onnx/proto.js';
-import type { ModelProto, ValueInfoProto } from '../onnx/proto.js';
+import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TensorProtoSchema } from '../onnx/proto.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { tensorInfo } from '../onnx/tensor.js';
 import type { ModuleBuilder, TapeValue } from './builder.js';
 
 /**
@@ -23,24 +13,10 @@ import type { ModuleBuilder, TapeValue } from './builder.js';
 
 /** The lowest IR version that carries each opset (onnx/helper.py VERSION_TABLE). */
 export function irVersionFor(opset: number): number {
-  if (opset <= 12) return 7;
   if (opset <= 14) return 7;
   if (opset <= 18) return 8;
   if (opset <= 20) return 9;
   return 10;
-}
-
-/** A float tensor ValueInfo; a string dim is symbolic, null unnamed. */
-export function tensorInfo(name: string, dims: readonly Dim[], elemType = 1): ValueInfoProto {
-  const dim = dims.map((d) =>
-    create(TensorShapeProto_DimensionSchema, {
-      value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : typeof d === 'string' ? { case: 'dimParam', value: d } : { case: undefined },
-    }),
-  );
-  const type = create(TypeProtoSchema, {
-    value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType, shape: create(TensorShapeProtoSchema, { dim }) }) },
-  });
-  return create(ValueInfoProtoSchema, { name, type });
 }
 
 export interface StandaloneOptions {

@@ -1,6 +1,14 @@
 import { create } from '@bufbuild/protobuf';
-import { TensorProtoSchema, TensorProto_DataType as DT } from './proto.js';
-import type { TensorProto } from './proto.js';
+import {
+  TensorProtoSchema,
+  TensorProto_DataType as DT,
+  TensorShapeProto_DimensionSchema,
+  TensorShapeProtoSchema,
+  TypeProto_TensorSchema,
+  TypeProtoSchema,
+  ValueInfoProtoSchema,
+} from './proto.js';
+import type { TensorProto, ValueInfoProto } from './proto.js';
 import { rawPayload } from './save.js';
 import type { OnnxModel } from './load.js';
 
@@ -75,4 +83,19 @@ export function int64Tensor(name: string, dims: readonly number[], values: reado
     dataType: DT.INT64,
     rawData: new Uint8Array(data.buffer),
   });
+}
+
+/** A tensor ValueInfo (float unless told): a string dim is symbolic, a null dim unnamed, null dims no shape at all. */
+export function tensorInfo(name: string, dims: readonly (number | string | null)[] | null, elemType = 1): ValueInfoProto {
+  const shape =
+    dims &&
+    create(TensorShapeProtoSchema, {
+      dim: dims.map((d) =>
+        create(TensorShapeProto_DimensionSchema, {
+          value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : typeof d === 'string' ? { case: 'dimParam', value: d } : { case: undefined },
+        }),
+      ),
+    });
+  const type = create(TypeProtoSchema, { value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType, ...(shape ? { shape } : {}) }) } });
+  return create(ValueInfoProtoSchema, { name, type });
 }

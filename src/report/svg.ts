@@ -90,9 +90,10 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="error per output" data-chart="error" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
 
-function box(x: number, y: number, w: number, h: number, title: string, sub: string, fill: string): string {
+/** A labelled node box; the tooltip is the full title unless given. */
+function box(x: number, y: number, w: number, h: number, title: string, sub: string, fill: string, tooltip = title): string {
   const short = title.length > 30 ? `…${title.slice(-29)}` : title;
-  return `<g><rect x="${x}" y="${y}" width="${w}" height="${h}" rx="6" fill="${fill}" stroke="#555"/><text x="${x + w / 2}" y="${y + h / 2 - 2}" text-anchor="middle" class="node">${esc(short)}</text><text x="${x + w / 2}" y="${y + h / 2 + 13}" text-anchor="middle" class="tick">${esc(sub)}</text><title>${esc(title)}</title></g>`;
+  return `<g><rect x="${x}" y="${y}" width="${w}" height="${h}" rx="6" fill="${fill}" stroke="#555"/><text x="${x + w / 2}" y="${y + h / 2 - 2}" text-anchor="middle" class="node">${esc(short)}</text><text x="${x + w / 2}" y="${y + h / 2 + 13}" text-anchor="middle" class="tick">${esc(sub)}</text><title>${esc(tooltip)}</title></g>`;
 }
 
 function arrow(x1: number, y1: number, x2: number, y2: number, tensor: string): string {
@@ -118,7 +119,7 @@ export function siteDiagram(m: InsertedModule): string {
     let from = 230;
     if (after) {
       parts.push(arrow(230, mid, 300, mid, m.input));
-      parts.push(box(300, mid - 26, 170, 52, `${m.module} (k=${m.k})`, `${m.nodes.length} ops`, '#fde7c8').replace('</g>', `<title>${esc(ops.join(', '))}</title></g>`));
+      parts.push(box(300, mid - 26, 170, 52, `${m.module} (k=${m.k})`, `${m.nodes.length} ops`, '#fde7c8', ops.join(', ')));
       from = 470;
     }
     const targets = after ? consumers : [...consumers, ...m.untouched];

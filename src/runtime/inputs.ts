@@ -1,4 +1,4 @@
-import type { Dim } from '../graph/graph.js';
+import type { Dim, Graph } from '../graph/graph.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { TensorProto_DataType as DT } from '../onnx/proto.js';
 
@@ -57,6 +57,12 @@ export function resolveInputSpecs(
     });
     return { name: i.name, elemType: i.elemType, dims };
   });
+}
+
+/** The specs of a graph's real inputs (initializers listed as inputs excluded), dynamic dims fixed as above. */
+export function graphInputSpecs(graph: Graph, shapes: Record<string, number[]> = {}): InputSpec[] {
+  const inputs = graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null }));
+  return resolveInputSpecs(inputs, graph.model.proto, shapes);
 }
 
 /** mulberry32: small, fast and good enough for test inputs; the same seed always gives the same stream. */

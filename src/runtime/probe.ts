@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import type { Graph, Value } from '../graph/graph.js';
 import { encodeModel } from '../onnx/save.js';
 import { ValueInfoProtoSchema } from '../onnx/proto.js';
-import { makeInputs, resolveInputSpecs } from './inputs.js';
+import { makeInputs, graphInputSpecs } from './inputs.js';
 import { openSession } from './session.js';
 
 export interface ProbeOptions {
@@ -26,11 +26,7 @@ export async function probeShapes(graph: Graph, values: readonly Value[], option
   } finally {
     outputs.splice(outputs.length - added.length, added.length);
   }
-  const specs = resolveInputSpecs(
-    graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null })),
-    graph.model.proto,
-    options.inputShapes,
-  );
+  const specs = graphInputSpecs(graph, options.inputShapes);
   // No graph optimisation: fusions could drop the intermediate tensors asked for.
   const session = await openSession(bytes, { graphOptimizationLevel: 'disabled' }, 'model (shape probe)');
   try {

@@ -4,17 +4,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { EpUnavailableError, UsageError } from '../errors.js';
-import {
-  GraphProtoSchema,
-  ModelProtoSchema,
-  NodeProtoSchema,
-  OperatorSetIdProtoSchema,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
-} from '../onnx/proto.js';
+import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema } from '../onnx/proto.js';
+import { tensorInfo } from '../onnx/tensor.js';
 
 /** Execution providers onnx-attn knows, as onnxruntime-node names them. */
 export const EP_NAMES = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
@@ -48,15 +39,6 @@ export function ortVersion(): string {
 
 /** A one-node model (Relu) to try a provider on. */
 function tinyModel(): Uint8Array {
-  const type = create(TypeProtoSchema, {
-    value: {
-      case: 'tensorType',
-      value: create(TypeProto_TensorSchema, {
-        elemType: 1,
-        shape: create(TensorShapeProtoSchema, { dim: [create(TensorShapeProto_DimensionSchema, { value: { case: 'dimValue', value: 4n } })] }),
-      }),
-    },
-  });
   return toBinary(
     ModelProtoSchema,
     create(ModelProtoSchema, {
@@ -65,8 +47,8 @@ function tinyModel(): Uint8Array {
       graph: create(GraphProtoSchema, {
         name: 'probe',
         node: [create(NodeProtoSchema, { opType: 'Relu', name: 'relu', input: ['x'], output: ['y'] })],
-        input: [create(ValueInfoProtoSchema, { name: 'x', type })],
-        output: [create(ValueInfoProtoSchema, { name: 'y', type })],
+        input: [tensorInfo('x', [4])],
+        output: [tensorInfo('y', [4])],
       }),
     }),
   );

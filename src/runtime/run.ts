@@ -29,7 +29,8 @@ export interface ModelRun {
   placement: Placement | null;
 }
 
-function sessionOptions(choice: ProviderChoice, settings: RunSettings) {
+/** Session options from the runtime settings: providers, device, threads, optimisation level, log level. */
+export function sessionOptions(choice: ProviderChoice, settings: RunSettings) {
   return {
     executionProviders: choice.used,
     ...(settings.deviceId !== undefined ? { deviceId: settings.deviceId } : {}),
