@@ -238,6 +238,10 @@ function record(module: AttentionModule, ctx: ModuleContext, weights: Weights, g
   return { tape, output: y };
 }
 
+/**
+ * Op counts of a dry build. Building at plan time (not only in applyInsertions) is deliberate: weight-dependent
+ * failures (NAM's Σ|γ| = 0) surface in `--dry-run` and before any insertion touches the model.
+ */
 function opCountsOf(module: AttentionModule, ctx: ModuleContext, weights: Weights, gate: 'zero' | 'none'): Record<string, number> {
   return record(module, ctx, weights, gate).tape.opCounts();
 }
