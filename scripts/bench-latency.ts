@@ -57,14 +57,14 @@ async function pairedMedians(a: Uint8Array, b: Uint8Array, runs: number, dims: n
  * head input, exactly where `insert --after head` puts onnx-attn's form; null when those files are missing.
  */
 async function withTorchForms(fixture: string, stem: string): Promise<{ bytes: Uint8Array; ops: number } | null> {
-  const analyzed = await analyzeModel(loadModel(fixture));
+  const analyzed = await analyzeModel(await loadModel(fixture));
   const sites = locate(analyzed.structure, 'head');
   let ops = 0;
   for (const [k, site] of sites.entries()) {
     const [, c, h, w] = site.shape as number[];
     const file = path.join(ROOT, 'fixtures/torch-form/head', `${stem}-c${c}-${h}x${w}.onnx`);
     if (!fs.existsSync(file)) return null;
-    const { tape, output } = tapeFromModel(loadModel(file).proto, analyzed.graph.opset(''));
+    const { tape, output } = tapeFromModel((await loadModel(file)).proto, analyzed.graph.opset(''));
     ops += tape.nodes.filter((n) => n.opType !== 'Constant').length;
     spliceModule(analyzed.graph, { value: site.value, consumers: site.consumers }, tape, output, { k, module: `torch_${stem}` });
   }
@@ -80,7 +80,7 @@ async function headBench(iters: number): Promise<void> {
   const { insertIntoFile } = await import('../src/insert.js');
   const fixture = path.join(ROOT, 'fixtures/yolov5-op12.onnx');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
-  const original = encodeModel(loadModel(fixture));
+  const original = encodeModel(await loadModel(fixture));
   const overhead = (base: number, ms: number) => `${ms - base >= 0 ? '+' : ''}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%)`;
   try {
     console.log(`\nYOLOv5-style fixture (128x128), each module at head (3 points), CPU 1 thread, median of ${iters} runs; every patched model timed alternately with the original`);
@@ -92,7 +92,7 @@ async function headBench(iters: number): Promise<void> {
       const options = name === 'SE' || name === 'CBAM' ? { ...opts, reduction: '4' } : stem === 'gam-grouped' ? { ...opts, rate: '2' } : opts;
       const r = await insertIntoFile(fixture, { after: ['head'], module: name, opts: options, output: out, check: false });
       const ops = r.insertions.reduce((n, i) => n + Object.values(i.ops).reduce((a, b) => a + b, 0), 0);
-      const [base, ms] = await pairedMedians(original, encodeModel(loadModel(out)), iters, [1, 3, 128, 128]);
+      const [base, ms] = await pairedMedians(original, encodeModel(await loadModel(out)), iters, [1, 3, 128, 128]);
       const torch = await withTorchForms(fixture, stem);
       let torchCells = 'n/a | n/a';
       if (torch) {
@@ -113,7 +113,7 @@ export async function latencyBench(runs = 5): Promise<void> {
   for (const [stem, name, opts] of FORMS) {
     const file = path.join(ROOT, 'fixtures/torch-form', `${stem}.onnx`);
     if (!fs.existsSync(file)) continue;
-    const torch = loadModel(file);
+    const torch = await loadModel(file);
     const torchOps = torch.proto.graph!.node.filter((n) => n.opType !== 'Constant').length;
     const m = findModule(name);
     const ctx = { channels: 64, height: 20, width: 20, opset: 17, bnEps: 1e-3, options: resolveOptions(m, opts) };

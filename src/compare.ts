@@ -212,8 +212,8 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
     choiceA = chooseEp(options);
     choiceB = choiceA;
   }
-  const a = prepareModel(fileA, options.shapes);
-  const b = fileB ? prepareModel(fileB, options.shapes) : a;
+  const a = await prepareModel(fileA, options.shapes);
+  const b = fileB ? await prepareModel(fileB, options.shapes) : a;
   const specKey = (p: PreparedModel) => JSON.stringify(p.specs.map((s) => [s.name, s.elemType, s.dims]));
   if (specKey(a) !== specKey(b)) {
     throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);

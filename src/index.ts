@@ -3,7 +3,7 @@
  * inspect, convert, validate, compare). The CLI imports only what a user could import from here.
  */
 export { ExitCode, UsageError, ModelError, LocateError, BuildError, MismatchError, EpUnavailableError, OnnxAttnError, isOnnxAttnError } from './errors.js';
-export { loadModel, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
+export { loadModel, loadModelSync, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
 export { saveModel, encodeModel, type SaveOptions, type SaveResult, type ExternalDataMode } from './onnx/save.js';
 export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js';
 export { inferShapes } from './graph/shapes.js';

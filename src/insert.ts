@@ -393,7 +393,7 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   if (!options.dryRun && !options.force && !options.inPlace && fs.existsSync(output)) {
     throw new UsageError(`${output} already exists; pass --force to replace it, or -o to choose another name`);
   }
-  const model = loadModel(input);
+  const model = await loadModel(input);
   // --shape sizes the probe and the check run; the modules see the model's own (possibly dynamic) dims.
   const analyzed = await analyzeModel(model, options.shapes ? { probeShapes: options.shapes } : {});
   const plans = planInsertions(analyzed, options);
@@ -407,7 +407,7 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   if (structure.length > 0) throw new ModelError(`the patched model is not valid (${structure[0]}); nothing was written. Please report this with --debug output`);
   let run: RunCheck | null = null;
   if (options.check !== false) {
-    run = await checkRun(loadModel(input), model, options.shapes ? { shapes: options.shapes } : {});
+    run = await checkRun(await loadModel(input), model, options.shapes ? { shapes: options.shapes } : {});
     if (run.problems.length > 0) throw new ModelError(`the patched model does not run like the original: ${run.problems[0]}; nothing was written`);
     const gated = insertions.every((i) => i.gate === 'zero');
     if (gated && !run.identical) {

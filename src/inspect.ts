@@ -130,7 +130,7 @@ export async function analyzeModel(model: OnnxModel, options: InspectOptions = {
 }
 
 export async function inspect(file: string, options: InspectOptions = {}): Promise<InspectResult> {
-  const analyzed = await analyzeModel(loadModel(file), options);
+  const analyzed = await analyzeModel(await loadModel(file), options);
   const result = summarize(analyzed);
   if (options.at) {
     const s = analyzed.structure;

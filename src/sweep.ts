@@ -135,7 +135,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
   if (modules.length === 0) throw new UsageError('--modules needs at least one module, e.g. --modules NAM,GAM,SimAM');
   const choice = chooseEp(options);
 
-  const model = loadModel(file);
+  const model = await loadModel(file);
   const base = await analyzeModel(copyModel(model), options.shapes ? { probeShapes: options.shapes } : {});
   const points = expandPoints(base, options.after);
   const known = new Map<string, Dim[]>();

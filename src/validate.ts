@@ -42,8 +42,8 @@ export interface PreparedModel {
   provenance: Record<string, unknown>[];
 }
 
-export function prepareModel(file: string, shapes: Record<string, number[]> = {}): PreparedModel {
-  const model = loadModel(file);
+export async function prepareModel(file: string, shapes: Record<string, number[]> = {}): Promise<PreparedModel> {
+  const model = await loadModel(file);
   const graph = Graph.fromModel(model);
   const specs = graphInputSpecs(graph, shapes);
   let family = 'unknown';
@@ -138,7 +138,7 @@ export async function loadInputs(prepared: PreparedModel, options: RuntimeOption
  * and (with `profile` or `requireEp`) where each node ran.
  */
 export async function validate(file: string, options: RuntimeOptions = {}): Promise<ValidateResult> {
-  const prepared = prepareModel(file, options.shapes);
+  const prepared = await prepareModel(file, options.shapes);
   const choice = chooseEp(options);
   const sets = await loadInputs(prepared, options);
   const run: ModelRun = await runModel(prepared.bytes, choice, sets, { ...options, profile: options.profile || !!options.requireEp }, `model ${file}`);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { convert } from 'xmlbuilder2';
 import { parse as parseYaml } from 'yaml';
-import { loadModel } from '../src/onnx/load.js';
+import { loadModelSync } from '../src/onnx/load.js';
 import { fixture, listFiles, ROOT, runBin, runMain, tmpDir } from './helpers.js';
 
 /**
@@ -120,12 +120,12 @@ reports: [reports/apply.md, reports/apply.xml, reports/apply.html, reports/apply
   for (const e of json.entries) {
     const bytes = fs.readFileSync(path.resolve(e.output));
     assert.equal(e.sha256, sha256(bytes), e.name);
-    const props = loadModel(path.resolve(e.output)).proto.metadataProps;
+    const props = loadModelSync(path.resolve(e.output)).proto.metadataProps;
     const prov = JSON.parse(props.find((p) => p.key === 'onnx_attn')!.value) as { k: number; plan: string; entry: string }[];
     assert.deepEqual(prov.map((p) => [p.k, p.plan, p.entry]), e.insertions.map((i) => [i.k, json.planSha256, e.name]));
   }
-  const v8Keys = loadModel(fixture('yolov8-op17.onnx')).proto.metadataProps.map((p) => p.key);
-  assert.deepEqual(loadModel(path.join(dir, 'out/yolov8-nam.onnx')).proto.metadataProps.map((p) => p.key), [...v8Keys, 'onnx_attn']);
+  const v8Keys = loadModelSync(fixture('yolov8-op17.onnx')).proto.metadataProps.map((p) => p.key);
+  assert.deepEqual(loadModelSync(path.join(dir, 'out/yolov8-nam.onnx')).proto.metadataProps.map((p) => p.key), [...v8Keys, 'onnx_attn']);
 
   // Reports (the plan's, relative to it, in a folder apply made; and --report's).
   assert.deepEqual(listFiles(path.join(dir, 'reports')), ['apply.html', 'apply.json', 'apply.md', 'apply.xml']);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadModel } from '../src/onnx/load.js';
+import { loadModelSync } from '../src/onnx/load.js';
 import { readFloats } from '../src/onnx/tensor.js';
 import { readTensorFile } from '../src/modules/weights.js';
 import { fixture, listFiles, runMain, tmpDir } from './helpers.js';
@@ -54,7 +54,7 @@ for (const [file, layer] of FAMILIES) {
       assert.equal(atHead.code, 0, `${module} at head: ${atHead.stderr}`);
       assert.deepEqual(atHead.json.insertions.map((i: { k: number; point: string }) => [i.k, i.point]), [[0, 'head:0'], [1, 'head:1'], [2, 'head:2']]);
       // Every consumer of a head tensor is rewired, including the neck's (cli-contract "Consumers").
-      const model = loadModel(atHead.out);
+      const model = loadModelSync(atHead.out);
       for (const i of atHead.json.insertions) {
         const readers = model.proto.graph!.node.filter((nd) => nd.input.includes(i.tensor)).map((nd) => nd.name);
         assert.deepEqual(readers.filter((r) => !r.startsWith('/onnx_attn/')), [], `${module}: ${i.tensor} still read by ${readers}`);
@@ -78,7 +78,7 @@ test('a residual branch: with --consumers every module feeds only the Add, on ev
       const r = await insert(file, ['--after', `tensor:${branch}`, '--module', module, ...opts, '--consumers', add]);
       assert.equal(r.code, 0, `${file} ${module}: ${r.stderr}`);
       assert.deepEqual(r.json.insertions[0].rewired, [add]);
-      const nodes = loadModel(r.out).proto.graph!.node;
+      const nodes = loadModelSync(r.out).proto.graph!.node;
       const addNode = nodes.find((nd) => nd.name === add)!;
       const out = r.json.insertions[0].nodes.at(-1) + '_output_0';
       assert.ok(addNode.input.includes(out) && !addNode.input.includes(branch), `${file} ${module}: ${addNode.input}`);
@@ -90,7 +90,7 @@ test('a residual branch: with --consumers every module feeds only the Add, on ev
   // The scope form works too: the Bottleneck's cv2 as the point, the Add as the only consumer.
   const v5 = await insert('yolov5-op12.onnx', ['--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.2/m/m.0/Add']);
   assert.equal(v5.code, 0, v5.stderr);
-  const add = loadModel(v5.out).proto.graph!.node.find((nd) => nd.name === '/model.2/m/m.0/Add')!;
+  const add = loadModelSync(v5.out).proto.graph!.node.find((nd) => nd.name === '/model.2/m/m.0/Add')!;
   assert.deepEqual(add.input, ['/model.2/cv1/act/Mul_output_0', '/onnx_attn/0_NAM/Mul_output_0']);
 
   const wrong = await runMain(['insert', fixture('yolov5-op12.onnx'), '--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.9/cv1/conv/Conv', '--dry-run']);
@@ -104,7 +104,7 @@ test('--gate zero is bit-identical to the original on every family', async () =>
     assert.equal(r.code, 0, `${file}: ${r.stderr}`);
     assert.equal(r.json.check.run.identical, true, file);
     assert.equal(r.json.check.run.maxAbsDiff, 0, file);
-    const gates = loadModel(r.out).proto.graph!.initializer.filter((t) => /^onnx_attn\.\d\.gate$/.test(t.name));
+    const gates = loadModelSync(r.out).proto.graph!.initializer.filter((t) => /^onnx_attn\.\d\.gate$/.test(t.name));
     assert.deepEqual(gates.map((t) => readFloats(t)), [[0], [0], [0]]);
   }
 });
@@ -112,11 +112,11 @@ test('--gate zero is bit-identical to the original on every family', async () =>
 test('provenance: existing metadata kept, one object per insertion, unique names when inserting again', async () => {
   const first = await insert('yolov8-op17.onnx', ['--after', '15', '--module', 'ECA']);
   assert.equal(first.code, 0, first.stderr);
-  const before = loadModel(fixture('yolov8-op17.onnx')).proto.metadataProps.map((p) => [p.key, p.value]);
+  const before = loadModelSync(fixture('yolov8-op17.onnx')).proto.metadataProps.map((p) => [p.key, p.value]);
   const second = path.join(dir, 'twice.onnx');
   const r = await runMain(['insert', first.out, '--after', '15', '--module', 'ECA', '-o', second, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const model = loadModel(second);
+  const model = loadModelSync(second);
   const props = model.proto.metadataProps.map((p) => [p.key, p.value]);
   assert.deepEqual(props.filter(([k]) => k !== 'onnx_attn'), before, 'ultralytics names, stride, imgsz ... unchanged');
   const prov = JSON.parse(props.find(([k]) => k === 'onnx_attn')![1]!);
@@ -160,7 +160,7 @@ test('--weights: a reference state_dict (.json) lands in the model as given, fol
   const r = await insert('yolov5-op12.onnx', ['--after', '20', '--module', 'NAM', '--weights', w]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.json.insertions[0].init, 'weights');
-  const inits = new Map(loadModel(r.out).proto.graph!.initializer.map((t) => [t.name, readFloats(t)!]));
+  const inits = new Map(loadModelSync(r.out).proto.graph!.initializer.map((t) => [t.name, readFloats(t)!]));
   const mean = golden.tensors.get('Channel_Att.bn2.running_mean')!.data as Float32Array;
   assert.deepEqual(inits.get('onnx_attn.0.Channel_Att.bn2.running_mean'), Array.from(mean));
   const gamma = golden.tensors.get('Channel_Att.bn2.weight')!.data as Float32Array;

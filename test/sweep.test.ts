@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { convert } from 'xmlbuilder2';
 import { analyzeModel } from '../src/inspect.js';
-import { loadModel } from '../src/onnx/load.js';
+import { loadModelSync } from '../src/onnx/load.js';
 import { expandPoints, rankRows, type SweepRow } from '../src/sweep.js';
 import { fixture, runMain, tmpDir } from './helpers.js';
 
@@ -89,12 +89,12 @@ test('backbone, neck and all-layers expand to the layers of each family', async 
     'rtdetr-l-op16.onnx': [range(0, 9), range(10, 27)],
   };
   for (const [file, [backbone, neck]] of Object.entries(expected)) {
-    const a = await analyzeModel(loadModel(fixture(file)), { probe: false });
+    const a = await analyzeModel(loadModelSync(fixture(file)), { probe: false });
     assert.deepEqual(expandPoints(a, ['backbone']), backbone, `${file} backbone`);
     assert.deepEqual(expandPoints(a, ['neck']), neck, `${file} neck`);
     assert.deepEqual(expandPoints(a, ['all-layers']), [...backbone, ...neck], `${file} all-layers`);
   }
-  const official = await analyzeModel(loadModel(fixture('rtdetr-official-op16.onnx')), { probe: false });
+  const official = await analyzeModel(loadModelSync(fixture('rtdetr-official-op16.onnx')), { probe: false });
   assert.deepEqual(expandPoints(official, ['backbone']), [0, 1, 2, 3].map((i) => `model/backbone/res_layers.${i}`));
   const neck = expandPoints(official, ['neck']);
   assert.ok(neck.includes('model/encoder/fpn_blocks.1') && neck.includes('model/encoder/pan_blocks.1') && neck.includes('model/encoder/input_proj.0'));

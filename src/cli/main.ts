@@ -194,7 +194,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       async (args) => {
         if (!Number.isInteger(args.threshold) || args.threshold < 0) throw new UsageError(`--threshold must be a whole number of bytes, got ${args.threshold}`);
         const { convert } = await import('../convert.js');
-        const r = convert(args.input, args.output, { externalData: args.externalData, threshold: args.threshold, force: args.force });
+        const r = await convert(args.input, args.output, { externalData: args.externalData, threshold: args.threshold, force: args.force });
         if (args.json) out(JSON.stringify(r, null, 2));
         else if (!args.quiet) out(`wrote ${r.path} (${r.bytes} bytes)${r.dataPath ? ` + ${r.dataPath} (${r.externalBytes} bytes)` : ''}`);
       },

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { fixture } from '../../test/helpers.js';
-import { loadModel } from '../onnx/load.js';
+import { loadModelSync } from '../onnx/load.js';
 import {
   AttributeProtoSchema,
   AttributeProto_AttributeType as AT,
@@ -42,7 +42,7 @@ const fullyKnown = (s: Dim[] | null | undefined): s is number[] => !!s && s.ever
 
 for (const f of manifest.files) {
   test(`${f.file}: with the runtime input shapes, every measured tensor and output is known and right`, () => {
-    const graph = Graph.fromModel(loadModel(fixture(f.file)));
+    const graph = Graph.fromModel(loadModelSync(fixture(f.file)));
     const inputShapes = Object.fromEntries(f.inputs.map((i) => [i.name, i.runtimeShape]));
     const types = inferShapes(graph, { inputShapes });
     assert.ok(measured(f).length > 0);
@@ -58,7 +58,7 @@ for (const f of manifest.files) {
   });
 
   test(`${f.file}: with the declared inputs, sizes are right and symbols are kept, never guessed`, () => {
-    const graph = Graph.fromModel(loadModel(fixture(f.file)));
+    const graph = Graph.fromModel(loadModelSync(fixture(f.file)));
     const types = inferShapes(graph);
     const declared = f.inputs[0]!.declaredShape;
     for (const t of measured(f)) {
@@ -82,8 +82,8 @@ for (const f of manifest.files) {
 }
 
 test('external-data initializers are read for constant propagation like inline ones', () => {
-  const a = Graph.fromModel(loadModel(fixture('yolov5-external/yolov5-op12.onnx')));
-  const b = Graph.fromModel(loadModel(fixture('yolov5-op12.onnx')));
+  const a = Graph.fromModel(loadModelSync(fixture('yolov5-external/yolov5-op12.onnx')));
+  const b = Graph.fromModel(loadModelSync(fixture('yolov5-op12.onnx')));
   const ta = inferShapes(a);
   const tb = inferShapes(b);
   for (const [v, t] of tb) assert.deepEqual(ta.get(a.value(v.name)!), t, v.name);

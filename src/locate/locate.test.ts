@@ -5,7 +5,7 @@ import { fixture } from '../../test/helpers.js';
 import { LocateError } from '../errors.js';
 import { analyzeModel, type AnalyzedModel } from '../inspect.js';
 import { create } from '@bufbuild/protobuf';
-import { loadModel } from '../onnx/load.js';
+import { loadModelSync } from '../onnx/load.js';
 import { StringStringEntryProtoSchema } from '../onnx/proto.js';
 import { locate } from './locate.js';
 
@@ -32,7 +32,7 @@ const cache = new Map<string, Promise<AnalyzedModel>>();
 const analyzed = (file: string) => {
   let p = cache.get(file);
   if (!p) {
-    p = analyzeModel(loadModel(fixture(file)));
+    p = analyzeModel(loadModelSync(fixture(file)));
     cache.set(file, p);
   }
   return p;
@@ -152,7 +152,7 @@ test('Identity de-duplication and shared Constants do not create boundaries', as
 
 /** The same model as the dynamo exporter names it: `node_<Op>_<n>` plus `pkg.torch.onnx.name_scopes` metadata. */
 function asDynamoExport(file: string, keepScopes: boolean) {
-  const model = loadModel(fixture(file));
+  const model = loadModelSync(fixture(file));
   model.proto.graph!.node.forEach((n, i) => {
     if (keepScopes && n.name.startsWith('/')) {
       const segments = n.name.split('/').slice(1, -1);

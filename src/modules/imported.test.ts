@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { toBinary } from '@bufbuild/protobuf';
-import { loadModel } from '../onnx/load.js';
+import { loadModelSync } from '../onnx/load.js';
 import { encodeModel } from '../onnx/save.js';
 import { ModelProtoSchema } from '../onnx/proto.js';
 import { openSession } from '../runtime/session.js';
@@ -17,7 +17,7 @@ test('a torch-exported module recorded as a tape computes exactly what the file 
   assert.ok(files.length >= 10);
   const x = { name: 'x', type: 'float32' as const, dims: [1, 64, 20, 20], data: new Float32Array(64 * 400).map((_, i) => Math.sin(i * 0.1)) };
   for (const f of files) {
-    const model = loadModel(path.join(dir, f));
+    const model = loadModelSync(path.join(dir, f));
     const { tape, output } = tapeFromModel(model.proto, 17);
     assert.equal(tape.nodes.length, model.proto.graph!.node.length, f);
     const rebuilt = toBinary(ModelProtoSchema, standaloneModel(tape, output, { inputDims: [1, 64, 20, 20], name: f }));

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { fixture, fixtureFiles, listFiles, tmpDir } from '../../test/helpers.js';
-import { loadModel, decodeModel } from './load.js';
-import { ModelProtoSchema, StringStringEntryProtoSchema } from './proto.js';
+import { loadModel, loadModelSync, decodeModel } from './load.js';
+import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema, TensorProto_DataType } from './proto.js';
 import { encodeModel, saveModel } from './save.js';
 import { modelChunks, total } from './chunks.js';
 
@@ -17,14 +17,14 @@ test('every fixture round-trips byte for byte through load and save', () => {
   for (const rel of files) {
     const src = fixture(rel);
     const out = path.join(tmpDir(), path.basename(src));
-    const r = saveModel(loadModel(src), out);
+    const r = saveModel(loadModelSync(src), out);
     assert.ok(read(src).equals(read(out)), `${rel}: model bytes differ after a round trip`);
     if (r.dataPath) assert.ok(read(`${src}.data`).equals(read(r.dataPath)), `${rel}: external data differs`);
   }
 });
 
 test('external data loads from the model folder, honouring offset and length', () => {
-  const m = loadModel(fixture('yolov5-external/yolov5-op12.onnx'));
+  const m = loadModelSync(fixture('yolov5-external/yolov5-op12.onnx'));
   assert.equal(m.hadExternalData, true);
   assert.ok(m.externalData.size > 10);
   const data = read(fixture('yolov5-external/yolov5-op12.onnx.data'));
@@ -36,7 +36,7 @@ test('external data loads from the model folder, honouring offset and length', (
   }
   // Inline and external forms describe the same model: inlining gives the inline fixture's tensors.
   const inline = decodeModel(encodeModel(m));
-  const ref = loadModel(fixture('yolov5-op12.onnx')).proto;
+  const ref = loadModelSync(fixture('yolov5-op12.onnx')).proto;
   assert.deepEqual(
     inline.graph!.initializer.map((t) => [t.name, Buffer.from(t.rawData).toString('base64')]),
     ref.graph!.initializer.map((t) => [t.name, Buffer.from(t.rawData).toString('base64')]),
@@ -45,11 +45,11 @@ test('external data loads from the model folder, honouring offset and length', (
 
 test('convert moves tensors out and back in without changing them', () => {
   const dir = tmpDir();
-  const src = loadModel(fixture('yolov8-op12.onnx'));
+  const src = loadModelSync(fixture('yolov8-op12.onnx'));
   const ext = saveModel(src, path.join(dir, 'v8.onnx'), { externalData: 'always', threshold: 1024 });
   assert.ok(ext.dataPath && fs.existsSync(ext.dataPath));
   assert.ok(ext.bytes < read(fixture('yolov8-op12.onnx')).length / 2, 'weights left the protobuf');
-  const back = loadModel(path.join(dir, 'v8.onnx'));
+  const back = loadModelSync(path.join(dir, 'v8.onnx'));
   assert.equal(back.hadExternalData, true);
   const inline = saveModel(back, path.join(dir, 'v8-inline.onnx'), { externalData: 'never' });
   assert.equal(inline.dataPath, null);
@@ -65,7 +65,7 @@ test('convert moves tensors out and back in without changing them', () => {
 });
 
 test('fields the schema does not know, and node metadata_props, survive a round trip', () => {
-  const m = loadModel(fixture('yolov5-op12.onnx'));
+  const m = loadModelSync(fixture('yolov5-op12.onnx'));
   m.proto.graph!.node[0]!.metadataProps.push(create(StringStringEntryProtoSchema, { key: 'pkg.torch.onnx.name_scopes', value: "['', 'model.0']" }));
   const known = toBinary(ModelProtoSchema, m.proto);
   // Field 99, varint 1234 and field 98, bytes "hi": numbers ONNX has not defined.
@@ -73,13 +73,13 @@ test('fields the schema does not know, and node metadata_props, survive a round 
   const bytes = Buffer.concat([known, unknown]);
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'in.onnx'), bytes);
-  const out = saveModel(loadModel(path.join(dir, 'in.onnx')), path.join(dir, 'out.onnx'));
+  const out = saveModel(loadModelSync(path.join(dir, 'in.onnx')), path.join(dir, 'out.onnx'));
   assert.ok(read(out.path).equals(bytes));
 });
 
 test('saves are atomic and refuse to overwrite', () => {
   const dir = tmpDir();
-  const m = loadModel(fixture('yolov5-op12.onnx'));
+  const m = loadModelSync(fixture('yolov5-op12.onnx'));
   const out = path.join(dir, 'a.onnx');
   saveModel(m, out);
   assert.throws(() => saveModel(m, out), /already exists; pass --force/);
@@ -87,16 +87,16 @@ test('saves are atomic and refuse to overwrite', () => {
   assert.deepEqual(listFiles(dir), ['a.onnx'], 'no temp files left behind');
   const copy = path.join(dir, 'in.onnx');
   fs.copyFileSync(fixture('yolov5-op12.onnx'), copy);
-  const loaded = loadModel(copy);
+  const loaded = loadModelSync(copy);
   assert.throws(() => saveModel(loaded, copy, { force: true }), /refusing to overwrite the input/);
   assert.throws(() => saveModel(m, path.join(dir, 'missing-dir', 'x.onnx')), /does not exist/);
   assert.deepEqual(listFiles(dir), ['a.onnx', 'in.onnx']);
 });
 
-test('external data that escapes the model folder, or is missing or short, is refused', () => {
+test('external data that escapes the model folder, or is missing or short, is refused', async () => {
   const dir = tmpDir();
   const src = fixture('yolov5-external/yolov5-op12.onnx');
-  const proto = loadModel(src, { loadExternalData: false }).proto;
+  const proto = loadModelSync(src, { loadExternalData: false }).proto;
   const t = proto.graph!.initializer.find((x) => x.externalData.length > 0)!;
   const loc = t.externalData.find((e) => e.key === 'location')!;
   const write = (name: string, location: string) => {
@@ -105,16 +105,52 @@ test('external data that escapes the model folder, or is missing or short, is re
     return path.join(dir, name);
   };
   fs.copyFileSync(`${src}.data`, path.join(dir, 'yolov5-op12.onnx.data'));
-  assert.throws(() => loadModel(write('escape.onnx', '../secret.data')), /outside the model's folder; refused/);
-  assert.throws(() => loadModel(write('abs.onnx', '/etc/passwd')), /outside the model's folder; refused/);
-  assert.throws(() => loadModel(write('missing.onnx', 'nope.data')), /external data file 'nope.data' of tensor .* not found/);
+  assert.throws(() => loadModelSync(write('escape.onnx', '../secret.data')), /outside the model's folder; refused/);
+  assert.throws(() => loadModelSync(write('abs.onnx', '/etc/passwd')), /outside the model's folder; refused/);
+  assert.throws(() => loadModelSync(write('missing.onnx', 'nope.data')), /external data file 'nope.data' of tensor .* not found/);
   fs.writeFileSync(path.join(dir, 'short.data'), Buffer.alloc(10));
-  assert.throws(() => loadModel(write('short.onnx', 'short.data')), /is 10 bytes, but tensor .* needs bytes/);
+  assert.throws(() => loadModelSync(write('short.onnx', 'short.data')), /is 10 bytes, but tensor .* needs bytes/);
+  // The parallel loader refuses the same inputs with the same words.
+  await assert.rejects(loadModel(write('escape2.onnx', '../secret.data')), /outside the model's folder; refused/);
+  await assert.rejects(loadModel(write('short2.onnx', 'short.data')), /is 10 bytes, but tensor .* needs bytes/);
+  await assert.rejects(loadModel(path.join(dir, 'none.onnx')), /none.onnx: no such file; check the path/);
+  await assert.rejects(loadModel(dir), /is a directory, not an .onnx file/);
+});
+
+test('loadModel reads in parallel pieces and gives exactly what loadModelSync gives', async () => {
+  for (const rel of fixtureFiles()) {
+    const a = await loadModel(fixture(rel));
+    const b = loadModelSync(fixture(rel));
+    assert.ok(Buffer.from(encodeModel(a)).equals(encodeModel(b)), `${rel}: the two loaders disagree`);
+    assert.equal(a.hadExternalData, b.hadExternalData);
+  }
+  // Payloads larger than one read piece (8 MB), inline and in an external data file, land at the right offsets.
+  const dir = tmpDir();
+  const m = loadModelSync(fixture('yolov5-op12.onnx'));
+  const big = (name: string, bytes: number, seed: number) => {
+    const raw = Buffer.alloc(bytes);
+    for (let i = 0; i < bytes; i += 4) raw.writeUInt32LE((Math.imul(i + seed, 2654435761) ^ seed) >>> 0, i);
+    m.proto.graph!.initializer.push(create(TensorProtoSchema, { name, dims: [BigInt(bytes / 4)], dataType: TensorProto_DataType.FLOAT, rawData: raw }));
+    return raw;
+  };
+  const payloads = [big('big.a', 20 << 20, 1), big('big.b', (9 << 20) + 4, 2)];
+  const inline = saveModel(m, path.join(dir, 'inline.onnx'));
+  const external = saveModel(m, path.join(dir, 'ext.onnx'), { externalData: 'always' });
+  for (const file of [inline.path, external.path]) {
+    const loaded = await loadModel(file);
+    const byName = (n: string) => loaded.proto.graph!.initializer.find((t) => t.name === n)!;
+    payloads.forEach((raw, i) => {
+      const t = byName(i === 0 ? 'big.a' : 'big.b');
+      const got = loaded.externalData.get(t) ?? t.rawData;
+      assert.ok(Buffer.from(got).equals(raw), `${path.basename(file)}: payload ${i} differs`);
+    });
+  }
+  assert.ok(Buffer.from(encodeModel(await loadModel(inline.path))).equals(encodeModel(m)), 'inline model differs');
 });
 
 test('the streamed encoding (payloads by reference) is byte-identical to the plain encoder', () => {
   for (const rel of fixtureFiles()) {
-    const m = loadModel(fixture(rel));
+    const m = loadModelSync(fixture(rel));
     const plain = encodeModel(m);
     // A threshold of 1 byte splits every tensor, so the by-reference path covers every fixture.
     const chunks = modelChunks(m.proto, 1);

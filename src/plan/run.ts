@@ -44,7 +44,7 @@ export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry
   for (const entry of entries) {
     let model: OnnxModel;
     try {
-      model = loadModel(entry.input);
+      model = await loadModel(entry.input);
     } catch (e) {
       if (!isOnnxAttnError(e)) throw e;
       issues.push(plan.issue([...entry.path, 'input'], e.message));
@@ -78,7 +78,7 @@ export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry
     }
     let run: RunCheck | null = null;
     if (options.runCheck && structure.length === 0) {
-      run = await checkRun(loadModel(entry.input), model, entry.shapes ? { shapes: entry.shapes } : {});
+      run = await checkRun(await loadModel(entry.input), model, entry.shapes ? { shapes: entry.shapes } : {});
       if (run.problems.length > 0) {
         problems.push(`the patched model does not run like the original: ${run.problems[0]}; not written`);
         exitCode = ExitCode.invalidModel;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { Graph } from '../graph/graph.js';
-import { loadModel } from '../onnx/load.js';
+import { loadModelSync } from '../onnx/load.js';
 import { probeShapes } from './probe.js';
 import { fixture } from '../../test/helpers.js';
 
@@ -10,7 +10,7 @@ import { fixture } from '../../test/helpers.js';
 test('probeShapes measures every layer boundary of a fixture as the manifest records it, and leaves the model unchanged', async () => {
   const manifest = JSON.parse(fs.readFileSync(fixture('MANIFEST.json'), 'utf8')) as { files: { file: string; layers?: { tensor: string; shape: number[] }[] }[] };
   for (const file of ['yolov5-op12.onnx', 'rtdetr-l-op16.onnx']) {
-    const model = loadModel(fixture(file));
+    const model = loadModelSync(fixture(file));
     const outputsBefore = model.proto.graph!.output.map((o) => o.name);
     const graph = Graph.fromModel(model);
     const layers = manifest.files.find((f) => f.file === file)!.layers!;
@@ -22,7 +22,7 @@ test('probeShapes measures every layer boundary of a fixture as the manifest rec
 });
 
 test('probeShapes sizes dynamic inputs from --shape', async () => {
-  const model = loadModel(fixture('yolov5-dynamic-op12.onnx'));
+  const model = loadModelSync(fixture('yolov5-dynamic-op12.onnx'));
   const graph = Graph.fromModel(model);
   const v = graph.value('/model.23/cv3/act/Mul_output_0')!;
   const shapes = await probeShapes(graph, [v], { inputShapes: { images: [2, 3, 96, 160] } });
@@ -32,7 +32,7 @@ test('probeShapes sizes dynamic inputs from --shape', async () => {
 test('analyzeModel probes the boundaries static inference cannot reach, and only those', async () => {
   const { analyzeModel } = await import('../inspect.js');
   const model = () => {
-    const m = loadModel(fixture('yolov5-op12.onnx'));
+    const m = loadModelSync(fixture('yolov5-op12.onnx'));
     // An op the static rules do not know (Shrink) hides layer 23's shape from inference; onnxruntime runs it.
     m.proto.graph!.node.find((n) => n.name === '/model.23/cv3/act/Sigmoid')!.opType = 'Shrink';
     return m;
