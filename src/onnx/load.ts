@@ -202,23 +202,30 @@ async function readRanges(ranges: readonly ReadRange[]): Promise<void> {
     }
   }
   let next = 0;
+  let failure: ModelError | null = null;
+  // Each worker stops at the first failure anywhere, and all have settled before the caller closes the files.
   const worker = async () => {
-    while (next < pieces.length) {
+    while (next < pieces.length && !failure) {
       const p = pieces[next++]!;
       let done = 0;
-      while (done < p.target.length) {
+      while (done < p.target.length && !failure) {
         let n: number;
         try {
           n = await readAsync(p.fd, p.target, done, p.position + done);
         } catch (e) {
-          throw cannotRead(p.what, e);
+          failure ??= cannotRead(p.what, e);
+          return;
         }
-        if (n === 0) throw truncated(p, p.position + done);
+        if (n === 0) {
+          failure ??= truncated(p, p.position + done);
+          return;
+        }
         done += n;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENT_READS, pieces.length) }, worker));
+  if (failure) throw failure;
 }
 
 function readAsync(fd: number, target: Uint8Array, offset: number, position: number): Promise<number> {
