@@ -5,6 +5,8 @@
  * - Times `inspect`, `convert` (load + save) and `insert` (load, locate, build, splice, save; `--no-check`, since
  *   the check runs the model in onnxruntime, which holds its own copy of the weights) as whole processes:
  *   median, min, max of several runs and the peak RSS of each run.
+ * - Splits `insert` into its phases in one process (load, locate + build + splice, save inline, save with
+ *   external data), median of several runs, so a change in one phase is not hidden by start-up or the others.
  * - Runs the Python onnx load + save anchor side by side when `import onnx` works, and prints the ratios.
  * - Measures CLI start-up (`--help`).
  * - Measures onnxruntime latency of each module inserted at the YOLOv5-style fixture's head, against the same
@@ -16,7 +18,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create } from '@bufbuild/protobuf';
-import type { OnnxModel } from '../src/onnx/load.js';
+import { applyInsertions, planInsertions } from '../src/insert.js';
+import { analyzeModel } from '../src/inspect.js';
+import { loadModel, type OnnxModel } from '../src/onnx/load.js';
 import { ModelProtoSchema, GraphProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, ValueInfoProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, TensorShapeProtoSchema, TensorShapeProto_DimensionSchema, AttributeProtoSchema, AttributeProto_AttributeType } from '../src/onnx/proto.js';
 import { saveModel } from '../src/onnx/save.js';
 import { float32Tensor } from '../src/onnx/tensor.js';
@@ -123,6 +127,45 @@ function repeat(label: string, cmd: () => string[], cwd: string, before?: () => 
   return st;
 }
 
+const PHASES = ['load', 'locate + build + splice', 'save'] as const;
+
+/**
+ * `BENCH_PHASES=model.onnx`: one insert, phase by phase, in this process; prints the seconds of each as JSON.
+ * One save per process, as the CLI does: a second save in the same process runs faster (the page cache's memory is
+ * warm by then), which would flatter it.
+ */
+async function phases(file: string, after: string, externalData: 'never' | 'always'): Promise<void> {
+  const out = path.join(path.dirname(file), 'phases.onnx');
+  const times: number[] = [];
+  const lap = async (f: () => unknown) => {
+    const t0 = performance.now();
+    await f();
+    times.push((performance.now() - t0) / 1000);
+  };
+  let model: OnnxModel | null = null;
+  await lap(async () => (model = await loadModel(file)));
+  await lap(async () => {
+    const analyzed = await analyzeModel(model!);
+    applyInsertions(analyzed, planInsertions(analyzed, { after, module: 'NAM' }));
+  });
+  await lap(() => saveModel(model!, out, { externalData, force: true }));
+  fs.rmSync(out, { force: true });
+  fs.rmSync(`${out}.data`, { force: true });
+  console.log(JSON.stringify(times));
+}
+
+/** Medians of each phase over RUNS child processes. */
+function phaseMedians(file: string, after: string, externalData: 'never' | 'always'): number[] {
+  const runs: number[][] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const env = { ...process.env, BENCH_PHASES: file, BENCH_AFTER: after, BENCH_EXTERNAL: externalData };
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], { env, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`phase run failed: ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as number[]);
+  }
+  return PHASES.map((_, k) => runs.map((x) => x[k]!).sort((a, b) => a - b)[Math.floor(RUNS / 2)]!);
+}
+
 async function main(): Promise<void> {
   if (!fs.existsSync(RSS_HOOK)) throw new Error('build first: npm run build');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
@@ -149,6 +192,11 @@ async function main(): Promise<void> {
       const node = process.execPath;
       const inspect = repeat('inspect', () => [node, BIN, 'inspect', file, '--json'], dir);
       const convert = repeat('convert (load + save)', () => [node, BIN, 'convert', file, out], dir, clean);
+      for (const externalData of ['never', 'always'] as const) {
+        const phase = phaseMedians(file, String(layers / 2), externalData);
+        const label = `insert phases, --external-data ${externalData}`.padEnd(34);
+        console.log(`  ${label} ${PHASES.map((p, k) => `${p} ${phase[k]!.toFixed(3)} s`).join(', ')} (medians, in-process)`);
+      }
       const insert = repeat('insert NAM --no-check', () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '-o', out], dir, clean);
       let py: ReturnType<typeof stats> | null = null;
       if (PYTHON) {
@@ -183,7 +231,9 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.env.BENCH_MAKE) {
+if (process.env.BENCH_PHASES) {
+  await phases(process.env.BENCH_PHASES, process.env.BENCH_AFTER ?? '0', process.env.BENCH_EXTERNAL === 'always' ? 'always' : 'never');
+} else if (process.env.BENCH_MAKE) {
   // `BENCH_MAKE=big.onnx node dist/scripts/bench.js`: only write the large model, for profiling by hand.
   saveModel(chainModel(Number(process.env.BENCH_LAYERS ?? 160), 258), process.env.BENCH_MAKE);
 } else await main();
