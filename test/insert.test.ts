@@ -173,12 +173,26 @@ test('--weights: a reference state_dict (.json) lands in the model as given, fol
   assert.match(wrongShape.stderr, /nam16\.json: Channel_Att\.bn2\.weight has shape \[16\], expected \[32\]/);
 });
 
+test('an unknown module or option, or an option value wrong anywhere, is a usage error (exit 2)', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--module', 'Swin'], /unknown module 'Swin'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/],
+    [['--module', 'SE', '--opt', 'ratio=4'], /SE has no option 'ratio'; its options are reduction/],
+    [['--module', 'SE', '--opt', 'reduction=abc'], /SE option reduction=abc: expected a positive integer/],
+    [['--module', 'ECA', '--opt', 'k=4'], /ECA k must be odd/],
+    [['--module', 'SimAM', '--opt', 'lambda=-1'], /SimAM lambda must be ≥ 0/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runMain(['insert', fixture('yolov5-op12.onnx'), '--after', '23', ...args, '--dry-run']);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1);
+  }
+});
+
 test('module errors are exit 4 with one line', async () => {
   const cases: [string, string[], RegExp][] = [
     ['yolov5-op12.onnx', ['--after', '17', '--module', 'GAM', '--opt', 'variant=grouped'], /model\.17 .*C=8\): GAM variant=grouped needs C divisible by r² = 16/],
     ['yolov5-dynamic-op12.onnx', ['--after', '23', '--module', 'NAM', '--opt', 'spatial=pixel'], /NAM spatial=pixel needs a static H and W/],
-    ['yolov5-op12.onnx', ['--after', '23', '--module', 'Swin'], /unknown module 'Swin'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/],
-    ['yolov5-op12.onnx', ['--after', '23', '--module', 'SE', '--opt', 'ratio=4'], /SE has no option 'ratio'; its options are reduction/],
     ['yolov5-op12.onnx', ['--after', 'tensor:/model.24/Constant_output_0', '--module', 'NAM'], /is a constant .* not data; pick a data tensor/],
   ];
   for (const [file, args, re] of cases) {

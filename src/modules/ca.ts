@@ -1,4 +1,4 @@
-import { BuildError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { bnParams, convMacs, convParams, foldConvBn, get, optionNumber, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
 
@@ -20,7 +20,7 @@ export const CA: AttentionModule = {
   paramsFormula: '3·C·mip + 3·mip + 2C, mip = max(8, C//r)',
   variant: () => 'default',
   validate(ctx) {
-    if (optionNumber(ctx, 'reduction') < 1) throw new BuildError('CA reduction must be ≥ 1');
+    if (optionNumber(ctx, 'reduction') < 1) throw new UsageError('CA reduction must be ≥ 1');
   },
   params(ctx) {
     const c = ctx.channels;

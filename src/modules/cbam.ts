@@ -1,4 +1,4 @@
-import { BuildError } from '../errors.js';
+import { BuildError, UsageError } from '../errors.js';
 import { int, ints } from './builder.js';
 import { bnParams, convMacs, convParams, foldConvBn, get, optionNumber, optionString, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
@@ -29,7 +29,7 @@ export const CBAM: AttentionModule = {
   paramsFormula: 'official: 2·C·(C//r) + C//r + C + 98 + 2; ultralytics: C² + C + 2k²',
   variant: (ctx) => optionString(ctx, 'variant'),
   validate(ctx) {
-    if (ultralytics(ctx) && ![3, 7].includes(kernel(ctx))) throw new BuildError(`CBAM variant=ultralytics takes kernel=3 or kernel=7 (as its SpatialAttention asserts), got ${kernel(ctx)}`);
+    if (ultralytics(ctx) && ![3, 7].includes(kernel(ctx))) throw new UsageError(`CBAM variant=ultralytics takes kernel=3 or kernel=7 (as its SpatialAttention asserts), got ${kernel(ctx)}`);
     if (!ultralytics(ctx) && hidden(ctx) < 1) {
       throw new BuildError(`CBAM reduction=${optionNumber(ctx, 'reduction')} leaves C // r = 0 hidden units at C=${ctx.channels}; use reduction ≤ ${ctx.channels}`);
     }

@@ -1,4 +1,4 @@
-import { BuildError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { ints } from './builder.js';
 import { convParams, get, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
@@ -28,7 +28,7 @@ export const ECA: AttentionModule = {
   variant: (ctx) => `k${kernel(ctx)}${ctx.options['k'] === 'auto' ? '-adaptive' : ''}`,
   validate(ctx) {
     const k = kernel(ctx);
-    if (k % 2 !== 1) throw new BuildError(`ECA k must be odd (its padding is (k−1)/2 on both sides), got ${k}`);
+    if (k % 2 !== 1) throw new UsageError(`ECA k must be odd (its padding is (k−1)/2 on both sides), got ${k}`);
   },
   params: (ctx) => convParams('conv', 1, 1, [kernel(ctx)], false),
   ops: () => ({ GlobalAveragePool: 1, Reshape: 2, Conv: 1, Sigmoid: 1, Mul: 1 }),

@@ -1,4 +1,4 @@
-import { BuildError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { CA } from './ca.js';
 import { CBAM } from './cbam.js';
 import { ECA } from './eca.js';
@@ -21,17 +21,17 @@ export function moduleNames(): string[] {
   return MODULES.map((m) => m.name);
 }
 
-/** A module by name, case-insensitive; an unknown name is exit 4 with the valid ones. */
+/** A module by name, case-insensitive; an unknown name is a usage error (exit 2) naming the valid ones. */
 export function findModule(name: string): AttentionModule {
   const found = MODULES.find((m) => m.name.toLowerCase() === name.trim().toLowerCase());
-  if (!found) throw new BuildError(`unknown module '${name}'; choose one of ${moduleNames().join(', ')} (onnx-attn modules lists them)`);
+  if (!found) throw new UsageError(`unknown module '${name}'; choose one of ${moduleNames().join(', ')} (onnx-attn modules lists them)`);
   return found;
 }
 
 function parseOption(module: AttentionModule, spec: OptionSpec, raw: string | number): OptionValue {
   const text = String(raw).trim();
   const bad = (expected: string) =>
-    new BuildError(`${module.name} option ${spec.key}=${text}: expected ${expected}`);
+    new UsageError(`${module.name} option ${spec.key}=${text}: expected ${expected}`);
   switch (spec.kind) {
     case 'choice': {
       const hit = spec.choices!.find((c) => c.toLowerCase() === text.toLowerCase());
@@ -57,13 +57,13 @@ function parseOption(module: AttentionModule, spec: OptionSpec, raw: string | nu
   }
 }
 
-/** `--opt` values checked and typed, defaults filled in; an unknown key is exit 4 naming the valid ones. */
+/** `--opt` values checked and typed, defaults filled in; an unknown key or bad value is exit 2 naming the valid ones. */
 export function resolveOptions(module: AttentionModule, raw: Readonly<Record<string, string | number>>): Record<string, OptionValue> {
   const out: Record<string, OptionValue> = {};
   for (const key of Object.keys(raw)) {
     if (!module.options.some((o) => o.key === key)) {
       const valid = module.options.map((o) => o.key);
-      throw new BuildError(`${module.name} has no option '${key}'; ${valid.length ? `its options are ${valid.join(', ')}` : 'it takes no options'}`);
+      throw new UsageError(`${module.name} has no option '${key}'; ${valid.length ? `its options are ${valid.join(', ')}` : 'it takes no options'}`);
     }
   }
   for (const spec of module.options) out[spec.key] = raw[spec.key] === undefined ? spec.default : parseOption(module, spec, raw[spec.key]!);

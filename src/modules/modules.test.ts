@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BuildError } from '../errors.js';
+import { BuildError, UsageError } from '../errors.js';
 import { ModuleBuilder } from './builder.js';
 import { ecaKernel } from './eca.js';
 import { describeModules, findModule, MODULES, resolveOptions } from './index.js';
@@ -93,16 +93,25 @@ describe('parameters (attention-modules.md formulas)', () => {
   });
 });
 
-describe('module errors (exit 4, one line)', () => {
-  const fails = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BuildError && re.test(e.message) && !e.message.includes('\n'));
-  it('an unknown module lists the valid ones', () => fails(() => findModule('Transformer'), /unknown module 'Transformer'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/));
+describe('bad module names and options are usage errors (exit 2, one line)', () => {
+  const misuse = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'));
+  it('an unknown module lists the valid ones', () => misuse(() => findModule('Transformer'), /unknown module 'Transformer'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/));
   it('module names are case-insensitive', () => assert.equal(findModule('simam').name, 'SimAM'));
-  it('an unknown option names the valid ones', () => fails(() => resolveOptions(findModule('GAM'), { reduction: '4' }), /GAM has no option 'reduction'; its options are variant, rate/));
+  it('an unknown option names the valid ones', () => misuse(() => resolveOptions(findModule('GAM'), { reduction: '4' }), /GAM has no option 'reduction'; its options are variant, rate/));
   it('a bad option value says what is expected', () => {
-    fails(() => resolveOptions(findModule('GAM'), { variant: 'fancy' }), /variant=fancy: expected one of paper, plain, grouped/);
-    fails(() => resolveOptions(findModule('GAM'), { rate: '0' }), /rate=0: expected a positive integer/);
-    fails(() => resolveOptions(findModule('SimAM'), { lambda: 'abc' }), /lambda=abc: expected a finite number/);
+    misuse(() => resolveOptions(findModule('GAM'), { variant: 'fancy' }), /variant=fancy: expected one of paper, plain, grouped/);
+    misuse(() => resolveOptions(findModule('GAM'), { rate: '0' }), /rate=0: expected a positive integer/);
+    misuse(() => resolveOptions(findModule('SimAM'), { lambda: 'abc' }), /lambda=abc: expected a finite number/);
   });
+  it('ECA k must be odd, CBAM ultralytics kernel 3 or 7, SimAM lambda ≥ 0: wrong at any point', () => {
+    misuse(() => built('ECA', { k: '4' }), /must be odd/);
+    misuse(() => built('CBAM', { variant: 'ultralytics', kernel: '5' }), /kernel=3 or kernel=7/);
+    misuse(() => built('SimAM', { lambda: '-1' }), /lambda must be ≥ 0, got -1/);
+  });
+});
+
+describe('modules that cannot be built at a point (exit 4, one line)', () => {
+  const fails = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BuildError && re.test(e.message) && !e.message.includes('\n'));
   it('GAM grouped needs C % r² = 0', () => fails(() => built('GAM', { variant: 'grouped' }, { channels: 24 }), /divisible by r² = 16.*C=24/));
   it('NAM spatial=pixel needs static H, W and more than one pixel', () => {
     fails(() => built('NAM', { spatial: 'pixel' }, { height: null, width: null }), /static H and W/);
@@ -112,10 +121,6 @@ describe('module errors (exit 4, one line)', () => {
   it('SE and CBAM refuse a reduction that leaves no hidden unit', () => {
     fails(() => built('SE', { reduction: '128' }), /C \/\/ r = 0/);
     fails(() => built('CBAM', { reduction: '128' }), /C \/\/ r = 0/);
-  });
-  it('ECA k must be odd, CBAM ultralytics kernel 3 or 7', () => {
-    fails(() => built('ECA', { k: '4' }), /must be odd/);
-    fails(() => built('CBAM', { variant: 'ultralytics', kernel: '5' }), /kernel=3 or kernel=7/);
   });
   it('NAM with Σ|γ| = 0 is refused rather than built to output NaN', () => {
     const m = findModule('NAM');

@@ -1,4 +1,4 @@
-import { BuildError } from '../errors.js';
+import { BuildError, UsageError } from '../errors.js';
 import { int } from './builder.js';
 import { optionNumber, pixels } from './common.js';
 import type { AttentionModule } from './types.js';
@@ -22,7 +22,7 @@ export const SimAM: AttentionModule = {
   variant: (ctx) => (pixels(ctx) === null ? 'dynamic' : 'default'),
   validate(ctx) {
     const lambda = optionNumber(ctx, 'lambda');
-    if (!(lambda >= 0)) throw new BuildError(`SimAM lambda must be ≥ 0, got ${lambda}`);
+    if (!(lambda >= 0)) throw new UsageError(`SimAM lambda must be ≥ 0, got ${lambda}`);
     if (pixels(ctx) === 1) throw new BuildError('SimAM on a 1x1 map divides by n = H·W − 1 = 0, so its output is NaN; insert it where H·W > 1');
   },
   params: () => [],
