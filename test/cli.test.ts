@@ -92,6 +92,22 @@ test('convert writes inline and external forms atomically, and the round trip is
   r = runBin(['convert', src, path.join(dir, 'same.onnx')]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(fs.readFileSync(src).equals(fs.readFileSync(path.join(dir, 'same.onnx'))));
+  // In place only when asked; an existing data file beside the output is refused without --force.
+  r = runBin(['convert', path.join(dir, 'same.onnx'), path.join(dir, 'same.onnx'), '--external-data', 'always']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /refusing to overwrite the input .*same\.onnx; choose another output or pass --in-place/);
+  r = runBin(['convert', path.join(dir, 'same.onnx'), path.join(dir, 'same.onnx'), '--external-data', 'always', '--in-place']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(fs.statSync(path.join(dir, 'same.onnx')).size < fs.statSync(src).size / 2, 'weights moved out in place');
+  r = runBin(['convert', src, path.join(dir, 'ext.onnx'), '--external-data', 'always', '--force']);
+  assert.equal(r.code, 0, r.stderr);
+  r = runBin(['convert', src, path.join(dir, 'other.onnx'), '--external-data', 'always']);
+  assert.equal(r.code, 0, r.stderr);
+  fs.rmSync(path.join(dir, 'other.onnx'));
+  r = runBin(['convert', src, path.join(dir, 'other.onnx'), '--external-data', 'always']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /other\.onnx\.data already exists \(the output's external data file\); pass --force to replace it/);
+  assert.deepEqual(listFiles(dir), ['back.onnx', 'ext.onnx', 'ext.onnx.data', 'other.onnx.data', 'same.onnx', 'same.onnx.data']);
 });
 
 test('--help and --version', () => {

@@ -190,11 +190,12 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           })
           .option('threshold', { type: 'number', default: 1024, describe: 'Smallest tensor (bytes) moved to external data' })
           .option('force', { type: 'boolean', default: false, describe: 'Replace an existing output' })
+          .option('in-place', { type: 'boolean', default: false, describe: 'Allow the output to be the input (read whole first, then replaced atomically)' })
           .option('json', { type: 'boolean', default: false }),
       async (args) => {
         if (!Number.isInteger(args.threshold) || args.threshold < 0) throw new UsageError(`--threshold must be a whole number of bytes, got ${args.threshold}`);
         const { convert } = await import('../convert.js');
-        const r = await convert(args.input, args.output, { externalData: args.externalData, threshold: args.threshold, force: args.force });
+        const r = await convert(args.input, args.output, { externalData: args.externalData, threshold: args.threshold, force: args.force, inPlace: args.inPlace });
         if (args.json) out(JSON.stringify(r, null, 2));
         else if (!args.quiet) out(`wrote ${r.path} (${r.bytes} bytes)${r.dataPath ? ` + ${r.dataPath} (${r.externalBytes} bytes)` : ''}`);
       },

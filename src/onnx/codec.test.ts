@@ -91,6 +91,13 @@ test('saves are atomic and refuse to overwrite', () => {
   assert.throws(() => saveModel(loaded, copy, { force: true }), /refusing to overwrite the input/);
   assert.throws(() => saveModel(m, path.join(dir, 'missing-dir', 'x.onnx')), /does not exist/);
   assert.deepEqual(listFiles(dir), ['a.onnx', 'in.onnx']);
+  // An external data file already beside the output is somebody's data too: kept unless --force.
+  fs.writeFileSync(path.join(dir, 'e.onnx.data'), 'precious');
+  assert.throws(() => saveModel(m, path.join(dir, 'e.onnx'), { externalData: 'always' }), /e\.onnx\.data already exists \(the output's external data file\); pass --force/);
+  assert.equal(fs.readFileSync(path.join(dir, 'e.onnx.data'), 'utf8'), 'precious');
+  assert.deepEqual(listFiles(dir), ['a.onnx', 'e.onnx.data', 'in.onnx']);
+  saveModel(m, path.join(dir, 'e.onnx'), { externalData: 'always', force: true });
+  assert.ok(fs.statSync(path.join(dir, 'e.onnx.data')).size > 1000);
 });
 
 test('external data that escapes the model folder, or is missing or short, is refused', async () => {

@@ -177,6 +177,9 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
   const tmpFiles: string[] = [];
   try {
     const rendered = renderModel(model, out, options);
+    if (rendered.dataPath && !options.force && !options.inPlace && fs.existsSync(rendered.dataPath)) {
+      throw new UsageError(`${rendered.dataPath} already exists (the output's external data file); pass --force to replace it`);
+    }
     if (rendered.dataChunks) {
       const tmpData = tempName(dataAbs);
       tmpFiles.push(tmpData);
