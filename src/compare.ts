@@ -214,6 +214,11 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
   }
   const a = await prepareModel(fileA, options.shapes);
   const b = fileB ? await prepareModel(fileB, options.shapes) : a;
+  const outputNames = a.model.proto.graph!.output.map((o) => o.name);
+  const unknownOutput = tolerance.outputs.find((n) => !outputNames.includes(n));
+  if (unknownOutput !== undefined) {
+    throw new UsageError(`--tolerance ${unknownOutput}:...: ${fileA} has no output '${unknownOutput}'; its outputs are ${outputNames.join(', ')}`);
+  }
   const specKey = (p: PreparedModel) => JSON.stringify(p.specs.map((s) => [s.name, s.elemType, s.dims]));
   if (specKey(a) !== specKey(b)) {
     throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);

@@ -193,6 +193,10 @@ test('bad runtime flags are exit 2 before anything runs or is written', async ()
     [['validate', v5, '--optimization', 'fast'], /Invalid values: Argument: optimization, Given: "fast", Choices: "disabled", "basic", "extended", "all"/],
     [['compare', v5], /compare needs two models/],
     [['validate', v5, '--inputs', path.join(out, 'nope')], /no such file or folder/],
+    [['validate', v5, '--shape', 'nope=1x3x128x128'], /--shape nope=\.\.\.: the model has no input 'nope'; its inputs are images/],
+    [['validate', v5, '--shape', 'images=1x3x64x64'], /--shape images=1x3x64x64: dim 2 of input 'images' is fixed at 128 in the model \[1,3,128,128\]; only its dynamic dims can be set/],
+    [['validate', fixture('yolov5-dynamic-op12.onnx'), '--shape', 'images=1x3x64'], /input 'images' has 4 dims .*, not 3/],
+    [['compare', v5, v5, '--tolerance', 'nope:atol=1'], /--tolerance nope:\.\.\.: .* has no output 'nope'; its outputs are output0/],
   ];
   for (const [args, re] of cases) {
     const r = await runMain(args);

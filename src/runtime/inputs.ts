@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import type { Dim, Graph } from '../graph/graph.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { TensorProto_DataType as DT } from '../onnx/proto.js';
@@ -44,9 +45,23 @@ export function resolveInputSpecs(
   shapes: Record<string, number[]> = {},
 ): InputSpec[] {
   const [h, w] = imageSizeOf(model);
+  const unknown = Object.keys(shapes).find((name) => !inputs.some((i) => i.name === name));
+  if (unknown !== undefined) {
+    throw new UsageError(`--shape ${unknown}=...: the model has no input '${unknown}'; its inputs are ${inputs.map((i) => i.name).join(', ')}`);
+  }
   return inputs.map((i) => {
     const given = shapes[i.name];
-    if (given) return { name: i.name, elemType: i.elemType, dims: given };
+    if (given) {
+      const declared = i.shape;
+      if (declared && declared.length !== given.length) {
+        throw new UsageError(`--shape ${i.name}=${given.join('x')}: input '${i.name}' has ${declared.length} dims [${declared.join(',')}], not ${given.length}`);
+      }
+      const clash = declared?.findIndex((d, k) => typeof d === 'number' && d > 0 && d !== given[k]) ?? -1;
+      if (clash >= 0) {
+        throw new UsageError(`--shape ${i.name}=${given.join('x')}: dim ${clash} of input '${i.name}' is fixed at ${declared![clash]} in the model [${declared!.join(',')}]; only its dynamic dims can be set`);
+      }
+      return { name: i.name, elemType: i.elemType, dims: given };
+    }
     const shape = i.shape ?? [];
     const dims = shape.map((d, k) => {
       if (typeof d === 'number' && d > 0) return d;

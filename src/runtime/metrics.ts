@@ -176,8 +176,10 @@ function parseToleranceBody(body: string, spec: string): Tolerance {
  * Errors are thrown here, at parse time, so a typo fails before any model runs.
  *
  * @param fallback the tolerance when no spec applies (fp32: the runs being compared are float32 models).
+ * @returns the tolerance of each output, and (`outputs`) the output names the specs named, for the caller to check
+ *   against the model once it is loaded.
  */
-export function parseTolerance(spec: readonly string[], fallback: Tolerance = TOLERANCES.fp32): (outputName: string) => Tolerance {
+export function parseTolerance(spec: readonly string[], fallback: Tolerance = TOLERANCES.fp32): ToleranceOf {
   let global: Tolerance = { ...fallback };
   const perOutput = new Map<string, Tolerance>();
   for (const raw of spec) {
@@ -191,8 +193,11 @@ export function parseTolerance(spec: readonly string[], fallback: Tolerance = TO
     if (output === '') throw badSpec(raw, 'empty output name before \':\'');
     perOutput.set(output, parseToleranceBody(text.slice(colon + 1).trim(), raw));
   }
-  return (outputName: string) => ({ ...(perOutput.get(outputName) ?? global) });
+  return Object.assign((outputName: string) => ({ ...(perOutput.get(outputName) ?? global) }), { outputs: [...perOutput.keys()] });
 }
+
+/** The tolerance of each output by name, plus the names that `OUTPUT:spec` flags gave. */
+export type ToleranceOf = ((outputName: string) => Tolerance) & { readonly outputs: readonly string[] };
 
 export interface ToleranceResult {
   pass: boolean;
