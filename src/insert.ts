@@ -9,6 +9,7 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { saveModel, type ExternalDataMode } from './onnx/save.js';
 import * as fs from 'node:fs';
 import { locate, splitSpecs, type Site } from './locate/locate.js';
+import { isWithin } from './locate/scope.js';
 import type { Family, ModelStructure } from './locate/structure.js';
 import { insertedModules, type InsertedModule } from './graph/inserted.js';
 import { ModuleBuilder, type TapeValue } from './modules/builder.js';
@@ -124,6 +125,7 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
     }
     return t;
   };
+  const consumersOf = consumersBySite(sites, s, options.consumers);
   let k = nextInsertionIndex(analyzed);
   return sites.map((site, j) => {
     const shape = site.shape;
@@ -147,7 +149,7 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
       if (e instanceof BuildError) throw new BuildError(`${site.point} (${site.value.name}, C=${ctx.channels}): ${e.message}`);
       throw e;
     }
-    const consumers = pickConsumers(site, options.consumers);
+    const consumers = consumersOf[j]!;
     const params = module.params(ctx);
     let weights: Weights;
     let init: Insertion['init'] = options.init ?? 'torch';
@@ -210,19 +212,46 @@ function afterInserted(site: Site, inserted: InsertedModule[], s: ModelStructure
   return current;
 }
 
-function pickConsumers(site: Site, names: readonly string[] | undefined): Node[] {
-  if (!names || names.length === 0) return site.consumers;
-  const all = site.value.consumers();
-  return splitSpecs(names).map((name) => {
-    const node = all.find((c) => c.name === name);
-    if (!node) {
-      throw new LocateError(
-        `--consumers: node '${name}' does not read ${site.value.name}; its consumers are ${all.map((c) => `'${c.name}'`).join(', ') || 'none'}`,
-        all.map((c) => c.name),
-      );
-    }
-    return node;
+/**
+ * The consumers each site rewires. Without `--consumers`: all of them outside the scope. With names: each site takes
+ * the named nodes that read its tensor (so `--after head --consumers <the head's convs>` works across levels); a name
+ * that reads none of the sites, or a site that none of the names reads, is an error. `head` stands for the
+ * consumers inside the detection head.
+ */
+function consumersBySite(sites: readonly Site[], s: ModelStructure, given: string | readonly string[] | undefined): Node[][] {
+  if (given === undefined) return sites.map((site) => site.consumers);
+  const names = (typeof given === 'string' ? [given] : [...given]).flatMap((g) => g.split(',')).map((n) => n.trim());
+  if (names.length === 0 || names.some((n) => n === '')) {
+    throw new UsageError('--consumers needs node names (comma-separated), or head for the detection head\'s own nodes');
+  }
+  const inHead = (node: Node) => !!s.headPath && isWithin(s.scopes.get(node)?.path ?? '\0', s.headPath);
+  if (names.includes('head') && !s.headPath) {
+    throw new UsageError('--consumers head needs a model whose head has a scope (model.N, model.decoder); name the consumer nodes instead');
+  }
+  const used = new Set<string>();
+  const picked = sites.map((site) => {
+    const nodes = site.value.consumers().filter((c) => (names.includes('head') && inHead(c)) || names.includes(c.name));
+    for (const c of nodes) used.add(names.includes(c.name) ? c.name : 'head');
+    return nodes;
   });
+  const unused = names.find((n) => !used.has(n));
+  if (unused !== undefined) {
+    const all = [...new Set(sites.flatMap((site) => site.value.consumers().map((c) => c.name)))];
+    throw new LocateError(
+      `--consumers: ${unused === 'head' ? 'no node of the head reads' : `node '${unused}' does not read`} ${sites.map((site) => site.value.name).join(' or ')}; ${sites.length === 1 ? 'its' : 'their'} consumers are ${all.map((c) => `'${c}'`).join(', ') || 'none'}`,
+      all,
+    );
+  }
+  const bare = sites.findIndex((_, j) => picked[j]!.length === 0);
+  if (bare >= 0) {
+    const site = sites[bare]!;
+    const all = site.value.consumers().map((c) => c.name);
+    throw new LocateError(
+      `--consumers: none of ${names.join(', ')} reads ${site.value.name} (point ${site.point}), so its module would feed nothing; its consumers are ${all.map((c) => `'${c}'`).join(', ') || 'none'}`,
+      all,
+    );
+  }
+  return picked;
 }
 
 function record(module: AttentionModule, ctx: ModuleContext, weights: Weights, gate: 'zero' | 'none'): { tape: ModuleBuilder; output: TapeValue } {

@@ -98,6 +98,32 @@ test('a residual branch: with --consumers every module feeds only the Add, on ev
   assert.match(wrong.stderr, /--consumers: node '\/model\.9\/cv1\/conv\/Conv' does not read \/model\.2\/m\/m\.0\/cv2\/act\/Mul_output_0; its consumers are '\/model\.2\/m\/m\.0\/Add'/);
 });
 
+test('--after head with --consumers: each level takes the named nodes that read it, or `head` for the head\'s own', async () => {
+  const headOnly = (r: { json: { insertions: { rewired: string[] }[] } }) => r.json.insertions.map((i) => i.rewired);
+  const expected = [0, 1, 2].map((l) => [`/model.22/cv2.${l}/cv2.${l}.0/conv/Conv`, `/model.22/cv3.${l}/cv3.${l}.0/conv/Conv`]);
+  const byKeyword = await insert('yolov8-op12.onnx', ['--after', 'head', '--module', 'NAM', '--consumers', 'head']);
+  assert.equal(byKeyword.code, 0, byKeyword.stderr);
+  assert.deepEqual(headOnly(byKeyword), expected);
+  // The neck's downsampling convs (model.16, model.19) still read the unpatched tensors.
+  const g = loadModelSync(byKeyword.out).proto.graph!;
+  assert.deepEqual(g.node.find((nd) => nd.name === '/model.16/conv/Conv')!.input[0], '/model.15/cv2/act/Mul_output_0');
+  const byName = await insert('yolov8-op12.onnx', ['--after', 'head', '--module', 'NAM', '--consumers', expected.flat().join(',')]);
+  assert.equal(byName.code, 0, byName.stderr);
+  assert.deepEqual(headOnly(byName), expected);
+
+  const cases: [string[], number, RegExp][] = [
+    [['--consumers', expected[0]!.join(',')], 4, /--consumers: none of .* reads \/model\.18\/cv2\/act\/Mul_output_0 \(point head:1\), so its module would feed nothing; its consumers are '\/model\.19\/conv\/Conv', /],
+    [['--consumers', `${expected.flat().join(',')},/model.9/cv1/conv/Conv`], 4, /node '\/model\.9\/cv1\/conv\/Conv' does not read .* or .* or .*; their consumers are/],
+    [['--consumers'], 2, /--consumers needs node names \(comma-separated\), or head for the detection head's own nodes/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = await runMain(['insert', fixture('yolov8-op12.onnx'), '--after', 'head', '--module', 'NAM', ...args, '--dry-run']);
+    assert.equal(r.code, code, r.stderr);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1);
+  }
+});
+
 test('--gate zero is bit-identical to the original on every family', async () => {
   for (const [file] of FAMILIES) {
     const r = await insert(file, ['--after', 'head', '--module', 'CBAM', '--opt', 'reduction=4', '--gate', 'zero']);
