@@ -1,11 +1,11 @@
 import { clone } from '@bufbuild/protobuf';
 import { agreement, compareOutputs, type DetectionAgreement } from './compare.js';
-import { isOnnxAttnError, UsageError } from './errors.js';
+import { BuildError, isOnnxAttnError, UsageError } from './errors.js';
 import type { Dim } from './graph/graph.js';
 import { applyInsertions, planInsertions } from './insert.js';
 import { analyzeModel, type AnalyzedModel } from './inspect.js';
 import { isPart, partSpecs } from './locate/parts.js';
-import { splitSpecs } from './locate/locate.js';
+import { locate, splitSpecs } from './locate/locate.js';
 import { findModule } from './modules/index.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
 import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
@@ -107,8 +107,13 @@ function copyModel(model: OnnxModel): OnnxModel {
   return { ...model, proto, externalData };
 }
 
-/** Expands `backbone`, `neck`, `all-layers` to their layers; other SPECs stay as given. */
+/**
+ * Expands `backbone`, `neck`, `all-layers` to their layers; other SPECs stay as given, and must resolve (exit 4
+ * otherwise, as in `insert`): a typo in an explicit point is a mistake, a layer of a part that has no single
+ * boundary is just not a candidate.
+ */
 export function expandPoints(analyzed: AnalyzedModel, after: readonly string[]): string[] {
+  for (const spec of splitSpecs(after)) if (!isPart(spec)) locate(analyzed.structure, spec);
   const points = splitSpecs(after).flatMap((spec) => (isPart(spec) ? partSpecs(analyzed.structure, spec) : [spec]));
   if (points.length === 0) throw new UsageError('--after needs at least one point (SPEC, backbone, neck or all-layers)');
   return [...new Set(points)];
@@ -131,7 +136,7 @@ export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
 export async function sweep(file: string, options: SweepOptions): Promise<SweepResult> {
   const rankBy = options.rankBy ?? 'overhead';
   if (!(RANK_KEYS as readonly string[]).includes(rankBy)) throw new UsageError(`--rank-by ${rankBy}: expected one of ${RANK_KEYS.join(', ')}`);
-  const modules = splitSpecs(options.modules).map((m) => findModule(m).name);
+  const modules = [...new Set(splitSpecs(options.modules).map((m) => findModule(m).name))];
   if (modules.length === 0) throw new UsageError('--modules needs at least one module, e.g. --modules NAM,GAM,SimAM');
   const choice = chooseEp(options);
 
@@ -239,6 +244,9 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
         skipped.push({ module: c.module, point, reason: e.message });
       }
       options.onCandidate?.(++done, candidates.length);
+    }
+    if (rows.length === 0) {
+      throw new BuildError(`no candidate could be built: ${skipped[0]!.module} at ${skipped[0]!.point}: ${skipped[0]!.reason}${skipped.length > 1 ? ` (and ${skipped.length - 1} more)` : ''}`);
     }
     const p50s = baselineP50s;
     const drift = p50s.length > 1 ? (100 * (Math.max(...p50s) - Math.min(...p50s))) / Math.min(...p50s) : 0;

@@ -60,7 +60,8 @@ test('sweep: 3 modules × 4 points on the YOLOv5-style fixture, hand-computed co
 });
 
 test('sweep --combine gives one row per module; --rank-by reorders; same patched model is measured once', async () => {
-  const combined = JSON.parse((await runMain(['sweep', v5, '--modules', 'NAM,SimAM', '--after', '17,20', '--combine', '--rank-by', 'params', '--json', ...FAST])).stdout);
+  // A module named twice (any case) is one module.
+  const combined = JSON.parse((await runMain(['sweep', v5, '--modules', 'NAM,SimAM,nam', '--after', '17,20', '--combine', '--rank-by', 'params', '--json', ...FAST])).stdout);
   assert.deepEqual(combined.rows.map((x: SweepRow) => [x.rank, x.module, x.point, x.params]), [[1, 'SimAM', '17,20', 0], [2, 'NAM', '17,20', 48]]);
   const same = JSON.parse((await runMain(['sweep', v5, '--modules', 'NAM', '--after', '23,head:2', '--json', ...FAST])).stdout);
   const rows: SweepRow[] = same.rows;
@@ -117,6 +118,9 @@ test('sweep errors are one line with their exit code', async () => {
     [['sweep', v5, '--modules', 'Swin', '--after', '17'], 2, /unknown module 'Swin'/],
     [['sweep', v5, '--modules', 'NAM', '--after', '17', '--report', path.join(dir, 'x.pdf')], 2, /unknown format '\.pdf'/],
     [['sweep', v5, '--modules', 'NAM'], 2, /Missing required argument: after/],
+    [['sweep', v5, '--modules', 'NAM', '--after', '99'], 4, /^onnx-attn: layer 99 not found: this yolov5 model has layers 0\.\.24$/m],
+    [['sweep', v5, '--modules', 'NAM', '--after', '17,model.24/m'], 4, /'model\.24\/m' is ambiguous: scope model\.24\/m has 3 boundary tensors; pick one with model\.24\/m#0/],
+    [['sweep', v5, '--modules', 'SE', '--opt', 'reduction=64', '--after', '17', '--iters', '1', '--warmup', '0'], 4, /no candidate could be built: SE at 17: model\.17 .*C=8\): SE reduction=64 leaves C \/\/ r = 0 hidden units/],
   ];
   for (const [args, code, re] of cases) {
     const r = await runMain(args);
