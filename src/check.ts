@@ -100,11 +100,22 @@ export async function checkRun(original: OnnxModel, patched: OnnxModel, options:
     if (ob.type !== oa.type) problems.push(`output '${oa.name}' is ${ob.type}, the original's is ${oa.type}`);
     if (JSON.stringify(ob.dims) !== JSON.stringify(oa.dims)) problems.push(`output '${oa.name}' has shape [${ob.dims}], the original's is [${oa.dims}]`);
     const d = diff(oa, ob);
+    const introduced = nonFinite(ob) - nonFinite(oa);
+    if (introduced > 0) {
+      problems.push(`output '${oa.name}' has ${introduced} more non-finite value(s) than the original's (are the module's weights sane? a negative running_var, say)`);
+    }
     identical &&= d.identical;
     maxAbsDiff = Math.max(maxAbsDiff, d.maxAbs);
   }
   for (const ob of b) if (!a.some((o) => o.name === ob.name)) problems.push(`the patched model has an extra output '${ob.name}'`);
   return { outputs: b.map((o) => ({ name: o.name, dtype: o.type, shape: o.dims })), problems, identical: identical && problems.length === 0, maxAbsDiff };
+}
+
+function nonFinite(t: OutputTensor): number {
+  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) return 0;
+  let n = 0;
+  for (const v of t.data) if (!Number.isFinite(v)) n++;
+  return n;
 }
 
 function diff(a: OutputTensor, b: OutputTensor): { identical: boolean; maxAbs: number } {

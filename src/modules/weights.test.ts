@@ -451,6 +451,13 @@ suite('resolveWeights', () => {
     const f2 = write('.safetensors', safetensors(t));
     throwsUser(() => resolveWeights(namParams(4), f2, readTensorFile(f2).tensors), 'BuildError', /num_batches_tracked has shape \[2\], expected \[\] \(a counter\)/, f2);
   });
+
+  test('a negative running_var is refused: BN would take the square root of it and output NaN', () => {
+    const t = namTensors(4);
+    t['Channel_Att.bn2.running_var'] = f32([4], [1, 0, -0.5, 2]);
+    const file = write('.safetensors', safetensors(t));
+    throwsUser(() => resolveWeights(namParams(4), file, readTensorFile(file).tensors), 'BuildError', /Channel_Att\.bn2\.running_var holds -0\.5 at flat index 2; a variance cannot be negative$/, file);
+  });
 });
 
 suite('initWeights', () => {

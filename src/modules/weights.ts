@@ -400,6 +400,8 @@ export function resolveWeights(
     const values = toFloat32(t);
     const bad = values.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new BuildError(`${file}: ${key} holds ${values[bad]} at flat index ${bad}; weights must be finite`);
+    const negative = key.endsWith('running_var') ? values.findIndex((v) => v < 0) : -1;
+    if (negative >= 0) throw new BuildError(`${file}: ${key} holds ${values[negative]} at flat index ${negative}; a variance cannot be negative`);
     out.set(p.key, values);
   }
 
