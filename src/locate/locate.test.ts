@@ -120,6 +120,11 @@ test('points that name nothing, constants, or several tensors fail with the cand
   assert.throws(() => locate(v5, 'node:/model.23/cv3/act/Mull'), /did you mean '\/model.23\/cv3\/act\/Mul'/);
   assert.throws(() => locate(v5, 'tensor:/model.23/cv3/act/Mul_output'), /tensor '\/model.23\/cv3\/act\/Mul_output' not found; did you mean/);
   assert.throws(() => locate(v5, 'head:3'), /the head has 3 inputs/);
+  // '#k' on head is a mistake, not a silent 'every level'; a bad output index names the node's real ones.
+  assert.throws(() => locate(v5, 'head#1'), /^LocateError: 'head#1': '#k' picks one of a scope's boundary tensors; the head's inputs are head:0\.\.head:2$/);
+  assert.throws(() => locate(v5, 'head:1#5'), /'head:1#5': '#k' picks one of/);
+  assert.throws(() => locate(v5, 'node:/model.23/cv3/act/Mul#-1'), /'#-1' is not an output index of node '\/model\.23\/cv3\/act\/Mul'; use #0\.\.#0$/);
+  assert.throws(() => locate(v5, 'node:/model.23/cv3/act/Mul#abc'), /'#abc' is not an output index/);
   const constant = v5.graph.nodes.find((x) => x.opType === 'Constant')!;
   assert.throws(() => locate(v5, `node:${constant.name}`), /is a constant .* not data/);
   const identity = v5.graph.nodes.find((x) => x.opType === 'Identity')!;

@@ -34,7 +34,10 @@ export function splitSpecs(specs: string | readonly string[]): string[] {
  */
 export function locate(s: ModelStructure, spec: string): Site[] {
   const [base, pick] = splitPick(spec);
-  if (base === 'head' || /^head:\d+$/.test(base)) return locateHead(s, spec, base);
+  if (base === 'head' || /^head:\d+$/.test(base)) {
+    if (pick !== null) throw new LocateError(`'${spec}': '#k' picks one of a scope's boundary tensors; the head's inputs are head:0..head:${s.head.length - 1}`, s.head.map((_, k) => `head:${k}`));
+    return locateHead(s, spec, base);
+  }
   if (base.startsWith('node:')) return [locateNode(s, spec, base.slice(5), pick)];
   if (base.startsWith('tensor:')) {
     if (pick !== null) throw new LocateError(`'${spec}': '#k' picks a node output; use node:NAME#k or tensor:NAME`);
@@ -123,6 +126,11 @@ function locateHead(s: ModelStructure, spec: string, base: string): Site[] {
 
 function locateNode(s: ModelStructure, spec: string, name: string, pick: number | null): Site {
   const node = s.graph.nodes.find((n) => n.name === name);
+  const hash = name.lastIndexOf('#');
+  const owner = !node && hash > 0 ? s.graph.nodes.find((n) => n.name === name.slice(0, hash)) : undefined;
+  if (owner) {
+    throw new LocateError(`'${spec}': '${name.slice(hash)}' is not an output index of node '${owner.name}'; use #0..#${owner.outputs.length - 1}`);
+  }
   if (!node) {
     const near = nearest(name, s.graph.nodes.map((n) => n.name));
     throw new LocateError(`node '${name}' not found${near.length ? `; did you mean ${near.map((x) => `'${x}'`).join(', ')}?` : ''}`, near);
