@@ -30,6 +30,9 @@ export const CBAM: AttentionModule = {
   variant: (ctx) => optionString(ctx, 'variant'),
   validate(ctx) {
     if (ultralytics(ctx) && ![3, 7].includes(kernel(ctx))) throw new UsageError(`CBAM variant=ultralytics takes kernel=3 or kernel=7 (as its SpatialAttention asserts), got ${kernel(ctx)}`);
+    if (!ultralytics(ctx) && optionNumber(ctx, 'kernel') !== 7) {
+      throw new UsageError(`CBAM kernel=${optionNumber(ctx, 'kernel')} applies to variant=ultralytics; the official SpatialGate's kernel is 7 (add --opt variant=ultralytics)`);
+    }
     if (!ultralytics(ctx) && hidden(ctx) < 1) {
       throw new BuildError(`CBAM reduction=${optionNumber(ctx, 'reduction')} leaves C // r = 0 hidden units at C=${ctx.channels}; use reduction ≤ ${ctx.channels}`);
     }

@@ -106,6 +106,7 @@ describe('bad module names and options are usage errors (exit 2, one line)', () 
   it('ECA k must be odd, CBAM ultralytics kernel 3 or 7, SimAM lambda ≥ 0: wrong at any point', () => {
     misuse(() => built('ECA', { k: '4' }), /must be odd/);
     misuse(() => built('CBAM', { variant: 'ultralytics', kernel: '5' }), /kernel=3 or kernel=7/);
+    misuse(() => built('CBAM', { kernel: '3' }), /CBAM kernel=3 applies to variant=ultralytics; the official SpatialGate's kernel is 7/);
     misuse(() => built('SimAM', { lambda: '-1' }), /lambda must be ≥ 0, got -1/);
   });
 });
