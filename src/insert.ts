@@ -426,7 +426,8 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   // --shape sizes the probe and the check run; the modules see the model's own (possibly dynamic) dims.
   const analyzed = await analyzeModel(model, options.shapes ? { probeShapes: options.shapes } : {});
   const plans = planInsertions(analyzed, options);
-  if (options.dryRun) return { input, output, dryRun: true, insertions: plans.map((p) => p.insertion), check: null };
+  // A dry run splices too, in memory only, so it reports the very node and initializer names a real run writes.
+  if (options.dryRun) return { input, output, dryRun: true, insertions: applyInsertions(analyzed, plans), check: null };
 
   const insertions = applyInsertions(analyzed, plans);
   const structure = checkStructure(

@@ -165,9 +165,16 @@ test('--dry-run writes nothing and prints the plan; the default output is <stem>
   assert.match(dry.stdout, /^0\s+model\.17\s+\/model\.17\/cv3\/act\/Mul_output_0\s+\[1,8,16,16\]\s+GAM\(plain\)\s+/m);
   assert.match(dry.stdout, /dry run: nothing written \(would write .*yolov5s-gam\.onnx\)/);
   assert.deepEqual(listFiles(d), ['yolov5s.onnx']);
+  // --dry-run --json names the nodes and initializers the real run then writes.
+  const dryJson = JSON.parse((await runMain(['insert', input, '--after', '17', '--module', 'SimAM', '--dry-run', '--json'])).stdout);
   const r = await runMain(['insert', input, '--after', '17', '--module', 'SimAM', '--quiet']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(listFiles(d), ['yolov5s-simam.onnx', 'yolov5s.onnx']);
+  const written = loadModelSync(path.join(d, 'yolov5s-simam.onnx')).proto.graph!;
+  const names = dryJson.insertions[0].nodes as string[];
+  assert.equal(names.length, 10);
+  assert.deepEqual(written.node.filter((nd) => nd.name.startsWith('/onnx_attn/')).map((nd) => nd.name), names);
+  assert.deepEqual(written.initializer.filter((t) => t.name.startsWith('onnx_attn.')).map((t) => t.name), dryJson.insertions[0].initializers);
   const again = await runMain(['insert', input, '--after', '17', '--module', 'SimAM']);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /yolov5s-simam\.onnx already exists; pass --force/);
