@@ -20,7 +20,7 @@ export interface LayerSummary {
   /** Shape of the first boundary tensor (the only one, for every YOLO layer). */
   shape: Dim[] | null;
   shapes: (Dim[] | null)[];
-  /** Scopes of the layers that read the boundary; `output` for a graph output. */
+  /** Scopes of the layers that read the boundary (`model.5`); `output` for a graph output; a node outside every layer by its scope or name. */
   consumers: string[];
   nodeCount: number;
   isHead: boolean;
@@ -163,7 +163,7 @@ export function summarize({ model, graph, structure: s, shapeSource }: AnalyzedM
       if (v.isGraphOutput) consumers.add('output');
       for (const c of v.consumers()) {
         const cl = s.layerOf(c);
-        if (cl && cl !== l) consumers.add(cl.index !== null ? String(cl.index) : cl.scope);
+        if (cl && cl !== l) consumers.add(cl.scope);
         else if (!cl) consumers.add(s.scopes.get(c)?.segments.join('/') || c.name);
       }
     }

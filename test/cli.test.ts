@@ -38,6 +38,9 @@ test('inspect --json gives the contract fields on every fixture', () => {
     assert.deepEqual(j.inputs[0].shape, f.inputs[0]!.declaredShape);
     assert.equal(j.nodeCount, f.nodeCount);
     for (const key of ['scope', 'index', 'type', 'boundary', 'shape', 'consumers']) assert.ok(key in j.layers[0], `layers[].${key}`);
+    // consumers are scopes (cli-contract), or `output` for a graph output.
+    const scopes = new Set(j.layers.map((l: { scope: string }) => l.scope));
+    for (const l of j.layers) for (const c of l.consumers) assert.ok(scopes.has(c) || c === 'output' || !/^\d+$/.test(c), `${f.file} ${l.scope} consumer '${c}'`);
     for (const l of f.layers ?? []) {
       const ours = j.layers.find((x: { index: number }) => x.index === l.index);
       if (l.index !== f.headLayer) assert.deepEqual(ours.boundary, [l.tensor], `${f.file} layer ${l.index}`);

@@ -39,13 +39,15 @@ export function formatInspect(r: InspectResult): string {
   if (r.layers.length === 0) {
     out.push('No module scopes in this model: use node:NAME, tensor:NAME or head as insertion points.');
   } else {
+    // Numbered layers read best by index in the table (`5,16`); JSON keeps the scopes.
+    const indexOf = new Map(r.layers.filter((l) => l.index !== null).map((l) => [l.scope, String(l.index)]));
     const rows = r.layers.map((l) => [
       l.index !== null ? String(l.index) : l.scope,
       l.type,
       l.from.join(',') || '-',
       l.boundary.length === 1 ? l.boundary[0]! : l.boundary.length === 0 ? '(none)' : `${l.boundary[0]} (+${l.boundary.length - 1} more)`,
       shapeText(l.shape),
-      (l.isHead ? 'HEAD ' : '') + (l.consumers.join(',') || '-'),
+      (l.isHead ? 'HEAD ' : '') + (l.consumers.map((c) => indexOf.get(c) ?? c).join(',') || '-'),
     ]);
     const first = r.layers[0]!.index !== null ? 'idx' : 'scope';
     out.push(table([first, 'type', 'from', 'boundary tensor', 'shape', 'consumed by'], rows));
