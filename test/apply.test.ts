@@ -262,6 +262,13 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   const j = await runMain(['apply', jsonPlan]);
   assert.equal(j.code, 2);
   assert.match(j.stderr, /^onnx-attn: .*plan\.json:16: models\[0\]\.insert\[1\]\.opts\.reduction: SE option reduction=0: expected a positive integer\n$/);
+  // A JSON syntax error is told in JSON's terms, at its line.
+  const broken = path.join(dir, 'broken.json');
+  fs.writeFileSync(broken, '{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx",\n    }\n  ]\n}\n');
+  const b = await runMain(['apply', broken]);
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /^onnx-attn: .*broken\.json:5: not valid JSON: Expected double-quoted property name\n$/);
+  fs.rmSync(broken);
 
   writePlan(dir, 'plan.yaml', `version: 1\nmodels:\n${ok}`);
   const only = await runMain(['apply', path.join(dir, 'plan.yaml'), '--only', 'nope']);

@@ -201,6 +201,17 @@ export function loadPlan(file: string): LoadedPlan {
   const lc = new LineCounter();
   const text = bytes.toString('utf8');
   const kind = path.extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML';
+  if (kind === 'JSON') {
+    // JSON's own parser says what is wrong in JSON's terms; YAML's (below) then gives the line numbers of keys.
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      const at = /position (\d+)/.exec(why);
+      const line = at ? text.slice(0, Number(at[1])).split('\n').length : 1;
+      throw new PlanError(file, [{ line, path: '', message: `not valid JSON: ${why.replace(/ in JSON at position \d+.*$/, '')}` }]);
+    }
+  }
   // JSON is YAML 1.2: one parser, and line numbers for both.
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
   const issue = (at: KeyPath, message: string, atKey = false): PlanIssue => ({ line: lineOf(doc, lc, at, atKey), path: formatPath(at), message });
