@@ -195,8 +195,12 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
     return { path: outAbs, dataPath: rendered.dataPath, bytes: rendered.bytes, externalBytes: rendered.externalBytes };
   } catch (e) {
     for (const f of tmpFiles) fs.rmSync(f, { force: true });
-    if ((e as NodeJS.ErrnoException).code) {
-      throw new UsageError(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code}; check that the folder exists and is writable`, {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new UsageError(`cannot write ${out}: no space left on the device (${code}); free some space or write elsewhere`, { cause: e });
+    }
+    if (code) {
+      throw new UsageError(`cannot write ${out}: ${code}; check that the folder exists and is writable`, {
         cause: e,
       });
     }
@@ -207,7 +211,16 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
 function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, options: SaveOptions): void {
   const dir = path.dirname(outAbs);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    // The nearest part of the path that exists says what is wrong: a file where a folder should be, or nothing.
+    let at = dir;
+    while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+    if (fs.existsSync(at) && !fs.statSync(at).isDirectory()) {
+      throw new UsageError(`cannot write ${outAbs}: ${at} is a file, not a folder; choose another output path`);
+    }
     throw new UsageError(`cannot write ${outAbs}: folder ${dir} does not exist`);
+  }
+  if (fs.existsSync(outAbs) && fs.statSync(outAbs).isDirectory()) {
+    throw new UsageError(`cannot write ${outAbs}: it is a directory; give a file name for the output`);
   }
   const real = (p: string) => {
     try {
