@@ -5,11 +5,13 @@ import { analyzeStructure } from './locate/structure.js';
 import { inferShapes } from './graph/shapes.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
 import { encodeModel } from './onnx/save.js';
+import { decodeDetections, detectFormat, type Format } from './runtime/detections.js';
 import { graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, type LatencyStats } from './runtime/metrics.js';
 import type { Placement } from './runtime/placement.js';
 import { chooseProviders, parseEp, type EpName, type ProviderChoice } from './runtime/providers.js';
 import { runModel, type ModelRun, type RunSettings } from './runtime/run.js';
+import type { OutputTensor } from './runtime/session.js';
 import { inputSets } from './runtime/sources.js';
 import { VERSION } from './version.js';
 
@@ -23,6 +25,26 @@ export interface RuntimeOptions extends RunSettings {
   seed?: number;
   /** Fail (exit 5) when an inserted node ran on another provider than this one. */
   requireEp?: string;
+}
+
+/** validate's own options: the runtime options, and how to decode detections. */
+export interface ValidateOptions extends RuntimeOptions {
+  /** `auto` (default) decodes detections when the outputs look like a detector's; `off` skips it. */
+  detections?: 'auto' | 'off';
+  /** Detection score threshold (default 0.25, ultralytics' predict `conf`). */
+  conf?: number;
+  /** NMS IoU threshold (default 0.45). */
+  iou?: number;
+}
+
+/** Boxes the model found, per input set (all images of a batch together), after the score threshold and NMS. */
+export interface DetectionCounts {
+  format: Format;
+  conf: number;
+  iou: number;
+  /** Images decoded over all input sets (input sets × batch). */
+  images: number;
+  perInput: number[];
 }
 
 export interface EpReport {
@@ -101,9 +123,25 @@ export interface ValidateResult {
   latencySamplesMs: number[];
   placement: Placement | null;
   placementCheck: PlacementCheck | null;
+  /** Null with `detections: 'off'`, or when the outputs are not a known detector format. */
+  detections: DetectionCounts | null;
   insertions: Record<string, unknown>[];
   inserted: InsertedModule[];
   problems: string[];
+}
+
+/** Decodes every input set's outputs (each image of its batch) and counts the boxes. */
+function countDetections(format: Format, runs: OutputTensor[][], conf: number, iou: number): DetectionCounts {
+  let images = 0;
+  const perInput = runs.map((outputs) => {
+    const map = new Map(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as never }]));
+    const batch = outputs[0]?.dims[0] ?? 1;
+    let boxes = 0;
+    for (let i = 0; i < batch; i++) boxes += decodeDetections(format, map, { batchIndex: i, scoreThreshold: conf, iouThreshold: iou }).length;
+    images += batch;
+    return boxes;
+  });
+  return { format, conf, iou, images, perInput };
 }
 
 function outputReport(o: { name: string; type: string; dims: number[]; data: ArrayLike<number | bigint> }): OutputReport {
@@ -137,7 +175,7 @@ export async function loadInputs(prepared: PreparedModel, options: RuntimeOption
  * Runs one model on the requested providers: warm-up, timed iterations, finiteness and shape of every output,
  * and (with `profile` or `requireEp`) where each node ran.
  */
-export async function validate(file: string, options: RuntimeOptions = {}): Promise<ValidateResult> {
+export async function validate(file: string, options: ValidateOptions = {}): Promise<ValidateResult> {
   const prepared = await prepareModel(file, options.shapes);
   const choice = chooseEp(options);
   const sets = await loadInputs(prepared, options);
@@ -153,6 +191,18 @@ export async function validate(file: string, options: RuntimeOptions = {}): Prom
   for (const o of outputs) if (!o.finite) problems.push(`output '${o.name}' has ${o.nonFinite} non-finite value(s)`);
   if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}: ${check.offProvider.slice(0, 5).map((n) => `${n.node} (${n.ep})`).join(', ')}`);
   if (choice.fallbackReason) problems.push(`fell back to CPU: ${choice.fallbackReason}`);
+  let detections: DetectionCounts | null = null;
+  if ((options.detections ?? 'auto') === 'auto') {
+    const format = detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), prepared.family);
+    if (format) {
+      try {
+        detections = countDetections(format, run.outputs, options.conf ?? 0.25, options.iou ?? 0.45);
+      } catch (e) {
+        // As in compare: a note, not a failure (the outputs themselves were checked above).
+        problems.push(`detections not decoded: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
   return {
     schema: 'onnx-attn/validate@1',
     tool: `onnx-attn ${VERSION}`,
@@ -166,6 +216,7 @@ export async function validate(file: string, options: RuntimeOptions = {}): Prom
     latencySamplesMs: run.latenciesMs,
     placement: run.placement,
     placementCheck: check,
+    detections,
     insertions: prepared.provenance,
     inserted: prepared.inserted,
     problems,

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { toBinary, create } from '@bufbuild/protobuf';
 import { TensorProtoSchema, ModelProtoSchema } from '../src/onnx/proto.js';
 import { decodeModel } from '../src/onnx/load.js';
-import { fixture, listFiles, runBin, tmpDir } from './helpers.js';
+import { fixture, listFiles, runBin, runMain, tmpDir } from './helpers.js';
 
 /** One line on stderr, no stack trace, the documented exit code, and nothing written. */
 function assertCleanFailure(r: { code: number; stdout: string; stderr: string }, code: number, pattern: RegExp): void {
@@ -99,4 +99,159 @@ test('--debug shows the stack trace', () => {
   const r = runBin(['inspect', path.join(dir, 'nope.onnx'), '--debug']);
   assert.equal(r.code, 4);
   assert.match(r.stderr, /\n\s+at /);
+});
+
+/** Exactly this one line on stderr (and the exit status); prints what came instead. */
+function assertLine(r: { code: number; stderr: string }, code: number, line: string, what: string): void {
+  assert.equal(r.stderr, `onnx-attn: ${line}\n`, what);
+  assert.equal(r.code, code, `${what}: exit code`);
+}
+
+/** A folder holding a copy of the v5 fixture, so that default outputs (beside the input) land where we look. */
+function workDir(): { dir: string; model: string } {
+  const d = tmpDir();
+  const model = path.join(d, 'm.onnx');
+  fs.copyFileSync(v5, model);
+  return { dir: d, model };
+}
+
+test('a scalar option given twice is a usage error naming both values; repeatable ones stay repeatable', async () => {
+  const { dir: d, model } = workDir();
+  const a = path.join(d, 'a.onnx');
+  const b = path.join(d, 'b.onnx');
+  const ins = ['insert', model, '--after', '23', '--module', 'NAM'];
+  const cases: [string[], string][] = [
+    [['insert', model, '--after', '23', '--module', 'NAM', '--module', 'SE'], '--module given more than once (NAM, SE); give it once'],
+    [[...ins, '-o', a, '-o', b], `--output given more than once (${a}, ${b}); give it once`],
+    [[...ins, '--output', a, '-o', b], `--output given more than once (${a}, ${b}); give it once`],
+    [[...ins, '--seed', '1', '--seed', '2'], '--seed given more than once (1, 2); give it once'],
+    [[...ins, '--gate', 'zero', '--gate', 'none'], '--gate given more than once (zero, none); give it once'],
+    [[...ins, '--init', 'torch', '--init', 'random'], '--init given more than once (torch, random); give it once'],
+    [[...ins, '--bn-eps', '1e-3', '--bn-eps=1e-5'], '--bn-eps given more than once (1e-3, 1e-5); give it once'],
+    [[...ins, '--external-data', 'never', '--external-data', 'always'], '--external-data given more than once (never, always); give it once'],
+    [['validate', model, '--inputs', 'zeros', '--inputs', 'random'], '--inputs given more than once (zeros, random); give it once'],
+    [['validate', model, '--fallback', 'cpu', '--fallback', 'none'], '--fallback given more than once (cpu, none); give it once'],
+    [['validate', model, '--warmup', '1', '--warmup', '2'], '--warmup given more than once (1, 2); give it once'],
+    [['validate', model, '--iters', '5', '--iters', '5'], '--iters given more than once (5, 5); give it once'],
+    [['validate', model, '--require-ep', 'cpu', '--require-ep', 'cuda'], '--require-ep given more than once (cpu, cuda); give it once'],
+    [['compare', model, model, '--conf', '0.1', '--conf', '0.2'], '--conf given more than once (0.1, 0.2); give it once'],
+    [['compare', model, '--ep-pair', 'cuda,cpu', '--ep-pair', 'cpu,cpu'], '--ep-pair given more than once (cuda,cpu, cpu,cpu); give it once'],
+    [['convert', model, a, '--threshold', '1', '--threshold', '2'], '--threshold given more than once (1, 2); give it once'],
+    [['inspect', model, '--at', '23', '--json', '--shape', 'images=1x3x128x128', '--shape', 'images=1x3x128x128'], "--shape names input 'images' twice (images=1x3x128x128, images=1x3x128x128); give it once"],
+  ];
+  for (const [args, line] of cases) assertLine(await runMain(args), 2, line, args.join(' '));
+  assert.deepEqual(listFiles(d), ['m.onnx']);
+  // Repeatable options and flags given twice are fine.
+  const ok = await runMain([...ins.slice(0, 4), '--after', '20', '--module', 'NAM', '--opt', 'spatial=channel', '--opt', 'spatial=channel', '--json', '--json', '--dry-run']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(JSON.parse(ok.stdout).insertions.map((i: { point: string }) => i.point), ['model.23', 'model.20']);
+  const twoEps = await runMain(['validate', model, '--ep', 'cpu', '--ep', 'cpu', '--iters', '1', '--warmup', '0', '--json']);
+  assert.equal(twoEps.code, 0, twoEps.stderr);
+  assert.deepEqual(JSON.parse(twoEps.stdout).ep.used, ['cpu']);
+  assert.deepEqual(listFiles(d), ['m.onnx']);
+});
+
+test('numeric options quote what was typed and say what they take', async () => {
+  const { dir: d, model } = workDir();
+  const ins = ['insert', model, '--after', '23', '--module', 'NAM'];
+  const cases: [string[], string][] = [
+    [['validate', model, '--iters', 'abc'], "--iters 'abc': expected a whole number ≥ 1"],
+    [['validate', model, '--iters', '0'], "--iters '0': expected a whole number ≥ 1"],
+    [['validate', model, '--iters', '2.5'], "--iters '2.5': expected a whole number ≥ 1"],
+    [['validate', model, '--iters', '100000000000000000000'], "--iters '100000000000000000000': expected a whole number ≤ 100000"],
+    [['validate', model, '--iters=100001'], "--iters '100001': expected a whole number ≤ 100000"],
+    [['validate', model, '--warmup', 'abc'], "--warmup 'abc': expected a whole number ≥ 0"],
+    [['validate', model, '--warmup', '1e9'], "--warmup '1e9': expected a whole number ≤ 100000"],
+    [['validate', model, '--seed', 'abc'], "--seed 'abc': expected a whole number"],
+    [['validate', model, '--device-id', 'abc'], "--device-id 'abc': expected a whole number ≥ 0"],
+    [['validate', model, '--device-id', '1.5'], "--device-id '1.5': expected a whole number ≥ 0"],
+    [['validate', model, '--device-id', '-1'], "--device-id '-1': expected a whole number ≥ 0"],
+    [['validate', model, '--threads', 'many'], "--threads 'many': expected a whole number ≥ 1"],
+    [['compare', model, model, '--conf', 'high'], "--conf 'high': expected a number ≥ 0"],
+    [['compare', model, model, '--iou', '1.5'], "--iou '1.5': expected a number ≤ 1"],
+    [[...ins, '--seed', 'abc'], "--seed 'abc': expected a whole number"],
+    [[...ins, '--seed', '1e30'], "--seed '1e30': expected a whole number between -9007199254740991 and 9007199254740991"],
+    [[...ins, '--bn-eps', 'abc'], "--bn-eps 'abc': expected a number > 0"],
+    [[...ins, '--bn-eps', '0'], "--bn-eps '0': expected a number > 0"],
+    [['convert', model, path.join(d, 'c.onnx'), '--threshold', 'abc'], "--threshold 'abc': expected a whole number ≥ 0"],
+    [['sweep', model, '--modules', 'NAM', '--after', '23', '--iters', 'x'], "--iters 'x': expected a whole number ≥ 1"],
+  ];
+  for (const [args, line] of cases) assertLine(await runMain(args), 2, line, args.join(' '));
+  assert.deepEqual(listFiles(d), ['m.onnx']);
+  // Scientific notation is a number like any other; the parsed value is what runs.
+  const r = await runMain(['validate', model, '--iters', '2e0', '--warmup', '0', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).latencyMs.n, 2);
+});
+
+test('--shape sizes of 0 are refused when the flags are read, on a static and a dynamic model', async () => {
+  const dyn = fixture('yolov5-dynamic-op12.onnx');
+  for (const args of [
+    ['validate', dyn, '--shape', 'images=1x3x0x0'],
+    ['inspect', dyn, '--shape', 'images=1x3x0x0'],
+    ['insert', dyn, '--after', '23', '--module', 'NAM', '--shape', 'images=1x3x0x0', '--dry-run'],
+    ['validate', v5, '--shape', 'images=1x3x0x0'],
+  ]) {
+    assertLine(await runMain(args), 2, "--shape 'images=1x3x0x0': dim 2 is 0; every size must be a whole number ≥ 1", args.join(' '));
+  }
+});
+
+test('output paths: a directory, a file where a folder should be, and an empty path are named as such', async () => {
+  const { dir: d, model } = workDir();
+  const folder = path.join(d, 'some-folder.onnx');
+  fs.mkdirSync(folder);
+  const text = path.join(d, 'text.onnx');
+  fs.writeFileSync(text, 'x');
+  const ins = ['insert', model, '--after', '23', '--module', 'NAM'];
+  const isDir = `cannot write ${folder}: it is a directory; give a file name for the output`;
+  const notFolder = (p: string) => `cannot write ${p}: ${text} is a file, not a folder; choose another output path`;
+  const cases: [string[], string][] = [
+    [[...ins, '-o', folder], isDir],
+    [[...ins, '-o', folder, '--force'], isDir],
+    [['convert', model, folder], isDir],
+    [['convert', model, folder, '--force'], isDir],
+    [[...ins, '-o', path.join(text, 'x.onnx')], notFolder(path.join(text, 'x.onnx'))],
+    [['convert', model, path.join(text, 'x.onnx')], notFolder(path.join(text, 'x.onnx'))],
+    [['convert', model, path.join(text, 'a', 'x.onnx')], notFolder(path.join(text, 'a', 'x.onnx'))],
+    [[...ins, '-o', ''], '--output is empty; give a value, or leave --output out'],
+    [['convert', model, ''], '<output> is empty; give a file path'],
+    [['inspect', ''], '<model> is empty; give a file path'],
+  ];
+  for (const [args, line] of cases) assertLine(await runMain(args), 2, line, args.join(' '));
+  assert.deepEqual(listFiles(d), ['m.onnx', 'some-folder.onnx', 'text.onnx']);
+  assert.equal(fs.readFileSync(text, 'utf8'), 'x');
+});
+
+test('options that would be ignored are refused: empty values, --weights with --init or --seed, apply --schema with a plan', async () => {
+  const { dir: d, model } = workDir();
+  const weights = path.join(d, 'w.json');
+  fs.writeFileSync(weights, '{}');
+  const ins = ['insert', model, '--after', '23', '--module', 'NAM'];
+  const cases: [string[], string][] = [
+    [[...ins, '--weights', ''], '--weights is empty; give a value, or leave --weights out'],
+    [[...ins, '--weights'], '--weights is empty; give a value, or leave --weights out'],
+    [[...ins, '--weights', weights, '--init', 'random'], '--weights and --init random contradict each other (--init is for weights made without a file); pass one'],
+    [[...ins, '--weights', weights, '--init', 'torch'], '--weights and --init torch contradict each other (--init is for weights made without a file); pass one'],
+    [[...ins, '--weights', weights, '--seed', '3'], '--weights and --seed 3 contradict each other (--seed is for weights made without a file); pass one'],
+    [['insert', model, '--module', 'NAM', '--after'], '--after is empty; give a value'],
+    [['inspect', model, '--at', ''], '--at is empty; give a value, or leave --at out'],
+    [['validate', model, '--inputs', ''], '--inputs is empty; give a value, or leave --inputs out'],
+    [['validate', model, '--require-ep', 'foo'], "--require-ep 'foo': expected one of cpu, cuda, tensorrt, webgpu"],
+    [['apply', path.join(d, 'plan.yaml'), '--schema'], `--schema takes no plan (${path.join(d, 'plan.yaml')}); run onnx-attn apply --schema alone, or drop --schema to run the plan`],
+    [['apply', '--schema', '--check'], '--schema takes no other option (--check); run onnx-attn apply --schema alone'],
+  ];
+  for (const [args, line] of cases) assertLine(await runMain(args), 2, line, args.join(' '));
+  assert.deepEqual(listFiles(d), ['m.onnx', 'w.json']);
+  // --schema alone still prints the schema.
+  const s = await runMain(['apply', '--schema']);
+  assert.equal(s.code, 0, s.stderr);
+  assert.equal(JSON.parse(s.stdout).title !== undefined || JSON.parse(s.stdout).$schema !== undefined, true);
+});
+
+test('the same checks through the real bin: one line, exit 2, nothing written', () => {
+  const { dir: d, model } = workDir();
+  const r = runBin(['insert', model, '--after', '23', '--module', 'NAM', '--module', 'SE'], { cwd: d });
+  assertLine(r, 2, '--module given more than once (NAM, SE); give it once', 'bin');
+  assertLine(runBin(['validate', model, '--iters', 'abc'], { cwd: d }), 2, "--iters 'abc': expected a whole number ≥ 1", 'bin');
+  assert.deepEqual(listFiles(d), ['m.onnx']);
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fixture, listFiles, ROOT, runBin, tmpDir } from './helpers.js';
+import sharp from 'sharp';
+import { fixture, listFiles, ROOT, runBin, runMain, tmpDir } from './helpers.js';
 
 interface ManifestFile {
   file: string;
@@ -119,4 +120,38 @@ test('--help and --version', () => {
   for (const cmd of ['inspect', 'insert', 'convert', 'modules']) assert.match(r.stdout, new RegExp(`onnx-attn ${cmd}`));
   const v = runBin(['--version']);
   assert.equal(v.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
+
+test('validate decodes detections: boxes per input set as compare counts them, off gives null, --tolerance points to compare', async () => {
+  const v5 = fixture('yolov5-op12.onnx');
+  const fast = ['--iters', '1', '--warmup', '0', '--conf', '0.00005'];
+  const v = await runMain(['validate', v5, '--json', ...fast]);
+  assert.equal(v.code, 0, v.stderr);
+  const det = JSON.parse(v.stdout).detections;
+  assert.deepEqual(det, { format: 'yolov5', conf: 0.00005, iou: 0.45, images: 1, perInput: [16] });
+  // The same decoder as compare's: its reference count on the same inputs is the same number.
+  const c = await runMain(['compare', v5, v5, '--json', ...fast]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(JSON.parse(c.stdout).detections.refCount, 16);
+  // A higher threshold keeps fewer boxes (the flag reaches the decoder).
+  const strict = JSON.parse((await runMain(['validate', v5, '--json', '--iters', '1', '--conf', '0.001'])).stdout).detections;
+  assert.ok(strict.perInput[0] < 16, `conf 0.001 kept ${strict.perInput[0]}`);
+  const text = await runMain(['validate', v5, ...fast]);
+  assert.match(text.stdout, /^detections \(yolov5, conf 0\.00005, iou 0\.45, 1 image\(s\)\): 16 box\(es\)$/m);
+  // Two images: one count each.
+  const imgs = tmpDir();
+  await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(path.join(imgs, 'a.png'));
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toFile(path.join(imgs, 'b.jpg'));
+  const two = JSON.parse((await runMain(['validate', v5, '--json', '--inputs', imgs, ...fast])).stdout).detections;
+  assert.equal(two.images, 2);
+  assert.equal(two.perInput.length, 2);
+  assert.ok(two.perInput.every((n: number) => Number.isInteger(n) && n >= 0));
+  const off = await runMain(['validate', v5, '--json', '--detections', 'off', ...fast]);
+  assert.equal(off.code, 0, off.stderr);
+  assert.equal(JSON.parse(off.stdout).detections, null);
+  assert.doesNotMatch((await runMain(['validate', v5, '--detections', 'off', ...fast])).stdout, /^detections/m);
+  const tol = await runMain(['validate', v5, '--tolerance', 'fp32']);
+  assert.equal(tol.stderr, 'onnx-attn: --tolerance applies to compare (validate runs one model); use onnx-attn compare\n');
+  assert.equal(tol.code, 2);
+  assert.deepEqual(listFiles(imgs), ['a.png', 'b.jpg']);
 });

@@ -2,7 +2,10 @@
  * The command line: parse, call the library, print. Exit statuses come from the error classes (src/errors.ts);
  * this is the one place that writes an error line and sets the exit code.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import yargs, { type Argv } from 'yargs';
+import { Parser } from 'yargs/helpers';
 import { ExitCode, isOnnxAttnError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Reportable } from '../report/index.js';
@@ -41,9 +44,117 @@ function parseShapes(list: readonly string[] | undefined): Record<string, number
   for (const item of list) {
     const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(item);
     if (!m) throw new UsageError(`--shape '${item}': expected NAME=1x3x640x640`);
-    shapes[m[1]!] = m[2]!.split('x').map(Number);
+    const dims = m[2]!.split('x').map(Number);
+    const bad = dims.findIndex((d) => !(d >= 1) || !Number.isSafeInteger(d));
+    if (bad >= 0) throw new UsageError(`--shape '${item}': dim ${bad} is ${m[2]!.split('x')[bad]}; every size must be a whole number ≥ 1`);
+    if (Object.hasOwn(shapes, m[1]!)) throw new UsageError(`--shape names input '${m[1]}' twice (${list.filter((i) => i.startsWith(`${m[1]}=`)).join(', ')}); give it once`);
+    shapes[m[1]!] = dims;
   }
   return shapes;
+}
+
+/** The most warm-up or timed runs one command does: a typo (an extra zero or ten) must not run for days. */
+const MAX_RUNS = 100_000;
+
+/** What a numeric option accepts; every option declared `type: 'number'` is checked against its entry. */
+interface NumberRule {
+  whole?: boolean;
+  min?: number;
+  /** min itself is refused (a positive epsilon). */
+  above?: boolean;
+  max?: number;
+}
+
+const NUMBER_RULES: Record<string, NumberRule> = {
+  iters: { whole: true, min: 1, max: MAX_RUNS },
+  warmup: { whole: true, min: 0, max: MAX_RUNS },
+  seed: { whole: true },
+  'device-id': { whole: true, min: 0 },
+  threads: { whole: true, min: 1 },
+  threshold: { whole: true, min: 0 },
+  'bn-eps': { min: 0, above: true },
+  conf: { min: 0, max: 1 },
+  iou: { min: 0, max: 1 },
+};
+
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** The number an option's text stands for, or a usage error quoting the text as typed. */
+function parseNumberOption(name: string, text: string, rule: NumberRule = {}): number {
+  const kind = rule.whole ? 'a whole number' : 'a number';
+  const low = rule.min === undefined ? '' : ` ${rule.above ? '>' : '≥'} ${rule.min}`;
+  const value = DECIMAL.test(text.trim()) ? Number(text) : NaN;
+  const fail = (expected: string) => new UsageError(`--${name} '${text}': expected ${expected}`);
+  if (!Number.isFinite(value) || (rule.whole && !Number.isInteger(value))) throw fail(`${kind}${low}`);
+  if (rule.max !== undefined && value > rule.max) throw fail(`${kind} ≤ ${rule.max}`);
+  if (rule.min !== undefined && (rule.above ? value <= rule.min : value < rule.min)) throw fail(`${kind}${low}`);
+  if (rule.whole && !Number.isSafeInteger(value)) throw fail(`${kind} between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`);
+  return value;
+}
+
+/** The parts of yargs' option table the checks read (yargs' `getOptions()`). */
+interface DeclaredOptions {
+  key: Record<string, unknown>;
+  alias: Record<string, string[]>;
+  array: string[];
+  boolean: string[];
+  number: string[];
+  demandedOptions?: Record<string, unknown>;
+}
+
+/**
+ * Checks yargs cannot express, over every option a command declares (so new options get them too): a scalar
+ * option given twice (yargs would make it a list, or keep the last), an empty value, and numbers, whose text is
+ * quoted as typed. Runs after parsing, before yargs' own validation. Returns the options the user gave.
+ */
+function checkGiven(argv: readonly string[], args: Record<string, unknown>, declared: DeclaredOptions): Set<string> {
+  const aliases = new Set(Object.values(declared.alias).flat());
+  const booleans = new Set(declared.boolean);
+  const arrays = new Set(declared.array);
+  // Positionals are keys that yargs lists with no aliases; an empty one is a mistake, not the current folder.
+  const positionals = Object.entries(declared.alias).filter(([, list]) => list.length === 0).map(([name]) => name);
+  const names = Object.keys(declared.key).filter((k) => !aliases.has(k) && !positionals.includes(k) && k !== 'help' && k !== 'version');
+  // Parse again with every value kept as text: 'abc' and '1e20' reach the messages as the user wrote them.
+  const raw = Parser(argv as string[], {
+    string: names.filter((k) => !booleans.has(k)),
+    boolean: [...booleans],
+    array: [...arrays],
+    alias: declared.alias,
+    configuration: { 'duplicate-arguments-array': true, 'flatten-duplicate-arrays': true, 'strip-aliased': true },
+  }) as Record<string, unknown>;
+  const given = new Set<string>();
+  for (const name of names) {
+    const value = raw[name];
+    if (value === undefined) continue;
+    given.add(name);
+    if (booleans.has(name)) continue;
+    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    if (!arrays.has(name) && values.length > 1) throw new UsageError(`--${name} given more than once (${values.join(', ')}); give it once`);
+    if (values.length === 0 || values.some((v) => v.trim() === '')) {
+      throw new UsageError(`--${name} is empty; give a value${name in (declared.demandedOptions ?? {}) ? '' : `, or leave --${name} out`}`);
+    }
+    if (declared.number.includes(name)) {
+      const n = parseNumberOption(name, values[0]!, NUMBER_RULES[name]);
+      for (const key of [name, camel(name), ...(declared.alias[name] ?? [])]) args[key] = n;
+    }
+  }
+  for (const name of positionals) {
+    if (args[name] === '') throw new UsageError(`<${name}> is empty; give a file path`);
+  }
+  return given;
+}
+
+const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** An output path that is a folder: "already exists; pass --force" would send the user the wrong way. */
+function refuseDirectory(file: string): void {
+  let isDir = false;
+  try {
+    isDir = fs.statSync(file).isDirectory();
+  } catch {
+    // Missing or unreadable: the save reports it.
+  }
+  if (isDir) throw new UsageError(`cannot write ${path.resolve(file)}: it is a directory; give a file name for the output`);
 }
 
 /** A command that ran to the end but failed a check (compare, validate) reports its status here. */
@@ -55,13 +166,13 @@ export interface CliState {
 function runtimeOptions<T>(y: Argv<T>) {
   return y
     .option('ep', { type: 'string', array: true, describe: 'Execution providers in preference order: cpu, cuda, tensorrt, webgpu' })
-    .option('device-id', { type: 'number', default: 0, describe: 'GPU ordinal for cuda and tensorrt' })
+    .option('device-id', { type: 'number', default: 0, describe: 'GPU ordinal for cuda and tensorrt (a whole number ≥ 0)' })
     .option('fallback', { choices: ['cpu', 'none'] as const, default: 'none' as const, describe: 'cpu: run on the CPU when a requested provider cannot load, and record why' })
     .option('inputs', { type: 'string', default: 'random', describe: 'random (seeded, image-like), zeros, FILE.json, or a folder of images (letterboxed)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seed of random inputs' })
     .option('shape', { type: 'string', array: true, describe: 'Size of dynamic inputs, NAME=1x3x640x640' })
-    .option('warmup', { type: 'number', default: 3, describe: 'Untimed runs first' })
-    .option('iters', { type: 'number', default: 20, describe: 'Timed runs' })
+    .option('warmup', { type: 'number', default: 3, describe: `Untimed runs first (at most ${MAX_RUNS})` })
+    .option('iters', { type: 'number', default: 20, describe: `Timed runs (at most ${MAX_RUNS})` })
     .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: its own choice)' })
     .option('optimization', { choices: ['disabled', 'basic', 'extended', 'all'] as const, default: 'all' as const, describe: "onnxruntime's graph optimisation level" })
     .option('profile', { type: 'boolean', default: false, describe: 'Read per-node provider placement from onnxruntime profiling' })
@@ -86,9 +197,14 @@ interface RuntimeArgs {
   debug: boolean;
 }
 
-function toRuntime(args: RuntimeArgs) {
-  if (!(args.iters >= 1) || !Number.isInteger(args.iters)) throw new UsageError(`--iters ${args.iters}: expected a positive integer`);
-  if (!(args.warmup >= 0) || !Number.isInteger(args.warmup)) throw new UsageError(`--warmup ${args.warmup}: expected an integer ≥ 0`);
+/** The runtime options as the library takes them; numbers were checked by `checkGiven`, names are checked here. */
+async function toRuntime(args: RuntimeArgs) {
+  const { EP_NAMES, parseEp } = await import('../runtime/providers.js');
+  for (const ep of (args.ep ?? []).flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean)) parseEp(ep);
+  const required = args['require-ep'];
+  if (required !== undefined && !(EP_NAMES as readonly string[]).includes(required.toLowerCase())) {
+    throw new UsageError(`--require-ep '${required}': expected one of ${EP_NAMES.join(', ')}`);
+  }
   const shapes = parseShapes(args.shape);
   return {
     ...(args.ep ? { ep: args.ep } : {}),
@@ -145,12 +261,19 @@ function verdict(result: { pass: boolean; placementCheck: { pass: boolean } | nu
 
 export function buildCli(argv: string[], io: CliIO = processIO, state: CliState = { exitCode: 0 }): Argv<GlobalFlags> {
   const out = (text: string) => io.stdout(text.endsWith('\n') ? text : `${text}\n`);
+  /** The options the user gave (not defaults), filled in before the command runs. */
+  let given = new Set<string>();
   return yargs(argv)
     .scriptName('onnx-attn')
     .usage('$0 <command> [options]\n\nPatch exported detector ONNX graphs with attention modules, and prove they still work.')
     .version(VERSION)
     .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces and runtime logs' })
     .option('quiet', { type: 'boolean', default: false, describe: 'Print only results and errors' })
+    .middleware((args, y?: unknown) => {
+      // yargs hands the command's own option table to middleware as the second argument.
+      const table = (y as { getOptions?: () => DeclaredOptions } | undefined)?.getOptions?.();
+      if (table) given = checkGiven(argv, args as Record<string, unknown>, table);
+    }, true)
     .command(
       'inspect <model>',
       'Show family, opsets, I/O, the layer table and the detection head',
@@ -193,7 +316,6 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('in-place', { type: 'boolean', default: false, describe: 'Allow the output to be the input (read whole first, then replaced atomically)' })
           .option('json', { type: 'boolean', default: false }),
       async (args) => {
-        if (!Number.isInteger(args.threshold) || args.threshold < 0) throw new UsageError(`--threshold must be a whole number of bytes, got ${args.threshold}`);
         const { convert } = await import('../convert.js');
         const r = await convert(args.input, args.output, { externalData: args.externalData, threshold: args.threshold, force: args.force, inPlace: args.inPlace });
         if (args.json) out(JSON.stringify(r, null, 2));
@@ -226,9 +348,14 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       async (args) => {
         const { insertIntoFile } = await import('../insert.js');
         const shapes = parseShapes(args.shape);
-        if (args['bn-eps'] !== undefined && !(args['bn-eps'] > 0)) throw new UsageError(`--bn-eps must be a positive number, got ${args['bn-eps']}`);
-        if (!Number.isInteger(args.seed)) throw new UsageError(`--seed must be a whole number, got ${args.seed}`);
         if (args.output && args.inPlace) throw new UsageError('--output and --in-place contradict each other; pass one');
+        if (args.weights) {
+          // The file gives every weight: --init and --seed would silently do nothing.
+          for (const flag of ['init', 'seed'] as const) {
+            if (given.has(flag)) throw new UsageError(`--weights and --${flag} ${args[flag]} contradict each other (--${flag} is for weights made without a file); pass one`);
+          }
+        }
+        if (args.output !== undefined) refuseDirectory(args.output);
         const result = await insertIntoFile(args.model, {
           after: args.after,
           module: args.module,
@@ -257,11 +384,26 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
     .command(
       'validate <model>',
       'Run a model on the requested execution provider: finiteness, shapes, latency, placement',
-      (y) => runtimeOptions(y.positional('model', { type: 'string', demandOption: true, describe: 'ONNX model' })),
+      (y) =>
+        runtimeOptions(y.positional('model', { type: 'string', demandOption: true, describe: 'ONNX model' }))
+          .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and count the boxes of each input set' })
+          .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold (ultralytics predict 0.25, val 0.001)' })
+          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' })
+          // Declared so that it gets a pointer to compare rather than "Unknown argument".
+          .option('tolerance', { type: 'string', array: true, hidden: true }),
       async (args) => {
+        if (args.tolerance) throw new UsageError('--tolerance applies to compare (validate runs one model); use onnx-attn compare');
         const { validate } = await import('../validate.js');
         const { formatValidate } = await import('./format.js');
-        const result = await reported(args, `validate ${args.model}`, (onProgress) => validate(args.model, { ...toRuntime(args), onProgress }), (result) => ({ kind: 'validate', result }), formatValidate, out);
+        const runtime = await toRuntime(args);
+        const result = await reported(
+          args,
+          `validate ${args.model}`,
+          (onProgress) => validate(args.model, { ...runtime, detections: args.detections, conf: args.conf, iou: args.iou, onProgress }),
+          (result) => ({ kind: 'validate', result }),
+          formatValidate,
+          out,
+        );
         state.exitCode = verdict(result);
       },
     )
@@ -283,12 +425,13 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
         const { compare } = await import('../compare.js');
         const { formatCompare } = await import('./format.js');
         const label = `compare ${args.a} ${args.b ?? ''}`.trim();
+        const runtime = await toRuntime(args);
         const result = await reported(
           args,
           label,
           (onProgress) =>
             compare(args.a, args.b ?? null, {
-              ...toRuntime(args),
+              ...runtime,
               ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
               ...(args.tolerance ? { tolerance: args.tolerance } : {}),
               detections: args.detections,
@@ -317,6 +460,9 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON (cli-contract "apply")' }),
       async (args) => {
         if (args.schema) {
+          if (args.plan) throw new UsageError(`--schema takes no plan (${args.plan}); run onnx-attn apply --schema alone, or drop --schema to run the plan`);
+          const extra = (['only', 'check', 'dry-run', 'report'] as const).filter((f) => given.has(f));
+          if (extra.length > 0) throw new UsageError(`--schema takes no other option (--${extra.join(', --')}); run onnx-attn apply --schema alone`);
           const { planSchema } = await import('../plan/schema.js');
           out(JSON.stringify(planSchema(), null, 2));
           return;
@@ -374,12 +520,13 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
         const { sweep } = await import('../sweep.js');
         const { formatSweep } = await import('./format.js');
         const { SWEEP_FORMATS } = await import('../report/index.js');
+        const runtime = await toRuntime(args);
         await reported(
           args,
           `sweep ${args.model}`,
           (onCandidate) =>
             sweep(args.model, {
-              ...toRuntime(args),
+              ...runtime,
               modules: args.modules,
               after: args.after,
               opts: parseOpts(args.opt),
