@@ -213,3 +213,14 @@ test('models with no scope information still support node:, tensor: and head', a
     assert.throws(() => locate(bare, '23'), /this model has no numbered layers/);
   }
 });
+
+test('a model that is not a detector has no head: the single-module exports of fixtures/torch-form', async () => {
+  const dir = fixture('torch-form');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.onnx'));
+  assert.ok(files.length >= 9);
+  for (const f of files) {
+    const s = (await analyzed(`torch-form/${f}`)).structure;
+    assert.deepEqual(s.head, [], `${f}: ${s.head.map((h) => h.value.name).join(', ')}`);
+    assert.throws(() => locate(s, 'head'), /no detection head found in this unknown model/);
+  }
+});

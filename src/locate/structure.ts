@@ -233,13 +233,16 @@ function headInputsByShape(s: ModelStructure): HeadInput[] {
     const sh = s.shapeOf(v)!;
     return `${sh[2]}x${sh[3]}`;
   };
-  // A pyramid level is the image divided by one stride on both sides; YOLOv8's DFL ([1,1,4,A]) is not.
+  // A pyramid level is the image divided by one stride (2 or more) on both sides, and still a map: YOLOv8's DFL
+  // ([1,1,4,A]), the image itself and a global pool's 1x1 are not.
   const image = s.graph.inputs.map((v) => s.shapeOf(v)).find((sh) => sh?.length === 4 && typeof sh[2] === 'number' && typeof sh[3] === 'number');
   const onStrideGrid = (v: Value) => {
+    if (v.isGraphInput) return false;
     const sh = s.shapeOf(v)!;
+    if (sh[2] === 1 && sh[3] === 1) return false;
     if (!image || typeof sh[2] !== 'number' || typeof sh[3] !== 'number') return true;
     const [ih, iw] = [image[2] as number, image[3] as number];
-    return ih % sh[2] === 0 && iw % sh[3] === 0 && ih / sh[2] === iw / sh[3];
+    return ih % sh[2] === 0 && iw % sh[3] === 0 && ih / sh[2] === iw / sh[3] && ih / sh[2] >= 2;
   };
   // Levels: rank-4 maps read by a node whose output is not rank 4, on the way to a graph output.
   const cone = new Set<Node>();
