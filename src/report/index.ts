@@ -8,6 +8,7 @@ import { compareSuite, junitXml, validateSuite } from './junit.js';
 import { compareMarkdown, validateMarkdown } from './markdown.js';
 import { sweepCsv, sweepHtml, sweepJunit, sweepMarkdown } from './sweep.js';
 import type { SweepResult } from '../sweep.js';
+import type { LoadedPlan } from '../plan/load.js';
 
 export type Reportable = { kind: 'validate'; result: ValidateResult } | { kind: 'compare'; result: CompareResult } | { kind: 'sweep'; result: SweepResult };
 
@@ -16,13 +17,119 @@ const FORMATS = ['.json', '.md', '.html', '.xml', '.csv'] as const;
 /** Checks report paths before anything runs, so a typo fails in a second, not after the timed runs. */
 export const SWEEP_FORMATS: readonly string[] = FORMATS;
 
-export function checkReportPaths(files: readonly string[], formats: readonly string[] = FORMATS.filter((f) => f !== '.csv')): void {
+/** A file a command reads (or writes besides its reports), and what it is, in the user's words ("the model"). */
+export interface CommandFile {
+  path: string;
+  what: string;
+}
+
+/** Device and inode: the same file whatever path, symlink or hard link names it; null when it does not exist. */
+function identity(file: string): string | null {
+  try {
+    const st = fs.statSync(file);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Refuses a report path that is one of the command's own files: writing the report would replace the model, the
+ * plan or the inputs it reads. `label` is how the error names the report (`--report r.json`, `plan.yaml: reports[0]`).
+ */
+function refuseOwnFile(label: string, file: string, files: readonly CommandFile[]): void {
+  const id = identity(file);
+  if (id === null) return;
+  const clash = files.find((f) => identity(f.path) === id);
+  if (clash) throw new UsageError(`${label}: that is ${clash.what} (${clash.path}), which this command reads; a report there would replace it; choose another report path`);
+}
+
+/** The report's folder must exist and be a folder (a file there is ENOTDIR at write time). */
+function checkFolder(label: string, file: string, options: { made?: boolean } = {}): void {
+  const resolved = path.resolve(file);
+  let dir = path.dirname(resolved);
+  // Reports whose folders are made (apply's plan reports): the nearest existing one must be a folder.
+  if (options.made) while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new UsageError(`${label}: folder ${dir} does not exist; create it or choose another report path`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${label}: ${dir} is a file, not a folder; choose a report path in a folder`);
+  if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${label}: ${resolved} is a folder; give a file name, e.g. ${path.join(file, `report${path.extname(file) || '.json'}`)}`);
+}
+
+/**
+ * Checks `--report` paths before anything runs: a known format, an existing folder, and never a file the command
+ * reads (`inputs`: the model(s), the plan, an `--inputs` file, weights; see `commandFiles`).
+ */
+export function checkReportPaths(files: readonly string[], formats: readonly string[] = FORMATS.filter((f) => f !== '.csv'), inputs: readonly CommandFile[] = []): void {
   for (const f of files) {
     const ext = path.extname(f).toLowerCase();
     if (!formats.includes(ext)) throw new UsageError(`--report ${f}: unknown format '${ext || '(none)'}'; use ${formats.slice(0, -1).join(', ')} or ${formats[formats.length - 1]} (.xml is JUnit)`);
-    const dir = path.dirname(path.resolve(f));
-    if (!fs.existsSync(dir)) throw new UsageError(`--report ${f}: folder ${dir} does not exist`);
+    checkFolder(`--report ${f}`, f);
+    refuseOwnFile(`--report ${f}`, f, inputs);
   }
+}
+
+const isFileSource = (s: unknown): s is string => typeof s === 'string' && s !== '' && s !== 'random' && s !== 'zeros';
+
+/**
+ * The files validate, compare and sweep read, from their parsed command-line arguments (`model`, `a`, `b`,
+ * `inputs`, `weights`): what `checkReportPaths` must never write over.
+ */
+export function commandFiles(args: object): CommandFile[] {
+  const a = args as { model?: unknown; a?: unknown; b?: unknown; inputs?: unknown; weights?: unknown };
+  const files: CommandFile[] = [];
+  for (const [key, what] of [['model', 'the model'], ['a', 'the model a'], ['b', 'the model b']] as const) {
+    const v = a[key];
+    if (typeof v === 'string' && v !== '') files.push({ path: v, what });
+  }
+  if (isFileSource(a.inputs)) files.push({ path: a.inputs, what: 'the --inputs file' });
+  const weights = Array.isArray(a.weights) ? a.weights : a.weights === undefined ? [] : [a.weights];
+  for (const w of weights) if (typeof w === 'string') for (const p of w.split(',')) if (p) files.push({ path: p, what: 'a --weights file' });
+  return files;
+}
+
+/** The files a result says its command read: the last line of defence when a caller did not pass them up front. */
+function resultFiles(r: Reportable): CommandFile[] {
+  if (r.kind === 'validate') return commandFiles({ model: r.result.model, inputs: r.result.inputs.source });
+  if (r.kind === 'compare') return commandFiles({ a: r.result.a.path, b: r.result.b.path, inputs: r.result.inputs.source });
+  return commandFiles({ model: r.result.model });
+}
+
+/**
+ * `apply`'s reports (the plan's `reports:` and `--report`), once the plan is read and before anything is built or
+ * written: none may be the plan, an entry's input, output, weights or `--inputs` file, and each plan report's
+ * nearest existing folder must be a folder (apply makes the rest).
+ */
+export function checkApplyReports(plan: LoadedPlan, extra: readonly string[] = []): void {
+  const files = planFiles(plan);
+  plan.reports.forEach((r, n) => {
+    const label = `${plan.file}: reports[${n}] ${path.relative(process.cwd(), r) || r}`;
+    checkFolder(label, r, { made: true });
+    refuseOwnFile(label, r, files);
+  });
+  for (const r of extra) refuseOwnFile(`--report ${r}`, r, files);
+}
+
+/** What an apply run reads and writes besides its reports. */
+export function planFiles(plan: LoadedPlan): CommandFile[] {
+  const files: CommandFile[] = [{ path: plan.file, what: 'the plan' }];
+  for (const e of plan.entries) {
+    const at = `models[${e.index}]`;
+    files.push({ path: e.input, what: `the input model of ${at}` }, { path: e.output, what: `the output model of ${at}` });
+    e.items.forEach((item, k) => {
+      const weights = item.options.weights;
+      for (const w of typeof weights === 'string' ? [weights] : (weights ?? [])) files.push({ path: w, what: `a weights file of ${at}.insert[${k}]` });
+    });
+    for (const step of ['validate', 'compare'] as const) {
+      const source = e[step]?.inputs;
+      if (isFileSource(source)) files.push({ path: source, what: `the inputs file of ${at}.${step}` });
+    }
+  }
+  return files;
 }
 
 export function renderReport(r: Reportable, ext: string): string {
@@ -52,11 +159,21 @@ export function writeText(file: string, text: string): void {
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // The temp file was never made (its folder is missing or a file): nothing to clean.
+    }
     throw new UsageError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
+/**
+ * Writes every report, after checking all of them against the files the result says were read (a report over
+ * the model or the inputs file is refused, and nothing is written).
+ */
 export function writeReports(r: Reportable, files: readonly string[]): void {
+  const own = resultFiles(r);
+  for (const f of files) refuseOwnFile(`--report ${f}`, f, own);
   for (const f of files) writeText(f, renderReport(r, path.extname(f).toLowerCase()));
 }
