@@ -7,6 +7,7 @@ import { runPair, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
 import { chooseEp, epReport, loadInputs, placementCheck, prepareModel, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
 import type { InsertedModule } from './graph/inserted.js';
+import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
 
 export interface CompareOptions extends RuntimeOptions {
@@ -33,6 +34,8 @@ export interface OutputComparison {
   tolerance: Tolerance;
   /** Share of elements within tolerance, in %. */
   withinPct: number;
+  /** NaN and infinity counts in the reference (a) and the other (b): any makes the metrics NaN and fails. */
+  nonFinite: { a: number; b: number };
   pass: boolean;
 }
 
@@ -142,6 +145,9 @@ function addedCost(a: PreparedModel, b: PreparedModel): CompareResult['added'] {
 /**
  * Per-output error of b against the reference a, over every input set: max and mean abs, relative L2 and cosine
  * (accumulated across sets), and the share within tolerance. Outputs are matched by name.
+ *
+ * An output whose shapes differ (a dynamic output can), or that holds a NaN or an infinity on either side, fails
+ * with NaN metrics (null in JSON): there is no error to measure, and it must never read as a perfect match.
  */
 export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], tolerance: (name: string) => Tolerance, labelA = 'a', labelB = 'b'): { outputs: OutputComparison[]; problems: string[] } {
   const problems: string[] = [];
@@ -154,6 +160,7 @@ export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], toleran
     }
     const tol = tolerance(oa.name);
     let maxAbs = 0, absSum = 0, count = 0, within = 0, sqDiff = 0, sqRef = 0, dot = 0, sqB = 0;
+    let nonFiniteA = 0, nonFiniteB = 0;
     let shapeB: number[] = [];
     let shapesMatch = true;
     for (let s = 0; s < a.length; s++) {
@@ -166,6 +173,8 @@ export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], toleran
       }
       const c = compareTensors(x.data as NumericArray, y.data as NumericArray);
       const w = withinTolerance(y.data as NumericArray, x.data as NumericArray, tol);
+      nonFiniteA += c.nonFiniteA;
+      nonFiniteB += c.nonFiniteB;
       maxAbs = Math.max(maxAbs, c.maxAbs);
       absSum += c.meanAbs * c.count;
       count += c.count;
@@ -173,22 +182,64 @@ export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], toleran
       // L2 norms and the dot product accumulate across input sets.
       for (let k = 0; k < x.data.length; k++) {
         const p = Number(x.data[k]), q = Number(y.data[k]);
-        if (!Number.isFinite(p) || !Number.isFinite(q)) continue;
         sqRef += p * p;
         sqB += q * q;
         dot += p * q;
         sqDiff += (p - q) * (p - q);
       }
     }
+    const measured = shapesMatch && nonFiniteA === 0 && nonFiniteB === 0;
     if (!shapesMatch) problems.push(`output '${oa.name}' has shape [${shapeB}] in ${labelB}, [${oa.dims}] in ${labelA}`);
-    const relL2 = sqRef > 0 ? Math.sqrt(sqDiff / sqRef) : sqDiff > 0 ? Infinity : 0;
-    const cosine = sqRef > 0 && sqB > 0 ? dot / Math.sqrt(sqRef * sqB) : sqRef === 0 && sqB === 0 ? 1 : 0;
-    const withinPct = count > 0 ? (100 * within) / count : 0;
-    const pass = shapesMatch && within === count && (FLOATS.has(oa.type) || maxAbs === 0);
-    outputs.push({ name: oa.name, shape: oa.dims, shapeB, maxAbs, meanAbs: count ? absSum / count : 0, relL2, cosine: round(cosine, 8), tolerance: tol, withinPct: round(withinPct), pass });
+    if (nonFiniteA > 0 || nonFiniteB > 0) {
+      const where = [nonFiniteB > 0 ? `${nonFiniteB} in ${labelB}` : '', nonFiniteA > 0 ? `${nonFiniteA} in ${labelA}` : ''].filter(Boolean).join(', ');
+      problems.push(`output '${oa.name}' has non-finite values (NaN or infinity: ${where}); its error cannot be measured`);
+    }
+    const relL2 = !measured ? NaN : sqRef > 0 ? Math.sqrt(sqDiff / sqRef) : sqDiff > 0 ? Infinity : 0;
+    const cosine = !measured ? NaN : sqRef > 0 && sqB > 0 ? dot / Math.sqrt(sqRef * sqB) : sqRef === 0 && sqB === 0 ? 1 : 0;
+    const withinPct = measured && count > 0 ? (100 * within) / count : 0;
+    const pass = measured && within === count && (FLOATS.has(oa.type) || maxAbs === 0);
+    outputs.push({
+      name: oa.name,
+      shape: oa.dims,
+      shapeB,
+      maxAbs: measured ? maxAbs : NaN,
+      meanAbs: measured ? (count ? absSum / count : 0) : NaN,
+      relL2,
+      cosine: round(cosine, 8),
+      tolerance: tol,
+      withinPct: round(withinPct),
+      nonFinite: { a: nonFiniteA, b: nonFiniteB },
+      pass,
+    });
   }
   for (const n of namesB) if (!a[0]!.some((o) => o.name === n)) problems.push(`${labelB} has an extra output '${n}'`);
   return { outputs, problems };
+}
+
+/** Declared output names and static dims of a model, for the up-front check that two models are comparable. */
+function declaredOutputs(p: PreparedModel): { name: string; shape: Dim[] | null }[] {
+  return p.model.proto.graph!.output.map((vi) => ({ name: vi.name, shape: typeOf(vi)?.shape ?? null }));
+}
+
+const dimText = (shape: Dim[] | null) => (shape ? `[${shape.map((d) => d ?? '?').join(',')}]` : '[?]');
+
+/**
+ * Two models give comparable outputs when they have the same output names and no static dim differs (dynamic
+ * dims are checked on the outputs themselves). Returns the difference in words, or null.
+ */
+export function outputMismatch(a: { name: string; shape: Dim[] | null }[], b: { name: string; shape: Dim[] | null }[]): string | null {
+  const namesA = a.map((o) => o.name).sort();
+  const namesB = b.map((o) => o.name).sort();
+  const list = (outs: typeof a) => outs.map((o) => `${o.name} ${dimText(o.shape)}`).join(', ');
+  if (JSON.stringify(namesA) !== JSON.stringify(namesB)) return `${list(a)} vs ${list(b)}`;
+  const differ = a.filter((oa) => {
+    const sb = b.find((o) => o.name === oa.name)!.shape;
+    const sa = oa.shape;
+    if (!sa || !sb) return false;
+    return sa.length !== sb.length || sa.some((d, k) => typeof d === 'number' && d > 0 && typeof sb[k] === 'number' && sb[k]! > 0 && d !== sb[k]);
+  });
+  if (differ.length === 0) return null;
+  return differ.map((oa) => `${oa.name} ${dimText(oa.shape)} vs ${dimText(b.find((o) => o.name === oa.name)!.shape)}`).join(', ');
 }
 
 /**
@@ -219,6 +270,8 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
   if (unknownOutput !== undefined) {
     throw new UsageError(`--tolerance ${unknownOutput}:...: ${fileA} has no output '${unknownOutput}'; its outputs are ${outputNames.join(', ')}`);
   }
+  const mismatch = fileB ? outputMismatch(declaredOutputs(a), declaredOutputs(b)) : null;
+  if (mismatch) throw new UsageError(`the models give different outputs (${mismatch}); compare needs the same output names and shapes`);
   const specKey = (p: PreparedModel) => JSON.stringify(p.specs.map((s) => [s.name, s.elemType, s.dims]));
   if (specKey(a) !== specKey(b)) {
     throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);
@@ -236,7 +289,9 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
   problems.push(...outputProblems);
 
   let detections: DetectionAgreement | null = null;
-  if ((options.detections ?? 'auto') === 'auto') {
+  // Detections are decoded in a's format: only when b's outputs have a's shapes.
+  const reshaped = outputs.some((o) => JSON.stringify(o.shape) !== JSON.stringify(o.shapeB));
+  if ((options.detections ?? 'auto') === 'auto' && !reshaped) {
     const format = detectFormat(runA.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), a.family);
     if (format) {
       try {
@@ -251,7 +306,8 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
   const check = placementCheck(runB.placement, options.requireEp);
   if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}`);
   for (const c of [choiceA, choiceB]) if (c.fallbackReason && !problems.some((p) => p.includes(c.fallbackReason!))) problems.push(`fell back to CPU: ${c.fallbackReason}`);
-  const failed = outputs.filter((o) => !o.pass).map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
+  // Outputs with NaN metrics (reshaped, non-finite) have their own problem line above.
+  const failed = outputs.filter((o) => !o.pass && !Number.isNaN(o.maxAbs)).map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
   problems.push(...failed);
   const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun): SideReport => ({ path: p.path, ep: epReport(c), family: p.family, inserted: p.inserted, placement: run.placement });
   return {

@@ -78,6 +78,8 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
     const bar = (v: number, dy: number, c: string, what: string) =>
       v === 0
         ? `<text x="${left + 4}" y="${y + dy + 11}" class="tick">${what} 0 (identical)</text>`
+        : !Number.isFinite(v)
+        ? `<text x="${left + 4}" y="${y + dy + 11}" class="tick bad">${what} not measurable (${Number.isNaN(v) ? 'non-finite output or other shape' : 'infinite'})</text>`
         : `<rect x="${left}" y="${y + dy}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="14" fill="${c}"><title>${what} ${v.toExponential(3)}</title></rect>`;
     parts.push(bar(o.maxAbs, 2, COLORS[0]!, 'max abs'), bar(o.relL2, 18, COLORS[1]!, 'rel L2'));
     if (o.atol > 0) parts.push(`<line x1="${x(o.atol)}" x2="${x(o.atol)}" y1="${y}" y2="${y + 34}" stroke="#c33" stroke-width="2"/>`);
