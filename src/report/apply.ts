@@ -40,7 +40,8 @@ function compareCell(e: ApplyEntryResult): [boolean | null, string] {
   const c = e.compare;
   if (!c) return [false, e.problems.find((p) => p.startsWith('compare:'))?.slice(9) ?? 'not run'];
   const worst = c.outputs.reduce((m, o) => Math.max(m, o.maxAbs), 0);
-  return [c.pass, `${[...new Set(c.outputs.map((o) => o.tolerance.name))].join(', ')}, max abs ${num(worst)}`];
+  const fellBack = c.a.ep.fallbackReason || c.b.ep.fallbackReason;
+  return [c.pass, `${[...new Set(c.outputs.map((o) => o.tolerance.name))].join(', ')}, max abs ${num(worst)}${fellBack ? ` (${c.b.ep.used.join(',')}, fallback)` : ''}`];
 }
 
 // ---------------------------------------------------------------- Markdown

@@ -12,6 +12,8 @@ export interface JUnitCase {
   classname: string;
   timeSec?: number;
   failure?: string | null;
+  /** Not run (a sweep candidate that cannot be built there): JUnit's <skipped>, neither pass nor failure. */
+  skipped?: string;
   output?: string;
 }
 
@@ -33,15 +35,31 @@ export function junitXml(suites: JUnitSuite[]): string {
       tests: s.cases.length,
       failures: s.cases.filter((c) => c.failure).length,
       errors: 0,
+      ...(s.cases.some((c) => !c.failure && c.skipped !== undefined) ? { skipped: s.cases.filter((c) => !c.failure && c.skipped !== undefined).length } : {}),
       time: (s.timeSec ?? 0).toFixed(3),
     });
     for (const c of s.cases) {
       const tc = suite.ele('testcase', { name: c.name, classname: c.classname, time: (c.timeSec ?? 0).toFixed(3) });
       if (c.failure) tc.ele('failure', { message: c.failure }).txt(c.failure);
+      else if (c.skipped !== undefined) tc.ele('skipped', { message: c.skipped });
       if (c.output) tc.ele('system-out').txt(c.output);
     }
   }
   return root.end({ prettyPrint: true }) + '\n';
+}
+
+/**
+ * A passing testcase that records a CPU fallback (`--fallback cpu`): the run passed, but CI shows what it ran on
+ * and why. None when the requested provider was used.
+ */
+export function fallbackCase(ep: { requested: string[]; used: string[]; fallbackReason: string | null }, classname: string, who = ''): JUnitCase | null {
+  if (!ep.fallbackReason) return null;
+  return {
+    name: `${who}runs on ${ep.used.join(',')}: fell back from ${ep.requested.join(',')}`,
+    classname,
+    failure: null,
+    output: `requested ${ep.requested.join(',')}, used ${ep.used.join(',')}; fallback: ${ep.fallbackReason}`,
+  };
 }
 
 export function validateSuite(r: ValidateResult, name = `validate ${r.model}`): JUnitSuite {
@@ -69,12 +87,19 @@ export function validateSuite(r: ValidateResult, name = `validate ${r.model}`): 
   return { name, cases, timeSec: (r.latencyMs.mean * r.latencyMs.n) / 1000 };
 }
 
+function outputFailure(o: CompareResult['outputs'][number]): string {
+  const nonFinite = o.nonFinite ?? { a: 0, b: 0 };
+  if (JSON.stringify(o.shape) !== JSON.stringify(o.shapeB)) return `shape [${o.shapeB}], the reference [${o.shape}]: not comparable`;
+  if (nonFinite.a > 0 || nonFinite.b > 0) return `non-finite values (${nonFinite.b} in b, ${nonFinite.a} in the reference): error not measurable`;
+  return `max abs ${num(o.maxAbs)}, rel L2 ${num(o.relL2)}, cosine ${o.cosine}, ${o.withinPct}% within atol ${o.tolerance.atol} rtol ${o.tolerance.rtol}`;
+}
+
 export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b.path}`): JUnitSuite {
   const cls = `onnx-attn.compare.${r.b.path}`;
   const cases: JUnitCase[] = r.outputs.map((o) => ({
     name: `output ${o.name} within ${o.tolerance.name}`,
     classname: cls,
-    failure: o.pass ? null : `max abs ${num(o.maxAbs)}, rel L2 ${num(o.relL2)}, cosine ${o.cosine}, ${o.withinPct}% within atol ${o.tolerance.atol} rtol ${o.tolerance.rtol}`,
+    failure: o.pass ? null : outputFailure(o),
     output: `max abs ${num(o.maxAbs)} mean abs ${num(o.meanAbs)} rel L2 ${num(o.relL2)} cosine ${o.cosine}`,
   }));
   for (const p of r.problems.filter((p) => p.startsWith('output') && p.includes('shape'))) cases.push({ name: 'output shapes match', classname: cls, failure: p });
@@ -90,5 +115,8 @@ export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b
   if (r.placementCheck) {
     cases.push({ name: `inserted nodes run on ${r.placementCheck.required}`, classname: cls, failure: r.placementCheck.pass ? null : `${r.placementCheck.offProvider.length} node(s) ran elsewhere` });
   }
+  // One model on two providers: each side that fell back; two models share one choice, recorded once.
+  const sides = r.mode === 'ep-pair' ? [fallbackCase(r.a.ep, cls, 'a (reference) '), fallbackCase(r.b.ep, cls, 'b ')] : [fallbackCase(r.b.ep, cls)];
+  for (const c of sides) if (c) cases.push(c);
   return { name, cases, timeSec: (r.latencyMs.a.mean * r.latencyMs.a.n + r.latencyMs.b.mean * r.latencyMs.b.n) / 1000 };
 }

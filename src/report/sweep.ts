@@ -1,6 +1,6 @@
 import type { SweepResult, SweepRow } from '../sweep.js';
 import { count, num, pct } from './format.js';
-import { junitXml, type JUnitCase } from './junit.js';
+import { fallbackCase, junitXml, type JUnitCase } from './junit.js';
 import { esc } from './svg.js';
 
 /** Sweep reports: Markdown, CSV, JUnit, and HTML with a chart of overhead against output change. */
@@ -38,30 +38,48 @@ function csvField(v: string | number | boolean | null): string {
 
 export function sweepCsv(r: SweepResult): string {
   const header = ['rank', 'module', 'variant', 'point', 'tensors', 'params', 'macs', 'p50_ms', 'baseline_ms', 'overhead_ms', 'overhead_pct', 'cosine', 'rel_l2', 'matched_pct', 'class_agreement', 'mean_iou', 'on_requested_ep', 'same_as'];
-  const rows = r.rows.map((x) => [x.rank, x.module, x.variant, x.point, x.tensors.join(' '), x.params, x.macs, x.latencyMs.p50, x.baselineMs, x.overheadMs, x.overheadPct, x.cosine, x.relL2, x.detections?.matchedPct ?? null, x.detections?.classAgreement ?? null, x.detections?.meanIoU ?? null, x.onRequestedEp, x.sameAs]);
+  const rows: (string | number | boolean | null)[][] = r.rows.map((x) => [x.rank, x.module, x.variant, x.point, x.tensors.join(' '), x.params, x.macs, x.latencyMs.p50, x.baselineMs, x.overheadMs, x.overheadPct, x.cosine, x.relL2, x.detections?.matchedPct ?? null, x.detections?.classAgreement ?? null, x.detections?.meanIoU ?? null, x.onRequestedEp, x.sameAs]);
+  // A CPU fallback is recorded on every row (the columns appear only then: a CSV has no header lines).
+  if (r.ep.fallbackReason) {
+    header.push('requested_ep', 'used_ep', 'fallback_reason');
+    for (const row of rows) row.push(r.ep.requested.join(' '), r.ep.used.join(' '), r.ep.fallbackReason);
+  }
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
 
+/**
+ * JUnit of a sweep. A sweep ranks; it does not gate (its exit status is 0 whenever it ran), so no testcase fails:
+ * where the inserted nodes ran, and a CPU fallback, are in the output; candidates that cannot be built are skipped.
+ */
 export function sweepJunit(r: SweepResult): string {
-  const cases: JUnitCase[] = r.rows.map((x) => ({
-    name: `${x.module} at ${x.point}`,
-    classname: `onnx-attn.sweep.${r.model}`,
-    timeSec: (x.latencyMs.mean * r.iters) / 1000,
-    failure: x.onRequestedEp === false ? `inserted nodes ran off ${r.ep.used[0]}: ${x.offEp.join(', ')}` : null,
-    output: `params ${x.params}, MACs ${x.macs ?? 'dynamic'}, overhead ${x.overheadMs} ms (${x.overheadPct}%), cosine ${x.cosine}, rel L2 ${x.relL2}`,
-  }));
-  for (const s of r.skipped) cases.push({ name: `${s.module} at ${s.point}`, classname: `onnx-attn.sweep.${r.model}`, failure: `not built: ${s.reason}` });
+  const cls = `onnx-attn.sweep.${r.model}`;
+  const cases: JUnitCase[] = [];
+  const fallback = fallbackCase(r.ep, cls);
+  if (fallback) cases.push(fallback);
+  for (const x of r.rows) {
+    const placement = x.offEp.length > 0 ? `; inserted nodes ran off ${r.ep.used[0]}: ${x.offEp.join(', ')}` : r.ep.fallbackReason ? `; ran on ${r.ep.used.join(',')} (fell back from ${r.ep.requested.join(',')})` : '';
+    cases.push({
+      name: `${x.module} at ${x.point}`,
+      classname: cls,
+      timeSec: (x.latencyMs.mean * r.iters) / 1000,
+      failure: null,
+      output: `params ${x.params}, MACs ${x.macs ?? 'dynamic'}, overhead ${x.overheadMs} ms (${x.overheadPct}%), cosine ${x.cosine}, rel L2 ${x.relL2}${placement}`,
+    });
+  }
+  for (const s of r.skipped) cases.push({ name: `${s.module} at ${s.point}`, classname: cls, skipped: `not built: ${s.reason}` });
   return junitXml([{ name: `sweep ${r.model}`, cases }]);
 }
 
 const COLORS: Record<string, string> = { NAM: '#3b6ea8', GAM: '#d0743c', SimAM: '#4f9a5c', SE: '#9b5fb4', CBAM: '#b8465a', ECA: '#6b8e23', CA: '#8c6d31' };
 
 /** Overhead (%) against output change (rel L2, log scale), one dot per candidate, coloured by module. */
-export function tradeoffChart(rows: SweepRow[]): string {
+export function tradeoffChart(all: SweepRow[]): string {
+  // A candidate whose change is not a number (non-finite outputs) has no place on the chart; the table shows it.
+  const rows = all.filter((r) => Number.isFinite(r.relL2) && Number.isFinite(r.overheadPct));
   const width = 720;
   const height = 380;
   const [left, right, top, bottom] = [70, 130, 20, 50];
-  const xs = rows.map((r) => Math.max(r.relL2, 1e-9));
+  const xs = rows.length > 0 ? rows.map((r) => Math.max(r.relL2, 1e-9)) : [1e-9];
   const ys = rows.map((r) => r.overheadPct);
   const lx = Math.floor(Math.log10(Math.min(...xs)));
   const hx = Math.ceil(Math.log10(Math.max(...xs))) + (Math.min(...xs) === Math.max(...xs) ? 1 : 0);
