@@ -17,6 +17,8 @@ export interface RunSettings {
   /** onnxruntime's graph optimisation level (default all). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   debug?: boolean;
+  /** Sizes the user gave dynamic inputs (`--shape`), for the hint of a failed run. */
+  shapes?: Record<string, number[]>;
   /** Called after each warm-up or timed run: (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -37,6 +39,7 @@ export function sessionOptions(choice: ProviderChoice, settings: RunSettings) {
     ...(settings.threads ? { intraOpNumThreads: settings.threads } : {}),
     ...(settings.optimization ? { graphOptimizationLevel: settings.optimization } : {}),
     ...(settings.debug ? { verbose: true } : {}),
+    ...(settings.shapes ? { shapes: settings.shapes } : {}),
   };
 }
 

@@ -16,12 +16,30 @@ export interface SessionOptions {
   executionProviders?: string[];
   intraOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Show onnxruntime's own log (default: errors only). */
+  /** Show onnxruntime's own log (default: none; its errors reach the user as our one line). */
   verbose?: boolean;
   /** GPU ordinal for cuda and tensorrt (`--device-id`). */
   deviceId?: number;
   /** Write onnxruntime's profile (per-node timing and provider) under this path prefix. */
   profilePrefix?: string;
+  /** The sizes the user gave dynamic inputs (`--shape`): a failed run then says which sizes to try. */
+  shapes?: Record<string, number[]>;
+}
+
+/** The largest stride of the detectors onnx-attn patches (YOLO P5, RT-DETR's last level). */
+const STRIDE = 32;
+
+/**
+ * What to try when a run fails on sizes the user chose: spatial sizes that are not multiples of the stride break
+ * the Concat of upsampled and lateral maps (13 → 7 → 4 → 2 → 1, then 1 upsampled is 2, not 4).
+ */
+export function shapeHint(shapes: Record<string, number[]> | undefined): string {
+  if (!shapes) return '';
+  const odd = Object.entries(shapes).filter(([, d]) => d.length === 4 && (d[2]! % STRIDE !== 0 || d[3]! % STRIDE !== 0));
+  if (odd.length === 0) return '';
+  const up = (n: number) => Math.max(STRIDE, Math.ceil(n / STRIDE) * STRIDE);
+  const tries = odd.map(([name, d]) => `--shape ${name}=${[d[0], d[1], up(d[2]!), up(d[3]!)].join('x')}`).join(' ');
+  return `; the model may need sizes that are multiples of its stride (${STRIDE}); try ${tries}`;
 }
 
 /** A model loaded in onnxruntime-node, run as many times as needed. */
@@ -38,12 +56,15 @@ export interface ModelSession {
 export async function openSession(bytes: Uint8Array, options: SessionOptions = {}, label = 'model'): Promise<ModelSession> {
   const ort = await loadOrt();
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+  // onnxruntime's own log goes straight to stderr, in colour, before our one line: only --debug shows it. The
+  // environment's level is read once, when the first session is made; each session has its own as well.
+  ort.env.logLevel = options.verbose ? 'verbose' : 'fatal';
   try {
     session = await ort.InferenceSession.create(bytes, {
       executionProviders: (options.executionProviders ?? ['cpu']).map((ep) =>
         ep === 'cuda' || ep === 'tensorrt' ? { name: ep, deviceId: options.deviceId ?? 0 } : ep,
       ) as never,
-      logSeverityLevel: options.verbose ? 0 : 3,
+      logSeverityLevel: options.verbose ? 0 : 4,
       ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
@@ -61,7 +82,7 @@ export async function openSession(bytes: Uint8Array, options: SessionOptions = {
       try {
         result = await session.run(feeds);
       } catch (e) {
-        throw new ModelError(`onnxruntime failed to run the ${label}: ${firstLine(e)}`, { cause: e });
+        throw new ModelError(`onnxruntime failed to run the ${label}: ${firstLine(e)}${shapeHint(options.shapes)}`, { cause: e });
       }
       return session.outputNames.map((name) => {
         const t = result[name]!;
