@@ -60,6 +60,8 @@ export function resolveInputSpecs(
       if (clash >= 0) {
         throw new UsageError(`--shape ${i.name}=${given.join('x')}: dim ${clash} of input '${i.name}' is fixed at ${declared![clash]} in the model [${declared!.join(',')}]; only its dynamic dims can be set`);
       }
+      if (given.some((d) => !(d >= 1))) throw new UsageError(`--shape ${i.name}=${given.join('x')}: every dim must be at least 1`);
+      checkSize(i.name, given, `--shape ${i.name}=${given.join('x')}`);
       return { name: i.name, elemType: i.elemType, dims: given };
     }
     const shape = i.shape ?? [];
@@ -70,8 +72,19 @@ export function resolveInputSpecs(
       if (shape.length === 4 && k === 3) return w;
       return 1;
     });
+    checkSize(i.name, dims, `input '${i.name}' [${dims.join(',')}]`);
     return { name: i.name, elemType: i.elemType, dims };
   });
+}
+
+/** The most elements onnx-attn allocates for one input (2^28: 1 GiB of float32, a 1×3×9459×9459 image). */
+export const MAX_INPUT_ELEMENTS = 2 ** 28;
+
+function checkSize(name: string, dims: readonly number[], what: string): void {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (n <= MAX_INPUT_ELEMENTS) return;
+  const example = dims.length === 4 ? `, e.g. --shape ${name}=1x${dims[1]}x640x640` : '';
+  throw new UsageError(`${what}: ${n} elements, more than the ${MAX_INPUT_ELEMENTS} (2^28) onnx-attn allocates for one input; give a smaller shape${example}`);
 }
 
 /** The specs of a graph's real inputs (initializers listed as inputs excluded), dynamic dims fixed as above. */
@@ -102,6 +115,7 @@ export function makeInputs(specs: InputSpec[], options: InputOptions = {}): Inpu
   const imageSpec = specs.find((s) => s.dims.length === 4);
   const imageHW = imageSpec ? [imageSpec.dims[2]!, imageSpec.dims[3]!] : [640, 640];
   return specs.map((s): InputTensor => {
+    checkSize(s.name, s.dims, `input '${s.name}' [${s.dims.join(',')}]`);
     const n = s.dims.reduce((a, b) => a * b, 1);
     switch (s.elemType) {
       case DT.FLOAT: {

@@ -24,33 +24,55 @@ export async function inputSets(source: string, specs: InputSpec[], seed = 0): P
 
 const TYPES: Record<number, InputTensor['type']> = { [DT.FLOAT]: 'float32', [DT.DOUBLE]: 'float64', [DT.INT64]: 'int64', [DT.INT32]: 'int32', [DT.BOOL]: 'bool', [DT.UINT8]: 'uint8' };
 
-function flatten(v: unknown, out: number[], dims: number[], depth: number, where: string): void {
+/** `images[0][2]`: where a value sits in the file, for messages. */
+const at = (where: string, index: readonly number[]) => `${where}${index.map((i) => `[${i}]`).join('')}`;
+
+function flatten(v: unknown, out: number[], dims: number[], index: number[], where: string): void {
   if (Array.isArray(v)) {
+    const depth = index.length;
     if (dims.length <= depth) dims.push(v.length);
-    else if (dims[depth] !== v.length) throw new UsageError(`${where}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen)`);
-    for (const x of v) flatten(x, out, dims, depth + 1, where);
+    else if (dims[depth] !== v.length) throw new UsageError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
+    v.forEach((x, i) => flatten(x, out, dims, [...index, i], where));
   } else if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
-  else throw new UsageError(`${where}: ${JSON.stringify(v)} is not a finite number`);
+  // JSON has no NaN or Infinity; 1e999 parses to Infinity.
+  else if (typeof v === 'number') throw new UsageError(`${at(where, index)} is not a finite number; give finite values`);
+  else throw new UsageError(`${at(where, index)} is ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}, not a number; give nested arrays of numbers`);
 }
 
-/** `{name: nested arrays}` or `{name: {dims: [...], data: [...]}}`, one entry per model input. */
+const FORMS = '{"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}';
+
+function readDims(v: unknown, where: string): number[] {
+  if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0)) throw new UsageError(`${where}: expected a list of whole numbers, e.g. [1, 3, 640, 640]`);
+  return v as number[];
+}
+
+/** `{name: nested arrays}` or `{name: {dims: [...], data: [...]}}` (`shape` for `dims`, as --weights files have it). */
 function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
-  let parsed: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new UsageError(`--inputs ${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--inputs ${file}: expected an object with one entry per model input, ${FORMS}`);
+  const entries = parsed as Record<string, unknown>;
+  const where = `--inputs ${file}: `;
   return specs.map((s) => {
-    const entry = parsed[s.name];
-    if (entry === undefined) throw new UsageError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${Object.keys(parsed).join(', ') || 'nothing'})`);
+    const entry = Object.hasOwn(entries, s.name) ? entries[s.name] : undefined;
+    if (entry === undefined) throw new UsageError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${Object.keys(entries).join(', ') || 'nothing'})`);
     const values: number[] = [];
     let dims: number[] = [];
-    if (entry && typeof entry === 'object' && !Array.isArray(entry) && 'data' in entry) {
-      const e = entry as { dims?: number[]; data: unknown };
-      flatten(e.data, values, [], 0, `${file}: ${s.name}`);
-      dims = e.dims ?? [values.length];
-    } else flatten(entry, values, dims, 0, `${file}: ${s.name}`);
+    if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
+      const e = entry as { dims?: unknown; shape?: unknown; data?: unknown };
+      if (e.data === undefined) throw new UsageError(`${where}'${s.name}' is an object without "data"; expected ${FORMS}`);
+      const given = e.dims !== undefined ? readDims(e.dims, `${where}${s.name}.dims`) : undefined;
+      const shape = e.shape !== undefined ? readDims(e.shape, `${where}${s.name}.shape`) : undefined;
+      if (given && shape && JSON.stringify(given) !== JSON.stringify(shape)) {
+        throw new UsageError(`${where}'${s.name}' has dims [${given}] and shape [${shape}]; give one of them`);
+      }
+      flatten(e.data, values, [], [], `${where}${s.name}`);
+      dims = given ?? shape ?? [values.length];
+    } else flatten(entry, values, dims, [], `${where}${s.name}`);
     const want = s.dims.reduce((a, b) => a * b, 1);
     const given = dims.reduce((a, b) => a * b, 1);
     if (given !== values.length || dims.length !== s.dims.length || dims.some((d, i) => d !== s.dims[i])) {
