@@ -189,7 +189,7 @@ test('bad runtime flags are exit 2 before anything runs or is written', async ()
     [['compare', v5, v5, '--report', path.join(out, 'r.txt')], /--report .*r\.txt: unknown format '\.txt'; use \.json, \.md, \.html or \.xml/],
     [['compare', v5, v5, '--tolerance', 'loose'], /bad tolerance 'loose'/],
     [['validate', v5, '--ep', 'tpu'], /--ep 'tpu': expected one of cpu, cuda, tensorrt, webgpu/],
-    [['validate', v5, '--iters', '0'], /--iters 0: expected a positive integer/],
+    [['validate', v5, '--iters', '0'], /--iters '0': expected a whole number ≥ 1/],
     [['validate', v5, '--optimization', 'fast'], /Invalid values: Argument: optimization, Given: "fast", Choices: "disabled", "basic", "extended", "all"/],
     [['compare', v5], /compare needs two models/],
     [['validate', v5, '--inputs', path.join(out, 'nope')], /no such file or folder/],
