@@ -130,7 +130,7 @@ function checkGiven(argv: readonly string[], args: Record<string, unknown>, decl
     if (booleans.has(name)) continue;
     const values = Array.isArray(value) ? value.map(String) : [String(value)];
     if (!arrays.has(name) && values.length > 1) throw new UsageError(`--${name} given more than once (${values.join(', ')}); give it once`);
-    if (values.length === 0 || values.some((v) => v.trim() === '')) {
+    if (!CHECKS_OWN_EMPTY.has(name) && (values.length === 0 || values.some((v) => v.trim() === ''))) {
       throw new UsageError(`--${name} is empty; give a value${name in (declared.demandedOptions ?? {}) ? '' : `, or leave --${name} out`}`);
     }
     if (declared.number.includes(name)) {
@@ -143,6 +143,9 @@ function checkGiven(argv: readonly string[], args: Record<string, unknown>, decl
   }
   return given;
 }
+
+/** Options whose command refuses an empty value itself, with a better hint (insert: `--consumers head`). */
+const CHECKS_OWN_EMPTY = new Set(['consumers']);
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
