@@ -155,3 +155,22 @@ test('validate decodes detections: boxes per input set as compare counts them, o
   assert.equal(tol.code, 2);
   assert.deepEqual(listFiles(imgs), ['a.png', 'b.jpg']);
 });
+
+test('a plan with several problems prints each on its own line (file:line: key: what), exit 2', () => {
+  const dir = tmpDir();
+  const plan = path.join(dir, 'plan.yaml');
+  fs.writeFileSync(
+    plan,
+    'version: 1\nmodels:\n  - input: nope.onnx\n    output: out/a.onnx\n    insert:\n      - {after: "23", module: NAM}\n' +
+      '  - input: nope2.onnx\n    output: out/b.onnx\n    insert:\n      - {after: "23", module: Swin}\n',
+  );
+  const r = runBin(['apply', plan]);
+  assert.equal(r.code, 2);
+  const lines = r.stderr.trimEnd().split('\n').map((l) => l.replace(dir + path.sep, ''));
+  assert.deepEqual(lines, [
+    `onnx-attn: plan.yaml:3: models[0].input: no such file 'nope.onnx' (${path.join(dir, 'nope.onnx')}); paths are relative to the plan file`,
+    `onnx-attn: plan.yaml:7: models[1].input: no such file 'nope2.onnx' (${path.join(dir, 'nope2.onnx')}); paths are relative to the plan file`,
+    "onnx-attn: plan.yaml:10: models[1].insert[0].module: unknown module 'Swin'; expected one of NAM, GAM, SimAM, SE, CBAM, ECA, CA",
+  ]);
+  assert.deepEqual(listFiles(dir), ['plan.yaml']);
+});

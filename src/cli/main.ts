@@ -240,8 +240,8 @@ async function reported<R extends object>(
   print: (text: string) => void,
   options: { formats?: readonly string[]; unit?: string; alwaysPrint?: boolean } = {},
 ): Promise<R> {
-  const { checkReportPaths, writeReports } = await import('../report/index.js');
-  checkReportPaths(args.report ?? [], options.formats);
+  const { checkReportPaths, commandFiles, writeReports } = await import('../report/index.js');
+  checkReportPaths(args.report ?? [], options.formats, commandFiles(args));
   const { progressBar } = await import('./progress.js');
   const bar = progressBar(label, !args.json && !args.quiet, options.unit);
   let result: R;
@@ -589,7 +589,13 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     return state.exitCode;
   } catch (e) {
     if (isOnnxAttnError(e)) {
-      io.stderr(`onnx-attn: ${oneLine(e.message)}\n`);
+      // A plan with several problems gets one line each (file:line: key: what), so one run shows them all.
+      const plan = e as { file?: unknown; issues?: { line: number; path: string; message: string }[] };
+      const lines =
+        typeof plan.file === 'string' && Array.isArray(plan.issues) && plan.issues.length > 1
+          ? plan.issues.map((i) => `${plan.file}:${i.line}: ${i.path ? `${i.path}: ` : ''}${i.message}`)
+          : [e.message];
+      for (const line of lines) io.stderr(`onnx-attn: ${oneLine(line)}\n`);
       if (debug && e.stack) io.stderr(`${e.stack}\n`);
       return e.exitCode;
     }
