@@ -6,8 +6,7 @@ import { spliceModule } from './graph/splice.js';
 import { analyzeModel, type AnalyzedModel } from './inspect.js';
 import { checkRun, checkStructure, type RunCheck } from './check.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
-import { saveModel, type ExternalDataMode } from './onnx/save.js';
-import * as fs from 'node:fs';
+import { checkOutputPath, saveModel, type ExternalDataMode } from './onnx/save.js';
 import { locate, splitSpecs, type Site } from './locate/locate.js';
 import { isWithin } from './locate/scope.js';
 import type { Family, ModelStructure } from './locate/structure.js';
@@ -113,6 +112,9 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
   const bnEps = options.bnEps ?? defaultBnEps(s.family);
   const gate = options.gate ?? 'none';
   const weightFiles = options.weights ? splitSpecs(options.weights) : [];
+  if (weightFiles.length > 0 && (options.init !== undefined || options.seed !== undefined)) {
+    throw new UsageError(`--weights gives the module's weights, so --${options.init !== undefined ? 'init' : 'seed'} would be ignored; pass one or the other`);
+  }
   if (weightFiles.length > 1 && weightFiles.length !== sites.length) {
     throw new UsageError(`--weights names ${weightFiles.length} files for ${sites.length} insertion points; give one per point, or one file`);
   }
@@ -419,9 +421,7 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   if (!options.inPlace && path.resolve(output) === path.resolve(input)) {
     throw new UsageError(`refusing to overwrite the input ${input}; choose another -o, or pass --in-place`);
   }
-  if (!options.dryRun && !options.force && !options.inPlace && fs.existsSync(output)) {
-    throw new UsageError(`${output} already exists; pass --force to replace it, or -o to choose another name`);
-  }
+  if (!options.dryRun) checkOutputPath(output, { force: options.force ?? false, inPlace: options.inPlace ?? false });
   const model = await loadModel(input);
   // --shape sizes the probe and the check run; the modules see the model's own (possibly dynamic) dims.
   const analyzed = await analyzeModel(model, options.shapes ? { probeShapes: options.shapes } : {});

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { analyzeModel } from '../src/inspect.js';
+import { planInsertions } from '../src/insert.js';
 import { loadModelSync } from '../src/onnx/load.js';
 import { readFloats } from '../src/onnx/tensor.js';
 import { readTensorFile } from '../src/modules/weights.js';
@@ -242,4 +244,25 @@ test('a dynamic model gets the dynamic SimAM form, and --shape only sizes the ch
   assert.equal(r.json.insertions[0].variant, 'dynamic');
   assert.deepEqual(r.json.insertions[0].shape, ['batch', 32, null, null]);
   assert.deepEqual(r.json.check.run.outputs[0].shape.slice(0, 1), [2]);
+});
+
+test('output paths are checked before the model is read: a folder in the way, a file where a folder should be', async () => {
+  const d = tmpDir();
+  const input = path.join(d, 'yolov5s.onnx');
+  fs.copyFileSync(fixture('yolov5-op12.onnx'), input);
+  fs.mkdirSync(path.join(d, 'yolov5s-nam.onnx'));
+  const folder = await runMain(['insert', input, '--after', '23', '--module', 'NAM', '--force']);
+  assert.equal(folder.code, 2);
+  assert.match(folder.stderr, /^onnx-attn: cannot write .*yolov5s-nam\.onnx: it is a directory; give a file name for the output\n$/);
+  const underFile = await runMain(['insert', input, '--after', '23', '--module', 'NAM', '-o', path.join(input, 'x.onnx')]);
+  assert.equal(underFile.code, 2);
+  assert.match(underFile.stderr, /^onnx-attn: cannot write .*x\.onnx: .*yolov5s\.onnx is a file, not a folder; choose another output path\n$/);
+  assert.deepEqual(listFiles(d), ['yolov5s-nam.onnx', 'yolov5s.onnx']);
+});
+
+test('the library refuses --weights with --init or --seed too: they would be ignored', async () => {
+  const analyzed = await analyzeModel(loadModelSync(fixture('yolov5-op12.onnx')));
+  const weights = fixture('goldens/nam-channel-c16-8x8.safetensors');
+  assert.throws(() => planInsertions(analyzed, { after: '20', module: 'NAM', weights, seed: 3 }), /--weights gives the module's weights, so --seed would be ignored; pass one or the other/);
+  assert.throws(() => planInsertions(analyzed, { after: '20', module: 'NAM', weights, init: 'random' }), /so --init would be ignored/);
 });

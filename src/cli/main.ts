@@ -363,9 +363,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           after: args.after,
           module: args.module,
           opts: parseOpts(args.opt),
-          init: args.init,
-          seed: args.seed,
-          ...(args.weights ? { weights: args.weights } : {}),
+          // With a weights file the defaults of --init and --seed mean nothing, and the library refuses them.
+          ...(args.weights ? { weights: args.weights } : { init: args.init, seed: args.seed }),
           ...(args['bn-eps'] !== undefined ? { bnEps: args['bn-eps'] } : {}),
           gate: args.gate,
           ...(args.consumers ? { consumers: args.consumers } : {}),

@@ -208,7 +208,13 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
   }
 }
 
-function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, options: SaveOptions): void {
+/**
+ * What can be said of an output path before any model is loaded: its folder exists (and is a folder), the path is
+ * not a folder itself, and it is new unless `force` or `inPlace` say otherwise. `insert` calls it first, so a
+ * wrong -o fails in milliseconds, not after the work.
+ */
+export function checkOutputPath(out: string, options: Pick<SaveOptions, 'force' | 'inPlace'> = {}): void {
+  const outAbs = path.resolve(out);
   const dir = path.dirname(outAbs);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     // The nearest part of the path that exists says what is wrong: a file where a folder should be, or nothing.
@@ -222,6 +228,12 @@ function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, option
   if (fs.existsSync(outAbs) && fs.statSync(outAbs).isDirectory()) {
     throw new UsageError(`cannot write ${outAbs}: it is a directory; give a file name for the output`);
   }
+  if (!options.force && !options.inPlace && fs.existsSync(outAbs)) {
+    throw new UsageError(`${outAbs} already exists; pass --force to replace it`);
+  }
+}
+
+function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, options: SaveOptions): void {
   const real = (p: string) => {
     try {
       return fs.realpathSync(p);
@@ -239,9 +251,7 @@ function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, option
       }
     }
   }
-  if (!options.force && !options.inPlace && fs.existsSync(outAbs)) {
-    throw new UsageError(`${outAbs} already exists; pass --force to replace it`);
-  }
+  checkOutputPath(outAbs, options);
 }
 
 /** Which tensors go to the external file, and where. */
