@@ -1,6 +1,6 @@
 import { UsageError } from './errors.js';
 import { compareTensors, latencyStats, type NumericArray, parseTolerance, withinTolerance, type LatencyStats, type Tolerance } from './runtime/metrics.js';
-import { decodeDetections, detectFormat, matchDetections, type Detection, type Format } from './runtime/detections.js';
+import { decodeRuns, detectFormat, matchDetections, type Format } from './runtime/detections.js';
 import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';
@@ -88,19 +88,11 @@ export interface DecodeSettings {
   iou: number;
 }
 
-function decodeAll(format: Format, runs: OutputTensor[][], d: DecodeSettings): Detection[][] {
-  const images: Detection[][] = [];
-  for (const outputs of runs) {
-    const map = new Map(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as never }]));
-    const batch = outputs[0]?.dims[0] ?? 1;
-    for (let i = 0; i < batch; i++) images.push(decodeDetections(format, map, { batchIndex: i, scoreThreshold: d.conf, iouThreshold: d.iou }));
-  }
-  return images;
-}
-
 export function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][], d: DecodeSettings): DetectionAgreement {
-  const ra = decodeAll(format, a, d);
-  const rb = decodeAll(format, b, d);
+  // One list per image, input sets in order: a's image i pairs with b's image i.
+  const decode = (runs: OutputTensor[][]) => decodeRuns(format, runs, { scoreThreshold: d.conf, iouThreshold: d.iou }).flat();
+  const ra = decode(a);
+  const rb = decode(b);
   let matched = 0, same = 0, iouSum = 0, missing = 0, extra = 0, refCount = 0, otherCount = 0;
   ra.forEach((ref, i) => {
     const m = matchDetections(ref, rb[i] ?? []);

@@ -5,7 +5,7 @@ import { analyzeStructure } from './locate/structure.js';
 import { inferShapes } from './graph/shapes.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
 import { encodeModel } from './onnx/save.js';
-import { decodeDetections, detectFormat, type Format } from './runtime/detections.js';
+import { decodeRuns, detectFormat, type Format } from './runtime/detections.js';
 import { graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, type LatencyStats } from './runtime/metrics.js';
 import type { Placement } from './runtime/placement.js';
@@ -132,15 +132,9 @@ export interface ValidateResult {
 
 /** Decodes every input set's outputs (each image of its batch) and counts the boxes. */
 function countDetections(format: Format, runs: OutputTensor[][], conf: number, iou: number): DetectionCounts {
-  let images = 0;
-  const perInput = runs.map((outputs) => {
-    const map = new Map(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as never }]));
-    const batch = outputs[0]?.dims[0] ?? 1;
-    let boxes = 0;
-    for (let i = 0; i < batch; i++) boxes += decodeDetections(format, map, { batchIndex: i, scoreThreshold: conf, iouThreshold: iou }).length;
-    images += batch;
-    return boxes;
-  });
+  const decoded = decodeRuns(format, runs, { scoreThreshold: conf, iouThreshold: iou });
+  const perInput = decoded.map((images) => images.reduce((n, boxes) => n + boxes.length, 0));
+  const images = decoded.reduce((n, set) => n + set.length, 0);
   return { format, conf, iou, images, perInput };
 }
 

@@ -299,6 +299,26 @@ export function decodeDetections(format: Format, outputs: ReadonlyMap<string, Ou
   }
 }
 
+/** One named output of a model run, as onnxruntime hands it back. */
+export interface NamedOutput {
+  name: string;
+  dims: readonly number[];
+  data: TensorData | ArrayLike<number | bigint>;
+}
+
+/**
+ * Decodes every image of every run. Each run is one input set's outputs, holding a batch of images (dim 0 of its
+ * first output); the result is per run, then per image of its batch, the image's detections best first.
+ * validate counts these per input set; compare pairs them image by image.
+ */
+export function decodeRuns(format: Format, runs: readonly (readonly NamedOutput[])[], opts: Omit<DecodeOptions, 'batchIndex'> = {}): Detection[][][] {
+  return runs.map((outputs) => {
+    const map = new Map<string, OutputTensor>(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as TensorData }]));
+    const batch = outputs[0]?.dims[0] ?? 1;
+    return Array.from({ length: batch }, (_, i) => decodeDetections(format, map, { ...opts, batchIndex: i }));
+  });
+}
+
 // ----------------------------------------------------------------------------------------------------------------
 // Matching
 
