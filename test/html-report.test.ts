@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
+import sharp from 'sharp';
 import { fixture, runMain, tmpDir } from './helpers.js';
 
 /**
@@ -47,6 +48,47 @@ test('the compare HTML report renders in chromium: verdict, tables, charts, site
     fs.mkdirSync(shots, { recursive: true });
     const png = await page.screenshot({ path: path.join(shots, 'compare-report.png'), fullPage: true });
     assert.ok(png.length > 20_000, `screenshot of ${png.length} bytes`);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the validate HTML report renders in chromium: the detection counts show, per input set', async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`);
+  const dir = tmpDir();
+  const imgs = path.join(dir, 'images');
+  fs.mkdirSync(imgs);
+  for (const [i, f] of ['a.png', 'b.png'].entries()) {
+    await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 60 * i, g: 100, b: 180 }, noise: { type: 'gaussian', mean: 110 + 30 * i, sigma: 40 } } }).png().toFile(path.join(imgs, f));
+  }
+  const html = path.join(dir, 'validate.html');
+  const json = path.join(dir, 'validate.json');
+  const r = await runMain(['validate', fixture('yolov5-op12.onnx'), '--inputs', imgs, '--conf', '0.00005', '--iters', '3', '--report', html, '--report', json, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const perInput: number[] = JSON.parse(fs.readFileSync(json, 'utf8')).detections.perInput;
+  assert.equal(perInput.length, 2);
+  const total = perInput[0]! + perInput[1]!;
+  assert.ok(total > 0, 'boxes at conf 5e-5');
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
+    await page.goto(`file://${html}`);
+    assert.equal(await page.textContent('[data-verdict]'), 'PASS');
+    assert.deepEqual(await page.$$eval('h2', (hs) => hs.map((h) => h.textContent)), ['Outputs', 'Detections', 'Latency']);
+    const summary = page.locator('[data-detections]');
+    assert.ok(await summary.isVisible(), 'the detections line is visible');
+    assert.equal(await summary.textContent(), `detections (yolov5, conf 0.00005, iou 0.45): ${total} boxes in 2 images over 2 input sets`);
+    const box = await summary.boundingBox();
+    assert.ok(box && box.width > 200 && box.height > 10, JSON.stringify(box));
+    // The per-set table follows the line: one row per input set, in the folder's order.
+    const rows = await page.$$eval('xpath=//h2[.="Detections"]/following-sibling::table[1]//tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    assert.deepEqual(rows, [['input set', 'boxes'], ['1', String(perInput[0])], ['2', String(perInput[1])]]);
+    assert.equal(await page.$eval('html', (el) => el.scrollWidth - el.clientWidth), 0, 'no horizontal scrolling at 1024 px');
+    const shots = process.env['ONNX_ATTN_SCREENSHOTS'] ?? dir;
+    fs.mkdirSync(shots, { recursive: true });
+    const png = await page.screenshot({ path: path.join(shots, 'validate-report.png'), fullPage: true });
+    assert.ok(png.length > 10_000, `screenshot of ${png.length} bytes`);
   } finally {
     await browser.close();
   }

@@ -164,6 +164,72 @@ test('inputs: zeros, a JSON file and a folder of images', async () => {
   assert.match(bad.stderr, /'images' has shape \[1,3\] \(3 values\), the model expects \[1,3,128,128\]/);
 });
 
+/** A folder of noisy images (letterboxed to the model's 128×128), one input set each. */
+async function noisyImages(name: string, files: string[]): Promise<string> {
+  const imgs = path.join(dir, name);
+  fs.mkdirSync(imgs, { recursive: true });
+  for (const [i, f] of files.entries()) {
+    await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 40 * i, g: 90, b: 200 - 40 * i }, noise: { type: 'gaussian', mean: 120 + 20 * i, sigma: 40 } } })
+      .png()
+      .toFile(path.join(imgs, f));
+  }
+  return imgs;
+}
+
+test('validate: detection counts per input set are in every report, and compare counts the same boxes on the same inputs', async () => {
+  const imgs = await noisyImages('noisy', ['a.png', 'b.png']);
+  const reports = ['r.json', 'r.md', 'r.html', 'r.xml'].map((f) => path.join(dir, `det-${f}`));
+  const r = await runMain(['validate', v5, '--inputs', imgs, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--quiet', ...reports.flatMap((f) => ['--report', f])]);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(fs.readFileSync(reports[0]!, 'utf8'));
+  const d = json.detections;
+  assert.deepEqual({ ...d, perInput: d.perInput.length }, { format: 'yolov5', conf: 0.00005, iou: 0.45, images: 2, perInput: 2 });
+  const [n1, n2] = d.perInput as [number, number];
+  assert.ok(n1 > 0 && n2 > 0, `boxes at conf 5e-5: ${n1}, ${n2}`);
+  const total = n1 + n2;
+
+  // compare decodes with the same function: its reference count is validate's, over both sets and for one alone.
+  const both = JSON.parse((await runMain(['compare', v5, v5, '--inputs', imgs, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--json'])).stdout);
+  assert.deepEqual([both.detections.refCount, both.detections.otherCount, both.detections.images], [total, total, 2]);
+  const first = path.join(dir, 'noisy-a');
+  fs.mkdirSync(first, { recursive: true });
+  fs.copyFileSync(path.join(imgs, 'a.png'), path.join(first, 'a.png'));
+  const one = JSON.parse((await runMain(['compare', v5, v5, '--inputs', first, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--json'])).stdout);
+  assert.deepEqual([one.detections.refCount, one.detections.images], [n1, 1]);
+
+  const line = `detections (yolov5, conf 0.00005, iou 0.45): ${total} boxes in 2 images over 2 input sets`;
+  const md = fs.readFileSync(reports[1]!, 'utf8');
+  assert.ok(md.includes(`### Detections\n\n${line}\n\n| input set | boxes |\n| --- | --- |\n| 1 | ${n1} |\n| 2 | ${n2} |\n`), md);
+
+  const html = fs.readFileSync(reports[2]!, 'utf8');
+  assert.ok(html.includes(`<h2>Detections</h2>\n<p class="meta" data-detections="${total}">${line}</p>`), html);
+  assert.ok(html.includes(`<tr><td class="num">1</td><td class="num">${n1}</td></tr><tr><td class="num">2</td><td class="num">${n2}</td></tr>`));
+
+  const xml = convert(fs.readFileSync(reports[3]!, 'utf8'), { format: 'object' }) as { testsuites: { '@failures': string; testsuite: { testcase: { '@name': string; failure?: unknown; 'system-out'?: string }[] } } };
+  assert.equal(xml.testsuites['@failures'], '0');
+  const c = xml.testsuites.testsuite.testcase.find((t) => t['@name'] === 'detections decoded');
+  assert.ok(c, JSON.stringify(xml.testsuites.testsuite.testcase.map((t) => t['@name'])));
+  assert.equal(c.failure, undefined, 'a count is a record, not a failure');
+  assert.equal(c['system-out'], `${line}; per input set: ${n1}, ${n2}`);
+});
+
+test('validate: one input set reports its count without a per-set table; --detections off reports none', async () => {
+  const on = ['r.json', 'r.md', 'r.xml'].map((f) => path.join(dir, `det1-${f}`));
+  assert.equal((await runMain(['validate', v5, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--quiet', ...on.flatMap((f) => ['--report', f])])).code, 0);
+  const [n] = JSON.parse(fs.readFileSync(on[0]!, 'utf8')).detections.perInput as [number];
+  const compared = JSON.parse((await runMain(['compare', v5, v5, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--json'])).stdout);
+  assert.ok(n > 0);
+  assert.equal(compared.detections.refCount, n);
+  const md = fs.readFileSync(on[1]!, 'utf8');
+  assert.ok(md.includes(`### Detections\n\ndetections (yolov5, conf 0.00005, iou 0.45): ${n} boxes in 1 image\n`), md);
+  assert.doesNotMatch(md, /input set \| boxes/);
+  assert.match(fs.readFileSync(on[2]!, 'utf8'), new RegExp(`<testcase name="detections decoded" [^>]*>\\s*<system-out>detections \\(yolov5, conf 0\\.00005, iou 0\\.45\\): ${n} boxes in 1 image</system-out>`));
+
+  const off = ['r.md', 'r.html', 'r.xml'].map((f) => path.join(dir, `det0-${f}`));
+  assert.equal((await runMain(['validate', v5, '--detections', 'off', '--iters', '1', '--warmup', '0', '--quiet', ...off.flatMap((f) => ['--report', f])])).code, 0);
+  for (const f of off) assert.doesNotMatch(fs.readFileSync(f, 'utf8'), /[Dd]etections/, f);
+});
+
 test('--optimization disabled runs the graph as written: every inserted node shows in the profile by its own name', async () => {
   const nam = patched('nam.onnx', ['--after', '23', '--module', 'NAM']);
   const r = await runMain(['validate', nam, '--optimization', 'disabled', '--profile', '--json', '--iters', '1', '--warmup', '0']);

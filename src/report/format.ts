@@ -26,3 +26,21 @@ export function pct(x: number | null | undefined, digits = 1): string {
 }
 
 export const shape = (dims: readonly number[]) => `[${dims.join(', ')}]`;
+
+/** validate's detection counts, as the Markdown, HTML and JUnit reports word them. */
+export interface DetectionCountsLike {
+  format: string;
+  conf: number;
+  iou: number;
+  images: number;
+  perInput: readonly number[];
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** "detections (yolov5, conf 0.25, iou 0.45): 16 boxes in 1 image", with "over N input sets" when several. */
+export function detectionSummary(d: DetectionCountsLike): string {
+  const total = d.perInput.reduce((n, c) => n + c, 0);
+  const sets = d.perInput.length > 1 ? ` over ${d.perInput.length} input sets` : '';
+  return `detections (${d.format}, conf ${d.conf}, iou ${d.iou}): ${plural(total, 'box', 'boxes')} in ${plural(d.images, 'image', 'images')}${sets}`;
+}

@@ -1,6 +1,6 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { count, ms, num, pct, shape } from './format.js';
+import { count, detectionSummary, ms, num, pct, shape } from './format.js';
 import { errorChart, esc, latencyChart, siteDiagram } from './svg.js';
 
 /**
@@ -107,17 +107,24 @@ export function validateHtml(r: ValidateResult): string {
   return page('onnx-attn validate', r.pass, validateSections(r));
 }
 
-/** The validate page's body: metadata, outputs, latency, placement, insertions, problems (h2 sections). */
+/** The validate page's body: metadata, outputs, detections, latency, placement, insertions, problems (h2 sections). */
 export function validateSections(r: ValidateResult): string[] {
   const body = [
     `<p class="meta">model: <code>${esc(r.model)}</code> (${esc(r.family)}) on ${epText(r.ep)} · ${esc(r.tool)}</p>`,
     `<p class="meta">inputs: ${esc(r.inputs.source)}: ${r.inputs.tensors.map((t) => `${esc(t.name)} ${t.dtype} ${shape(t.shape)}`).join(', ')}</p>`,
     '<h2>Outputs</h2>',
     table(['output', 'dtype', 'shape', 'finite', 'min', 'max'], r.outputs.map((o) => [esc(o.name), o.dtype, shape(o.shape), o.finite ? '<span class="ok">yes</span>' : `<span class="bad">no (${o.nonFinite})</span>`, num(o.min), num(o.max)]), [4, 5]),
+  ];
+  if (r.detections) {
+    const d = r.detections;
+    body.push('<h2>Detections</h2>', `<p class="meta" data-detections="${d.perInput.reduce((n, c) => n + c, 0)}">${esc(detectionSummary(d))}</p>`);
+    if (d.perInput.length > 1) body.push(table(['input set', 'boxes'], d.perInput.map((n, i) => [String(i + 1), String(n)]), [0, 1]));
+  }
+  body.push(
     '<h2>Latency</h2>',
     table(['p50', 'p90', 'p99', 'mean', 'runs'], [[ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.mean), String(r.latencyMs.n)]], [0, 1, 2, 3, 4]),
     latencyChart([{ label: r.ep.used[0] ?? 'cpu', samples: r.latencySamplesMs }]),
-  ];
+  );
   if (r.placement) {
     body.push('<h2>Placement</h2>', table(['provider', 'nodes', 'nodes %', 'time %'], r.placement.providers.map((p) => [esc(p.ep), String(p.nodes), pct(p.nodesPct), pct(p.timePct)]), [1, 2, 3]));
   }

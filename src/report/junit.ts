@@ -1,7 +1,7 @@
 import { create } from 'xmlbuilder2';
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { num } from './format.js';
+import { detectionSummary, num } from './format.js';
 
 /**
  * JUnit XML (the Ant/Surefire dialect CI systems read): one testsuite per run, one testcase per check.
@@ -77,6 +77,16 @@ export function validateSuite(r: ValidateResult, name = `validate ${r.model}`): 
     failure: null,
     output: `used ${r.ep.used.join(',')}${r.ep.fallbackReason ? `; fallback: ${r.ep.fallbackReason}` : ''}; p50 ${r.latencyMs.p50} ms`,
   });
+  if (r.detections) {
+    // A record, never a failure: an untrained or patched detector may find nothing at the threshold.
+    const d = r.detections;
+    cases.push({
+      name: 'detections decoded',
+      classname: cls,
+      failure: null,
+      output: `${detectionSummary(d)}${d.perInput.length > 1 ? `; per input set: ${d.perInput.join(', ')}` : ''}`,
+    });
+  }
   if (r.placementCheck) {
     cases.push({
       name: `inserted nodes run on ${r.placementCheck.required}`,

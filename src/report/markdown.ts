@@ -1,6 +1,6 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { count, ms, num, pct, shape } from './format.js';
+import { count, detectionSummary, ms, num, pct, shape } from './format.js';
 
 /** Markdown for a CI step summary or a pull-request comment: verdict first, then the tables. */
 
@@ -39,6 +39,11 @@ export function validateMarkdown(r: ValidateResult): string {
     '',
     table(['output', 'dtype', 'shape', 'finite', 'min', 'max'], r.outputs.map((o) => [o.name, o.dtype, shape(o.shape), o.finite ? 'yes' : `**no** (${o.nonFinite})`, num(o.min), num(o.max)])),
   ];
+  if (r.detections) {
+    const d = r.detections;
+    lines.push('', '### Detections', '', detectionSummary(d));
+    if (d.perInput.length > 1) lines.push('', table(['input set', 'boxes'], d.perInput.map((n, i) => [String(i + 1), String(n)])));
+  }
   if (r.placement) {
     lines.push('', '### Placement', '', table(['provider', 'nodes', 'nodes %', 'time %'], r.placement.providers.map((p) => [p.ep, String(p.nodes), pct(p.nodesPct), pct(p.timePct)])));
     if (r.placementCheck) lines.push('', r.placementCheck.pass ? `All ${r.placementCheck.checked} checked nodes ran on ${r.placementCheck.required}.` : `**${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}**: ${r.placementCheck.offProvider.map((n) => `\`${n.node}\` (${n.ep})`).join(', ')}`);
