@@ -14,7 +14,7 @@ import { detectFormat } from './runtime/detections.js';
 import { graphInputSpecs } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
 import { readProfile } from './runtime/placement.js';
-import { sessionOptions as runSessionOptions, timeAlternately } from './runtime/run.js';
+import { runCounts, sessionOptions as runSessionOptions, timeAlternately } from './runtime/run.js';
 import { openSession, type OutputTensor } from './runtime/session.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -149,8 +149,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
   const specs = graphInputSpecs(base.graph, options.shapes);
   const sets = await inputSets(options.inputs ?? 'random', specs, options.seed ?? 0);
   const sessionOptions = runSessionOptions(choice, options);
-  const warmup = options.warmup ?? 3;
-  const iters = options.iters ?? 20;
+  const { warmup, iters } = runCounts(options);
   const baseline = await openSession(encodeModel(model), sessionOptions, `model ${file}`);
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-sweep-'));
   try {

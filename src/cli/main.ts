@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Parser } from 'yargs/helpers';
 import { ExitCode, isOnnxAttnError, UsageError } from '../errors.js';
+import { MAX_RUNS } from '../runtime/limits.js';
 import { VERSION } from '../version.js';
 import type { Reportable } from '../report/index.js';
 
@@ -52,9 +53,6 @@ function parseShapes(list: readonly string[] | undefined): Record<string, number
   }
   return shapes;
 }
-
-/** The most warm-up or timed runs one command does: a typo (an extra zero or ten) must not run for days. */
-const MAX_RUNS = 100_000;
 
 /** What a numeric option accepts; every option declared `type: 'number'` is checked against its entry. */
 interface NumberRule {

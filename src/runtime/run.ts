@@ -5,6 +5,17 @@ import type { InputTensor } from './inputs.js';
 import { readProfile, type Placement } from './placement.js';
 import type { ProviderChoice } from './providers.js';
 import { openSession, type ModelSession, type OutputTensor } from './session.js';
+import { UsageError } from '../errors.js';
+import { MAX_RUNS } from './limits.js';
+
+/** `warmup` and `iters` of the settings, defaults filled in, checked for library callers as the CLI checks its flags. */
+export function runCounts(settings: Pick<RunSettings, 'warmup' | 'iters'>): { warmup: number; iters: number } {
+  const warmup = settings.warmup ?? 3;
+  const iters = settings.iters ?? 20;
+  if (!Number.isInteger(warmup) || warmup < 0 || warmup > MAX_RUNS) throw new UsageError(`warmup ${warmup}: expected a whole number from 0 to ${MAX_RUNS}`);
+  if (!Number.isInteger(iters) || iters < 1 || iters > MAX_RUNS) throw new UsageError(`iters ${iters}: expected a whole number from 1 to ${MAX_RUNS}`);
+  return { warmup, iters };
+}
 
 /** How a model is run and timed (the runtime options of cli-contract.md). */
 export interface RunSettings {
@@ -89,8 +100,7 @@ async function openWithOutputs(bytes: Uint8Array, choice: ProviderChoice, sets: 
  * One model: the outputs of every input set, then `iters` timed runs after `warmup` (on the first set).
  */
 export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: InputTensor[][], settings: RunSettings, label: string): Promise<ModelRun> {
-  const warmup = settings.warmup ?? 3;
-  const iters = settings.iters ?? 20;
+  const { warmup, iters } = runCounts(settings);
   const total = sets.length + warmup + iters;
   let done = 0;
   const tick = () => settings.onProgress?.(++done, total);
@@ -125,8 +135,7 @@ export interface PairSide {
  * alternated run by run, so the overhead compare reports is not the machine's drift between two runs.
  */
 export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], settings: RunSettings): Promise<{ a: ModelRun; b: ModelRun }> {
-  const warmup = settings.warmup ?? 3;
-  const iters = settings.iters ?? 20;
+  const { warmup, iters } = runCounts(settings);
   const total = 2 * (sets.length + warmup + iters);
   let done = 0;
   const tick = () => settings.onProgress?.(++done, total);
