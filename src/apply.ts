@@ -7,7 +7,7 @@ import type { Insertion } from './insert.js';
 import { saveModel } from './onnx/save.js';
 import { loadPlan, type LoadedPlan, type PlanEntry } from './plan/load.js';
 import { buildEntries, render, staleReason } from './plan/run.js';
-import { checkReportPaths, writeText } from './report/index.js';
+import { checkApplyReports, checkReportPaths, writeText } from './report/index.js';
 import { renderApplyReport } from './report/apply.js';
 import { validate, type ValidateResult } from './validate.js';
 import { VERSION } from './version.js';
@@ -99,6 +99,8 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
   const mode: ApplyResult['mode'] = options.check ? 'check' : options.dryRun ? 'dry-run' : 'apply';
   checkReportPaths(options.reports ?? []);
   const plan = loadPlan(planFile);
+  // No report (the plan's or --report's) may replace the plan, a model, a weights or inputs file: before anything runs.
+  checkApplyReports(plan, options.reports ?? []);
   const selected = selectEntries(plan, options.only);
   const built = await buildEntries(plan, selected, { runCheck: mode === 'apply' });
 

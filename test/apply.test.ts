@@ -7,6 +7,7 @@ import { Ajv } from 'ajv';
 import { convert } from 'xmlbuilder2';
 import { parse as parseYaml } from 'yaml';
 import { loadModelSync } from '../src/onnx/load.js';
+import { MAX_RUNS } from '../src/runtime/limits.js';
 import { fixture, listFiles, ROOT, runBin, runMain, tmpDir } from './helpers.js';
 
 /**
@@ -220,12 +221,36 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   const dir = tmpDir('onnx-attn-apply-errors-');
   const v5 = rel(dir, 'yolov5-op12.onnx');
   fs.copyFileSync(fixture('yolov5-op12.onnx'), path.join(dir, 'model.onnx'));
+  fs.writeFileSync(path.join(dir, 'w.json'), '{}');
   const entry = (out: string, insert: string, more = '') => `  - input: ${v5}\n    output: ${out}\n    insert:\n${insert}${more}`;
   const ok = entry('out/a.onnx', '      - {after: "23", module: NAM}\n');
   const cases: [string, string, RegExp][] = [
     ['unknown top-level key', `version: 1\nmodels:\n${ok}extra: 1\n`, /^plan\.yaml:7: extra: unknown key 'extra'; expected one of version, defaults, models, reports$/],
     ['unknown insert key', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        modul: NAM\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[0\]\.modul: unknown key 'modul' \(did you mean 'module'\?\); expected one of after, module, opts, init, seed, weights, bn-eps, gate, consumers, external-data$/],
-    ['wrong type', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: "2"\n')}`, /^plan\.yaml:8: models\[0\]\.validate\.iters: expected an integer, got the string '2'$/],
+    ['wrong type', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: "2"\n')}`, /^plan\.yaml:8: models\[0\]\.validate\.iters: expected a whole number ≥ 1, got the string '2'$/],
+    // Numbers as the CLI checks them (`--iters '0': expected a whole number ≥ 1`), in the plan's words.
+    ['iters over 100000', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {iters: 100001}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.iters: expected a whole number ≤ 100000, got the number 100001$/],
+    ['iters 0', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iters: 0}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.iters: expected a whole number ≥ 1, got the number 0$/],
+    ['iters 2.5', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iters: 2.5}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.iters: expected a whole number ≥ 1, got the number 2\.5$/],
+    ['warmup over 100000 in defaults', `version: 1\ndefaults:\n  compare: {warmup: 1000000}\nmodels:\n${ok}`, /^plan\.yaml:3: defaults\.compare\.warmup: expected a whole number ≤ 100000, got the number 1000000$/],
+    ['warmup -1', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {warmup: -1}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.warmup: expected a whole number ≥ 0, got the number -1$/],
+    ['threads 0', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {threads: 0}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.threads: expected a whole number ≥ 1, got the number 0$/],
+    ['device-id -1', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {device-id: -1}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.device-id: expected a whole number ≥ 0, got the number -1$/],
+    ['device-id 0.5', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {device-id: 0.5}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.device-id: expected a whole number ≥ 0, got the number 0\.5$/],
+    ['conf over 1 (validate)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {conf: 1.5}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.conf: expected a number ≤ 1, got the number 1\.5$/],
+    ['iou under 0 (compare)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iou: -0.1}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.iou: expected a number ≥ 0, got the number -0\.1$/],
+    ['detections neither auto nor off (validate)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {detections: on}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.detections: expected one of auto, off; got the string 'on'$/],
+    ['tolerance under validate', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: 2\n      tolerance: exact\n')}`, /^plan\.yaml:9: models\[0\]\.validate\.tolerance: tolerance applies to compare \(validate runs one model\); move it under compare:$/],
+    ['tolerance under defaults.validate', `version: 1\ndefaults:\n  validate: {tolerance: fp16}\nmodels:\n${ok}`, /^plan\.yaml:3: defaults\.validate\.tolerance: tolerance applies to compare \(validate runs one model\); move it under compare:$/],
+    // Sizes as --shape checks them: every one a whole number ≥ 1, each input once.
+    ['shape size 0 (map)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape: {images: 1x3x0x64}\n')}`, /^plan\.yaml:7: models\[0\]\.shape\.images: dim 2 of '1x3x0x64' is 0; every size must be a whole number ≥ 1$/],
+    ['shape size 0 (list)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      shape: [images=1x3x64x64, other=0x3]\n')}`, /^plan\.yaml:8: models\[0\]\.validate\.shape\[1\]: dim 0 of 'other=0x3' is 0; every size must be a whole number ≥ 1$/],
+    ['shape size 0 (numbers)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare:\n      shape: {images: [1, 3, 64, 0]}\n')}`, /^plan\.yaml:8: models\[0\]\.compare\.shape\.images\[3\]: expected a whole number ≥ 1, got the number 0$/],
+    ['shape size past 2^53', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape: {images: 1x99999999999999999999}\n')}`, /^plan\.yaml:7: models\[0\]\.shape\.images: dim 1 of '1x99999999999999999999' is 99999999999999999999; every size must be a whole number ≥ 1$/],
+    ['shape naming an input twice', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape:\n      - images=1x3x64x64\n      - images=1x3x32x32\n')}`, /^plan\.yaml:9: models\[0\]\.shape\[1\]: names input 'images' twice \(images=1x3x64x64, images=1x3x32x32\); give it once$/],
+    // As insert refuses --weights with --init or --seed: they would be silently ignored.
+    ['weights with seed', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        module: NAM\n        weights: w.json\n        seed: 3\n')}`, /^plan\.yaml:9: models\[0\]\.insert\[0\]\.seed: weights and seed 3 contradict each other \(seed is for weights made without a file\); keep one$/],
+    ['weights with init', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM, init: random, weights: [w.json]}\n')}`, /^plan\.yaml:6: models\[0\]\.insert\[0\]\.init: weights and init random contradict each other \(init is for weights made without a file\); keep one$/],
     ['validate: true', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: true\n')}`, /^plan\.yaml:7: models\[0\]\.validate: expected an object of runtime options, or false to skip, got true$/],
     ['unknown module', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n      - {after: head, module: Swin}\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[1\]\.module: unknown module 'Swin'; expected one of NAM, GAM, SimAM, SE, CBAM, ECA, CA$/],
     ['unknown option', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: head\n        module: SE\n        opts:\n          ratio: 4\n')}`, /^plan\.yaml:9: models\[0\]\.insert\[0\]\.opts\.ratio: SE has no option 'ratio'; expected one of reduction$/],
@@ -262,12 +287,24 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   const j = await runMain(['apply', jsonPlan]);
   assert.equal(j.code, 2);
   assert.match(j.stderr, /^onnx-attn: .*plan\.json:16: models\[0\]\.insert\[1\]\.opts\.reduction: SE option reduction=0: expected a positive integer\n$/);
-  // A JSON syntax error is told in JSON's terms, at its line.
+  // A JSON syntax error is told in JSON's terms, at its line, on one line: whether or not Node's message gives a
+  // position (`Unexpected token '}', "...source..." is not valid JSON` gives none, and quotes the source).
   const broken = path.join(dir, 'broken.json');
-  fs.writeFileSync(broken, '{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx",\n    }\n  ]\n}\n');
-  const b = await runMain(['apply', broken]);
-  assert.equal(b.code, 2);
-  assert.match(b.stderr, /^onnx-attn: .*broken\.json:5: not valid JSON: Expected double-quoted property name\n$/);
+  const syntax: [string, string][] = [
+    ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx",\n    }\n  ]\n}\n', "5: not valid JSON: Expected double-quoted property name"],
+    ['{"version": 1,\n "models": [}', "2: not valid JSON: Unexpected token '}'"],
+    ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx"},\n    {"input": "b.onnx", "gate": tru}\n  ]\n}\n', "5: not valid JSON: Unexpected token '}'"],
+    ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx"}\n  ]\n}\n\n}\n', '8: not valid JSON: Unexpected non-whitespace character after JSON'],
+    ['{\n  "version": 1,\n  "models":\n\n', '3: not valid JSON: Unexpected end of JSON input'],
+    ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx"\n\n', "4: not valid JSON: Expected ',' or '}' after property value"],
+    ['\n\n[1, 2,]', "3: not valid JSON: Unexpected token ']'"],
+  ];
+  for (const [text, expected] of syntax) {
+    fs.writeFileSync(broken, text);
+    const b = await runMain(['apply', broken]);
+    assert.equal(b.code, 2, text);
+    assert.equal(b.stderr, `onnx-attn: ${broken}:${expected}\n`, text);
+  }
   fs.rmSync(broken);
 
   writePlan(dir, 'plan.yaml', `version: 1\nmodels:\n${ok}`);
@@ -278,6 +315,70 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   assert.equal(none.code, 2);
   assert.match(none.stderr, /apply needs a plan file/);
   assert.deepEqual(listFiles(dir), [...before, 'plan.json', 'plan.yaml'].sort());
+});
+
+test('reports that would replace the plan, a weights or inputs file are refused before anything runs (exit 2, nothing written)', async () => {
+  const dir = tmpDir('onnx-attn-apply-reports-');
+  fs.copyFileSync(fixture('yolov5-op12.onnx'), path.join(dir, 'm.onnx'));
+  // Weights and inputs that work: without the check, apply would run and write its reports over them.
+  const c = 32; // channels at model.23 of the v5 fixture
+  const bn = { weight: Array(c).fill(1), bias: Array(c).fill(0), running_mean: Array(c).fill(0), running_var: Array(c).fill(1) };
+  fs.writeFileSync(path.join(dir, 'w.json'), JSON.stringify(Object.fromEntries(Object.entries(bn).map(([k, v]) => [`Channel_Att.bn2.${k}`, v]))));
+  fs.writeFileSync(path.join(dir, 'in.json'), JSON.stringify({ images: { shape: [1, 3, 128, 128], data: Array(3 * 128 * 128).fill(0.5) } }));
+  const plan = path.join(dir, 'plan.json');
+  const text = (reports: string[]) =>
+    JSON.stringify(
+      { version: 1, models: [{ input: 'm.onnx', output: 'out/p.onnx', insert: [{ after: '23', module: 'NAM', weights: 'w.json' }], validate: { inputs: 'in.json', iters: 1, warmup: 0 }, compare: false }], reports },
+      null,
+      2,
+    );
+  const refused = 'which this command reads; a report there would replace it; choose another report path';
+  const cases: [string[], string[], string][] = [
+    [[], ['--report', plan], `--report ${plan}: that is the plan (${plan}), ${refused}`],
+    [[], ['--report', path.join(dir, 'w.json')], `--report ${path.join(dir, 'w.json')}: that is a weights file of models[0].insert[0] (${path.join(dir, 'w.json')}), ${refused}`],
+    [[], ['--report', path.join(dir, 'in.json')], `--report ${path.join(dir, 'in.json')}: that is the inputs file of models[0].validate (${path.join(dir, 'in.json')}), ${refused}`],
+    [['plan.json'], [], `${plan}: reports[0] ${path.relative(process.cwd(), plan)}: that is the plan (${plan}), ${refused}`],
+    [['w.json'], [], `${plan}: reports[0] ${path.relative(process.cwd(), path.join(dir, 'w.json'))}: that is a weights file of models[0].insert[0] (${path.join(dir, 'w.json')}), ${refused}`],
+    [['in.json'], ['--dry-run'], `${plan}: reports[0] ${path.relative(process.cwd(), path.join(dir, 'in.json'))}: that is the inputs file of models[0].validate (${path.join(dir, 'in.json')}), ${refused}`],
+  ];
+  for (const [reports, args, message] of cases) {
+    fs.writeFileSync(plan, text(reports));
+    const before = new Map(listFiles(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+    const r = await runMain(['apply', plan, ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')} ${reports}: ${r.stderr}`);
+    assert.equal(r.stderr, `onnx-attn: ${message}\n`);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(listFiles(dir), [...before.keys()], 'nothing written');
+    for (const [f, bytes] of before) assert.ok(fs.readFileSync(path.join(dir, f)).equals(bytes), `${f} unchanged`);
+  }
+  // Other report paths are fine: the same plan runs and writes them.
+  fs.writeFileSync(plan, text(['r.md']));
+  const ok = await runMain(['apply', plan, '--quiet', '--report', path.join(dir, 'r.json')]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(listFiles(dir), ['in.json', 'm.onnx', 'out', 'out/p.onnx', 'plan.json', 'r.json', 'r.md', 'w.json']);
+});
+
+test('validate blocks take detections, conf and iou, and pass them to validate', async () => {
+  const dir = tmpDir('onnx-attn-apply-detections-');
+  const entry = (name: string, validate: string) =>
+    `  - name: ${name}\n    input: ${rel(dir, 'yolov5-op12.onnx')}\n    output: out/${name}.onnx\n    insert: [{after: "23", module: SimAM, gate: zero}]\n    validate: ${validate}\n`;
+  const plan = writePlan(
+    dir,
+    'plan.yaml',
+    `version: 1\ndefaults:\n  validate: {iters: 1, warmup: 0, inputs: zeros}\n  compare: false\nmodels:\n${entry('plain', '{}')}${entry('off', '{detections: off}')}${entry('strict', '{detections: auto, conf: 0.9, iou: 0.3}')}${entry('loose', '{conf: 0, iou: 1}')}`,
+  );
+  const r = await runMain(['apply', plan, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  type Counts = { conf: number; iou: number; perInput: number[] } | null;
+  const entries = JSON.parse(r.stdout).entries as { name: string; validate: { detections: Counts } }[];
+  assert.deepEqual(entries.map((e) => [e.name, e.validate.detections && [e.validate.detections.conf, e.validate.detections.iou]]), [
+    ['plain', [0.25, 0.45]],
+    ['off', null],
+    ['strict', [0.9, 0.3]],
+    ['loose', [0, 1]],
+  ]);
+  const boxes = (name: string) => entries.find((e) => e.name === name)!.validate.detections!.perInput[0]!;
+  assert.ok(boxes('loose') > boxes('strict'), `a lower threshold keeps more boxes (${boxes('loose')} vs ${boxes('strict')})`);
 });
 
 test('determinism and --check: same plan and inputs give the same bytes; tampered outputs and changed plans are stale', async () => {
@@ -386,6 +487,16 @@ test('--dry-run prints points, tensors and parameters and writes nothing; --sche
   const example = parseYaml(fs.readFileSync(path.join(ROOT, 'examples/ci/onnx-attn.plan.yaml'), 'utf8'));
   assert.ok(validate(example), JSON.stringify(validate.errors));
   assert.ok(!validate({ version: 1, models: [{ input: 'a', output: 'b', insert: [{ after: 1, module: 'NAM', gate: 'one' }] }] }));
+  // What the loader accepts, the schema says: the CLI's limits on numbers and sizes, validate's own keys.
+  const defs = schema['definitions'] as Record<string, { properties: Record<string, { maximum?: number }> }>;
+  for (const block of ['validateOrFalse', 'compareOrFalse']) for (const key of ['iters', 'warmup']) assert.equal(defs[block]!.properties[key]!.maximum, MAX_RUNS, `${block}.${key}`);
+  const withEntry = (more: Record<string, unknown>, item: Record<string, unknown> = {}) => validate({ version: 1, models: [{ input: 'a', output: 'b', insert: [{ after: 1, module: 'NAM', ...item }], ...more }] });
+  assert.ok(withEntry({ validate: { iters: 100000, warmup: 100000, detections: 'off', conf: 0.5, iou: 0.5, shape: ['images=1x3x64x64'] }, shape: { images: '01x3x64x64' } }), JSON.stringify(validate.errors));
+  for (const bad of [{ validate: { iters: 100001 } }, { compare: { warmup: 100001 } }, { validate: { threads: 0 } }, { validate: { conf: 2 } }, { compare: { iou: -1 } }, { validate: { 'device-id': 0.5 } }, { validate: { tolerance: 'exact' } }, { shape: { images: '1x0x64x64' } }, { shape: { images: [1, 0] } }, { compare: { shape: ['images=0x3'] } }]) {
+    assert.ok(!withEntry(bad), JSON.stringify(bad));
+  }
+  assert.ok(withEntry({}, { weights: 'w.safetensors' }) && withEntry({}, { init: 'random', seed: 2 }));
+  assert.ok(!withEntry({}, { weights: 'w.safetensors', seed: 2 }) && !withEntry({}, { weights: ['w.npz'], init: 'torch' }), 'weights with init or seed');
 });
 
 test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan they run', async () => {

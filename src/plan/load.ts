@@ -8,7 +8,8 @@ import type { InsertOptions } from '../insert.js';
 import { MODULES, resolveOptions } from '../modules/index.js';
 import type { ExternalDataMode } from '../onnx/save.js';
 import { parseTolerance } from '../runtime/metrics.js';
-import type { RuntimeOptions } from '../validate.js';
+import type { ValidateOptions } from '../validate.js';
+import { jsonSyntaxError } from './json.js';
 import { checkSchema } from './schema.js';
 
 /**
@@ -65,7 +66,7 @@ export interface PlanEntry {
   items: PlanItem[];
   externalData: ExternalDataMode;
   /** null: skipped (`validate: false`). */
-  validate: RuntimeOptions | null;
+  validate: ValidateOptions | null;
   compare: CompareOptions | null;
 }
 
@@ -158,16 +159,35 @@ function lineOf(doc: Document, lc: LineCounter, at: KeyPath, atKey: boolean): nu
 
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-function parseShape(v: RawRuntime['shape']): Record<string, number[]> | undefined {
+/**
+ * Sizes of dynamic inputs (the schema has checked their form and that none is 0). As `--shape`: every size a safe
+ * whole number, and each input named once in the list form.
+ */
+function parseShape(v: RawRuntime['shape'], at: KeyPath, problem: (at: KeyPath, message: string) => void): Record<string, number[]> | undefined {
   if (!v) return undefined;
   const out: Record<string, number[]> = {};
+  /** `text`: the sizes as written (`1x3x640x640`), `shown`: the item they came from, quoted in the message. */
+  const put = (name: string, text: string, where: KeyPath, shown: string) => {
+    const dims = text.split('x').map(Number);
+    const bad = dims.findIndex((d) => !(d >= 1) || !Number.isSafeInteger(d));
+    if (bad >= 0) problem(where, `dim ${bad} of '${shown}' is ${text.split('x')[bad]}; every size must be a whole number ≥ 1`);
+    out[name] = dims;
+  };
   if (Array.isArray(v)) {
-    for (const item of v) {
+    for (const [n, item] of v.entries()) {
       const eq = item.lastIndexOf('=');
-      out[item.slice(0, eq)] = item.slice(eq + 1).split('x').map(Number);
+      const name = item.slice(0, eq);
+      if (Object.hasOwn(out, name)) {
+        const all = v.filter((i) => i.slice(0, i.lastIndexOf('=')) === name);
+        problem([...at, n], `names input '${name}' twice (${all.join(', ')}); give it once`);
+      }
+      put(name, item.slice(eq + 1), [...at, n], item);
     }
   } else {
-    for (const [k, dims] of Object.entries(v)) out[k] = Array.isArray(dims) ? dims : String(dims).split('x').map(Number);
+    for (const [k, dims] of Object.entries(v)) {
+      const text = Array.isArray(dims) ? dims.join('x') : String(dims);
+      put(k, text, [...at, k], text);
+    }
   }
   return out;
 }
@@ -201,19 +221,19 @@ export function loadPlan(file: string): LoadedPlan {
   const lc = new LineCounter();
   const text = bytes.toString('utf8');
   const kind = path.extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML';
-  if (kind === 'JSON') {
-    // JSON's own parser says what is wrong in JSON's terms; YAML's (below) then gives the line numbers of keys.
-    try {
-      JSON.parse(text);
-    } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
-      const at = /position (\d+)/.exec(why);
-      const line = at ? text.slice(0, Number(at[1])).split('\n').length : 1;
-      throw new PlanError(file, [{ line, path: '', message: `not valid JSON: ${why.replace(/ in JSON at position \d+.*$/, '')}` }]);
-    }
-  }
   // JSON is YAML 1.2: one parser, and line numbers for both.
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
+  if (kind === 'JSON') {
+    // JSON's own parser says what is wrong in JSON's terms (and, for some errors, where); YAML's gives the lines
+    // of keys. A byte order mark is no error in a plan (YAML skips it too).
+    const body = text.replace(/^\uFEFF/, '');
+    try {
+      JSON.parse(body);
+    } catch (e) {
+      const { line, message } = jsonSyntaxError(body, e, doc.errors[0]?.pos[0]);
+      throw new PlanError(file, [{ line, path: '', message: `not valid JSON: ${message}` }]);
+    }
+  }
   const issue = (at: KeyPath, message: string, atKey = false): PlanIssue => ({ line: lineOf(doc, lc, at, atKey), path: formatPath(at), message });
   if (doc.errors.length > 0) {
     throw new PlanError(
@@ -313,7 +333,7 @@ export function loadPlan(file: string): LoadedPlan {
       });
     }
 
-    const runtime = (kind: 'validate' | 'compare'): RuntimeOptions | CompareOptions | null => {
+    const runtime = (kind: 'validate' | 'compare'): ValidateOptions | CompareOptions | null => {
       const own = e[kind];
       const dflt = raw.defaults?.[kind];
       if (own === false || (own === undefined && dflt === false)) return null;
@@ -327,7 +347,7 @@ export function loadPlan(file: string): LoadedPlan {
       } catch (err) {
         issues.push(issue(keyAt('tolerance'), (err as Error).message));
       }
-      const shapes = parseShape(merged.shape);
+      const shapes = parseShape(merged.shape, keyAt('shape'), (p, m) => issues.push(issue(p, m)));
       return {
         ...(merged.ep !== undefined ? { ep: list(merged.ep).flatMap((x) => x.split(',')) } : {}),
         ...(merged.fallback !== undefined ? { fallback: merged.fallback } : {}),
@@ -347,7 +367,7 @@ export function loadPlan(file: string): LoadedPlan {
         ...(merged.iou !== undefined ? { iou: merged.iou } : {}),
       };
     };
-    const shapes = parseShape(e.shape);
+    const shapes = parseShape(e.shape, [...at, 'shape'], (p, m) => issues.push(issue(p, m)));
     entries.push({
       index: i,
       name,
@@ -368,6 +388,8 @@ export function loadPlan(file: string): LoadedPlan {
     const msg = j === e ? 'the output is the input; choose another output path (apply never overwrites its inputs)' : `the output is models[${j.index}]'s input; put both insertions in one entry's insert list instead`;
     issues.push(issue([...e.path, 'output'], msg));
   }
+  // Reports over a model are found here, at their line; the plan itself, weights and inputs files (and --report
+  // paths) by checkApplyReports, which apply calls next.
   const reports = (raw.reports ?? []).map((r, n) => {
     const abs = resolve(r);
     const clash = entries.find((e) => real(e.input) === real(abs) || real(e.output) === real(abs));

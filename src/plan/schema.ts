@@ -17,6 +17,12 @@ function load() {
     const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, verbose: true });
     // `x-expected`: our annotation, the expectation an error message states.
     ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
+    // `x-sizes`: a string of sizes (1x3x640x640); a zero among them is told as the CLI tells it (dim k is 0).
+    ajv.addKeyword({ keyword: 'x-sizes', schemaType: 'boolean' });
+    // `x-misplaced`: keys that belong elsewhere, with the hint to give instead of "unknown key".
+    ajv.addKeyword({ keyword: 'x-misplaced', schemaType: 'object' });
+    // `x-conflicts`: keys refused together (weights with init or seed); told at the other key, with its value.
+    ajv.addKeyword({ keyword: 'x-conflicts', schemaType: 'object' });
     cached = { schema, validate: ajv.compile(schema) };
   }
   return cached;
@@ -35,7 +41,23 @@ export interface SchemaIssue {
   message: string;
 }
 
-const article = (t: string) => ({ object: 'an object', array: 'a list', string: 'a string', integer: 'an integer', number: 'a number', boolean: 'true or false', null: 'null' })[t] ?? t;
+const article = (t: string) => ({ object: 'an object', array: 'a list', string: 'a string', integer: 'a whole number', number: 'a number', boolean: 'true or false', null: 'null' })[t] ?? t;
+
+/** `≥ 1`, `≤ 100000`, `> 0`, in the CLI's words (`--iters '0': expected a whole number ≥ 1`). */
+const SYMBOL: Record<string, string> = { '>=': '≥', '<=': '≤', '>': '>', '<': '<' };
+
+/**
+ * What a number's schema expects, as the CLI says it: `a whole number ≥ 1` (its lower bound, as for a value that
+ * is not a number at all), or the bound a value broke (`a whole number ≤ 100000`).
+ */
+function numberExpectation(parent: Record<string, unknown>, broken?: { comparison: string; limit: number }): string {
+  const kind = parent['type'] === 'integer' ? 'a whole number' : 'a number';
+  if (broken) return `${kind} ${SYMBOL[broken.comparison] ?? broken.comparison} ${broken.limit}`;
+  if (typeof parent['exclusiveMinimum'] === 'number') return `${kind} > ${parent['exclusiveMinimum']}`;
+  // A lower bound of -2^53 + 1 only keeps seeds safe integers: no one needs to read it.
+  if (typeof parent['minimum'] === 'number' && Number.isSafeInteger(parent['minimum']) && parent['minimum'] > Number.MIN_SAFE_INTEGER) return `${kind} ≥ ${parent['minimum']}`;
+  return kind;
+}
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
@@ -63,6 +85,8 @@ function describe(e: ErrorObject): SchemaIssue {
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const hint = (parent['x-misplaced'] as Record<string, string> | undefined)?.[key];
+      if (hint) return { path: [...path, key], atKey: true, message: hint };
       const props = Object.keys((parent['properties'] as Record<string, unknown> | undefined) ?? {});
       return { path: [...path, key], atKey: true, message: `unknown key '${key}'; expected one of ${props.join(', ')}` };
     }
@@ -70,14 +94,25 @@ function describe(e: ErrorObject): SchemaIssue {
       const key = (e.params as { missingProperty: string }).missingProperty;
       return { path, atKey: false, message: `missing required key '${key}'` };
     }
-    case 'type':
-      return { path, atKey: false, message: `expected ${expected ?? ([] as string[]).concat((e.params as { type: string | string[] }).type).map(article).join(' or ')}, got ${got}` };
+    case 'type': {
+      const types = ([] as string[]).concat((e.params as { type: string | string[] }).type);
+      const numeric = types.length === 1 && (types[0] === 'integer' || types[0] === 'number');
+      return { path, atKey: false, message: `expected ${expected ?? (numeric ? numberExpectation(parent) : types.map(article).join(' or '))}, got ${got}` };
+    }
     case 'enum':
       return { path, atKey: false, message: `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}; got ${got}` };
     case 'const':
       return { path, atKey: false, message: `expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}, got ${got}` };
-    case 'not':
+    case 'not': {
+      const conflict = parent['x-conflicts'] as { key: string; with: string[]; because: string } | undefined;
+      const data = (e.data ?? {}) as Record<string, unknown>;
+      const other = conflict?.with.find((k) => k in data);
+      if (conflict && other) {
+        const value = typeof data[other] === 'object' ? JSON.stringify(data[other]) : String(data[other]);
+        return { path: [...path, other], atKey: false, message: `${conflict.key} and ${other} ${value} contradict each other (${other} ${conflict.because}); keep one` };
+      }
       return { path, atKey: false, message: `expected ${expected ?? 'another value'}, got ${got}` };
+    }
     case 'minItems':
       return { path, atKey: false, message: `expected at least ${(e.params as { limit: number }).limit} item(s), got an empty list` };
     case 'minLength':
@@ -87,10 +122,18 @@ function describe(e: ErrorObject): SchemaIssue {
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
       const { comparison, limit } = e.params as { comparison: string; limit: number };
-      return { path, atKey: false, message: `expected a number ${comparison} ${limit}, got ${got}` };
+      return { path, atKey: false, message: `expected ${numberExpectation(parent, { comparison, limit })}, got ${got}` };
     }
-    case 'pattern':
+    case 'pattern': {
+      // Sizes that are all digits fail their pattern only by a zero: say which, as `--shape` does.
+      const sizes = parent['x-sizes'] === true && typeof e.data === 'string' ? /^(?:[^=]+=)?(\d+(?:x\d+)*)$/.exec(e.data) : null;
+      if (sizes) {
+        const dims = sizes[1]!.split('x');
+        const bad = dims.findIndex((d) => !(Number(d) >= 1));
+        if (bad >= 0) return { path, atKey: false, message: `dim ${bad} of '${e.data}' is ${dims[bad]}; every size must be a whole number ≥ 1` };
+      }
       return { path, atKey: false, message: `expected ${expected ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, got ${got}` };
+    }
     default:
       return { path, atKey: false, message: e.message ?? e.keyword };
   }
