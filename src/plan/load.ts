@@ -230,7 +230,7 @@ export function loadPlan(file: string): LoadedPlan {
     try {
       JSON.parse(body);
     } catch (e) {
-      const { line, message } = jsonSyntaxError(body, e, doc.errors[0]?.pos[0]);
+      const { line, message } = jsonSyntaxError(body, e);
       throw new PlanError(file, [{ line, path: '', message: `not valid JSON: ${message}` }]);
     }
   }
