@@ -1,18 +1,19 @@
 import { UsageError } from './errors.js';
+import { listOf } from './options.js';
 import { compareTensors, latencyStats, type NumericArray, parseTolerance, withinTolerance, type LatencyStats, type Tolerance } from './runtime/metrics.js';
 import { decodeRuns, detectFormat, matchDetections, type Format } from './runtime/detections.js';
 import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
-import { chooseEp, epReport, loadInputs, placementCheck, prepareModel, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
+import { checkDetectionOptions, chooseEp, epReport, loadInputs, placementCheck, prepareModel, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
 import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
 
 export interface CompareOptions extends RuntimeOptions {
   /** `exact|fp32|tf32|fp16`, `atol=..,rtol=..`, or per output `NAME:spec` (repeatable). */
-  tolerance?: readonly string[];
+  tolerance?: string | readonly string[];
   /** `auto` (default) decodes detections when the outputs look like a detector's; `off` skips it. */
   detections?: 'auto' | 'off';
   /** One model on two providers, `cuda,cpu`: the second is the reference. */
@@ -239,7 +240,8 @@ export function outputMismatch(a: { name: string; shape: Dim[] | null }[], b: { 
  * output error, detection-level agreement and latency. `a` is the reference: errors are relative to it.
  */
 export async function compare(fileA: string, fileB: string | null, options: CompareOptions = {}): Promise<CompareResult> {
-  const tolerance = parseTolerance(options.tolerance ?? []);
+  const tolerance = parseTolerance(listOf('tolerance', options.tolerance));
+  checkDetectionOptions(options);
   let choiceA: ProviderChoice;
   let choiceB: ProviderChoice;
   const mode = options.epPair ? 'ep-pair' : 'models';

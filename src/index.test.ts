@@ -7,7 +7,7 @@ import * as api from './index.js';
 const PUBLIC_API = [
   'BuildError', 'EpUnavailableError', 'ExitCode', 'Graph', 'LocateError', 'MODULES', 'MismatchError', 'ModelError',
   'ModuleBuilder', 'Node', 'OnnxAttnError', 'UsageError', 'VERSION', 'Value', 'analyzeModel', 'analyzeStructure',
-  'apply', 'applyInsertions', 'checkPlan', 'compare', 'convert', 'decodeModel', 'describeModules', 'encodeModel',
+  'apply', 'applyInsertItems', 'applyInsertions', 'checkRun', 'checkStructure', 'checkPlan', 'compare', 'convert', 'decodeModel', 'describeModules', 'doctor', 'encodeModel',
   'expandPoints', 'findModule', 'inferShapes', 'initWeights', 'insertIntoFile', 'inspect', 'isOnnxAttnError',
   'loadModel', 'loadModelSync', 'locate', 'planInsertions', 'rankRows', 'readTensorFile', 'renderReport',
   'resolveOptions', 'resolveWeights', 'saveModel', 'splitSpecs', 'standaloneModel', 'summarize', 'sweep', 'validate',
@@ -30,4 +30,12 @@ test('loadModel is async and loadModelSync gives the same model', async () => {
   const a = await pending;
   const b = api.loadModelSync(fixture('yolov5-op12.onnx'));
   assert.ok(Buffer.from(api.encodeModel(a)).equals(api.encodeModel(b)));
+});
+
+test('the plan schema and package.json are importable subpaths', async () => {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const schema = require('onnx-attn/schema/plan.schema.json') as { title: string; properties: Record<string, unknown> };
+  assert.ok('models' in schema.properties);
+  assert.equal((require('onnx-attn/package.json') as { name: string }).name, 'onnx-attn');
 });

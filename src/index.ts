@@ -2,24 +2,26 @@
  * onnx-attn's library API: the same verbs as the CLI (load → locate → build → splice → check → save, then
  * inspect, convert, validate, compare). The CLI imports only what a user could import from here.
  */
-export { ExitCode, UsageError, ModelError, LocateError, BuildError, MismatchError, EpUnavailableError, OnnxAttnError, isOnnxAttnError } from './errors.js';
+export { ExitCode, UsageError, ModelError, LocateError, BuildError, MismatchError, EpUnavailableError, OnnxAttnError, isOnnxAttnError, type ExitCodeValue, type OnnxAttnErrorName } from './errors.js';
 export { loadModel, loadModelSync, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
 export { saveModel, encodeModel, type SaveOptions, type SaveResult, type ExternalDataMode } from './onnx/save.js';
 export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js';
 export { inferShapes } from './graph/shapes.js';
 export { analyzeStructure, type Family, type Layer, type HeadInput, type ModelStructure } from './locate/structure.js';
 export { locate, splitSpecs, type Site } from './locate/locate.js';
-export { inspect, analyzeModel, summarize, type InspectResult, type InspectOptions, type AnalyzedModel } from './inspect.js';
+export { inspect, analyzeModel, summarize, type InspectResult, type InspectOptions, type AnalyzedModel, type LayerSummary, type HeadSummary, type SiteSummary, type TensorSummary } from './inspect.js';
 export { convert, type ConvertOptions } from './convert.js';
-export { insertIntoFile, planInsertions, applyInsertions, type InsertOptions, type InsertFileOptions, type InsertResult, type Insertion } from './insert.js';
+export { insertIntoFile, planInsertions, applyInsertions, applyInsertItems, type InsertOptions, type InsertFileOptions, type InsertResult, type Insertion, type InsertionPlan, type InsertItemsOptions } from './insert.js';
+export { checkStructure, checkRun, type RunCheck } from './check.js';
 export { MODULES, findModule, resolveOptions, describeModules } from './modules/index.js';
 export type { AttentionModule, ModuleContext } from './modules/types.js';
 export { ModuleBuilder } from './modules/builder.js';
 export { standaloneModel } from './modules/standalone.js';
 export { readTensorFile, resolveWeights, initWeights } from './modules/weights.js';
 export { validate, type ValidateResult, type ValidateOptions, type RuntimeOptions } from './validate.js';
-export { compare, type CompareResult, type CompareOptions } from './compare.js';
-export { sweep, rankRows, expandPoints, type SweepResult, type SweepRow, type SweepOptions } from './sweep.js';
-export { writeReports, renderReport } from './report/index.js';
+export { compare, type CompareResult, type CompareOptions, type OutputComparison, type DetectionAgreement } from './compare.js';
+export { sweep, rankRows, expandPoints, type SweepResult, type SweepRow, type SweepOptions, type SweepSkip, type RankKey } from './sweep.js';
+export { writeReports, renderReport, type Reportable } from './report/index.js';
+export { doctor, type DoctorReport } from './doctor.js';
 export { VERSION } from './version.js';
 export { apply, checkPlan, type ApplyOptions, type ApplyResult, type ApplyEntryResult } from './apply.js';

@@ -7,6 +7,7 @@ import { analyzeModel, type AnalyzedModel } from './inspect.js';
 import { checkRun, checkStructure, type RunCheck } from './check.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
 import { checkOutputPath, saveModel, type ExternalDataMode } from './onnx/save.js';
+import { numberIn, oneOf } from './options.js';
 import { locate, splitSpecs, type Site } from './locate/locate.js';
 import { isWithin } from './locate/scope.js';
 import type { Family, ModelStructure } from './locate/structure.js';
@@ -96,6 +97,11 @@ export function defaultOutputPath(input: string, module: string): string {
 /** Locates every point and checks everything (module constraints, weights) without touching the model. */
 export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions): InsertionPlan[] {
   const { structure: s, graph } = analyzed;
+  if (typeof options.module !== 'string') throw new UsageError('module: give a module name (NAM, GAM, SimAM, SE, CBAM, ECA, CA)');
+  oneOf('init', options.init, ['torch', 'random'] as const);
+  oneOf('gate', options.gate, ['zero', 'none'] as const);
+  numberIn('seed', options.seed, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true);
+  numberIn('bnEps', options.bnEps, Number.MIN_VALUE, Number.MAX_VALUE);
   const module = findModule(options.module);
   const rawOpts = options.opts ?? {};
   const moduleOptions = resolveOptions(module, { ...rawOpts });

@@ -1,9 +1,11 @@
+import { UsageError } from './errors.js';
 import { Graph } from './graph/graph.js';
 import { insertedModules, type InsertedModule } from './graph/inserted.js';
 import { readProvenance } from './insert.js';
 import { analyzeStructure } from './locate/structure.js';
 import { inferShapes } from './graph/shapes.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
+import { listOf, numberIn, oneOf } from './options.js';
 import { encodeModel } from './onnx/save.js';
 import { decodeRuns, detectFormat, type Format } from './runtime/detections.js';
 import { graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
@@ -17,7 +19,9 @@ import { VERSION } from './version.js';
 
 /** Runtime options shared by validate, compare and sweep (cli-contract "Runtime options"). */
 export interface RuntimeOptions extends RunSettings {
-  ep?: readonly string[];
+  /** Providers in order of preference: `cpu` (default), `cuda`, `tensorrt`, `webgpu`; one string or a list. */
+  ep?: string | readonly string[];
+  /** `none` (default): a provider that cannot load is EpUnavailableError (exit 3); `cpu` runs there and says why. */
   fallback?: 'cpu' | 'none';
   /** random (default), zeros, FILE.json or a folder of images. */
   inputs?: string;
@@ -85,9 +89,17 @@ export async function prepareModel(file: string, shapes: Record<string, number[]
   };
 }
 
+/** `detections`, `conf` and `iou` of validate and compare, checked as the CLI checks its flags. */
+export function checkDetectionOptions(options: Pick<ValidateOptions, 'detections' | 'conf' | 'iou'>): void {
+  oneOf('detections', options.detections, ['auto', 'off'] as const);
+  numberIn('conf', options.conf, 0, 1);
+  numberIn('iou', options.iou, 0, 1);
+}
+
 export function chooseEp(options: RuntimeOptions): ProviderChoice {
-  const eps: EpName[] = (options.ep ?? []).flatMap((e) => e.split(',')).filter(Boolean).map(parseEp);
-  return chooseProviders(eps, options.fallback ?? 'none', options.deviceId ?? 0);
+  const eps: EpName[] = listOf('ep', options.ep).flatMap((e) => e.split(',')).filter(Boolean).map(parseEp);
+  const fallback = oneOf('fallback', options.fallback, ['cpu', 'none'] as const) ?? 'none';
+  return chooseProviders(eps, fallback, numberIn('deviceId', options.deviceId, 0, Number.MAX_SAFE_INTEGER, true) ?? 0);
 }
 
 export const epReport = (c: ProviderChoice): EpReport => ({ requested: c.requested, used: c.used, fallbackReason: c.fallbackReason });
@@ -170,6 +182,8 @@ export async function loadInputs(prepared: PreparedModel, options: RuntimeOption
  * and (with `profile` or `requireEp`) where each node ran.
  */
 export async function validate(file: string, options: ValidateOptions = {}): Promise<ValidateResult> {
+  if ('tolerance' in options) throw new UsageError('tolerance applies to compare (validate runs one model); use compare');
+  checkDetectionOptions(options);
   const prepared = await prepareModel(file, options.shapes);
   const choice = chooseEp(options);
   const sets = await loadInputs(prepared, options);

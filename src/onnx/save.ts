@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { UsageError } from '../errors.js';
 import { modelChunks, total } from './chunks.js';
+import { numberIn, oneOf } from '../options.js';
 import { allGraphs, externalRef, isExternal, type OnnxModel } from './load.js';
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation } from './proto.js';
 import type { TensorProto } from './proto.js';
@@ -126,8 +127,8 @@ export interface RenderedModel {
  * the files on disk. The in-memory model is unchanged afterwards.
  */
 export function renderModel(model: OnnxModel, out: string, options: Pick<SaveOptions, 'externalData' | 'threshold'> = {}): RenderedModel {
-  const mode = options.externalData ?? 'auto';
-  const threshold = options.threshold ?? 1024;
+  const mode = oneOf('externalData', options.externalData, ['auto', 'always', 'never'] as const) ?? 'auto';
+  const threshold = numberIn('threshold', options.threshold, 0, Number.MAX_SAFE_INTEGER, true) ?? 1024;
   const outAbs = path.resolve(out);
   const dataName = `${path.basename(outAbs)}.data`;
   const dataAbs = path.join(path.dirname(outAbs), dataName);

@@ -132,7 +132,11 @@ export function planFiles(plan: LoadedPlan): CommandFile[] {
   return files;
 }
 
-export function renderReport(r: Reportable, ext: string): string {
+export function renderReport(r: Reportable, format: string): string {
+  // `.md`, `md` and `MD` are one format; one a report kind does not have is refused, never written as another.
+  const ext = `.${format.replace(/^\./, '').toLowerCase()}`;
+  const formats = r.kind === 'sweep' ? SWEEP_FORMATS : FORMATS.filter((f) => f !== '.csv');
+  if (!formats.includes(ext)) throw new UsageError(`a ${r.kind} report has no format '${format}'; use ${formats.join(', ')} (.xml is JUnit)`);
   if (r.kind === 'sweep') {
     if (ext === '.json') return JSON.stringify(r.result, null, 2) + '\n';
     if (ext === '.md') return sweepMarkdown(r.result);
@@ -147,7 +151,7 @@ export function renderReport(r: Reportable, ext: string): string {
       return r.kind === 'compare' ? compareMarkdown(r.result) : validateMarkdown(r.result);
     case '.html':
       return r.kind === 'compare' ? compareHtml(r.result) : validateHtml(r.result);
-    default:
+    default: // .xml
       return junitXml([r.kind === 'compare' ? compareSuite(r.result) : validateSuite(r.result)]);
   }
 }
@@ -173,7 +177,12 @@ export function writeText(file: string, text: string): void {
  * the model or the inputs file is refused, and nothing is written).
  */
 export function writeReports(r: Reportable, files: readonly string[]): void {
+  if (!r || typeof r !== 'object' || !('kind' in r) || !('result' in r)) {
+    throw new UsageError("writeReports takes {kind: 'validate' | 'compare' | 'sweep' | ..., result}, not a bare result");
+  }
   const own = resultFiles(r);
   for (const f of files) refuseOwnFile(`--report ${f}`, f, own);
-  for (const f of files) writeText(f, renderReport(r, path.extname(f).toLowerCase()));
+  // Every report rendered before any is written: an unknown format leaves no file behind.
+  const texts = files.map((f) => renderReport(r, path.extname(f)));
+  files.forEach((f, i) => writeText(f, texts[i]!));
 }
