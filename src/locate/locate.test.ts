@@ -212,6 +212,13 @@ test('models with no scope information still support node:, tensor: and head', a
     assert.equal(locate(bare, `tensor:${t}`)[0]!.value.name, t);
     assert.throws(() => locate(bare, '23'), /this model has no numbered layers/);
   }
+  // Where the head cannot be told from the rest by structure alone (RT-DETR feeds its decoder from one stride more
+  // than once; a dynamic YOLO's levels have no known sizes), there is no head rather than a wrong one.
+  for (const file of ['rtdetr-l-op16.onnx', 'rtdetr-official-op16.onnx', 'yolov5-dynamic-op12.onnx']) {
+    const bare = (await asDynamoExport(file, false)).structure;
+    assert.deepEqual(bare.head.map((h) => h.value.name), [], file);
+    assert.throws(() => locate(bare, 'head'), /no detection head found in this unknown model/, file);
+  }
 });
 
 test('a model that is not a detector has no head: the single-module exports of fixtures/torch-form', async () => {

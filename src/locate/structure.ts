@@ -302,10 +302,26 @@ function headInputsByShape(s: ModelStructure): HeadInput[] {
     for (const n of head) for (const v of dataInputs(n)) if (!v.producer || !head.has(v.producer)) seen.add(v);
     return [...seen];
   });
+  if (!isPyramid(s, inputs)) return [];
   return orderLevels(
     s,
     inputs.map((value) => ({ value, fromScope: value.producer?.name ?? value.name, fromIndex: null })),
   );
+}
+
+/**
+ * Without scopes, the head found by structure is trusted only when it looks like one: one map per level, each at
+ * its own known H×W. Several maps at one size (RT-DETR's encoder feeds its decoder from one stride twice) or sizes
+ * that are not known (dynamic H, W) mean the levels cannot be told apart, and a wrong guess would patch the wrong
+ * tensors silently; `head` then says no head was found, and the user names the points.
+ */
+function isPyramid(s: ModelStructure, inputs: readonly Value[]): boolean {
+  if (inputs.length < 2) return false;
+  const sizes = inputs.map((v) => {
+    const sh = s.shapeOf(v);
+    return sh && typeof sh[2] === 'number' && typeof sh[3] === 'number' ? `${sh[2]}x${sh[3]}` : null;
+  });
+  return sizes.every((x) => x !== null) && new Set(sizes).size === sizes.length;
 }
 
 function detectYoloFamily(layers: Layer[], scopes: Map<Node, Scope | null>, headIndex: number): Family {
