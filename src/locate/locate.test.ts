@@ -8,6 +8,7 @@ import { create } from '@bufbuild/protobuf';
 import { loadModelSync } from '../onnx/load.js';
 import { StringStringEntryProtoSchema } from '../onnx/proto.js';
 import { locate } from './locate.js';
+import { partSpecs } from './parts.js';
 
 interface ManifestLayer {
   index: number;
@@ -161,12 +162,16 @@ function asDynamoExport(file: string, keepScopes: boolean) {
   model.proto.graph!.node.forEach((n, i) => {
     if (keepScopes && n.name.startsWith('/')) {
       const segments = n.name.split('/').slice(1, -1);
-      // Cumulative module paths, as PyTorch's named_modules spells them (`m` then `m.0` → `model.2.m`, `model.2.m.0`).
+      // Cumulative module paths, as PyTorch's named_modules spells them: a called nn.Sequential `m` and its child
+      // `m.0` are `model.2.m`, `model.2.m.0`; official RT-DETR's HybridEncoder `encoder` and its ModuleList child
+      // `encoder.0` are `model.encoder`, `model.encoder.encoder.0` (the fixtures' only module holding a list of
+      // its own name).
       const dotted = (segs: string[]) =>
         segs
           .reduce<string[]>((acc, seg) => {
             const last = acc[acc.length - 1];
-            if (last !== undefined && seg.startsWith(`${last}.`)) acc[acc.length - 1] = seg;
+            const holdsList = acc.join('.') === 'model.encoder' && seg === 'encoder.0';
+            if (last !== undefined && seg.startsWith(`${last}.`) && !holdsList) acc[acc.length - 1] = seg;
             else acc.push(seg);
             return acc;
           }, [])
@@ -195,6 +200,18 @@ test('dynamo exports: scopes come from the node metadata pkg.torch.onnx.name_sco
     dyn.layers.map((l) => [l.index, l.type]),
     ref.layers.map((l) => [l.index, l.type]),
   );
+  // Official RT-DETR: the HybridEncoder `encoder` holds a ModuleList `encoder` (`/model/encoder/encoder.0`), whose
+  // module path is model.encoder.encoder.0 in both exports; the neck has the same blocks in both.
+  const official = (await analyzed('rtdetr-official-op16.onnx')).structure;
+  const officialDyn = (await asDynamoExport('rtdetr-official-op16.onnx', true)).structure;
+  assert.deepEqual(officialDyn.layers.map((l) => [l.path, l.scope]), official.layers.map((l) => [l.path, l.scope]));
+  assert.ok(official.layers.some((l) => l.path === 'model.encoder.encoder.0' && l.scope === 'model/encoder/encoder.0'));
+  assert.deepEqual(partSpecs(officialDyn, 'neck'), partSpecs(official, 'neck'));
+  assert.equal(partSpecs(official, 'neck').length, 12);
+  for (const spec of ['model.encoder.encoder.0', 'model/encoder/encoder.0', '/model/encoder/pan_blocks.1']) {
+    assert.deepEqual(locate(officialDyn, spec).map((x) => x.value.name), locate(official, spec).map((x) => x.value.name), spec);
+  }
+  assert.throws(() => locate(official, 'model.encoder.0'), /'model\.encoder\.0' matches no layer, scope, node or tensor/);
 });
 
 test('models with no scope information still support node:, tensor: and head', async () => {

@@ -1,6 +1,6 @@
 import { LocateError } from '../errors.js';
 import type { Dim, Node, Value } from '../graph/graph.js';
-import { isWithin, specToPath } from './scope.js';
+import { isWithin, specToPaths } from './scope.js';
 import type { Layer, ModelStructure } from './structure.js';
 
 /** One resolved insertion point: the tensor the module goes after, and the nodes that will read its output. */
@@ -56,11 +56,14 @@ export function locate(s: ModelStructure, spec: string): Site[] {
     }
     return [siteForScope(s, spec, layer.path, layer.scope, pick)];
   }
-  const path = specToPath(base);
-  const inScope = s.graph.nodes.filter((n) => {
-    const sc = s.scopes.get(n);
-    return sc ? isWithin(sc.path, path) : false;
-  });
+  const within = (p: string) =>
+    s.graph.nodes.filter((n) => {
+      const sc = s.scopes.get(n);
+      return sc ? isWithin(sc.path, p) : false;
+    });
+  const paths = specToPaths(base);
+  const path = paths.find((p) => within(p).length > 0) ?? paths[0]!;
+  const inScope = within(path);
   if (inScope.length === 0) {
     const near = nearest(path, [...new Set(s.layers.map((l) => l.scope))]);
     throw new LocateError(

@@ -1,5 +1,5 @@
 import type { Dim, Graph, Node, TensorType, Value } from '../graph/graph.js';
-import { isWithin, labelFor, layerIndexOf, nodeScope, type Scope } from './scope.js';
+import { isWithin, labelFor, layerIndexOf, nodeScopes, type Scope } from './scope.js';
 
 export type Family = 'yolov5' | 'yolov8' | 'yolo11' | 'rtdetr' | 'rtdetr-official' | 'unknown';
 
@@ -81,8 +81,7 @@ export function dataPredicate(): (v: Value) => boolean {
 }
 
 export function analyzeStructure(graph: Graph, types: Map<Value, TensorType>): ModelStructure {
-  const scopes = new Map<Node, Scope | null>();
-  for (const n of graph.nodes) scopes.set(n, nodeScope(n));
+  const scopes = nodeScopes(graph.nodes);
   const isData = dataPredicate();
   const shapeOf = (v: Value) => types.get(v)?.shape ?? v.declared?.shape ?? null;
 
