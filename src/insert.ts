@@ -397,9 +397,11 @@ export async function applyInsertItems(model: OnnxModel, items: readonly InsertO
 export interface InsertFileOptions extends InsertOptions {
   /** Output path (default `<stem>-<module>.onnx` beside the input). */
   output?: string;
+  /** Replace an existing output (default false: refused, exit 2). */
   force?: boolean;
-  /** Write over the input file. */
+  /** Write over the input file (default false). */
   inPlace?: boolean;
+  /** `auto` (default): as the input was stored; `always`: weights to `<output>.data`; `never`: all inline. */
   externalData?: ExternalDataMode;
   /** Plan only: locate, validate and count, write nothing. */
   dryRun?: boolean;

@@ -34,15 +34,25 @@ export const RANK_KEYS = ['overhead', 'params', 'macs', 'change', 'cosine', 'det
 export type RankKey = (typeof RANK_KEYS)[number];
 
 export interface SweepOptions extends RuntimeOptions {
-  modules: readonly string[];
-  after: readonly string[];
+  /** Module names (any case); one string may list several, `NAM,SimAM`. */
+  modules: string | readonly string[];
+  /** Points: SPECs, or `backbone`, `neck`, `all-layers` (each layer its own point). */
+  after: string | readonly string[];
+  /** Module options for every candidate (`{reduction: '4'}`). */
   opts?: Readonly<Record<string, string>>;
+  /** Weights of the inserted modules (default torch: the reference module's PyTorch initialisation). */
   init?: 'torch' | 'random';
+  /** Seed of inputs and weights (default 0). */
   seed?: number;
+  /** One candidate per module with every point at once, instead of one per module × point (default false). */
   combine?: boolean;
+  /** Order of the rows (default overhead: latency overhead, lowest first). */
   rankBy?: RankKey;
+  /** `auto` (default) compares detections when the outputs look like a detector's; `off` skips it. */
   detections?: 'auto' | 'off';
+  /** Detection score threshold (default 0.25). */
   conf?: number;
+  /** NMS IoU threshold (default 0.45). */
   iou?: number;
   /** After each candidate: (done, total). */
   onCandidate?: (done: number, total: number) => void;
@@ -112,7 +122,7 @@ function copyModel(model: OnnxModel): OnnxModel {
  * otherwise, as in `insert`): a typo in an explicit point is a mistake, a layer of a part that has no single
  * boundary is just not a candidate.
  */
-export function expandPoints(analyzed: AnalyzedModel, after: readonly string[]): string[] {
+export function expandPoints(analyzed: AnalyzedModel, after: string | readonly string[]): string[] {
   for (const spec of splitSpecs(after)) if (!isPart(spec)) locate(analyzed.structure, spec);
   const points = splitSpecs(after).flatMap((spec) => (isPart(spec) ? partSpecs(analyzed.structure, spec) : [spec]));
   if (points.length === 0) throw new UsageError('--after needs at least one point (SPEC, backbone, neck or all-layers)');

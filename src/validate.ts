@@ -23,9 +23,11 @@ export interface RuntimeOptions extends RunSettings {
   ep?: string | readonly string[];
   /** `none` (default): a provider that cannot load is EpUnavailableError (exit 3); `cpu` runs there and says why. */
   fallback?: 'cpu' | 'none';
-  /** random (default), zeros, FILE.json or a folder of images. */
+  /** random (default: seeded, image-like values), zeros, FILE.json or a folder of images (letterboxed). */
   inputs?: string;
+  /** Sizes of dynamic dims by input name (default: batch 1, H and W from the model's `imgsz` metadata, else 640). */
   shapes?: Record<string, number[]>;
+  /** Seed of random inputs (default 0). */
   seed?: number;
   /** Fail (exit 5) when an inserted node ran on another provider than this one. */
   requireEp?: string;

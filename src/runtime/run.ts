@@ -19,14 +19,19 @@ export function runCounts(settings: Pick<RunSettings, 'warmup' | 'iters'>): { wa
 
 /** How a model is run and timed (the runtime options of cli-contract.md). */
 export interface RunSettings {
+  /** GPU index for cuda and tensorrt (default 0). */
   deviceId?: number;
+  /** Untimed runs before timing (default 3, at most 100000). */
   warmup?: number;
+  /** Timed runs (default 20, at most 100000). */
   iters?: number;
-  /** Read per-node placement from onnxruntime's profile. */
+  /** Read per-node placement from onnxruntime's profile (default false). */
   profile?: boolean;
+  /** onnxruntime's intra-op threads (default: onnxruntime's choice, one per core). */
   threads?: number;
   /** onnxruntime's graph optimisation level (default all). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** onnxruntime's own log on stderr, verbose (default false: it stays quiet and errors come back as exceptions). */
   debug?: boolean;
   /** Sizes the user gave dynamic inputs (`--shape`), for the hint of a failed run. */
   shapes?: Record<string, number[]>;
