@@ -6,7 +6,7 @@ import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
-import { checkDetectionOptions, chooseEp, epReport, loadInputs, placementCheck, prepareModel, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
+import { checkDetectionOptions, chooseEp, epReport, loadInputs, placementCheck, prepareModel, sourceName, type ModelSource, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
 import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
@@ -239,7 +239,9 @@ export function outputMismatch(a: { name: string; shape: Dim[] | null }[], b: { 
  * Runs two models (original vs patched), or one model on two providers, on the same inputs, and reports per
  * output error, detection-level agreement and latency. `a` is the reference: errors are relative to it.
  */
-export async function compare(fileA: string, fileB: string | null, options: CompareOptions = {}): Promise<CompareResult> {
+export async function compare(sourceA: ModelSource, sourceB: ModelSource | null = null, options: CompareOptions = {}): Promise<CompareResult> {
+  const fileA = sourceName(sourceA);
+  const fileB = sourceB == null ? null : sourceName(sourceB);
   const tolerance = parseTolerance(listOf('tolerance', options.tolerance));
   checkDetectionOptions(options);
   let choiceA: ProviderChoice;
@@ -257,8 +259,8 @@ export async function compare(fileA: string, fileB: string | null, options: Comp
     choiceA = chooseEp(options);
     choiceB = choiceA;
   }
-  const a = await prepareModel(fileA, options.shapes);
-  const b = fileB ? await prepareModel(fileB, options.shapes) : a;
+  const a = await prepareModel(sourceA, options.shapes);
+  const b = sourceB != null ? await prepareModel(sourceB, options.shapes) : a;
   const outputNames = a.model.proto.graph!.output.map((o) => o.name);
   const unknownOutput = tolerance.outputs.find((n) => !outputNames.includes(n));
   if (unknownOutput !== undefined) {

@@ -18,7 +18,7 @@ export type { AttentionModule, ModuleContext } from './modules/types.js';
 export { ModuleBuilder } from './modules/builder.js';
 export { standaloneModel } from './modules/standalone.js';
 export { readTensorFile, resolveWeights, initWeights } from './modules/weights.js';
-export { validate, type ValidateResult, type ValidateOptions, type RuntimeOptions } from './validate.js';
+export { validate, type ValidateResult, type ValidateOptions, type RuntimeOptions, type ModelSource } from './validate.js';
 export { compare, type CompareResult, type CompareOptions, type OutputComparison, type DetectionAgreement } from './compare.js';
 export { sweep, rankRows, expandPoints, type SweepResult, type SweepRow, type SweepOptions, type SweepSkip, type RankKey } from './sweep.js';
 export { writeReports, renderReport, type Reportable } from './report/index.js';

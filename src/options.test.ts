@@ -43,3 +43,21 @@ test('reports: a format the kind lacks is refused and nothing is written; `md` a
   assert.deepEqual(readdirSync(dir), []);
   assert.equal((r satisfies ValidateResult).pass, true);
 });
+
+test('validate and compare take a model in memory: patch with the library, check without saving', async () => {
+  const { loadModel, analyzeModel, planInsertions, applyInsertions } = await import('./index.js');
+  const v5 = fixture('yolov5-op12.onnx');
+  const model = await loadModel(v5);
+  const analyzed = await analyzeModel(model);
+  applyInsertions(analyzed, planInsertions(analyzed, { after: '23', module: 'NAM', gate: 'zero' }));
+  const v = await validate(model, { iters: 1, warmup: 0 });
+  assert.equal(v.pass, true);
+  assert.equal(v.model, `(in memory, loaded from ${v5})`);
+  assert.equal(v.inserted.length, 1);
+  // A zero gate is the identity, exactly: the in-memory patched model matches the file it came from.
+  const c = await compare(v5, model, { tolerance: 'exact', iters: 1, warmup: 0 });
+  assert.equal(c.pass, true);
+  assert.equal(c.outputs[0]!.maxAbs, 0);
+  assert.equal(c.b.path, `(in memory, loaded from ${v5})`);
+  assert.equal(c.added.params, 65);
+});

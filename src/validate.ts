@@ -70,8 +70,17 @@ export interface PreparedModel {
   provenance: Record<string, unknown>[];
 }
 
-export async function prepareModel(file: string, shapes: Record<string, number[]> = {}): Promise<PreparedModel> {
-  const model = await loadModel(file);
+/** A file, or a model already in memory (patched by the library, say): what validate and compare run. */
+export type ModelSource = string | OnnxModel;
+
+/** How a source is named in results and reports: its path, or what it is when it lives in memory. */
+export function sourceName(source: ModelSource): string {
+  return typeof source === 'string' ? source : `(in memory${source.path ? `, loaded from ${source.path}` : ''})`;
+}
+
+export async function prepareModel(source: ModelSource, shapes: Record<string, number[]> = {}): Promise<PreparedModel> {
+  const model = typeof source === 'string' ? await loadModel(source) : source;
+  const file = sourceName(source);
   const graph = Graph.fromModel(model);
   const specs = graphInputSpecs(graph, shapes);
   let family = 'unknown';
@@ -183,10 +192,11 @@ export async function loadInputs(prepared: PreparedModel, options: RuntimeOption
  * Runs one model on the requested providers: warm-up, timed iterations, finiteness and shape of every output,
  * and (with `profile` or `requireEp`) where each node ran.
  */
-export async function validate(file: string, options: ValidateOptions = {}): Promise<ValidateResult> {
+export async function validate(source: ModelSource, options: ValidateOptions = {}): Promise<ValidateResult> {
+  const file = sourceName(source);
   if ('tolerance' in options) throw new UsageError('tolerance applies to compare (validate runs one model); use compare');
   checkDetectionOptions(options);
-  const prepared = await prepareModel(file, options.shapes);
+  const prepared = await prepareModel(source, options.shapes);
   const choice = chooseEp(options);
   const sets = await loadInputs(prepared, options);
   const run: ModelRun = await runModel(prepared.bytes, choice, sets, { ...options, profile: options.profile || !!options.requireEp }, `model ${file}`);
