@@ -214,6 +214,17 @@ test('dynamo exports: scopes come from the node metadata pkg.torch.onnx.name_sco
   assert.throws(() => locate(official, 'model.encoder.0'), /'model\.encoder\.0' matches no layer, scope, node or tensor/);
 });
 
+test('a module called more than once is one scope: SPPF\'s MaxPool m, m_1, m_2 (a name like conv1_1 stays a name)', async () => {
+  const v5 = (await analyzed('yolov5-op12.onnx')).structure;
+  assert.throws(
+    () => locate(v5, 'model.9/m'),
+    /'model\.9\/m' is ambiguous: scope model\.9\/m has 3 boundary tensors; pick one with model\.9\/m#0: \/model\.9\/m\/MaxPool_output_0 .*model\.9\/m#2: \/model\.9\/m_2\/MaxPool_output_0/,
+  );
+  assert.equal(locate(v5, 'model.9/m#1')[0]!.value.name, '/model.9/m_1/MaxPool_output_0');
+  const official = (await analyzed('rtdetr-official-op16.onnx')).structure;
+  assert.equal(locate(official, 'model/backbone/conv1/conv1_1')[0]!.value.name, '/model/backbone/conv1/conv1_1/act/Relu_output_0');
+});
+
 test('models with no scope information still support node:, tensor: and head', async () => {
   for (const file of ['yolov5-op12.onnx', 'yolov8-op17.onnx', 'yolo11-op12.onnx']) {
     const ref = (await analyzed(file)).structure;

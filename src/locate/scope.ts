@@ -35,6 +35,17 @@ export function nodeScopes(nodes: readonly Node[]): Map<Node, Scope | null> {
     else if (node.name.startsWith('/')) raw.set(node, { segments: node.name.split('/').slice(1, -1), dotted: false });
     else raw.set(node, null);
   }
+  // A module called more than once gets a call count on its scope (`m`, `m_1`, `m_2`; export-conventions 1.2):
+  // one module, so one scope, wherever `m` itself is a scope beside it (`conv1_1` with no `conv1` beside it is a name).
+  const prefixes = new Set<string>();
+  for (const r of raw.values()) if (r && !r.dotted) r.segments.forEach((_, k) => prefixes.add(r.segments.slice(0, k + 1).join('/')));
+  for (const r of raw.values()) {
+    if (!r || r.dotted) continue;
+    r.segments = r.segments.map((seg, k) => {
+      const m = /^(.+)_\d+$/.exec(seg);
+      return m && prefixes.has([...r.segments.slice(0, k), m[1]!].join('/')) ? m[1]! : seg;
+    });
+  }
   const owners = new Set<string>();
   for (const r of raw.values()) if (r && !r.dotted) owners.add(r.segments.join('/'));
   const out = new Map<Node, Scope | null>();
