@@ -2,8 +2,6 @@
  * The command line: parse, call the library, print. Exit statuses come from the error classes (src/errors.ts);
  * this is the one place that writes an error line and sets the exit code.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Parser } from 'yargs/helpers';
 import { ExitCode, isOnnxAttnError, UsageError } from '../errors.js';
@@ -146,17 +144,6 @@ function checkGiven(argv: readonly string[], args: Record<string, unknown>, decl
 const CHECKS_OWN_EMPTY = new Set(['consumers']);
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-
-/** An output path that is a folder: "already exists; pass --force" would send the user the wrong way. */
-function refuseDirectory(file: string): void {
-  let isDir = false;
-  try {
-    isDir = fs.statSync(file).isDirectory();
-  } catch {
-    // Missing or unreadable: the save reports it.
-  }
-  if (isDir) throw new UsageError(`cannot write ${path.resolve(file)}: it is a directory; give a file name for the output`);
-}
 
 /** A command that ran to the end but failed a check (compare, validate) reports its status here. */
 export interface CliState {
@@ -356,7 +343,6 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
             if (given.has(flag)) throw new UsageError(`--weights and --${flag} ${args[flag]} contradict each other (--${flag} is for weights made without a file); pass one`);
           }
         }
-        if (args.output !== undefined) refuseDirectory(args.output);
         const result = await insertIntoFile(args.model, {
           after: args.after,
           module: args.module,
