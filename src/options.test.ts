@@ -61,3 +61,14 @@ test('validate and compare take a model in memory: patch with the library, check
   assert.equal(c.b.path, `(in memory, loaded from ${v5})`);
   assert.equal(c.added.params, 65);
 });
+
+test('sweep takes a model in memory and leaves it unchanged', async () => {
+  const { loadModel, encodeModel, sweep } = await import('./index.js');
+  const model = await loadModel(fixture('yolov5-op12.onnx'));
+  const before = Buffer.from(encodeModel(model));
+  const r = await sweep(model, { modules: 'NAM', after: '23', iters: 1, warmup: 0 });
+  assert.equal(r.rows.length, 1);
+  assert.equal(r.rows[0]!.params, 64);
+  assert.match(r.model, /^\(in memory, loaded from .*yolov5-op12\.onnx\)$/);
+  assert.ok(Buffer.from(encodeModel(model)).equals(before));
+});

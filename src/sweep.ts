@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inputSets } from './runtime/sources.js';
-import { chooseEp, epReport, type EpReport, type RuntimeOptions } from './validate.js';
+import { chooseEp, epReport, sourceName, type EpReport, type ModelSource, type RuntimeOptions } from './validate.js';
 import { VERSION } from './version.js';
 
 /**
@@ -143,14 +143,16 @@ export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
   return sorted.map((r, i) => ({ ...r, rank: i + 1 }));
 }
 
-export async function sweep(file: string, options: SweepOptions): Promise<SweepResult> {
+export async function sweep(source: ModelSource, options: SweepOptions): Promise<SweepResult> {
+  const file = sourceName(source);
   const rankBy = options.rankBy ?? 'overhead';
   if (!(RANK_KEYS as readonly string[]).includes(rankBy)) throw new UsageError(`--rank-by ${rankBy}: expected one of ${RANK_KEYS.join(', ')}`);
   const modules = [...new Set(splitSpecs(options.modules).map((m) => findModule(m).name))];
   if (modules.length === 0) throw new UsageError('--modules needs at least one module, e.g. --modules NAM,GAM,SimAM');
   const choice = chooseEp(options);
 
-  const model = await loadModel(file);
+  // Candidates are built on copies: a model given in memory is never changed.
+  const model = typeof source === 'string' ? await loadModel(source) : source;
   const base = await analyzeModel(copyModel(model), options.shapes ? { probeShapes: options.shapes } : {});
   const points = expandPoints(base, options.after);
   const known = new Map<string, Dim[]>();
