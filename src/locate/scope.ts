@@ -55,7 +55,7 @@ export function nodeScopes(nodes: readonly Node[]): Map<Node, Scope | null> {
 }
 
 /** Parses `['', 'model', 'model.23', 'model.23.cv3', 'mul_4']` (the last entry is the node itself) to segments. */
-export function segmentsFromNameScopes(value: string): string[] {
+function segmentsFromNameScopes(value: string): string[] {
   const entries = [...value.matchAll(/'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1] ?? m[2] ?? '');
   const paths = entries.slice(0, -1).filter((p) => p !== '');
   const last = paths[paths.length - 1];
@@ -77,7 +77,7 @@ function dottedToSegments(path: string): string[] {
  * such an `X` does not fold. `null`: fold nothing (the segments are a true module path). Omitted: fold every
  * `X/X.k`, the TorchScript rule for a path with no graph to ask (a user's spec).
  */
-export function makeScope(segments: string[], owners?: ReadonlySet<string> | null): Scope {
+function makeScope(segments: string[], owners?: ReadonlySet<string> | null): Scope {
   const prefixes: string[] = [];
   const folded: string[] = [];
   segments.forEach((seg, k) => {

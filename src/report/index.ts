@@ -14,8 +14,10 @@ export type Reportable = { kind: 'validate'; result: ValidateResult } | { kind: 
 
 const FORMATS = ['.json', '.md', '.html', '.xml', '.csv'] as const;
 
-/** Checks report paths before anything runs, so a typo fails in a second, not after the timed runs. */
+/** sweep: every format, its CSV table included. */
 export const SWEEP_FORMATS: readonly string[] = FORMATS;
+/** validate and compare: every format but the sweep's table. */
+const RUN_FORMATS: readonly string[] = FORMATS.filter((f) => f !== '.csv');
 
 /** A file a command reads (or writes besides its reports), and what it is, in the user's words ("the model"). */
 export interface CommandFile {
@@ -64,7 +66,7 @@ function checkFolder(label: string, file: string, options: { made?: boolean } = 
  * Checks `--report` paths before anything runs: a known format, an existing folder, and never a file the command
  * reads (`inputs`: the model(s), the plan, an `--inputs` file, weights; see `commandFiles`).
  */
-export function checkReportPaths(files: readonly string[], formats: readonly string[] = FORMATS.filter((f) => f !== '.csv'), inputs: readonly CommandFile[] = []): void {
+export function checkReportPaths(files: readonly string[], formats: readonly string[] = RUN_FORMATS, inputs: readonly CommandFile[] = []): void {
   for (const f of files) {
     const ext = path.extname(f).toLowerCase();
     if (!formats.includes(ext)) throw new UsageError(`--report ${f}: unknown format '${ext || '(none)'}'; use ${formats.slice(0, -1).join(', ')} or ${formats[formats.length - 1]} (.xml is JUnit)`);
@@ -135,7 +137,7 @@ export function planFiles(plan: LoadedPlan): CommandFile[] {
 export function renderReport(r: Reportable, format: string): string {
   // `.md`, `md` and `MD` are one format; one a report kind does not have is refused, never written as another.
   const ext = `.${format.replace(/^\./, '').toLowerCase()}`;
-  const formats = r.kind === 'sweep' ? SWEEP_FORMATS : FORMATS.filter((f) => f !== '.csv');
+  const formats = r.kind === 'sweep' ? SWEEP_FORMATS : RUN_FORMATS;
   if (!formats.includes(ext)) throw new UsageError(`a ${r.kind} report has no format '${format}'; use ${formats.join(', ')} (.xml is JUnit)`);
   if (r.kind === 'sweep') {
     if (ext === '.json') return JSON.stringify(r.result, null, 2) + '\n';

@@ -5,16 +5,12 @@ import type { InputTensor } from './inputs.js';
 import { readProfile, type Placement } from './placement.js';
 import type { ProviderChoice } from './providers.js';
 import { openSession, type ModelSession, type OutputTensor } from './session.js';
-import { UsageError } from '../errors.js';
+import { numberIn } from '../options.js';
 import { MAX_RUNS } from './limits.js';
 
 /** `warmup` and `iters` of the settings, defaults filled in, checked for library callers as the CLI checks its flags. */
 export function runCounts(settings: Pick<RunSettings, 'warmup' | 'iters'>): { warmup: number; iters: number } {
-  const warmup = settings.warmup ?? 3;
-  const iters = settings.iters ?? 20;
-  if (!Number.isInteger(warmup) || warmup < 0 || warmup > MAX_RUNS) throw new UsageError(`warmup ${warmup}: expected a whole number from 0 to ${MAX_RUNS}`);
-  if (!Number.isInteger(iters) || iters < 1 || iters > MAX_RUNS) throw new UsageError(`iters ${iters}: expected a whole number from 1 to ${MAX_RUNS}`);
-  return { warmup, iters };
+  return { warmup: numberIn('warmup', settings.warmup, 0, MAX_RUNS, true) ?? 3, iters: numberIn('iters', settings.iters, 1, MAX_RUNS, true) ?? 20 };
 }
 
 /** How a model is run and timed (the runtime options of cli-contract.md). */
