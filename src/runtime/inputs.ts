@@ -115,7 +115,6 @@ export function makeInputs(specs: InputSpec[], options: InputOptions = {}): Inpu
   const imageSpec = specs.find((s) => s.dims.length === 4);
   const imageHW = imageSpec ? [imageSpec.dims[2]!, imageSpec.dims[3]!] : [640, 640];
   return specs.map((s): InputTensor => {
-    checkSize(s.name, s.dims, `input '${s.name}' [${s.dims.join(',')}]`);
     const n = s.dims.reduce((a, b) => a * b, 1);
     switch (s.elemType) {
       case DT.FLOAT: {

@@ -27,12 +27,17 @@ const TYPES: Record<number, InputTensor['type']> = { [DT.FLOAT]: 'float32', [DT.
 /** `images[0][2]`: where a value sits in the file, for messages. */
 const at = (where: string, index: readonly number[]) => `${where}${index.map((i) => `[${i}]`).join('')}`;
 
+/** `index` is the path to `v`, one stack shared by the whole walk (an image has millions of leaves). */
 function flatten(v: unknown, out: number[], dims: number[], index: number[], where: string): void {
   if (Array.isArray(v)) {
     const depth = index.length;
     if (dims.length <= depth) dims.push(v.length);
     else if (dims[depth] !== v.length) throw new UsageError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
-    v.forEach((x, i) => flatten(x, out, dims, [...index, i], where));
+    for (let i = 0; i < v.length; i++) {
+      index.push(i);
+      flatten(v[i], out, dims, index, where);
+      index.pop();
+    }
   } else if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
   // JSON has no NaN or Infinity; 1e999 parses to Infinity.
   else if (typeof v === 'number') throw new UsageError(`${at(where, index)} is not a finite number; give finite values`);
