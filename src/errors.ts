@@ -11,6 +11,8 @@ export const ExitCode = {
   epUnavailable: 3,
   invalidModel: 4,
   placementFailed: 5,
+  /** A bug in onnx-attn (an exception that is none of the classes below), never blamed on the model: EX_SOFTWARE. */
+  internal: 70,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

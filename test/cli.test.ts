@@ -174,3 +174,14 @@ test('a plan with several problems prints each on its own line (file:line: key: 
   ]);
   assert.deepEqual(listFiles(dir), ['plan.yaml']);
 });
+
+test('an internal error (a bug, not bad input) exits 70, one line, no stack trace unless --debug', async () => {
+  const { main } = await import('../src/cli/main.js');
+  let stderr = '';
+  const boom = { stdout: () => { throw new TypeError('boom'); }, stderr: (t: string) => (stderr += t) };
+  assert.equal(await main(['modules'], boom), 70);
+  assert.equal(stderr, 'onnx-attn: internal error: boom (rerun with --debug for the stack trace)\n');
+  stderr = '';
+  assert.equal(await main(['modules', '--debug'], boom), 70);
+  assert.match(stderr, /^onnx-attn: internal error: boom .*\nTypeError: boom\n\s+at /);
+});

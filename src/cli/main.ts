@@ -589,6 +589,6 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     }
     io.stderr(`onnx-attn: internal error: ${oneLine(err?.message ?? String(e))} (rerun with --debug for the stack trace)\n`);
     if (debug && err?.stack) io.stderr(`${err.stack}\n`);
-    return ExitCode.invalidModel;
+    return ExitCode.internal;
   }
 }
