@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { suite, test } from 'node:test';
+import { bboxIou, cocoEvaluate, IOU_THRESHOLDS, linspace, RECALL_THRESHOLDS, type DetectionBox, type GroundTruth } from './cocoeval.js';
+
+/**
+ * Hand-built cases whose AP is worked out on paper (in the comments) from COCO's rules: 10 IoU thresholds
+ * 0.50, 0.55, …, 0.95; 101 recall points 0, 0.01, …, 1; AP = mean of the interpolated precision at those points.
+ */
+
+type Xywh = [number, number, number, number];
+const gt = (imageId: number, categoryId: number, bbox: Xywh, iscrowd = false): GroundTruth => ({ imageId, categoryId, bbox, area: bbox[2] * bbox[3], iscrowd });
+const dt = (imageId: number, categoryId: number, bbox: Xywh, score: number): DetectionBox => ({ imageId, categoryId, bbox, score });
+
+function near(actual: number | null | undefined, expected: number, what = ''): void {
+  assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= 1e-6, `${what} ${actual} ≉ ${expected}`);
+}
+
+suite('COCO thresholds', () => {
+  test('built as numpy.linspace builds them (i·step + start, the stop exact)', () => {
+    assert.equal(IOU_THRESHOLDS.length, 10);
+    assert.equal(RECALL_THRESHOLDS.length, 101);
+    assert.equal(IOU_THRESHOLDS[0], 0.5);
+    assert.equal(IOU_THRESHOLDS[9], 0.95);
+    // np.linspace(.5, .95, 10).tolist(), as numpy 1.24 prints it (0.9 is not reached exactly).
+    assert.deepEqual(IOU_THRESHOLDS, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95]);
+    assert.equal(RECALL_THRESHOLDS[50], 0.5);
+    assert.equal(RECALL_THRESHOLDS[29], 0.29);
+    assert.deepEqual(linspace(0, 1, 3), [0, 0.5, 1]);
+  });
+
+  test('box IoU, and a crowd box over the detection alone', () => {
+    near(bboxIou([2, 0, 10, 10], [0, 0, 10, 10], false), 80 / 120);
+    near(bboxIou([22, 22, 5, 5], [20, 20, 20, 20], true), 1);
+    near(bboxIou([22, 22, 5, 5], [20, 20, 20, 20], false), 25 / 400);
+    assert.equal(bboxIou([0, 0, 10, 10], [10, 0, 10, 10], false), 0);
+  });
+});
+
+suite('cocoEvaluate: hand-built cases', () => {
+  test('perfect: every threshold finds every box, AP 1', () => {
+    const g = [gt(1, 0, [0, 0, 10, 10]), gt(1, 0, [20, 20, 10, 20])];
+    const r = cocoEvaluate(g, [dt(1, 0, [0, 0, 10, 10], 0.9), dt(1, 0, [20, 20, 10, 20], 0.8)]);
+    near(r.map50, 1);
+    near(r.map5095, 1);
+    near(r.ar, 1);
+    assert.deepEqual(r.perCategory, [{ categoryId: 0, ap50: 1, ap5095: 1, groundTruths: 2, detections: 2 }]);
+    assert.deepEqual(r.atBestF1, { precision: 1, recall: 1, f1: 1, score: 0.8 });
+  });
+
+  test('shifted by 2 of 10: IoU 80/120 = 0.667 passes 0.50–0.65 (4 thresholds), fails 0.70–0.95: AP 0.4', () => {
+    const r = cocoEvaluate([gt(1, 0, [0, 0, 10, 10])], [dt(1, 0, [2, 0, 10, 10], 0.9)]);
+    near(r.map50, 1);
+    near(r.map75, 0);
+    near(r.map5095, 4 / 10);
+    near(r.ar, 4 / 10);
+  });
+
+  test('missing: one of two boxes found; precision 1 up to recall 0.5 = 51 of 101 points: AP 51/101', () => {
+    const r = cocoEvaluate([gt(1, 0, [0, 0, 10, 10]), gt(1, 0, [50, 50, 10, 10])], [dt(1, 0, [0, 0, 10, 10], 0.9)]);
+    near(r.map50, 51 / 101);
+    near(r.map5095, 51 / 101);
+    near(r.ar, 0.5);
+    near(r.atBestF1.precision, 1);
+    near(r.atBestF1.recall, 0.5);
+    near(r.atBestF1.f1, 2 / 3);
+  });
+
+  test('duplicate below the true box: the second is a false positive after recall 1 is reached: AP 1', () => {
+    const r = cocoEvaluate([gt(1, 0, [0, 0, 10, 10])], [dt(1, 0, [0, 0, 10, 10], 0.9), dt(1, 0, [0, 0, 10, 10], 0.8)]);
+    near(r.map5095, 1);
+    near(r.atBestF1.precision, 1);
+  });
+
+  test('duplicate above the true box: a shifted box (IoU 2/3) first wins 0.50–0.65; from 0.70 precision is 1/2: AP (4·1 + 6·0.5)/10', () => {
+    const r = cocoEvaluate([gt(1, 0, [0, 0, 10, 10])], [dt(1, 0, [2, 0, 10, 10], 0.9), dt(1, 0, [0, 0, 10, 10], 0.8)]);
+    near(r.map50, 1);
+    near(r.map75, 0.5);
+    near(r.map5095, 0.7);
+  });
+
+  test('wrong class: the box is right, the class is not: AP 0 for the true class; a class without ground truth has no AP', () => {
+    const r = cocoEvaluate([gt(1, 0, [0, 0, 10, 10])], [dt(1, 1, [0, 0, 10, 10], 0.9)], { categoryIds: [0, 1] });
+    near(r.map50, 0);
+    near(r.map5095, 0);
+    assert.deepEqual(
+      r.perCategory.map((c) => [c.categoryId, c.ap50, c.ap5095]),
+      [
+        [0, 0, 0],
+        [1, null, null],
+      ],
+    );
+    // pycocotools leaves -1 where a category has no ground truth, and the means skip it.
+    assert.ok(r.precision[0]![1]!.every((p) => p === -1));
+  });
+
+  test('two classes on two images: AP 51/101 and 1, mAP their mean', () => {
+    const g = [gt(1, 3, [0, 0, 10, 10]), gt(2, 3, [0, 0, 10, 10]), gt(2, 7, [30, 30, 8, 8])];
+    const d = [dt(1, 3, [0, 0, 10, 10], 0.9), dt(2, 7, [30, 30, 8, 8], 0.5)];
+    const r = cocoEvaluate(g, d);
+    assert.deepEqual(r.categoryIds, [3, 7]);
+    near(r.perCategory[0]!.ap5095, 51 / 101);
+    near(r.perCategory[1]!.ap5095, 1);
+    near(r.map5095, (51 / 101 + 1) / 2);
+    near(r.map50, (51 / 101 + 1) / 2);
+  });
+
+  test('crowd: boxes inside a crowd region are ignored (matched again and again), and the crowd is not counted in recall', () => {
+    const g = [gt(1, 0, [0, 0, 10, 10]), gt(1, 0, [20, 20, 20, 20], true)];
+    // Two boxes in the crowd score above the true one; without the crowd rule they would be false positives first.
+    const d = [dt(1, 0, [22, 22, 5, 5], 0.95), dt(1, 0, [30, 30, 5, 5], 0.93), dt(1, 0, [0, 0, 10, 10], 0.9), dt(1, 0, [100, 100, 10, 10], 0.6)];
+    const r = cocoEvaluate(g, d);
+    near(r.map5095, 1);
+    near(r.ar, 1);
+    assert.equal(r.atBestF1.recall, 1);
+  });
+
+  test('crowd: a box holding a regular ground truth does not move to a crowd, until the regular IoU fails: AP 7/10', () => {
+    // IoU with the regular box 100/120 = 0.833 (passes 0.50–0.80, 7 thresholds); with the crowd 120/120 = 1.
+    const g = [gt(1, 0, [0, 0, 10, 10]), gt(1, 0, [0, 0, 20, 20], true)];
+    const r = cocoEvaluate(g, [dt(1, 0, [0, 0, 10, 12], 0.9)]);
+    // Precision is tp / (tp + fp + np.spacing(1)): 1 - 2.2e-16 where pycocotools has it too.
+    r.precision.forEach((p, t) => near(p[0]![0], t < 7 ? 1 : 0, `threshold ${IOU_THRESHOLDS[t]}`));
+    near(r.map5095, 0.7);
+  });
+
+  test('at most maxDets detections per image and category: the 101st, even if true, is not seen', () => {
+    const g = [gt(1, 0, [0, 0, 10, 10])];
+    const d = [...Array.from({ length: 100 }, (_, i) => dt(1, 0, [200 + i * 20, 0, 10, 10], 0.9 - i * 1e-4)), dt(1, 0, [0, 0, 10, 10], 0.5)];
+    near(cocoEvaluate(g, d).map5095, 0);
+    near(cocoEvaluate(g, d, { maxDets: 101 }).map5095, 1 / 101);
+  });
+
+  test('ties in score keep their order, across images in image order (stable sorts)', () => {
+    // Image 1's false positive and image 2's true box tie at 0.5; image 1 comes first, so precision at the only TP is 1/2.
+    const g = [gt(1, 0, [0, 0, 10, 10]), gt(2, 0, [0, 0, 10, 10])];
+    const d = [dt(1, 0, [0, 0, 10, 10], 0.9), dt(1, 0, [50, 50, 10, 10], 0.5), dt(2, 0, [0, 0, 10, 10], 0.5)];
+    const r = cocoEvaluate(g, d);
+    // tp 1,1,2 / fp 0,1,1: rc 0.5, 0.5, 1; pr 1, 0.5, 2/3 → monotone 1, 2/3, 2/3: 51 points at 1, 50 at 2/3.
+    near(r.map50, (51 + 50 * (2 / 3)) / 101);
+  });
+});
