@@ -129,6 +129,57 @@ export class ModuleBuilder {
     return this.op(op, [x], { axes: ints(axes), keepdims: int(keepdims ? 1 : 0) });
   }
 
+  // Attributes as PyTorch's exporter writes them: runtimes that read only attributes (OpenCV's importer needs
+  // Conv's kernel_shape) then see every value, not ONNX's defaults.
+
+  /** A 2-D Conv with dilations, group, kernel_shape, pads and strides written out, as torch.onnx.export does. */
+  conv(x: TapeValue, weight: TapeValue, bias: TapeValue | null, kernel: readonly [number, number], options: { pads?: readonly number[]; group?: number } = {}): TapeValue {
+    return this.op('Conv', bias ? [x, weight, bias] : [x, weight], {
+      dilations: ints([1, 1]),
+      group: int(options.group ?? 1),
+      kernel_shape: ints(kernel),
+      pads: ints(options.pads ?? [0, 0, 0, 0]),
+      strides: ints([1, 1]),
+    });
+  }
+
+  /** MaxPool/AveragePool with ceil_mode, kernel_shape, pads and strides, as torch.onnx.export writes them. */
+  pool(op: 'MaxPool' | 'AveragePool', x: TapeValue, kernel: readonly [number, number], strides: readonly [number, number]): TapeValue {
+    return this.op(op, [x], { ceil_mode: int(0), kernel_shape: ints(kernel), pads: ints([0, 0, 0, 0]), strides: ints(strides) });
+  }
+
+  /** BatchNormalization in eval: epsilon, momentum and (from opset 14) training_mode=0, as the exporter writes. */
+  batchNorm(inputs: readonly TapeValue[], epsilon: number): TapeValue {
+    const attrs: Record<string, Attr> = { epsilon: float(epsilon), momentum: float(0.9) };
+    if (this.opset >= 14) attrs['training_mode'] = int(0);
+    return this.op('BatchNormalization', inputs, attrs);
+  }
+
+  /** Reshape, with allowzero=0 from opset 14 where the attribute exists (the exporter writes it). */
+  reshape(x: TapeValue, shape: TapeValue): TapeValue {
+    return this.op('Reshape', [x, shape], this.opset >= 14 ? { allowzero: int(0) } : {});
+  }
+
+  /**
+   * Max over channels (axis 1, kept) of an [N,C,H,W] map. ReduceMax with the axes attribute up to opset 17; from
+   * 18 the axes are an input, which OpenCV 4.6 reads as "all axes" (a silently wrong result), so there it is a
+   * MaxPool over the channels moved to a spatial axis: Transpose → MaxPool(C×1) → Transpose, exact in every runtime.
+   */
+  channelMax(x: TapeValue, channels: number): TapeValue {
+    if (this.opset < 18) return this.reduce('ReduceMax', x, [1]);
+    const perm = ints([0, 2, 1, 3]);
+    const pooled = this.pool('MaxPool', this.op('Transpose', [x], { perm }), [channels, 1], [1, 1]);
+    return this.op('Transpose', [pooled], { perm });
+  }
+
+  /**
+   * Mean over channels (axis 1, kept) as a 1×1 Conv with weights 1/C: one op at every opset, where ReduceMean's
+   * axes become an input at 18 (misread by OpenCV 4.6) and every runtime has Conv.
+   */
+  channelMean(x: TapeValue, channels: number, key = 'channel_mean_weight'): TapeValue {
+    return this.conv(x, this.floats(key, [1, channels, 1, 1], new Array<number>(channels).fill(1 / channels)), null, [1, 1]);
+  }
+
   /** HardSwish from opset 14; below it, z·HardSigmoid(z; α=1/6, β=0.5): the same function in two ops. */
   hardSwish(z: TapeValue): TapeValue {
     if (this.opset >= 14) return this.op('HardSwish', [z]);

@@ -6,9 +6,11 @@ import type { AttentionModule, ModuleContext } from './types.js';
  * Coordinate Attention (arXiv 2103.02907; houqb/CoordAttention coordatt.py CoordAtt). conv1, bn1 and h_swish
  * are pointwise, so each pooled direction runs them alone: no Concat, no Split, no Transpose.
  *
- *   branch h: ReduceMean(axis 3) → Conv(conv1+bn1 folded) → HardSwish → Conv_h → Sigmoid
- *   branch w: ReduceMean(axis 2) → Conv(the same)          → HardSwish → Conv_w → Sigmoid
+ *   branch h: mean over W → Conv(conv1+bn1 folded) → HardSwish → Conv_h → Sigmoid
+ *   branch w: mean over H → Conv(the same)          → HardSwish → Conv_w → Sigmoid
  *   then Mul(x, a_w), Mul(·, a_h): 12 ops from opset 14; below it HardSwish is z·HardSigmoid(z): 14 ops.
+ *   With a static H, W the means are AveragePool(1×W) and AveragePool(H×1), as the exporter writes
+ *   AdaptiveAvgPool2d, at every opset; with a dynamic one they are ReduceMean (axes an input from opset 18).
  */
 const mip = (ctx: ModuleContext) => Math.max(8, Math.floor(ctx.channels / optionNumber(ctx, 'reduction')));
 
@@ -33,7 +35,8 @@ export const CA: AttentionModule = {
     ];
   },
   ops(ctx) {
-    const ops: Record<string, number> = { ReduceMean: 2, Conv: 4, Sigmoid: 2, Mul: 2 };
+    const ops: Record<string, number> = { Conv: 4, Sigmoid: 2, Mul: 2 };
+    ops[pixels(ctx) === null ? 'ReduceMean' : 'AveragePool'] = 2;
     if (ctx.opset >= 14) ops['HardSwish'] = 2;
     else {
       ops['HardSigmoid'] = 2;
@@ -54,9 +57,14 @@ export const CA: AttentionModule = {
     const f = foldConvBn(w, 'conv1', 'bn1', ctx.bnEps);
     const w1 = b.floats('conv1.folded_weight', [m, c, 1, 1], f.weight);
     const b1 = b.floats('conv1.folded_bias', [m], f.bias);
-    const branch = (axis: number, conv: string) => {
-      const u = b.hardSwish(b.op('Conv', [b.reduce('ReduceMean', x, [axis]), w1, b1]));
-      return b.op('Sigmoid', [b.op('Conv', [u, b.floats(`${conv}.weight`, [c, m, 1, 1], get(w, `${conv}.weight`)), b.floats(`${conv}.bias`, [c], get(w, `${conv}.bias`))])]);
+    const mean = (axis: 2 | 3) => {
+      if (pixels(ctx) === null) return b.reduce('ReduceMean', x, [axis]);
+      const kernel: [number, number] = axis === 3 ? [1, ctx.width!] : [ctx.height!, 1];
+      return b.pool('AveragePool', x, kernel, kernel);
+    };
+    const branch = (axis: 2 | 3, conv: string) => {
+      const u = b.hardSwish(b.conv(mean(axis), w1, b1, [1, 1]));
+      return b.op('Sigmoid', [b.conv(u, b.floats(`${conv}.weight`, [c, m, 1, 1], get(w, `${conv}.weight`)), b.floats(`${conv}.bias`, [c], get(w, `${conv}.bias`)), [1, 1])]);
     };
     const aH = branch(3, 'conv_h');
     const aW = branch(2, 'conv_w');

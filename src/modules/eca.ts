@@ -1,5 +1,4 @@
 import { UsageError } from '../errors.js';
-import { ints } from './builder.js';
 import { convParams, get, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
 
@@ -40,9 +39,9 @@ export const ECA: AttentionModule = {
     const k = kernel(ctx);
     const pad = (k - 1) / 2;
     // The channels become the spatial axis of a 1-channel map, so the Conv1d is a k×1 Conv.
-    let s = b.op('Reshape', [b.op('GlobalAveragePool', [x]), b.int64s('channels_as_rows', [0, 1, -1, 1])]);
-    s = b.op('Conv', [s, b.floats('conv.weight', [1, 1, k, 1], get(w, 'conv.weight'))], { kernel_shape: ints([k, 1]), pads: ints([pad, 0, pad, 0]) });
-    s = b.op('Reshape', [s, b.int64s('rows_as_channels', [0, -1, 1, 1])]);
+    let s = b.reshape(b.op('GlobalAveragePool', [x]), b.int64s('channels_as_rows', [0, 1, -1, 1]));
+    s = b.conv(s, b.floats('conv.weight', [1, 1, k, 1], get(w, 'conv.weight')), null, [k, 1], { pads: [pad, 0, pad, 0] });
+    s = b.reshape(s, b.int64s('rows_as_channels', [0, -1, 1, 1]));
     return b.op('Mul', [x, b.op('Sigmoid', [s])]);
   },
 };

@@ -1,5 +1,5 @@
 import { BuildError } from '../errors.js';
-import { int, ints } from './builder.js';
+import { ints } from './builder.js';
 import { bnParams, convMacs, convParams, foldConvBn, get, optionNumber, optionString, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
 
@@ -75,19 +75,15 @@ export const GAM: AttentionModule = {
     const h = hidden(ctx);
     const g = groups(ctx);
     // The Linear layers act per pixel over channels: a 1x1 Conv on NCHW needs no Transpose or Reshape.
-    let a = b.op('Conv', [x, b.floats('channel_attention.0.weight', [h, c, 1, 1], get(w, 'channel_attention.0.weight')), b.floats('channel_attention.0.bias', [h], get(w, 'channel_attention.0.bias'))]);
+    let a = b.conv(x, b.floats('channel_attention.0.weight', [h, c, 1, 1], get(w, 'channel_attention.0.weight')), b.floats('channel_attention.0.bias', [h], get(w, 'channel_attention.0.bias')), [1, 1]);
     a = b.op('Relu', [a]);
-    a = b.op('Conv', [a, b.floats('channel_attention.2.weight', [c, h, 1, 1], get(w, 'channel_attention.2.weight')), b.floats('channel_attention.2.bias', [c], get(w, 'channel_attention.2.bias'))]);
+    a = b.conv(a, b.floats('channel_attention.2.weight', [c, h, 1, 1], get(w, 'channel_attention.2.weight')), b.floats('channel_attention.2.bias', [c], get(w, 'channel_attention.2.bias')), [1, 1]);
     if (optionString(ctx, 'variant') === 'paper') a = b.op('Sigmoid', [a]);
     const x1 = b.op('Mul', [x, a]);
 
     const conv7 = (input: typeof x, conv: string, bn: string, out: number, inPerGroup: number) => {
       const f = foldConvBn(w, conv, bn, ctx.bnEps);
-      return b.op('Conv', [input, b.floats(`${conv}.folded_weight`, [out, inPerGroup, 7, 7], f.weight), b.floats(`${conv}.folded_bias`, [out], f.bias)], {
-        kernel_shape: ints([7, 7]),
-        pads: ints([3, 3, 3, 3]),
-        group: int(g),
-      });
+      return b.conv(input, b.floats(`${conv}.folded_weight`, [out, inPerGroup, 7, 7], f.weight), b.floats(`${conv}.folded_bias`, [out], f.bias), [7, 7], { pads: [3, 3, 3, 3], group: g });
     };
     let s = conv7(x1, 'spatial_attention.0', 'spatial_attention.1', h, c / g);
     s = b.op('Relu', [s]);
@@ -95,10 +91,10 @@ export const GAM: AttentionModule = {
     s = b.op('Sigmoid', [s]);
     if (grouped(ctx)) {
       // channel_shuffle(s, 4) in 4-D: [N,4,C/4,HW] → swap axes 1, 2 → back to [N,C,H,W].
-      s = b.op('Reshape', [s, b.int64s('shuffle_shape', [0, SHUFFLE_GROUPS, c / SHUFFLE_GROUPS, -1])]);
+      s = b.reshape(s, b.int64s('shuffle_shape', [0, SHUFFLE_GROUPS, c / SHUFFLE_GROUPS, -1]));
       s = b.op('Transpose', [s], { perm: ints([0, 2, 1, 3]) });
       const back = pixels(ctx) === null ? b.op('Shape', [x]) : b.int64s('unshuffle_shape', [0, c, ctx.height!, ctx.width!]);
-      s = b.op('Reshape', [s, back]);
+      s = b.reshape(s, back);
     }
     return b.op('Mul', [x1, s]);
   },

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { ROOT } from '../../test/helpers.js';
+import { decodeModel } from '../onnx/load.js';
 import { BuildError, UsageError } from '../errors.js';
 import { ModuleBuilder } from './builder.js';
 import { ecaKernel } from './eca.js';
@@ -33,14 +37,17 @@ describe('module op counts (attention-modules.md minimal forms)', () => {
     ['GAM', { variant: 'grouped' }, {}, 12],
     ['GAM', { variant: 'grouped' }, { height: null, width: null }, 13],
     ['SimAM', {}, {}, 10],
-    ['SimAM', {}, { height: null, width: null, opset: 14 }, 16],
-    ['SimAM', {}, { height: null, width: null, opset: 17 }, 15],
+    ['SimAM', {}, { height: null, width: null, opset: 14 }, 17],
+    ['SimAM', {}, { height: null, width: null, opset: 17 }, 16],
     ['SE', {}, {}, 6],
     ['CBAM', {}, {}, 15],
+    ['CBAM', {}, { opset: 18 }, 17],
     ['CBAM', { variant: 'ultralytics' }, {}, 10],
+    ['CBAM', { variant: 'ultralytics' }, { opset: 18 }, 12],
     ['ECA', {}, {}, 6],
     ['CA', {}, { opset: 14 }, 12],
     ['CA', {}, { opset: 13 }, 14],
+    ['CA', {}, { opset: 18, height: null, width: null }, 12],
   ];
   for (const [name, opts, over, expected] of cases) {
     it(`${name} ${JSON.stringify(opts)} ${JSON.stringify(over)} → ${expected} ops, as ops() declares`, () => {
@@ -54,12 +61,36 @@ describe('module op counts (attention-modules.md minimal forms)', () => {
 describe('opset forms', () => {
   const attrAxes = (tape: ModuleBuilder, op: string) => tape.nodes.filter((n) => n.opType === op).map((n) => [n.inputs.length, n.attributes.some((a) => a.name === 'axes')]);
   it('ReduceSum takes axes as an attribute up to opset 12 and as an input from 13', () => {
-    assert.deepEqual(attrAxes(built('SimAM', {}, { opset: 12 }).tape, 'ReduceSum'), [[1, true]]);
-    assert.deepEqual(attrAxes(built('SimAM', {}, { opset: 13 }).tape, 'ReduceSum'), [[2, false]]);
+    const reduceSum = (opset: number) => {
+      const b = new ModuleBuilder(opset);
+      b.reduce('ReduceSum', b.input, [2, 3]);
+      return attrAxes(b, 'ReduceSum');
+    };
+    assert.deepEqual(reduceSum(12), [[1, true]]);
+    assert.deepEqual(reduceSum(13), [[2, false]]);
   });
-  it('ReduceMean takes axes as an attribute up to opset 17 and as an input from 18', () => {
-    assert.deepEqual(attrAxes(built('SimAM', {}, { opset: 17 }).tape, 'ReduceMean'), [[1, true]]);
-    assert.deepEqual(attrAxes(built('SimAM', {}, { opset: 18 }).tape, 'ReduceMean'), [[2, false]]);
+  it('ReduceMean (CA with dynamic H, W) takes axes as an attribute up to opset 17 and as an input from 18', () => {
+    assert.deepEqual(attrAxes(built('CA', {}, { opset: 17, height: null, width: null }).tape, 'ReduceMean'), [[1, true], [1, true]]);
+    assert.deepEqual(attrAxes(built('CA', {}, { opset: 18, height: null, width: null }).tape, 'ReduceMean'), [[2, false], [2, false]]);
+  });
+  it('with a static H, W no module emits a Reduce op whose axes are an input, at any opset (OpenCV 4.6 misreads or refuses them)', () => {
+    for (const m of MODULES) {
+      const vo = m.options.find((o) => o.kind === 'choice');
+      for (const value of vo ? vo.choices! : [undefined]) {
+        for (let opset = 11; opset <= 21; opset++) {
+          const { tape } = built(m.name, vo && value ? { [vo.key]: value } : {}, { opset });
+          const inputAxes = tape.nodes.filter((n) => n.opType.startsWith('Reduce') && n.inputs.length > 1);
+          assert.deepEqual(inputAxes.map((n) => n.opType), [], `${m.name} ${value ?? ''} at opset ${opset}`);
+        }
+      }
+    }
+  });
+  it('CBAM\'s channel max is ReduceMax up to opset 17 and Transpose → MaxPool(C×1) → Transpose from 18', () => {
+    const ops = (opset: number) => built('CBAM', {}, { opset }).tape.nodes.map((n) => n.opType).filter((o) => /^(ReduceMax|Transpose|MaxPool)$/.test(o));
+    assert.deepEqual(ops(17), ['ReduceMax']);
+    assert.deepEqual(ops(18), ['Transpose', 'MaxPool', 'Transpose']);
+    const pool = built('CBAM', {}, { opset: 18 }).tape.nodes.find((n) => n.opType === 'MaxPool')!;
+    assert.deepEqual(pool.attributes.find((a) => a.name === 'kernel_shape')!.ints, [64n, 1n]);
   });
   it('CA uses HardSwish from opset 14, z·HardSigmoid(z) below', () => {
     assert.equal(built('CA', {}, { opset: 14 }).tape.opCounts()['HardSwish'], 2);
@@ -70,6 +101,44 @@ describe('opset forms', () => {
     assert.equal(built('SimAM', {}, { height: null, width: null, opset: 15 }).tape.opCounts()['Slice'], undefined);
     assert.equal(built('SimAM', {}, { height: null, width: null, opset: 14 }).tape.opCounts()['Slice'], 1);
   });
+});
+
+describe('attributes as the exporter writes them (fixtures/torch-form: torch.onnx.export at opset 17)', () => {
+  // For each op, the attribute names every exported node of that op carries.
+  const exported = new Map<string, Set<string>>();
+  const dir = path.join(ROOT, 'fixtures/torch-form');
+  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.onnx'))) {
+    for (const n of decodeModel(fs.readFileSync(path.join(dir, f)), f).graph!.node) {
+      const names = new Set(n.attribute.map((a) => a.name));
+      const seen = exported.get(n.opType);
+      exported.set(n.opType, seen ? new Set([...seen].filter((k) => names.has(k))) : names);
+    }
+  }
+  it('the torch-form fixtures give Conv its five attributes', () => {
+    assert.deepEqual([...exported.get('Conv')!].sort(), ['dilations', 'group', 'kernel_shape', 'pads', 'strides']);
+  });
+  for (const m of MODULES) {
+    const vo = m.options.find((o) => o.kind === 'choice');
+    for (const value of vo ? vo.choices! : [undefined]) {
+      for (const over of [{}, { height: null, width: null }] as Partial<ModuleContext>[]) {
+        const opts = vo && value ? { [vo.key]: value } : {};
+        if (m.name === 'NAM' && value === 'pixel' && over.height === null) continue; // static H, W only
+        it(`${m.name} ${value ?? ''}${over.height === null ? ' dynamic' : ''}: every node carries the exporter's attributes`, () => {
+          const { tape } = built(m.name, opts, over);
+          for (const n of tape.nodes) {
+            const have = new Set(n.attributes.map((a) => a.name));
+            for (const k of exported.get(n.opType) ?? []) assert.ok(have.has(k), `${n.opType} lacks '${k}'`);
+          }
+          // And at every opset, each Conv has all five (OpenCV's importer reads kernel_shape, never the weight's shape).
+          for (let opset = 11; opset <= 21; opset++) {
+            for (const n of built(m.name, opts, { ...over, opset }).tape.nodes.filter((x) => x.opType === 'Conv')) {
+              assert.deepEqual(n.attributes.map((a) => a.name).sort(), ['dilations', 'group', 'kernel_shape', 'pads', 'strides'], `opset ${opset}`);
+            }
+          }
+        });
+      }
+    }
+  }
 });
 
 describe('parameters (attention-modules.md formulas)', () => {

@@ -1,5 +1,4 @@
 import { BuildError } from '../errors.js';
-import { float } from './builder.js';
 import { absNormalized, bnAffine, bnParams, get, optionString, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
 
@@ -47,8 +46,7 @@ export const NAM: AttentionModule = {
     const beta = get(w, `${c}.bias`);
     const norm = absNormalized(gamma, `${c}.weight`);
     // y = x·σ(w_c·BN(x)_c): w folds into the BN's affine part, mean, var and eps stay as they are.
-    const bn = b.op(
-      'BatchNormalization',
+    const bn = b.batchNorm(
       [
         x,
         b.floats(`${c}.folded_scale`, [ctx.channels], Array.from(gamma, (g, i) => g * norm[i]!)),
@@ -56,7 +54,7 @@ export const NAM: AttentionModule = {
         b.floats(`${c}.running_mean`, [ctx.channels], get(w, `${c}.running_mean`)),
         b.floats(`${c}.running_var`, [ctx.channels], get(w, `${c}.running_var`)),
       ],
-      { epsilon: float(ctx.bnEps) },
+      ctx.bnEps,
     );
     let y = b.op('Mul', [x, b.op('Sigmoid', [bn])]);
     if (optionString(ctx, 'spatial') !== 'pixel') return y;

@@ -29,8 +29,8 @@ export const SE: AttentionModule = {
     const c = ctx.channels;
     const h = hidden(ctx);
     let s = b.op('GlobalAveragePool', [x]);
-    s = b.op('Relu', [b.op('Conv', [s, b.floats('fc.0.weight', [h, c, 1, 1], get(w, 'fc.0.weight'))])]);
-    s = b.op('Sigmoid', [b.op('Conv', [s, b.floats('fc.2.weight', [c, h, 1, 1], get(w, 'fc.2.weight'))])]);
+    s = b.op('Relu', [b.conv(s, b.floats('fc.0.weight', [h, c, 1, 1], get(w, 'fc.0.weight')), null, [1, 1])]);
+    s = b.op('Sigmoid', [b.conv(s, b.floats('fc.2.weight', [c, h, 1, 1], get(w, 'fc.2.weight')), null, [1, 1])]);
     return b.op('Mul', [x, s]);
   },
 };

@@ -7,9 +7,13 @@ import type { AttentionModule } from './types.js';
  * SimAM (Yang et al., ICML 2021; ZjjConan/SimAM simam_module). Parameter-free: y = x·σ(d / (4(Σd/n + λ)) + 0.5),
  * d = (x − mean_HW x)², n = H·W − 1.
  *
- *   static H, W (10 ops): ReduceMean → Sub → Mul(d,d) → ReduceSum → Mul(4/n) → Add(4λ) → Div → Add(0.5) → Sigmoid → Mul
- *   dynamic H, W (16 ops; 15 from opset 15): n from Shape → Slice[2:4] → ReduceProd → Cast → Sub(1), then
- *   ReduceSum → Div(n) → Add(λ) → Mul(4) in place of Mul(4/n) → Add(4λ).
+ *   static H, W (10 ops): GlobalAveragePool → Sub → Mul(d,d) → GlobalAveragePool → Mul(4·HW/n) → Add(4λ) → Div
+ *   → Add(0.5) → Sigmoid → Mul
+ *   dynamic H, W (17 ops; 16 from opset 15): HW from Shape → Slice[2:4] → ReduceProd → Cast, n = Sub(1), HW/n = Div,
+ *   then Mul(mean d, HW/n) → Add(λ) → Mul(4) in place of Mul(4·HW/n) → Add(4λ).
+ *   Both means are GlobalAveragePool and Σd is mean(d)·HW: the same maths in ops every runtime has at every opset
+ *   (ReduceSum takes its axes as an input from opset 13, which OpenCV 4.6 refuses, and ReduceMean from 18, which
+ *   OpenCV 4.6 reads as "all axes").
  */
 export const SimAM: AttentionModule = {
   name: 'SimAM',
@@ -27,7 +31,7 @@ export const SimAM: AttentionModule = {
   },
   params: () => [],
   ops(ctx) {
-    const ops: Record<string, number> = { ReduceMean: 1, Sub: 1, Mul: 3, ReduceSum: 1, Add: 2, Div: 1, Sigmoid: 1 };
+    const ops: Record<string, number> = { GlobalAveragePool: 2, Sub: 1, Mul: 3, Add: 2, Div: 1, Sigmoid: 1 };
     if (pixels(ctx) !== null) return ops;
     ops['Shape'] = 1;
     if (ctx.opset < 15) ops['Slice'] = 1;
@@ -35,6 +39,7 @@ export const SimAM: AttentionModule = {
     ops['Cast'] = 1;
     ops['Sub'] = 2;
     ops['Div'] = 2;
+    ops['Mul'] = 4;
     return ops;
   },
   macs(ctx) {
@@ -44,14 +49,15 @@ export const SimAM: AttentionModule = {
   },
   build(b, x, _w, ctx) {
     const lambda = optionNumber(ctx, 'lambda');
-    const d0 = b.op('Sub', [x, b.reduce('ReduceMean', x, [2, 3])]);
+    const d0 = b.op('Sub', [x, b.op('GlobalAveragePool', [x])]);
     const d = b.op('Mul', [d0, d0]); // Mul, not Pow: cheaper, and every backend has it
-    const sum = b.reduce('ReduceSum', d, [2, 3]);
+    const mean = b.op('GlobalAveragePool', [d]); // Σd / HW
     const p = pixels(ctx);
     let denom;
     if (p !== null) {
       const n = p - 1;
-      denom = b.op('Add', [b.op('Mul', [sum, b.floats('four_over_n', [], [4 / n])]), b.floats('four_lambda', [], [4 * lambda])]);
+      // 4·(Σd/n + λ) = mean·(4·HW/n) + 4λ
+      denom = b.op('Add', [b.op('Mul', [mean, b.floats('four_hw_over_n', [], [(4 * p) / n])]), b.floats('four_lambda', [], [4 * lambda])]);
     } else {
       // n = H·W − 1 measured at run time, so the model stays valid for every input size.
       const hw =
@@ -60,7 +66,7 @@ export const SimAM: AttentionModule = {
           : b.op('Slice', [b.op('Shape', [x]), b.int64s('hw_start', [2]), b.int64s('hw_end', [4]), b.int64s('hw_axes', [0])]);
       const count = b.op('Cast', [b.reduce('ReduceProd', hw, [0], false, 'hw_reduce_axes')], { to: int(1) });
       const n = b.op('Sub', [count, b.floats('one', [], [1])]);
-      const v = b.op('Add', [b.op('Div', [sum, n]), b.floats('lambda', [], [lambda])]);
+      const v = b.op('Add', [b.op('Mul', [mean, b.op('Div', [count, n])]), b.floats('lambda', [], [lambda])]);
       denom = b.op('Mul', [v, b.floats('four', [], [4])]);
     }
     const e = b.op('Add', [b.op('Div', [d, denom]), b.floats('half', [], [0.5])]);
