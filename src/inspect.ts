@@ -53,6 +53,8 @@ export interface InspectResult {
   shapeSource: 'static' | 'probe';
   /** Present with `--at SPEC`: what each insertion point resolves to. */
   sites?: SiteSummary[];
+  /** A cycle, or nodes out of topological order: the model is shown, but nothing can be inserted. Null when none. */
+  orderProblem: string | null;
 }
 
 export interface SiteSummary {
@@ -109,7 +111,8 @@ export async function analyzeModel(model: OnnxModel, options: InspectOptions = {
   };
   for (const l of structure.layers) for (const v of l.boundary) if (needs(v)) unknown.add(v);
   for (const h of structure.head) if (needs(h.value)) unknown.add(h.value);
-  if (unknown.size > 0 && options.probe !== false) {
+  // onnxruntime refuses a graph with a cycle; inspect still shows what static analysis knows.
+  if (unknown.size > 0 && options.probe !== false && !structure.orderProblem) {
     // Loaded only here: `--help` and inspect of a static model never start onnxruntime.
     const { probeShapes } = await import('./runtime/probe.js');
     const sizes = options.inputShapes ?? options.probeShapes;
@@ -197,5 +200,6 @@ export function summarize({ model, graph, structure: s, shapeSource }: AnalyzedM
     headScope: s.headPath ? (s.layers.find((l) => l.path === s.headPath)?.scope ?? s.headPath) : null,
     head: s.head.map((h) => ({ tensor: h.value.name, fromScope: h.fromScope, fromIndex: h.fromIndex, shape: s.shapeOf(h.value) })),
     shapeSource,
+    orderProblem: s.orderProblem,
   };
 }

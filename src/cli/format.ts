@@ -6,6 +6,7 @@ import type { Dim } from '../graph/graph.js';
 import type { InspectResult } from '../inspect.js';
 import type { Insertion, InsertResult } from '../insert.js';
 import type { DoctorReport } from '../doctor.js';
+import { escapeControl } from './escape.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
@@ -13,7 +14,9 @@ export function shapeText(shape: Dim[] | null): string {
 }
 
 /** Left-aligned columns, two spaces apart; the last column is never padded. */
-export function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rowsAsGiven: string[][]): string {
+  // Escaped before measuring, so a name with control characters keeps its column aligned.
+  const rows = rowsAsGiven.map((r) => r.map(escapeControl));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
@@ -35,6 +38,7 @@ export function formatInspect(r: InspectResult): string {
   for (const i of r.inputs) out.push(`input     ${i.name}  ${i.dtype}  ${shapeText(i.shape)}`);
   for (const o of r.outputs) out.push(`output    ${o.name}  ${o.dtype}  ${shapeText(o.shape)}`);
   if (r.metadataKeys.length) out.push(`metadata  ${r.metadataKeys.join(', ')}`);
+  if (r.orderProblem) out.push(`INVALID   ${r.orderProblem}: nothing can be inserted`);
   out.push('');
   if (r.layers.length === 0) {
     out.push('No module scopes in this model: use node:NAME, tensor:NAME or head as insertion points.');

@@ -5,6 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { Parser } from 'yargs/helpers';
 import { ExitCode, isOnnxAttnError, UsageError } from '../errors.js';
+import { escapeControl, escapeControlKeepLines } from './escape.js';
 import { MAX_RUNS } from '../runtime/limits.js';
 import { VERSION } from '../version.js';
 import type { Reportable } from '../report/index.js';
@@ -248,7 +249,8 @@ function verdict(result: { pass: boolean; placementCheck: { pass: boolean } | nu
 }
 
 export function buildCli(argv: string[], io: CliIO = processIO, state: CliState = { exitCode: 0 }): Argv<GlobalFlags> {
-  const out = (text: string) => io.stdout(text.endsWith('\n') ? text : `${text}\n`);
+  // Names from the model are in this text: no control character reaches the terminal raw.
+  const out = (text: string) => io.stdout(escapeControlKeepLines(text.endsWith('\n') ? text : `${text}\n`));
   /** The options the user gave (not defaults), filled in before the command runs. */
   let given = new Set<string>();
   return yargs(argv)
@@ -560,7 +562,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
 
 /** Names from a damaged file can hold newlines or control characters; the error stays one line. */
 function oneLine(message: string): string {
-  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return escapeControl(message);
 }
 
 /** Runs the CLI and returns the exit status; never throws. */

@@ -2,7 +2,8 @@ import { create } from '@bufbuild/protobuf';
 import { ModelError } from '../errors.js';
 import type { OnnxModel } from '../onnx/load.js';
 import { AttributeProto_AttributeType as AT, NodeProtoSchema } from '../onnx/proto.js';
-import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto.js';
+import { TensorProtoSchema } from '../onnx/proto.js';
+import type { AttributeProto, GraphProto, NodeProto, SparseTensorProto, TensorProto, ValueInfoProto } from '../onnx/proto.js';
 
 /** One dimension: a size, a symbolic name (`batch`), or null when nothing is known. */
 export type Dim = number | string | null;
@@ -30,7 +31,13 @@ export class Value {
   producerIndex = -1;
   /** @internal Mutated only by Graph. */
   readonly uses: Usage[] = [];
+  /**
+   * The initializer. For a sparse initializer this is a stand-in with its name, dims and dtype but no values (see
+   * `sparse`): the locator and shape inference need only that, and the file keeps the sparse form untouched.
+   */
   initializer: TensorProto | null = null;
+  /** Set for a `sparse_initializer`: its values are not in `initializer`. */
+  sparse: SparseTensorProto | null = null;
   isGraphInput = false;
   isGraphOutput = false;
   /** Type declared in the file (graph inputs/outputs, value_info, initializer dims). */
@@ -131,13 +138,28 @@ export class Graph {
     const proto = model.proto.graph;
     if (!proto) throw new ModelError('the model has no graph');
     const g = new Graph(model, proto);
+    // The file is named: a bad model is the input's fault, said before anything is built from it.
+    const where = model.path ?? 'the model';
+    const invalid = (what: string) => new ModelError(`${where}: ${what}; the model breaks ONNX's rules (names must be unique); fix or re-export it`);
     for (const t of proto.initializer) {
       const v = g.valueFor(t.name);
+      if (v.initializer) throw invalid(`initializer '${t.name}' is defined twice`);
       v.initializer = t;
       v.declared = { elemType: t.dataType, shape: t.dims.map(Number) };
     }
+    // Sparse initializers are initializers too (ONNX: one name space with the dense ones).
+    for (const sp of proto.sparseInitializer) {
+      const name = sp.values?.name ?? '';
+      const v = g.valueFor(name);
+      if (v.initializer) throw invalid(`initializer '${name}' is defined twice (sparse_initializer and initializer)`);
+      const elemType = sp.values?.dataType ?? 0;
+      v.initializer = create(TensorProtoSchema, { name, dims: sp.dims, dataType: elemType });
+      v.sparse = sp;
+      v.declared = { elemType, shape: sp.dims.map(Number) };
+    }
     for (const vi of proto.input) {
       const v = g.valueFor(vi.name);
+      if (v.isGraphInput) throw invalid(`graph input '${vi.name}' is declared twice`);
       v.isGraphInput = true;
       v.declared = typeOf(vi) ?? v.declared;
       g.inputs.push(v);
@@ -146,15 +168,19 @@ export class Graph {
       const v = g.valueFor(vi.name);
       v.declared = typeOf(vi) ?? v.declared;
     }
+    const nodeNames = new Set<string>();
     for (const np of proto.node) {
       const node = new Node(np);
+      // Node names may be empty (ONNX makes them optional), but two nodes may not share one.
+      if (np.name && nodeNames.has(np.name)) throw invalid(`two nodes are named '${np.name}'`);
+      nodeNames.add(np.name);
       if (np.name) g.names.add(np.name);
       for (const [i, name] of np.output.entries()) {
         const v = g.valueFor(name);
         if (name === '') continue;
         if (v.producer || v.initializer || v.isGraphInput) {
           throw new ModelError(
-            `tensor '${name}' is assigned twice (by node '${np.name || np.opType}' and ${v.producer ? `node '${v.producer.name}'` : 'an initializer or input'}); the graph is invalid`,
+            `${where}: tensor '${name}' is assigned twice (by node '${np.name || np.opType}' and ${v.producer ? `node '${v.producer.name || v.producer.opType}'` : v.initializer ? 'an initializer' : 'a graph input'}); the model breaks ONNX's single-assignment rule; fix or re-export it`,
           );
         }
         v.producer = node;
@@ -172,7 +198,7 @@ export class Graph {
         const v = g.values.get(name);
         if (!v || (!v.producer && !v.initializer && !v.isGraphInput)) {
           throw new ModelError(
-            `node '${node.name || node.opType}' reads tensor '${name}', which no node, input or initializer defines; the file is truncated or damaged`,
+            `${where}: node '${node.name || node.opType}' reads tensor '${name}', which no node, input or initializer defines; the file is truncated or damaged`,
           );
         }
         node.inputs.push(v);
@@ -182,13 +208,71 @@ export class Graph {
     for (const vi of proto.output) {
       const v = g.values.get(vi.name);
       if (!v || (!v.producer && !v.initializer && !v.isGraphInput)) {
-        throw new ModelError(`graph output '${vi.name}' is not produced by any node; the file is truncated or damaged`);
+        throw new ModelError(`${where}: graph output '${vi.name}' is not produced by any node; the file is truncated or damaged`);
       }
       v.isGraphOutput = true;
       v.declared = typeOf(vi) ?? v.declared;
       g.outputs.push(v);
     }
     return g;
+  }
+
+  /**
+   * What keeps the nodes from being a DAG in file order, in one linear pass, or null: a cycle (named by the nodes
+   * on it) or a node that reads a tensor produced by a later node (ONNX requires topologically sorted nodes).
+   */
+  orderProblem(): string | null {
+    const label = (n: Node) => `'${n.name || `${n.opType} #${this.nodes.indexOf(n)}`}'`;
+    const cycle = this.findCycle();
+    if (cycle) {
+      const shown = cycle.length > 6 ? [...cycle.slice(0, 5).map(label), '...'] : cycle.map(label);
+      return `the graph has a cycle through node ${label(cycle[0]!)} (${[...shown, label(cycle[0]!)].join(' -> ')}); an ONNX graph must be acyclic`;
+    }
+    const position = new Map(this.nodes.map((n, i) => [n, i]));
+    for (const [i, n] of this.nodes.entries()) {
+      const late = n.inputs.find((v) => v?.producer && position.get(v.producer)! > i);
+      if (late) {
+        return `node ${label(n)} reads '${late.name}' before node ${label(late.producer!)} produces it; ONNX requires nodes in topological order (onnx's checker says the same); re-export or sort the model`;
+      }
+    }
+    return null;
+  }
+
+  /** The nodes of one cycle, in data-flow order, or null (iterative three-colour DFS: linear in nodes + edges). */
+  findCycle(): Node[] | null {
+    const state = new Map<Node, 1 | 2>(); // 1: on the DFS path, 2: finished
+    for (const root of this.nodes) {
+      if (state.has(root)) continue;
+      // Walks producers: a node's predecessors are the producers of its inputs.
+      const path: { node: Node; next: number }[] = [{ node: root, next: 0 }];
+      state.set(root, 1);
+      while (path.length > 0) {
+        const top = path[path.length - 1]!;
+        const inputs = top.node.inputs;
+        let pushed = false;
+        while (top.next < inputs.length) {
+          const p = inputs[top.next++]?.producer;
+          if (!p) continue;
+          const st = state.get(p);
+          if (st === 1) {
+            // p is on the path: the cycle is p ... top, reversed into data-flow order (p feeds ... feeds top feeds p).
+            const at = path.findIndex((f) => f.node === p);
+            return path.slice(at).map((f) => f.node).reverse();
+          }
+          if (st === undefined) {
+            state.set(p, 1);
+            path.push({ node: p, next: 0 });
+            pushed = true;
+            break;
+          }
+        }
+        if (!pushed) {
+          state.set(top.node, 2);
+          path.pop();
+        }
+      }
+    }
+    return null;
   }
 
   private valueFor(name: string): Value {

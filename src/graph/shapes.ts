@@ -870,7 +870,10 @@ export function inferShapes(graph: Graph, options: InferOptions = {}): Map<Value
 }
 
 function run(graph: Graph, options: InferOptions, known: Map<Value, Known>): void {
-  for (const v of graph.values.values()) if (v.initializer) known.set(v, fromTensor(v.initializer));
+  for (const v of graph.values.values()) {
+    // A sparse initializer's stand-in has no values: its type and shape are known, its data is not read.
+    if (v.initializer) known.set(v, v.sparse ? { ...fromTensor(v.initializer), src: undefined, data: null } : fromTensor(v.initializer));
+  }
   const given = options.inputShapes ?? {};
   for (const v of graph.inputs) {
     const dec = fromDeclared(v.declared);

@@ -1,4 +1,4 @@
-import { LocateError } from '../errors.js';
+import { LocateError, ModelError } from '../errors.js';
 import type { Dim, Node, Value } from '../graph/graph.js';
 import { isWithin, specToPaths } from './scope.js';
 import type { Layer, ModelStructure } from './structure.js';
@@ -33,6 +33,8 @@ export function splitSpecs(specs: string | readonly string[]): string[] {
  * several boundary tensors and no `#k`, is a LocateError that lists what the user can write instead.
  */
 export function locate(s: ModelStructure, spec: string): Site[] {
+  // Boundaries, consumers and splices assume a DAG in file order; on anything else they mean nothing.
+  if (s.orderProblem) throw new ModelError(`${s.graph.model.path ?? 'the model'}: cannot place '${spec}': ${s.orderProblem}`);
   const [base, pick] = splitPick(spec);
   if (base === 'head' || /^head:\d+$/.test(base)) {
     if (pick !== null) throw new LocateError(`'${spec}': '#k' picks one of a scope's boundary tensors; the head's inputs are head:0..head:${s.head.length - 1}`, s.head.map((_, k) => `head:${k}`));

@@ -45,11 +45,15 @@ export interface ModelStructure {
   shapeOf(v: Value): Dim[] | null;
   /** The layer that contains a node, if any. */
   layerOf(node: Node): Layer | null;
+  /** A cycle or unsorted nodes (Graph.orderProblem), found once: commands that edit or locate refuse such a graph. */
+  orderProblem: string | null;
 }
 
 /** A tensor is data unless it derives only from initializers and Constant nodes (export-conventions 1.6, 1.7). */
 export function dataPredicate(): (v: Value) => boolean {
   const memo = new Map<Value, boolean>();
+  // Values whose inputs are being resolved: meeting one again means a cycle, which counts as data (never constant).
+  const open = new Set<Value>();
   const isConst = (start: Value): boolean => {
     // Iterative DFS: real graphs have chains thousands of nodes deep.
     const stack: Value[] = [start];
@@ -64,14 +68,18 @@ export function dataPredicate(): (v: Value) => boolean {
       else if (!v.producer) memo.set(v, false);
       else {
         const ins = v.producer.inputs.filter((x): x is Value => x !== null);
-        const pending = ins.filter((x) => !memo.has(x));
-        if (pending.length > 0) {
-          stack.push(...pending);
-          continue;
+        if (!open.has(v)) {
+          open.add(v);
+          const pending = ins.filter((x) => !memo.has(x) && !open.has(x));
+          if (pending.length > 0) {
+            stack.push(...pending);
+            continue;
+          }
         }
         const op = v.producer.opType;
         const random = op.startsWith('Random');
         memo.set(v, !random && ins.every((x) => memo.get(x) === true));
+        open.delete(v);
       }
       stack.pop();
     }
@@ -172,6 +180,7 @@ export function analyzeStructure(graph: Graph, types: Map<Value, TensorType>): M
     isData,
     shapeOf,
     layerOf: (n) => layerByNode.get(n) ?? null,
+    orderProblem: graph.orderProblem(),
   };
   structure.head = headPath ? headInputsByScope(structure, headPath) : headInputsByShape(structure);
   return structure;

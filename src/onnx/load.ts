@@ -19,6 +19,8 @@ export interface OnnxModel {
 export interface LoadOptions {
   /** Read external tensor payloads (default true). `false` keeps only the references. */
   loadExternalData?: boolean;
+  /** The most bytes read from a model that is a pipe or character device (default MAX_STREAM_BYTES). */
+  maxStreamBytes?: number;
 }
 
 /** Every graph of the model: the main one and those nested in If/Loop/Scan attributes. */
@@ -99,7 +101,8 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   let step = steps.next();
   while (!step.done) {
     try {
-      await readRanges(step.value);
+      if (isStreamRead(step.value)) step.value.bytes = await readStream(step.value);
+      else await readRanges(step.value);
     } catch (e) {
       steps.return(undefined as never); // closes the files the step opened
       throw e;
@@ -115,7 +118,8 @@ export function loadModelSync(file: string, options: LoadOptions = {}): OnnxMode
   let step = steps.next();
   while (!step.done) {
     try {
-      step.value.forEach(readRangeSync);
+      if (isStreamRead(step.value)) step.value.bytes = readStreamSync(step.value);
+      else step.value.forEach(readRangeSync);
     } catch (e) {
       steps.return(undefined as never);
       throw e;
@@ -126,19 +130,53 @@ export function loadModelSync(file: string, options: LoadOptions = {}): OnnxMode
 }
 
 /**
+ * The most bytes read from a model that is a pipe or a character device (`<(cat m.onnx)`, /dev/stdin): its size
+ * is not known before the end, so reading stops here. 2 GiB is protobuf's own limit for one message; a larger model
+ * keeps its weights in external data, which a stream cannot carry.
+ */
+export const MAX_STREAM_BYTES = 2 ** 31;
+
+/** A model read to its end from a pipe or character device; the loader fills `bytes`. */
+interface StreamRead {
+  fd: number;
+  what: string;
+  /** The file's kind for messages ('a pipe'). */
+  kind: string;
+  limit: number;
+  bytes: Uint8Array | null;
+}
+
+function isStreamRead(step: ReadRange[] | StreamRead): step is StreamRead {
+  return !Array.isArray(step);
+}
+
+/**
  * A load as its steps, written once for both loaders: each `yield` hands out reads to do (the model file, then
  * every external payload), and the files stay open until the loader resumes or returns the generator.
  */
-function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[], OnnxModel, void> {
-  const bytes = Buffer.allocUnsafe(modelFileSize(file));
+function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[] | StreamRead, OnnxModel, void> {
+  const source = modelSource(file);
   const fd = openForReading(file);
+  let bytes: Uint8Array;
   try {
-    yield [{ fd, target: bytes, position: 0, what: file }];
+    if (source.stream) {
+      const read: StreamRead = { fd, what: file, kind: source.kind, limit: options.maxStreamBytes ?? MAX_STREAM_BYTES, bytes: null };
+      yield read;
+      bytes = read.bytes!;
+    } else {
+      bytes = Buffer.allocUnsafe(source.size);
+      yield [{ fd, target: bytes, position: 0, what: file }];
+    }
   } finally {
     fs.closeSync(fd);
   }
   const { model, externals } = decodeFile(bytes, file);
   if (options.loadExternalData !== false && externals.length > 0) {
+    if (source.stream) {
+      throw new ModelError(
+        `${file} is ${source.kind} and its model keeps ${externals.length} tensor(s) in external data files, which are found beside the model's file; give the .onnx file's path instead`,
+      );
+    }
     const reads = openExternal(model, externals, path.dirname(file));
     try {
       yield reads.ranges;
@@ -149,15 +187,34 @@ function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[], 
   return model;
 }
 
-function modelFileSize(file: string): number {
+/** What a path is when it is not a regular file ('a FIFO (named pipe)'), or null for a regular file. */
+export function nonRegularKind(stat: fs.Stats): string | null {
+  if (stat.isFile()) return null;
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO (named pipe)';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/**
+ * A regular file is read by size; a pipe (`<(cat m.onnx)`, a FIFO) or a character device (/dev/stdin on a terminal
+ * or pipe) is read to its end as a stream, up to `MAX_STREAM_BYTES`. A directory, socket or block device is refused.
+ */
+function modelSource(file: string): { stream: false; size: number } | { stream: true; kind: string } {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
   } catch {
     throw new ModelError(`${file}: no such file; check the path`);
   }
+  const kind = nonRegularKind(stat);
+  if (kind === null) return { stream: false, size: stat.size };
   if (stat.isDirectory()) throw new ModelError(`${file} is a directory, not an .onnx file`);
-  return stat.size;
+  if (stat.isFIFO()) return { stream: true, kind: 'a pipe' };
+  if (stat.isCharacterDevice()) return { stream: true, kind };
+  throw new ModelError(`${file} is ${kind}, not an .onnx file; give the model's file (a pipe is read too)`);
 }
 
 function cannotRead(file: string, e: unknown): ModelError {
@@ -236,6 +293,53 @@ function readAsync(fd: number, target: Uint8Array, offset: number, position: num
   });
 }
 
+/** Pieces of a stream read so far, joined once at the end; more than `limit` bytes is refused. */
+function streamLimit(r: StreamRead): ModelError {
+  return new ModelError(
+    `${r.what} is ${r.kind} that gave more than ${r.limit} bytes (the most onnx-attn reads from a stream, MAX_STREAM_BYTES); save the model to a file and give its path`,
+  );
+}
+
+async function readStream(r: StreamRead): Promise<Uint8Array> {
+  const pieces: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const piece = Buffer.allocUnsafe(Math.min(PIECE, r.limit - total + 1));
+    let n: number;
+    try {
+      n = await readAsync(r.fd, piece, 0, -1);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw cannotRead(r.what, e);
+      await new Promise((resolve) => setTimeout(resolve, 10)); // a non-blocking stdin with nothing yet
+      continue;
+    }
+    if (n === 0) return Buffer.concat(pieces, total);
+    total += n;
+    if (total > r.limit) throw streamLimit(r);
+    pieces.push(piece.subarray(0, n));
+  }
+}
+
+function readStreamSync(r: StreamRead): Uint8Array {
+  const pieces: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const piece = Buffer.allocUnsafe(Math.min(PIECE, r.limit - total + 1));
+    let n: number;
+    try {
+      n = fs.readSync(r.fd, piece, 0, piece.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw cannotRead(r.what, e);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a non-blocking stdin with nothing yet
+      continue;
+    }
+    if (n === 0) return Buffer.concat(pieces, total);
+    total += n;
+    if (total > r.limit) throw streamLimit(r);
+    pieces.push(piece.subarray(0, n));
+  }
+}
+
 function readRangeSync(r: ReadRange): void {
   let done = 0;
   while (done < r.target.length) {
@@ -266,16 +370,30 @@ function openExternal(model: OnnxModel, tensors: readonly TensorProto[], dir: st
       const file = resolveInside(baseDir, ref.location, t);
       let entry = fds.get(file);
       if (!entry) {
+        const notFound = () =>
+          new ModelError(`external data file '${ref.location}' of tensor '${t.name}' not found next to the model (${file}); copy it beside the .onnx file`);
+        let kind: string | null;
+        try {
+          kind = nonRegularKind(fs.statSync(file));
+        } catch {
+          throw notFound();
+        }
+        // Reading a FIFO waits for a writer forever, a device may never end: only regular files hold weights.
+        const refuse = (k: string) =>
+          new ModelError(`external data file '${ref.location}' of tensor '${t.name}' is ${k}, not a regular file (${file}); refused: weights are read from regular files only`);
+        if (kind !== null) throw refuse(kind);
         let fd: number;
         try {
-          fd = fs.openSync(file, 'r');
+          // O_NONBLOCK: if the path became a FIFO since the stat, opening it still returns at once.
+          fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
         } catch {
-          throw new ModelError(
-            `external data file '${ref.location}' of tensor '${t.name}' not found next to the model (${file}); copy it beside the .onnx file`,
-          );
+          throw notFound();
         }
-        entry = { fd, size: fs.fstatSync(fd).size };
+        const stat = fs.fstatSync(fd);
+        entry = { fd, size: stat.size };
         fds.set(file, entry);
+        kind = nonRegularKind(stat);
+        if (kind !== null) throw refuse(kind);
       }
       const length = ref.length ?? entry.size - ref.offset;
       if (ref.offset + length > entry.size || length < 0) {

@@ -21,6 +21,7 @@ export type {
   GraphProto,
   NodeProto,
   TensorProto,
+  SparseTensorProto,
   ValueInfoProto,
   AttributeProto,
   StringStringEntryProto,
