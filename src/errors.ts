@@ -16,7 +16,7 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'MismatchError' | 'EpUnavailableError';
+export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'MismatchError' | 'EpUnavailableError' | 'DataFileError';
 
 export class OnnxAttnError extends Error {
   override readonly name: OnnxAttnErrorName;
@@ -42,6 +42,16 @@ export class ModelError extends OnnxAttnError {
   }
 }
 
+/**
+ * A weights or `--inputs` file whose content cannot be used: truncated, corrupt, of the wrong form, nested too deep
+ * or larger than a limit (src/limits.ts): exit 4, like an invalid model. A path that names no file is a UsageError.
+ */
+export class DataFileError extends OnnxAttnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DataFileError', ExitCode.invalidModel, message, options);
+  }
+}
+
 /** An insertion point that does not resolve, or resolves to several tensors: exit 4. */
 export class LocateError extends OnnxAttnError {
   /** Names the user can pick from (nearest scopes, or the ambiguous boundary tensors). */
@@ -57,7 +67,7 @@ export function isOnnxAttnError(e: unknown): e is OnnxAttnError {
   return (
     e instanceof Error &&
     typeof (e as Partial<OnnxAttnError>).exitCode === 'number' &&
-    ['UsageError', 'ModelError', 'LocateError', 'BuildError', 'MismatchError', 'EpUnavailableError'].includes(e.name)
+    ['UsageError', 'ModelError', 'LocateError', 'BuildError', 'MismatchError', 'EpUnavailableError', 'DataFileError'].includes(e.name)
   );
 }
 

@@ -5,7 +5,7 @@ import * as api from './index.js';
 
 // The library's surface is part of the contract: a change to this list is a deliberate, reviewed change.
 const PUBLIC_API = [
-  'BuildError', 'EpUnavailableError', 'ExitCode', 'Graph', 'LocateError', 'MODULES', 'MismatchError', 'ModelError',
+  'BuildError', 'DataFileError', 'EpUnavailableError', 'ExitCode', 'Graph', 'LocateError', 'MODULES', 'MismatchError', 'ModelError',
   'ModuleBuilder', 'Node', 'OnnxAttnError', 'UsageError', 'VERSION', 'Value', 'analyzeModel', 'analyzeStructure',
   'apply', 'applyInsertItems', 'applyInsertions', 'checkRun', 'checkStructure', 'checkPlan', 'compare', 'convert', 'decodeModel', 'describeModules', 'doctor', 'encodeModel',
   'expandPoints', 'findModule', 'inferShapes', 'initWeights', 'insertIntoFile', 'inspect', 'isOnnxAttnError',

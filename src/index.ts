@@ -2,7 +2,7 @@
  * onnx-attn's library API: the same verbs as the CLI (load → locate → build → splice → check → save, then
  * inspect, convert, validate, compare). The CLI imports only what a user could import from here.
  */
-export { ExitCode, UsageError, ModelError, LocateError, BuildError, MismatchError, EpUnavailableError, OnnxAttnError, isOnnxAttnError, type ExitCodeValue, type OnnxAttnErrorName } from './errors.js';
+export { ExitCode, UsageError, ModelError, LocateError, BuildError, MismatchError, EpUnavailableError, DataFileError, OnnxAttnError, isOnnxAttnError, type ExitCodeValue, type OnnxAttnErrorName } from './errors.js';
 export { loadModel, loadModelSync, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
 export { saveModel, encodeModel, type SaveOptions, type SaveResult, type ExternalDataMode } from './onnx/save.js';
 export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js';

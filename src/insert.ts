@@ -17,6 +17,8 @@ import { findModule, resolveOptions } from './modules/index.js';
 import type { AttentionModule, ModuleContext, OptionValue, Weights } from './modules/types.js';
 import { initWeights, readTensorFile, resolveWeights, type NamedTensor } from './modules/weights.js';
 import { StringStringEntryProtoSchema } from './onnx/proto.js';
+import { isTorchCheckpointPath } from './weights/torch-checkpoint.js';
+import { pickModuleTensors, tensorSource, type TensorSource } from './weights/select.js';
 import { VERSION } from './version.js';
 
 /** Options of one `insert` (cli-contract "Insert options"). */
@@ -33,6 +35,8 @@ export interface InsertOptions {
   seed?: number;
   /** Reference state_dict files: one per point, or one with `0.`, `1.` prefixes, or one for every point. */
   weights?: string | readonly string[];
+  /** Key prefix of the module inside a checkpoint (`model.24.`), one per point or one for all; default: found. */
+  weightsPrefix?: string | readonly string[];
   /** BatchNorm epsilon of the module's BNs (default 1e-3 for YOLO/ultralytics exports, 1e-5 otherwise). */
   bnEps?: number;
   /** `zero`: y = x + g·(attention(x) − x) with g = 0, the exact identity that proves the splice. */
@@ -66,6 +70,8 @@ export interface Insertion {
   init: 'torch' | 'random' | 'weights';
   seed: number | null;
   weights: string | null;
+  /** The module's key prefix in a checkpoint's state_dict (`model.24.`), when the weights came from one. */
+  weightsPrefix?: string;
   bnEps: number;
   /** After splicing: the tensor the module reads (renamed when the point was a graph output) and the one it writes. */
   moduleInput?: string;
@@ -124,11 +130,19 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
   if (weightFiles.length > 1 && weightFiles.length !== sites.length) {
     throw new UsageError(`--weights names ${weightFiles.length} files for ${sites.length} insertion points; give one per point, or one file`);
   }
+  const weightPrefixes = options.weightsPrefix !== undefined ? splitSpecs(options.weightsPrefix) : [];
+  if (weightPrefixes.length > 0 && weightFiles.length === 0) throw new UsageError('--weights-prefix names a module inside a --weights file; give --weights too');
+  if (weightPrefixes.length > 1 && weightPrefixes.length !== sites.length) {
+    throw new UsageError(`--weights-prefix names ${weightPrefixes.length} prefixes for ${sites.length} insertion points; give one per point, in point order, or one`);
+  }
+  const sources = new Map<string, TensorSource>();
   const fileCache = new Map<string, Map<string, NamedTensor>>();
-  const readFile = (f: string) => {
+  // The module's keys and shapes: an .npz of someone else's tensors, or of oversized ones, is refused before it is inflated.
+  const readFile = (f: string, params: readonly { key: string; shape: readonly number[] }[]) => {
     let t = fileCache.get(f);
     if (!t) {
-      t = readTensorFile(f).tensors;
+      const expect = { keys: new Set(params.map((p) => p.key)), shapes: new Map(params.map((p) => [p.key, p.shape])), module: module.name };
+      t = readTensorFile(f, { expect }).tensors;
       fileCache.set(f, t);
     }
     return t;
@@ -163,9 +177,21 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
     let init: Insertion['init'] = options.init ?? 'torch';
     let seed: number | null = (options.seed ?? 0) + j;
     let weightsFile: string | null = null;
-    if (weightFiles.length > 0 && params.length > 0) {
+    let weightsPrefix: string | undefined;
+    if (weightFiles.length > 0 && params.length > 0 && (weightPrefixes.length > 0 || isTorchCheckpointPath(weightFiles[0]!))) {
+      // A whole model's state_dict (a .pt checkpoint): this point's module by its key prefix, given or found.
       weightsFile = weightFiles.length === 1 ? weightFiles[0]! : weightFiles[j]!;
-      const tensors = readFile(weightsFile);
+      const source = sources.get(weightsFile) ?? sources.set(weightsFile, tensorSource(weightsFile)).get(weightsFile)!;
+      const prefix = weightPrefixes.length === 0 ? {} : { prefix: weightPrefixes[weightPrefixes.length === 1 ? 0 : j]! };
+      const shared = weightFiles.length === 1;
+      const picked = pickModuleTensors(source, params, { ...prefix, module: module.name, point: `${site.point} (C=${ctx.channels})`, pointIndex: shared ? j : 0, pointCount: shared ? sites.length : 1 });
+      weights = resolveWeights(params, weightsFile, picked.tensors, { module: module.name, context: `C=${ctx.channels}` });
+      weightsPrefix = picked.prefix;
+      init = 'weights';
+      seed = null;
+    } else if (weightFiles.length > 0 && params.length > 0) {
+      weightsFile = weightFiles.length === 1 ? weightFiles[0]! : weightFiles[j]!;
+      const tensors = readFile(weightsFile, params);
       const prefixed = weightFiles.length === 1 && [...tensors.keys()].some((key) => /^\d+\./.test(key));
       weights = resolveWeights(params, weightsFile, tensors, prefixed ? { prefix: `${j}.` } : {});
       init = 'weights';
@@ -196,6 +222,7 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
       init,
       seed,
       weights: weightsFile ? path.basename(weightsFile) : null,
+      ...(weightsPrefix !== undefined ? { weightsPrefix } : {}),
       bnEps,
     };
     return { insertion, site, consumers, module, ctx, weights };
@@ -345,6 +372,7 @@ export function applyInsertions(analyzed: AnalyzedModel, plans: InsertionPlan[],
     init: d.init,
     seed: d.seed,
     weights: d.weights,
+    ...(d.weightsPrefix !== undefined ? { weightsPrefix: d.weightsPrefix } : {}),
     gate: d.gate,
     bnEps: d.bnEps,
     params: d.params,

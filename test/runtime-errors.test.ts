@@ -125,7 +125,7 @@ test('a CPU fallback is in the JUnit of compare (two models and --ep-pair), and 
 
   const pair = path.join(dir, 'pair.xml');
   assert.equal((await runMain(['compare', v5, '--ep-pair', 'cuda,cpu', '--fallback', 'cpu', '--report', pair, ...FAST, '--quiet'])).code, 0);
-  assert.deepEqual(casesOf(pair).map((c) => c['@name']), ['output output0 within fp32', 'detections agree', 'b runs on cpu: fell back from cuda']);
+  assert.deepEqual(casesOf(pair).map((c) => c['@name']), ['output output0 within fp32', 'detections agree', 'latency overhead: within noise', 'b runs on cpu: fell back from cuda']);
 
   const xml = path.join(dir, 's.xml');
   const csv = path.join(dir, 's.csv');
@@ -144,7 +144,7 @@ test('sweep JUnit: candidates that cannot be built are <skipped>, not failures, 
   const { sweepJunit } = await import('../src/report/sweep.js');
   const xml = sweepJunit({
     schema: 'onnx-attn/sweep@1', tool: 't', model: 'm.onnx', family: 'yolov5', ep: { requested: ['cpu'], used: ['cpu'], fallbackReason: null },
-    rankBy: 'overhead', iters: 1, baseline: { p50s: [1], driftPct: 0 }, rows: [], skipped: [{ module: 'SE', point: '0', reason: 'C // r = 0' }],
+    rankBy: 'overhead', iters: 1, timing: { precisionPct: null, budgetS: null }, baseline: { p50s: [1], driftPct: 0 }, rows: [], skipped: [{ module: 'SE', point: '0', reason: 'C // r = 0' }],
   });
   assert.match(xml, /<testsuites name="onnx-attn" tests="1" failures="0">/);
   assert.match(xml, /<testsuite name="sweep m.onnx" tests="1" failures="0" errors="0" skipped="1" time="0.000">\s*<testcase name="SE at 0" [^>]*>\s*<skipped message="not built: C \/\/ r = 0"\/>/);
@@ -225,7 +225,7 @@ test("onnxruntime's own log stays off stderr; a failed run on a chosen --shape s
   assert.equal(shapeHint(undefined), '');
 });
 
-test('--inputs FILE.json: {shape, data} as --weights files have it, and a non-finite value named by its place', async () => {
+test('--inputs FILE.json: {shape, data} as --weights files have it, and a non-finite value named by its place, exit 4 (the file is at fault)', async () => {
   const dir = tmpDir();
   const file = path.join(dir, 'in.json');
   fs.writeFileSync(file, JSON.stringify({ images: { shape: [1, 3, 128, 128], data: new Array(3 * 128 * 128).fill(0.5) } }));
@@ -234,13 +234,13 @@ test('--inputs FILE.json: {shape, data} as --weights files have it, and a non-fi
   assert.deepEqual(JSON.parse(ok.stdout).inputs.tensors, [{ name: 'images', dtype: 'float32', shape: [1, 3, 128, 128] }]);
 
   fs.writeFileSync(file, '{"images": {"shape": [1, 3, 128, 128], "data": [0.1, 0.2, 0.3, 1e999]}}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 2, `--inputs ${file}: images[3] is not a finite number; give finite values`);
+  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: images[3] is not a finite number; give finite values`);
   fs.writeFileSync(file, '{"images": [[[[0.1, -1e999]]]]}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 2, `--inputs ${file}: images[0][0][0][1] is not a finite number; give finite values`);
+  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: images[0][0][0][1] is not a finite number; give finite values`);
   fs.writeFileSync(file, '{"images": {"dims": [1, 3, 128, 128], "shape": [1, 3, 64, 64], "data": [1]}}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 2, `--inputs ${file}: 'images' has dims [1,3,128,128] and shape [1,3,64,64]; give one of them`);
+  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: 'images' has dims [1,3,128,128] and shape [1,3,64,64]; give one of them`);
   fs.writeFileSync(file, '{"images": {"dims": [1, 3, 128, 128]}}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 2, `--inputs ${file}: 'images' is an object without "data"; expected {"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}`);
+  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: 'images' is an object without "data"; expected {"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}`);
   assert.deepEqual(listFiles(dir), ['in.json']);
 });
 

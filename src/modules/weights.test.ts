@@ -76,7 +76,7 @@ function npy(descr: string, shape: number[], bytes: Uint8Array, opts: { version?
 const le32 = (values: number[]) => new Uint8Array(new Float32Array(values).buffer);
 
 /** Asserts `fn` throws an onnx-attn error of this class and exit status, one line naming the file, matching `re`. */
-function throwsUser(fn: () => unknown, name: 'UsageError' | 'BuildError', re: RegExp, file?: string): string {
+function throwsUser(fn: () => unknown, name: 'UsageError' | 'BuildError' | 'DataFileError', re: RegExp, file?: string): string {
   let caught: unknown;
   try {
     fn();
@@ -255,7 +255,7 @@ suite('readTensorFile: json', () => {
   });
 });
 
-suite('readTensorFile: malformed files are UsageError (exit 2), one line naming the file', () => {
+suite('readTensorFile: a path that is no file is UsageError (exit 2), malformed content DataFileError (exit 4), one line naming the file', () => {
   const good = safetensors(namTensors(4));
 
   test('missing file, directory, unknown extension', () => {
@@ -277,7 +277,7 @@ suite('readTensorFile: malformed files are UsageError (exit 2), one line naming 
       [good.length - 3, /lie outside the \d+-byte data section \(truncated\?\)/],
     ] as const) {
       const f = write('.safetensors', good.subarray(0, cut));
-      throwsUser(() => readTensorFile(f), 'UsageError', re, f);
+      throwsUser(() => readTensorFile(f), 'DataFileError', re, f);
     }
   });
 
@@ -285,7 +285,7 @@ suite('readTensorFile: malformed files are UsageError (exit 2), one line naming 
     const huge = new Uint8Array(16);
     new DataView(huge.buffer).setBigUint64(0, 1n << 40n, true);
     const f1 = write('.safetensors', huge);
-    throwsUser(() => readTensorFile(f1), 'UsageError', /exceeds the 104857600-byte limit/, f1);
+    throwsUser(() => readTensorFile(f1), 'DataFileError', /exceeds the 104857600-byte limit/, f1);
     const mk = (json: string) => {
       const h = new TextEncoder().encode(json);
       const b = new Uint8Array(8 + h.length);
@@ -294,11 +294,11 @@ suite('readTensorFile: malformed files are UsageError (exit 2), one line naming 
       return write('.safetensors', b);
     };
     const f2 = mk('{"a": {"dtype"');
-    throwsUser(() => readTensorFile(f2), 'UsageError', /header is not JSON/, f2);
+    throwsUser(() => readTensorFile(f2), 'DataFileError', /header is not JSON/, f2);
     const f3 = mk('[1,2]');
-    throwsUser(() => readTensorFile(f3), 'UsageError', /not a JSON object/, f3);
+    throwsUser(() => readTensorFile(f3), 'DataFileError', /not a JSON object/, f3);
     const f4 = mk('{"__metadata__": {"a": 1}}');
-    throwsUser(() => readTensorFile(f4), 'UsageError', /__metadata__\.a is not a string/, f4);
+    throwsUser(() => readTensorFile(f4), 'DataFileError', /__metadata__\.a is not a string/, f4);
   });
 
   test('bad entries: dtype, shape, offsets, size mismatch', () => {
@@ -311,13 +311,13 @@ suite('readTensorFile: malformed files are UsageError (exit 2), one line naming 
     ];
     for (const [mutate, re] of cases) {
       const f = write('.safetensors', safetensors({ x: f32([2], [1, 2]) }, undefined, mutate));
-      throwsUser(() => readTensorFile(f), 'UsageError', re, f);
+      throwsUser(() => readTensorFile(f), 'DataFileError', re, f);
     }
   });
 
   test('npz: not a zip, a member that is not .npy, bad magic, bad header, fortran order, bad dtype, truncated data', () => {
     const f0 = write('.npz', 'this is not a zip archive at all');
-    throwsUser(() => readTensorFile(f0), 'UsageError', /not a valid \.npz \(zip\) file/, f0);
+    throwsUser(() => readTensorFile(f0), 'DataFileError', /not a valid \.npz \(zip\) file/, f0);
     const cases: [Uint8Array, RegExp][] = [
       [new TextEncoder().encode('PK not numpy'), /missing the \\x93NUMPY magic/],
       [npy('<f4', [2], le32([1, 2]), { header: "{'descr': '<f4', 'shape': (2,), }" }), /lacks 'descr', 'fortran_order' or 'shape'/],
@@ -330,12 +330,12 @@ suite('readTensorFile: malformed files are UsageError (exit 2), one line naming 
     ];
     for (const [bytes, re] of cases) {
       const f = write('.npz', zipSync({ 'k.npy': bytes }));
-      throwsUser(() => readTensorFile(f), 'UsageError', re, f);
+      throwsUser(() => readTensorFile(f), 'DataFileError', re, f);
     }
     const other = write('.npz', zipSync({ 'readme.txt': new TextEncoder().encode('hi') }));
-    throwsUser(() => readTensorFile(other), 'UsageError', /member readme\.txt of the \.npz is not a \.npy array/, other);
+    throwsUser(() => readTensorFile(other), 'DataFileError', /member readme\.txt of the \.npz is not a \.npy array/, other);
     // parseNpy names the member too.
-    assert.throws(() => parseNpy('w.npz: k.npy', new Uint8Array(3)), /^UsageError: w\.npz: k\.npy: not a valid \.npy array/);
+    assert.throws(() => parseNpy('w.npz: k.npy', new Uint8Array(3)), /^DataFileError: w\.npz: k\.npy: not a valid \.npy array/);
   });
 
   test('json: syntax, top level, ragged arrays, non-numbers, size mismatch', () => {
@@ -350,7 +350,7 @@ suite('readTensorFile: malformed files are UsageError (exit 2), one line naming 
     ];
     for (const [text, re] of cases) {
       const f = write('.json', text);
-      throwsUser(() => readTensorFile(f), 'UsageError', re, f);
+      throwsUser(() => readTensorFile(f), 'DataFileError', re, f);
     }
   });
 });

@@ -1,17 +1,30 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { unzipSync } from 'fflate';
-import { BuildError, UsageError } from '../errors.js';
+import { Unzip, UnzipInflate, unzipSync } from 'fflate';
+import { BuildError, DataFileError, UsageError } from '../errors.js';
+import {
+  MAX_NESTING_DEPTH,
+  MAX_NPZ_INFLATED_BYTES,
+  MAX_NPZ_MEMBER_BYTES,
+  MAX_NPZ_MEMBERS,
+  MAX_WEIGHTS_FILE_BYTES,
+  MAX_WEIGHTS_JSON_BYTES,
+  mib,
+  placeOf,
+  tooDeep,
+} from '../limits.js';
 import type { ParamSpec } from './types.js';
+import { readCheckpointTensorFile } from '../weights/torch-checkpoint.js';
 
 /**
  * Module weights: reading a reference state_dict from `--weights FILE` (.safetensors, .npz, .json), matching it to
  * a module's `ParamSpec`s, and the seeded `--init torch|random` weights used when no file is given.
  *
- * Reading never trusts the file: every malformed case is a one-line `UsageError` (exit 2) that names the file and
- * what is wrong. Matching a well-formed file to a module is a `BuildError` (exit 4): a missing key, a wrong shape,
- * or keys the module does not use (someone else's module's file).
+ * Reading never trusts the file: a path that names no regular file is a `UsageError` (exit 2); every malformed,
+ * too deep or too large content is a one-line `DataFileError` (exit 4) that names the file and what is wrong, found
+ * before the content is walked or inflated (limits in src/limits.ts). Matching a well-formed file to a module is a
+ * `BuildError` (exit 4): a missing key, a wrong shape, or keys the module does not use (someone else's module's file).
  */
 
 /** One tensor as stored in a weights file. */
@@ -39,15 +52,29 @@ const ITEM_SIZE: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64
 /** .npy `descr` (without the byte-order character) to our dtype. */
 const NPY_DTYPE: Record<string, string> = { f4: 'F32', f8: 'F64', f2: 'F16', i8: 'I64', i4: 'I32' };
 
+export interface ReadTensorOptions {
+  /**
+   * The state_dict keys the reader will ask for (without a point prefix `0.`, `1.`, ...), and the module's name
+   * for messages: an `.npz` member named otherwise is refused before anything is inflated. With `shapes` (by key),
+   * an unprefixed member that declares more inflated bytes than its shape can need (a .npy header and 8-byte
+   * values) is refused too; members of other points (`1.`) are held to the size limits alone.
+   */
+  expect?: { keys: ReadonlySet<string>; module?: string; shapes?: ReadonlyMap<string, readonly number[]> };
+}
+
 /**
  * Reads a weights file by its extension: `.safetensors`, `.npz` (numpy `savez`/`savez_compressed`) or `.json`
  * (`{key: nested arrays}` or `{key: {shape: [...], data: [...]}}`).
  *
- * Raises: UsageError for a missing or unreadable file, an unknown extension, or any truncated, corrupt or
- * inconsistent content. Cost: one read of the file, one copy of each tensor's bytes.
+ * Raises: UsageError for a missing or unreadable path or an unknown extension; DataFileError for any truncated,
+ * corrupt, inconsistent, too deep or too large content; BuildError for `.npz` members outside `expect`.
+ * Cost: one read of the file, one copy of each tensor's bytes; `.npz` members are inflated one at a time, each
+ * into a buffer of its declared size.
  */
-export function readTensorFile(file: string): TensorFile {
+export function readTensorFile(file: string, options: ReadTensorOptions = {}): TensorFile {
   const ext = path.extname(file).toLowerCase();
+  // PyTorch checkpoints: an inert pickle reader, src/weights/torch-checkpoint.ts.
+  if (ext === '.pt' || ext === '.pth') return readCheckpointTensorFile(file);
   if (!['.safetensors', '.npz', '.json'].includes(ext)) {
     const hint = ['.pt', '.pth', '.bin', '.ckpt'].includes(ext)
       ? '; save the state_dict with safetensors.torch.save_file or numpy.savez first'
@@ -56,15 +83,22 @@ export function readTensorFile(file: string): TensorFile {
   }
   let bytes: Buffer;
   try {
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    // A FIFO or a device would block the read or never end.
+    if (!stat.isFile()) throw new UsageError(`${file}: not a regular file; give a .safetensors, .npz or .json file`);
+    const limit = ext === '.json' ? MAX_WEIGHTS_JSON_BYTES : MAX_WEIGHTS_FILE_BYTES;
+    if (stat.size > limit) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(limit)} limit for a ${ext} weights file`);
     bytes = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof UsageError || e instanceof DataFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? String(e)})`;
     throw new UsageError(`${file}: ${why}`);
   }
   const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (ext === '.safetensors') return parseSafetensors(file, u8);
-  if (ext === '.npz') return parseNpz(file, u8);
+  if (ext === '.npz') return parseNpz(file, u8, options.expect);
   return parseJson(file, bytes.toString('utf8'));
 }
 
@@ -73,6 +107,18 @@ export function readTensorFile(file: string): TensorFile {
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 export const fmtShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/** A value as JSON for a message, cut short: a shape of a million numbers is not a message. */
+function preview(v: unknown, max = 80): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** Refuses data nested deeper than MAX_NESTING_DEPTH before anything recursive walks it. */
+function checkDepth(doc: unknown, bad: (what: string) => Error): void {
+  const deep = tooDeep(doc);
+  if (deep) throw bad(`${placeOf('', deep, 6) || 'the top level'} nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects (the limit)`);
+}
 
 function isShape(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
@@ -129,7 +175,7 @@ function decode(bytes: Uint8Array, dtype: string, count: number, bigEndian = fal
 // safetensors: u64 LE header length N, N bytes of JSON, then the data section the offsets index into.
 
 function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
-  const bad = (what: string) => new UsageError(`${file}: not a valid safetensors file: ${what}`);
+  const bad = (what: string) => new DataFileError(`${file}: not a valid safetensors file: ${what}`);
   if (u8.length < 8) throw bad(`truncated (${u8.length} bytes, the header length alone takes 8)`);
   const n = new DataView(u8.buffer, u8.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_SAFETENSORS_HEADER)) throw bad(`header length ${n} exceeds the ${MAX_SAFETENSORS_HEADER}-byte limit`);
@@ -141,6 +187,7 @@ function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
   } catch (e) {
     throw bad(`header is not JSON (${(e as Error).message.split('\n')[0]})`);
   }
+  checkDepth(header, (what) => bad(`header: ${what}`));
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
   const data = u8.subarray(8 + headerLen);
   const metadata: Record<string, string> = {};
@@ -157,11 +204,11 @@ function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
     if (typeof entry !== 'object' || entry === null) throw bad(`entry ${key} is not an object`);
     const { dtype, shape, data_offsets: offsets } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) {
-      throw bad(`${key} has dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(ITEM_SIZE).join(', ')})`);
+      throw bad(`${key} has dtype ${preview(dtype)} (supported: ${Object.keys(ITEM_SIZE).join(', ')})`);
     }
-    if (!isShape(shape)) throw bad(`${key} has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
+    if (!isShape(shape)) throw bad(`${key} has shape ${preview(shape)}, not a list of non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw bad(`${key} has data_offsets ${JSON.stringify(offsets)}, not [begin, end]`);
+      throw bad(`${key} has data_offsets ${preview(offsets)}, not [begin, end]`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > data.length) {
@@ -179,18 +226,109 @@ function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
 // ---------------------------------------------------------------------------------------------------------------
 // npz: a zip of `<key>.npy` files (numpy's savez forces zip64 headers; fflate reads them).
 
-function parseNpz(file: string, u8: Uint8Array): TensorFile {
-  let entries: Record<string, Uint8Array>;
+/** The largest .npy header a member may carry, for the size an expected shape can take (numpy writes ~128 bytes). */
+const NPY_HEADER_MAX = 64 * 1024;
+
+interface NpzMember {
+  name: string;
+  /** Compressed size and inflated size as the zip's central directory declares them. */
+  size: number;
+  originalSize: number;
+  compression: number;
+}
+
+/**
+ * The zip's directory is read first (fflate's unzipSync with a filter that inflates nothing): member names, counts
+ * and declared sizes are checked against the limits and `expect` before a byte is inflated. Members are then
+ * inflated by fflate's streaming Unzip, 64 KiB of input at a time, each into a buffer of its declared size: one
+ * that inflates past it is stopped there, so a zip bomb costs at most its declared sizes (which are capped). What
+ * is inflated must then agree with its .npy header's shape (parseNpy).
+ */
+function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expect']): TensorFile {
+  const invalid = (why: string) => new DataFileError(`${file}: not a valid .npz (zip) file: ${why}`);
+  const members = new Map<string, NpzMember>();
   try {
-    entries = unzipSync(u8);
+    unzipSync(u8, {
+      filter: (m) => {
+        if (members.size >= MAX_NPZ_MEMBERS) throw new DataFileError(`${file}: more than ${MAX_NPZ_MEMBERS} members (the limit for a .npz); not inflated`);
+        if (members.has(m.name)) throw new DataFileError(`${file}: member ${m.name} appears twice in the .npz; not inflated`);
+        members.set(m.name, { name: m.name, size: m.size, originalSize: m.originalSize, compression: m.compression });
+        return false;
+      },
+    });
   } catch (e) {
-    throw new UsageError(`${file}: not a valid .npz (zip) file: ${(e as Error).message}`);
+    if (e instanceof DataFileError) throw e;
+    throw invalid((e as Error).message);
   }
+  let total = 0;
+  for (const m of members.values()) {
+    if (m.name.endsWith('/')) continue; // a directory entry
+    if (!m.name.endsWith('.npy')) throw new DataFileError(`${file}: member ${m.name} of the .npz is not a .npy array`);
+    if (expect) {
+      const key = m.name.slice(0, -4).replace(/^\d+\./, '');
+      if (!expect.keys.has(key)) {
+        throw new BuildError(`${file}: member ${m.name} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was inflated`);
+      }
+    }
+    const shape = expect?.shapes?.get(m.name.slice(0, -4));
+    if (shape && m.originalSize > NPY_HEADER_MAX + numel(shape) * 8) {
+      throw new DataFileError(`${file}: member ${m.name} declares ${m.originalSize} bytes inflated, more than a ${fmtShape(shape)} array can take (${NPY_HEADER_MAX + numel(shape) * 8} with its header); not inflated`);
+    }
+    if (m.compression !== 0 && m.compression !== 8) throw new DataFileError(`${file}: member ${m.name} uses zip compression method ${m.compression}; numpy writes 0 (savez) or 8 (savez_compressed)`);
+    if (m.originalSize > MAX_NPZ_MEMBER_BYTES) {
+      throw new DataFileError(`${file}: member ${m.name} declares ${m.originalSize} bytes inflated, over the ${mib(MAX_NPZ_MEMBER_BYTES)} limit for one .npz member; not inflated`);
+    }
+    total += m.originalSize;
+    if (total > MAX_NPZ_INFLATED_BYTES) throw new DataFileError(`${file}: its members declare over ${mib(MAX_NPZ_INFLATED_BYTES)} inflated, the limit for a .npz; not inflated`);
+  }
+
+  const inflated = new Map<string, Uint8Array>();
+  let failure: Error | null = null;
+  const unzip = new Unzip();
+  unzip.register(UnzipInflate);
+  unzip.onfile = (f) => {
+    const m = members.get(f.name);
+    if (!m) {
+      failure ??= invalid(`member ${f.name} is not in the zip's directory`);
+      return;
+    }
+    if (m.name.endsWith('/')) return;
+    const out = new Uint8Array(m.originalSize);
+    let n = 0;
+    f.ondata = (err, chunk, final) => {
+      if (failure) return;
+      if (err) {
+        failure = invalid(`member ${f.name}: ${err.message}`);
+        return;
+      }
+      if (n + chunk.length > out.length) {
+        failure = new DataFileError(`${file}: member ${f.name} inflates past the ${out.length} bytes its zip entry declares; stopped there`);
+        f.terminate();
+        return;
+      }
+      out.set(chunk, n);
+      n += chunk.length;
+      if (final) {
+        if (n !== out.length) failure = new DataFileError(`${file}: member ${f.name} inflates to ${n} bytes, not the ${out.length} its zip entry declares`);
+        else inflated.set(f.name, out);
+      }
+    };
+    f.start();
+  };
+  const STEP = 64 * 1024;
+  try {
+    for (let i = 0; i < u8.length && !failure; i += STEP) unzip.push(u8.subarray(i, Math.min(i + STEP, u8.length)), i + STEP >= u8.length);
+  } catch (e) {
+    failure ??= invalid((e as Error).message);
+  }
+  if (failure) throw failure;
+
   const tensors = new Map<string, NamedTensor>();
-  for (const [name, bytes] of Object.entries(entries)) {
-    if (name.endsWith('/')) continue; // a directory entry
-    if (!name.endsWith('.npy')) throw new UsageError(`${file}: member ${name} of the .npz is not a .npy array`);
-    tensors.set(name.slice(0, -4), parseNpy(`${file}: ${name}`, bytes));
+  for (const m of members.values()) {
+    if (m.name.endsWith('/')) continue;
+    const bytes = inflated.get(m.name);
+    if (!bytes) throw invalid(`member ${m.name} is in the zip's directory but its data was not found`);
+    tensors.set(m.name.slice(0, -4), parseNpy(`${file}: ${m.name}`, bytes));
   }
   return { tensors, metadata: {} };
 }
@@ -202,7 +340,7 @@ const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
  * The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }.
  */
 export function parseNpy(where: string, u8: Uint8Array): NamedTensor {
-  const bad = (what: string) => new UsageError(`${where}: not a valid .npy array: ${what}`);
+  const bad = (what: string) => new DataFileError(`${where}: not a valid .npy array: ${what}`);
   if (u8.length < 10 || !NPY_MAGIC.every((b, i) => u8[i] === b)) throw bad('missing the \\x93NUMPY magic');
   const major = u8[6]!;
   if (major < 1 || major > 3) throw bad(`unsupported format version ${major}.${u8[7]}`);
@@ -246,13 +384,14 @@ export function parseNpy(where: string, u8: Uint8Array): NamedTensor {
 // JSON
 
 function parseJson(file: string, text: string): TensorFile {
-  const bad = (what: string) => new UsageError(`${file}: not a valid weights JSON file: ${what}`);
+  const bad = (what: string) => new DataFileError(`${file}: not a valid weights JSON file: ${what}`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
     throw bad(`${(e as Error).message.split('\n')[0]}`);
   }
+  checkDepth(doc, bad);
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('the top level is not an object {key: array}');
   const tensors = new Map<string, NamedTensor>();
   const metadata: Record<string, string> = {};
@@ -265,7 +404,7 @@ function parseJson(file: string, text: string): TensorFile {
     let flat: unknown[];
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
       const { shape: s, data } = v as { shape?: unknown; data?: unknown };
-      if (!isShape(s)) throw bad(`${key}.shape is ${JSON.stringify(s)}, not a list of non-negative integers`);
+      if (!isShape(s)) throw bad(`${key}.shape is ${preview(s)}, not a list of non-negative integers`);
       if (!Array.isArray(data) && typeof data !== 'number') throw bad(`${key}.data is not an array of numbers`);
       shape = s;
       flat = Array.isArray(data) ? data.flat(Infinity) : [data];
@@ -279,7 +418,7 @@ function parseJson(file: string, text: string): TensorFile {
     const data = new Float64Array(flat.length);
     for (let i = 0; i < flat.length; i++) {
       const x = flat[i];
-      if (typeof x !== 'number') throw bad(`${key} holds ${JSON.stringify(x)}, not a number`);
+      if (typeof x !== 'number') throw bad(`${key} holds ${preview(x)}, not a number`);
       data[i] = x;
     }
     tensors.set(key, { dtype: 'F64', shape, data });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../errors.js';
+import { DataFileError, UsageError } from '../errors.js';
+import { MAX_INPUTS_JSON_BYTES, MAX_NESTING_DEPTH, mib, placeOf, tooDeep } from '../limits.js';
 import { TensorProto_DataType as DT } from '../onnx/proto.js';
 import { makeInputs, type InputSpec, type InputTensor } from './inputs.js';
 
@@ -18,6 +19,8 @@ export async function inputSets(source: string, specs: InputSpec[], seed = 0): P
     throw new UsageError(`--inputs ${source}: no such file or folder; use random, zeros, a .json file or a folder of images`);
   }
   if (stat.isDirectory()) return imageSets(source, specs, seed);
+  // A FIFO or a device would block the read or never end.
+  if (!stat.isFile()) throw new UsageError(`--inputs ${source}: not a regular file or folder; give a .json file or a folder of images`);
   if (source.toLowerCase().endsWith('.json')) return [jsonInputs(source, specs)];
   throw new UsageError(`--inputs ${source}: expected random, zeros, a .json file or a folder of .jpg/.png images`);
 }
@@ -32,7 +35,7 @@ function flatten(v: unknown, out: number[], dims: number[], index: number[], whe
   if (Array.isArray(v)) {
     const depth = index.length;
     if (dims.length <= depth) dims.push(v.length);
-    else if (dims[depth] !== v.length) throw new UsageError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
+    else if (dims[depth] !== v.length) throw new DataFileError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
     for (let i = 0; i < v.length; i++) {
       index.push(i);
       flatten(v[i], out, dims, index, where);
@@ -40,40 +43,48 @@ function flatten(v: unknown, out: number[], dims: number[], index: number[], whe
     }
   } else if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
   // JSON has no NaN or Infinity; 1e999 parses to Infinity.
-  else if (typeof v === 'number') throw new UsageError(`${at(where, index)} is not a finite number; give finite values`);
-  else throw new UsageError(`${at(where, index)} is ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}, not a number; give nested arrays of numbers`);
+  else if (typeof v === 'number') throw new DataFileError(`${at(where, index)} is not a finite number; give finite values`);
+  else throw new DataFileError(`${at(where, index)} is ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}, not a number; give nested arrays of numbers`);
 }
 
 const FORMS = '{"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}';
 
 function readDims(v: unknown, where: string): number[] {
-  if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0)) throw new UsageError(`${where}: expected a list of whole numbers, e.g. [1, 3, 640, 640]`);
+  if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0)) throw new DataFileError(`${where}: expected a list of whole numbers, e.g. [1, 3, 640, 640]`);
   return v as number[];
 }
 
-/** `{name: nested arrays}` or `{name: {dims: [...], data: [...]}}` (`shape` for `dims`, as --weights files have it). */
+/**
+ * `{name: nested arrays}` or `{name: {dims: [...], data: [...]}}` (`shape` for `dims`, as --weights files have it).
+ * What the file holds is the file's fault (DataFileError, exit 4); its size and nesting are bounded (src/limits.ts)
+ * before anything walks it.
+ */
 function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
+  const size = fs.statSync(file).size;
+  if (size > MAX_INPUTS_JSON_BYTES) throw new DataFileError(`--inputs ${file}: ${size} bytes, over the ${mib(MAX_INPUTS_JSON_BYTES)} limit for an inputs JSON file; feed large inputs as a folder of images`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new UsageError(`--inputs ${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new DataFileError(`--inputs ${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--inputs ${file}: expected an object with one entry per model input, ${FORMS}`);
+  const deep = tooDeep(parsed);
+  if (deep) throw new DataFileError(`--inputs ${file}: ${placeOf('', deep, 6) || 'the top level'} nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects (the limit); an input is {"NAME": nested arrays} of its rank`);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new DataFileError(`--inputs ${file}: expected an object with one entry per model input, ${FORMS}`);
   const entries = parsed as Record<string, unknown>;
   const where = `--inputs ${file}: `;
   return specs.map((s) => {
     const entry = Object.hasOwn(entries, s.name) ? entries[s.name] : undefined;
-    if (entry === undefined) throw new UsageError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${Object.keys(entries).join(', ') || 'nothing'})`);
+    if (entry === undefined) throw new DataFileError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${Object.keys(entries).join(', ') || 'nothing'})`);
     const values: number[] = [];
     let dims: number[] = [];
     if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
       const e = entry as { dims?: unknown; shape?: unknown; data?: unknown };
-      if (e.data === undefined) throw new UsageError(`${where}'${s.name}' is an object without "data"; expected ${FORMS}`);
+      if (e.data === undefined) throw new DataFileError(`${where}'${s.name}' is an object without "data"; expected ${FORMS}`);
       const given = e.dims !== undefined ? readDims(e.dims, `${where}${s.name}.dims`) : undefined;
       const shape = e.shape !== undefined ? readDims(e.shape, `${where}${s.name}.shape`) : undefined;
       if (given && shape && JSON.stringify(given) !== JSON.stringify(shape)) {
-        throw new UsageError(`${where}'${s.name}' has dims [${given}] and shape [${shape}]; give one of them`);
+        throw new DataFileError(`${where}'${s.name}' has dims [${given}] and shape [${shape}]; give one of them`);
       }
       flatten(e.data, values, [], [], `${where}${s.name}`);
       dims = given ?? shape ?? [values.length];
@@ -81,7 +92,7 @@ function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
     const want = s.dims.reduce((a, b) => a * b, 1);
     const given = dims.reduce((a, b) => a * b, 1);
     if (given !== values.length || dims.length !== s.dims.length || dims.some((d, i) => d !== s.dims[i])) {
-      throw new UsageError(`--inputs ${file}: '${s.name}' has shape [${dims}] (${values.length} values), the model expects [${s.dims}] (${want})`);
+      throw new DataFileError(`--inputs ${file}: '${s.name}' has shape [${dims}] (${values.length} values), the model expects [${s.dims}] (${want})`);
     }
     const type = TYPES[s.elemType] ?? 'float32';
     const data =
@@ -111,7 +122,8 @@ async function letterbox(file: string, h: number, w: number): Promise<Float32Arr
 }
 
 async function imageSets(dir: string, specs: InputSpec[], seed: number): Promise<InputTensor[][]> {
-  const files = fs.readdirSync(dir).filter((f) => IMAGE.test(f)).sort().map((f) => path.join(dir, f));
+  // Regular files only: a FIFO named x.jpg would block the decoder.
+  const files = fs.readdirSync(dir).filter((f) => IMAGE.test(f)).sort().map((f) => path.join(dir, f)).filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile());
   if (files.length === 0) throw new UsageError(`--inputs ${dir}: the folder has no .jpg, .png, .webp, .bmp or .tiff images`);
   const image = specs.find((s) => s.dims.length === 4 && s.dims[1] === 3 && (s.elemType === DT.FLOAT || s.elemType === DT.DOUBLE));
   if (!image) throw new UsageError(`--inputs ${dir}: the model has no [N,3,H,W] float image input to feed images to`);
