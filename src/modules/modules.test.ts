@@ -30,7 +30,7 @@ function built(name: string, opts: Record<string, string> = {}, over: Partial<Mo
 describe('module op counts (attention-modules.md minimal forms)', () => {
   const cases: [string, Record<string, string>, Partial<ModuleContext>, number][] = [
     ['NAM', {}, {}, 3],
-    ['NAM', { spatial: 'pixel' }, {}, 7],
+    ['NAM', { spatial: 'pixel' }, {}, 8],
     ['NAM', {}, { height: null, width: null }, 3],
     ['GAM', {}, {}, 10],
     ['GAM', { variant: 'plain' }, {}, 9],

@@ -1,13 +1,15 @@
 import { BuildError } from '../errors.js';
-import { absNormalized, bnAffine, bnParams, get, optionString, pixels } from './common.js';
+import { absNormalized, bnParams, get, optionString, pixels } from './common.js';
 import type { AttentionModule, ModuleContext } from './types.js';
 
 /**
  * NAM (arXiv 2111.12419; Christian-lyc/NAM MODELS/attention.py HEAD, yoloair NAMAttention).
  *
  *   channel (default), 3 ops:  BatchNormalization(scale=w·γ, B=w·β) → Sigmoid → Mul(x),  w = |γ|/Σ|γ|
- *   pixel,             +4 ops: Mul(A) → Add(B) → Sigmoid → Mul,  A, B [1,1,H,W] from the initial commit's
- *                              per-pixel BatchNorm1d(H·W) (static H, W only)
+ *   pixel,             +5 ops: Reshape[-1,HW,1,1] → BatchNormalization(λγ, λβ) → Reshape[-1,C,H,W] → Sigmoid
+ *                              → Mul: the initial commit's per-pixel BatchNorm1d(H·W) (static H, W only), with
+ *                              the pixels as the BN's feature axis. (Mul and Add by [1,1,H,W] constants would be
+ *                              one op fewer, but OpenCV 4.6 refuses constants that broadcast over channels.)
  */
 
 /** The initial commit's Spatial_Att is a BatchNorm1d, which YOLO's initialize_weights leaves at PyTorch's 1e-5. */
@@ -33,7 +35,7 @@ export const NAM: AttentionModule = {
     if (optionString(ctx, 'spatial') === 'pixel') specs.push(...bnParams('Spatial_Att.bn', pixels(ctx)!));
     return specs;
   },
-  ops: (ctx): Record<string, number> => (optionString(ctx, 'spatial') === 'pixel' ? { BatchNormalization: 1, Sigmoid: 2, Mul: 3, Add: 1 } : { BatchNormalization: 1, Sigmoid: 1, Mul: 1 }),
+  ops: (ctx): Record<string, number> => (optionString(ctx, 'spatial') === 'pixel' ? { BatchNormalization: 2, Sigmoid: 2, Mul: 2, Reshape: 2 } : { BatchNormalization: 1, Sigmoid: 1, Mul: 1 }),
   macs(ctx: ModuleContext) {
     const p = pixels(ctx);
     if (p === null) return null;
@@ -59,14 +61,25 @@ export const NAM: AttentionModule = {
     let y = b.op('Mul', [x, b.op('Sigmoid', [bn])]);
     if (optionString(ctx, 'spatial') !== 'pixel') return y;
 
-    // Per pixel p (row-major h·W + w): λ_p·BN1d(x)_p = A_p·x + B_p, with λ = |γ_s|/Σ|γ_s|.
+    // Per pixel p (row-major h·W + w): λ_p·BN1d(x)_p, λ = |γ_s|/Σ|γ_s| folded into the BN's affine part. Each
+    // (image, channel) row of H·W pixels becomes one sample, so the pixels are the BN's feature axis (axis 1).
     const s = 'Spatial_Att.bn';
-    const lambda = absNormalized(get(w, `${s}.weight`), `${s}.weight`);
-    const { scale, shift } = bnAffine(w, s, BN1D_EPS);
-    const hw = [1, 1, ctx.height!, ctx.width!];
-    const a = b.floats(`${s}.folded_scale`, hw, Array.from(scale, (v, i) => v * lambda[i]!));
-    const bias = b.floats(`${s}.folded_bias`, hw, Array.from(shift, (v, i) => v * lambda[i]!));
-    const gate = b.op('Sigmoid', [b.op('Add', [b.op('Mul', [y, a]), bias])]);
+    const p = pixels(ctx)!;
+    const sGamma = get(w, `${s}.weight`);
+    const sBeta = get(w, `${s}.bias`);
+    const lambda = absNormalized(sGamma, `${s}.weight`);
+    const rows = b.reshape(y, b.int64s('pixels_as_features', [-1, p, 1, 1]));
+    const bn1d = b.batchNorm(
+      [
+        rows,
+        b.floats(`${s}.folded_scale`, [p], Array.from(sGamma, (g, i) => g * lambda[i]!)),
+        b.floats(`${s}.folded_bias`, [p], Array.from(sBeta, (v, i) => v * lambda[i]!)),
+        b.floats(`${s}.running_mean`, [p], get(w, `${s}.running_mean`)),
+        b.floats(`${s}.running_var`, [p], get(w, `${s}.running_var`)),
+      ],
+      BN1D_EPS,
+    );
+    const gate = b.op('Sigmoid', [b.reshape(bn1d, b.int64s('features_as_pixels', [-1, ctx.channels, ctx.height!, ctx.width!]))]);
     y = b.op('Mul', [y, gate]);
     return y;
   },
