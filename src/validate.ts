@@ -8,7 +8,7 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { listOf, numberIn, oneOf } from './options.js';
 import { encodeModel } from './onnx/save.js';
 import { decodeRuns, detectFormat, type Format } from './runtime/detections.js';
-import { graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
+import { conformInputs, graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, type LatencyStats } from './runtime/metrics.js';
 import type { Placement } from './runtime/placement.js';
 import { chooseProviders, parseEp, type EpName, type ProviderChoice } from './runtime/providers.js';
@@ -16,6 +16,7 @@ import { runModel, type ModelRun, type RunSettings } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
 import { inputSets } from './runtime/sources.js';
 import { VERSION } from './version.js';
+import { checkAccuracyOptions, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
 
 /** Runtime options shared by validate, compare and sweep (cli-contract "Runtime options"). */
 export interface RuntimeOptions extends RunSettings {
@@ -34,7 +35,9 @@ export interface RuntimeOptions extends RunSettings {
 }
 
 /** validate's own options: the runtime options, and how to decode detections. */
-export interface ValidateOptions extends RuntimeOptions {
+export interface ValidateOptions extends RuntimeOptions, AccuracyOptions {
+  /** With `dataset`: fail (exit 1) when mAP@0.5:0.95 is below this fraction. */
+  minMap?: number;
   /** `auto` (default) decodes detections when the outputs look like a detector's; `off` skips it. */
   detections?: 'auto' | 'off';
   /** Detection score threshold (default 0.25, ultralytics' predict `conf`). */
@@ -107,6 +110,13 @@ export function checkDetectionOptions(options: Pick<ValidateOptions, 'detections
   numberIn('iou', options.iou, 0, 1);
 }
 
+/** `minMap` or `maxMapDrop`: a fraction in [0, 1] (mAP values are fractions everywhere), and only with a dataset. */
+export function checkMapThreshold(name: 'minMap' | 'maxMapDrop', value: number | undefined, dataset: string | undefined): void {
+  if (value === undefined) return;
+  numberIn(name, value, 0, 1);
+  if (dataset === undefined) throw new UsageError(`${name} ${value} gates on mAP over labelled images; give a dataset too (--dataset DIR|coco.json)`);
+}
+
 export function chooseEp(options: RuntimeOptions): ProviderChoice {
   const eps: EpName[] = listOf('ep', options.ep).flatMap((e) => e.split(',')).filter(Boolean).map(parseEp);
   const fallback = oneOf('fallback', options.fallback, ['cpu', 'none'] as const) ?? 'none';
@@ -148,6 +158,10 @@ export interface ValidateResult {
   placementCheck: PlacementCheck | null;
   /** Null with `detections: 'off'`, or when the outputs are not a known detector format. */
   detections: DetectionCounts | null;
+  /** mAP and friends on the labelled images of `dataset`; null without one. */
+  accuracy: AccuracyReport | null;
+  /** The `minMap` gate; null without one. */
+  mapGate: { minMap: number; map5095: number | null; pass: boolean } | null;
   insertions: Record<string, unknown>[];
   inserted: InsertedModule[];
   problems: string[];
@@ -185,7 +199,8 @@ export function placementCheck(placement: Placement | null, required: string | u
 }
 
 export async function loadInputs(prepared: PreparedModel, options: RuntimeOptions): Promise<InputTensor[][]> {
-  return inputSets(options.inputs ?? 'random', prepared.specs, options.seed ?? 0);
+  // Every source (a JSON file, images) is fed in the dtype the model declares: float16 models included.
+  return conformInputs(prepared.specs, await inputSets(options.inputs ?? 'random', prepared.specs, options.seed ?? 0));
 }
 
 /**
@@ -196,6 +211,8 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
   const file = sourceName(source);
   if ('tolerance' in options) throw new UsageError('tolerance applies to compare (validate runs one model); use compare');
   checkDetectionOptions(options);
+  checkAccuracyOptions(options);
+  checkMapThreshold('minMap', options.minMap, options.dataset);
   const prepared = await prepareModel(source, options.shapes);
   const choice = chooseEp(options);
   const sets = await loadInputs(prepared, options);
@@ -223,10 +240,21 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
       }
     }
   }
+  let accuracy: AccuracyReport | null = null;
+  let mapGate: ValidateResult['mapGate'] = null;
+  if (options.dataset !== undefined) {
+    const format = detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), prepared.family);
+    [accuracy] = (await scoreOnDataset([{ bytes: prepared.bytes, choice, family: prepared.family, metadata: prepared.model.proto.metadataProps, format, label: `model ${file}` }], prepared.specs, options, options)) as [AccuracyReport];
+    if (options.minMap !== undefined) {
+      const pass = accuracy.map5095 !== null && accuracy.map5095 >= options.minMap;
+      mapGate = { minMap: options.minMap, map5095: accuracy.map5095, pass };
+      if (!pass) problems.push(`mAP@0.5:0.95 ${accuracy.map5095 === null ? 'cannot be measured (no labelled boxes)' : accuracy.map5095.toFixed(4)} is below --min-map ${options.minMap}`);
+    }
+  }
   return {
     schema: 'onnx-attn/validate@1',
     tool: `onnx-attn ${VERSION}`,
-    pass: outputs.every((o) => o.finite) && (check?.pass ?? true),
+    pass: outputs.every((o) => o.finite) && (check?.pass ?? true) && (mapGate?.pass ?? true),
     model: file,
     family: prepared.family,
     inputs: { source: options.inputs ?? 'random', sets: sets.length, tensors: sets[0]!.map((t) => ({ name: t.name, dtype: t.type, shape: t.dims })) },
@@ -237,6 +265,8 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
     placement: run.placement,
     placementCheck: check,
     detections,
+    accuracy,
+    mapGate,
     insertions: prepared.provenance,
     inserted: prepared.inserted,
     problems,
