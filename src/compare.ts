@@ -10,6 +10,8 @@ import { checkDetectionOptions, chooseEp, epReport, loadInputs, placementCheck, 
 import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
+import { withParts, type PartMetrics } from './runtime/parts.js';
+import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
 
 export interface CompareOptions extends RuntimeOptions {
   /** `exact|fp32|tf32|fp16`, `atol=..,rtol=..`, or per output `NAME:spec` (repeatable). */
@@ -22,6 +24,10 @@ export interface CompareOptions extends RuntimeOptions {
   conf?: number;
   /** NMS IoU threshold (default 0.45). */
   iou?: number;
+  /** Time pairs on past `iters` until the overhead's 95% interval has this half-width, % of a's median (`2%`). */
+  precision?: string | number;
+  /** Stop timing after this long (`60s`, `2m`, or seconds); 60 s with `precision` unless given. */
+  budget?: string | number;
 }
 
 export interface OutputComparison {
@@ -38,6 +44,8 @@ export interface OutputComparison {
   /** NaN and infinity counts in the reference (a) and the other (b): any makes the metrics NaN and fails. */
   nonFinite: { a: number; b: number };
   pass: boolean;
+  /** The output's parts (boxes, objectness, scores, labels) for a known detector family; empty otherwise. */
+  parts: PartMetrics[];
 }
 
 export interface DetectionAgreement {
@@ -73,8 +81,10 @@ export interface CompareResult {
   inputs: { source: string; sets: number };
   outputs: OutputComparison[];
   detections: DetectionAgreement | null;
-  latencyMs: { a: LatencyStats; b: LatencyStats };
+  /** `overhead`: the median of the paired differences b − a with its 95% interval (runtime/paired.ts). */
+  latencyMs: { a: LatencyStats; b: LatencyStats; overhead: Overhead };
   latencySamplesMs: { a: number[]; b: number[] };
+  /** The paired median overhead again (`latencyMs.overhead.median`, `.medianPct`), as earlier versions gave it. */
   overhead: { ms: number; pct: number };
   added: { params: number | null; macs: number | null; nodes: number; source: 'provenance' | 'diff' };
   insertions: Record<string, unknown>[];
@@ -203,6 +213,7 @@ export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], toleran
       withinPct: round(withinPct),
       nonFinite: { a: nonFiniteA, b: nonFiniteB },
       pass,
+      parts: [],
     });
   }
   for (const n of namesB) if (!a[0]!.some((o) => o.name === n)) problems.push(`${labelB} has an extra output '${n}'`);
@@ -244,6 +255,7 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   const fileB = sourceB == null ? null : sourceName(sourceB);
   const tolerance = parseTolerance(listOf('tolerance', options.tolerance));
   checkDetectionOptions(options);
+  const target = timingTarget(options);
   let choiceA: ProviderChoice;
   let choiceB: ProviderChoice;
   const mode = options.epPair ? 'ep-pair' : 'models';
@@ -273,15 +285,18 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
     throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);
   }
   const sets = await loadInputs(a, options);
-  const { a: runA, b: runB } = await runPair(
+  const { a: runA, b: runB, stoppedBy } = await runPair(
     { bytes: a.bytes, choice: choiceA, label: `model ${fileA}`, profile: !!options.profile },
     { bytes: b.bytes, choice: choiceB, label: `model ${fileB ?? fileA}`, profile: options.profile || !!options.requireEp },
     sets,
     options,
+    target,
   );
 
   const problems: string[] = [];
-  const { outputs, problems: outputProblems } = compareOutputs(runA.outputs, runB.outputs, tolerance, fileA, fileB ?? fileA);
+  const compared = compareOutputs(runA.outputs, runB.outputs, tolerance, fileA, fileB ?? fileA);
+  const outputProblems = compared.problems;
+  const outputs = withParts(compared.outputs, runA.outputs, runB.outputs, a.family);
   problems.push(...outputProblems);
 
   let detections: DetectionAgreement | null = null;
@@ -299,6 +314,7 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   }
   const la = latencyStats(runA.latenciesMs);
   const lb = latencyStats(runB.latenciesMs);
+  const overhead = pairedOverhead(runA.latenciesMs, runB.latenciesMs, { stoppedBy, precisionPct: target.precisionPct ?? null });
   const check = placementCheck(runB.placement, options.requireEp);
   if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}`);
   for (const c of [choiceA, choiceB]) if (c.fallbackReason && !problems.some((p) => p.includes(c.fallbackReason!))) problems.push(`fell back to CPU: ${c.fallbackReason}`);
@@ -317,9 +333,9 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
     inputs: { source: options.inputs ?? 'random', sets: sets.length },
     outputs,
     detections,
-    latencyMs: { a: la, b: lb },
+    latencyMs: { a: la, b: lb, overhead },
     latencySamplesMs: { a: runA.latenciesMs, b: runB.latenciesMs },
-    overhead: { ms: round(lb.p50 - la.p50), pct: la.p50 > 0 ? round((100 * (lb.p50 - la.p50)) / la.p50, 2) : 0 },
+    overhead: { ms: overhead.median, pct: overhead.medianPct },
     added: fileB ? addedCost(a, b) : { params: 0, macs: 0, nodes: 0, source: 'diff' },
     insertions: b.provenance,
     placementCheck: check,

@@ -22,6 +22,8 @@ import * as path from 'node:path';
 import { inputSets } from './runtime/sources.js';
 import { chooseEp, epReport, sourceName, type EpReport, type ModelSource, type RuntimeOptions } from './validate.js';
 import { VERSION } from './version.js';
+import { scoreChange, withParts, type PartMetrics } from './runtime/parts.js';
+import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
 
 /**
  * `sweep`: every module × point on one model, each alone (or, with `combine`, each module at all points at once),
@@ -30,7 +32,7 @@ import { VERSION } from './version.js';
  * original is timed alternately with each candidate in the same process, so drift shows up in both.
  */
 
-export const RANK_KEYS = ['overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const;
+export const RANK_KEYS = ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const;
 export type RankKey = (typeof RANK_KEYS)[number];
 
 export interface SweepOptions extends RuntimeOptions {
@@ -46,8 +48,12 @@ export interface SweepOptions extends RuntimeOptions {
   seed?: number;
   /** One candidate per module with every point at once, instead of one per module × point (default false). */
   combine?: boolean;
-  /** Order of the rows (default overhead: latency overhead, lowest first). */
+  /** Order of the rows (default score-change: the scores part's relative L2, lowest first; see `better`). */
   rankBy?: RankKey;
+  /** Time each candidate's pairs until the overhead's 95% interval has this half-width, % of the original's median. */
+  precision?: string | number;
+  /** The whole sweep's timing budget (`60s`, `2m`, or seconds), shared out over the candidates still to time. */
+  budget?: string | number;
   /** `auto` (default) compares detections when the outputs look like a detector's; `off` skips it. */
   detections?: 'auto' | 'off';
   /** Detection score threshold (default 0.25). */
@@ -67,15 +73,19 @@ export interface SweepRow {
   tensors: string[];
   params: number;
   macs: number | null;
-  latencyMs: { p50: number; mean: number };
+  /** `overhead`: median of the paired differences with its 95% interval (runtime/paired.ts). */
+  latencyMs: { p50: number; mean: number; overhead: Overhead };
   /** p50 of the original, timed alternately with this candidate. */
   baselineMs: number;
+  /** The paired median overhead (`latencyMs.overhead.median`, `.medianPct`). */
   overheadMs: number;
   overheadPct: number;
   /** Worst over the float outputs: the lowest cosine, the highest relative L2. */
   cosine: number;
   relL2: number;
-  outputs: { name: string; cosine: number; relL2: number; maxAbs: number }[];
+  /** Relative L2 of the scores part (the worst over outputs) of a known detector family; null otherwise. */
+  scoreChange: number | null;
+  outputs: { name: string; cosine: number; relL2: number; maxAbs: number; parts: PartMetrics[] }[];
   detections: DetectionAgreement | null;
   /** Every inserted node ran on the requested provider (onnxruntime profile), null when unknown. */
   onRequestedEp: boolean | null;
@@ -98,6 +108,8 @@ export interface SweepResult {
   ep: EpReport;
   rankBy: RankKey;
   iters: number;
+  /** `--precision` (%) and `--budget` (s, the whole sweep's), null when not given. */
+  timing: { precisionPct: number | null; budgetS: number | null };
   baseline: { p50s: number[]; driftPct: number };
   rows: SweepRow[];
   skipped: SweepSkip[];
@@ -129,8 +141,16 @@ export function expandPoints(analyzed: AnalyzedModel, after: string | readonly s
   return [...new Set(points)];
 }
 
-const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
-  overhead: (a, b) => a.overheadPct - b.overheadPct,
+/** The overhead a ranking may use: 0 when its interval holds 0, so latency noise never orders candidates. */
+const rankedOverhead = (r: SweepRow) => (r.latencyMs.overhead?.withinNoise ? 0 : r.overheadPct);
+
+/**
+ * The rankings, best first: one named comparator each (`--rank-by NAME`). score-change falls back to the
+ * whole-output relative L2 for models without a scores part (unknown families).
+ */
+export const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
+  'score-change': (a, b) => (a.scoreChange ?? a.relL2) - (b.scoreChange ?? b.relL2),
+  overhead: (a, b) => rankedOverhead(a) - rankedOverhead(b),
   params: (a, b) => a.params - b.params,
   macs: (a, b) => (a.macs ?? Infinity) - (b.macs ?? Infinity),
   change: (a, b) => a.relL2 - b.relL2,
@@ -139,17 +159,18 @@ const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
 };
 
 export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
-  const sorted = [...rows].sort((a, b) => better[by](a, b) || a.overheadPct - b.overheadPct || a.module.localeCompare(b.module) || a.point.localeCompare(b.point));
+  const sorted = [...rows].sort((a, b) => better[by](a, b) || rankedOverhead(a) - rankedOverhead(b) || a.params - b.params || a.module.localeCompare(b.module) || a.point.localeCompare(b.point));
   return sorted.map((r, i) => ({ ...r, rank: i + 1 }));
 }
 
 export async function sweep(source: ModelSource, options: SweepOptions): Promise<SweepResult> {
   const file = sourceName(source);
-  const rankBy = options.rankBy ?? 'overhead';
+  const rankBy = options.rankBy ?? 'score-change';
   if (!(RANK_KEYS as readonly string[]).includes(rankBy)) throw new UsageError(`--rank-by ${rankBy}: expected one of ${RANK_KEYS.join(', ')}`);
   const modules = [...new Set(splitSpecs(options.modules).map((m) => findModule(m).name))];
   if (modules.length === 0) throw new UsageError('--modules needs at least one module, e.g. --modules NAM,GAM,SimAM');
   const choice = chooseEp(options);
+  const target = timingTarget(options);
 
   // Candidates are built on copies: a model given in memory is never changed.
   const model = typeof source === 'string' ? await loadModel(source) : source;
@@ -175,6 +196,7 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
     const measured = new Map<string, SweepRow>();
     const baselineP50s: number[] = [];
     let done = 0;
+    let timedS = 0;
     for (const c of candidates) {
       const point = c.points.join(',');
       const copy = copyModel(model);
@@ -198,10 +220,14 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
           const bytes = encodeModel(copy);
           const candidate = await openSession(bytes, sessionOptions, `${c.module} at ${point}`);
           const outs: OutputTensor[][] = [];
-          let times: { a: number[]; b: number[] };
+          let times: Awaited<ReturnType<typeof timeAlternately>>;
           try {
             for (const set of sets) outs.push(await candidate.run(set));
-            times = await timeAlternately(baseline, candidate, sets[0]!, warmup, iters);
+            // The sweep's budget, shared out over the candidates still to time (at least one pair each).
+            const share = target.budgetS === undefined ? {} : { budgetS: Math.max(0, target.budgetS - timedS) / (candidates.length - done) };
+            const started = process.hrtime.bigint();
+            times = await timeAlternately(baseline, candidate, sets[0]!, warmup, iters, { ...target, ...share });
+            timedS += Number(process.hrtime.bigint() - started) / 1e9;
           } finally {
             await candidate.release();
           }
@@ -222,6 +248,8 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
             await profiled.release();
           }
           const cmp = compareOutputs(baseOutputs, outs, () => TOLERANCES.fp32);
+          const parted = withParts(cmp.outputs, baseOutputs, outs, base.structure.family);
+          const overhead = pairedOverhead(times.a, times.b, { stoppedBy: times.stoppedBy, precisionPct: target.precisionPct ?? null });
           const detections = format ? agreement(format, baseOutputs, outs, { conf: options.conf ?? 0.25, iou: options.iou ?? 0.45 }) : null;
           const floats = cmp.outputs.filter((o) => baseOutputs[0]!.find((b) => b.name === o.name)?.type.startsWith('float'));
           const la = latencyStats(times.a);
@@ -235,13 +263,14 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
             tensors,
             params: insertions.reduce((n, i) => n + i.params, 0),
             macs: insertions.some((i) => i.macs === null) ? null : insertions.reduce((n, i) => n + i.macs!, 0),
-            latencyMs: { p50: lb.p50, mean: lb.mean },
+            latencyMs: { p50: lb.p50, mean: lb.mean, overhead },
             baselineMs: la.p50,
-            overheadMs: Number((lb.p50 - la.p50).toFixed(4)),
-            overheadPct: la.p50 > 0 ? Number(((100 * (lb.p50 - la.p50)) / la.p50).toFixed(2)) : 0,
+            overheadMs: overhead.median,
+            overheadPct: overhead.medianPct,
             cosine: Math.min(...floats.map((o) => o.cosine)),
             relL2: Math.max(...floats.map((o) => o.relL2)),
-            outputs: cmp.outputs.map((o) => ({ name: o.name, cosine: o.cosine, relL2: o.relL2, maxAbs: o.maxAbs })),
+            scoreChange: scoreChange(parted),
+            outputs: parted.map((o) => ({ name: o.name, cosine: o.cosine, relL2: o.relL2, maxAbs: o.maxAbs, parts: o.parts })),
             detections,
             onRequestedEp,
             offEp,
@@ -269,6 +298,7 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
       ep: epReport(choice),
       rankBy,
       iters,
+      timing: { precisionPct: target.precisionPct ?? null, budgetS: target.budgetS ?? null },
       baseline: { p50s, driftPct: Number(drift.toFixed(2)) },
       rows: rankRows(rows, rankBy),
       skipped,

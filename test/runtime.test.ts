@@ -54,7 +54,7 @@ test('compare: a gate-zero patch is exact, and every report says so', async () =
 
   const xml = convert(fs.readFileSync(reports[3]!, 'utf8'), { format: 'object' }) as { testsuites: { '@tests': string; '@failures': string; testsuite: { testcase: { '@name': string }[] } } };
   assert.equal(xml.testsuites['@failures'], '0');
-  assert.deepEqual(xml.testsuites.testsuite.testcase.map((c) => c['@name']), ['output output0 within exact', 'detections agree']);
+  assert.deepEqual(xml.testsuites.testsuite.testcase.map((c) => c['@name']), ['output output0 within exact', 'detections agree', 'latency overhead: within noise']);
 });
 
 test('compare: a NAM patch fails fp32 (exit 1) and reports how far the outputs and detections moved', async () => {
@@ -74,7 +74,7 @@ test('compare: a NAM patch fails fp32 (exit 1) and reports how far the outputs a
   assert.equal(json.detections.matchedPct, (100 * (json.detections.refCount - json.detections.missing)) / json.detections.refCount);
   assert.deepEqual(json.added, { params: 64, macs: 2 * 32 * 16, nodes: 3, source: 'provenance' });
   const xml = fs.readFileSync(report, 'utf8');
-  assert.match(xml, /<testsuites name="onnx-attn" tests="2" failures="1">/);
+  assert.match(xml, /<testsuites name="onnx-attn" tests="3" failures="1">/);
   assert.match(xml, /<failure message="max abs /);
 });
 

@@ -18,7 +18,7 @@ test('sweep: 3 modules × 4 points on the YOLOv5-style fixture, hand-computed co
   const reports = ['s.json', 's.csv', 's.md', 's.html', 's.xml'].map((f) => path.join(dir, f));
   const r = await runMain(['sweep', v5, '--modules', 'NAM,GAM,SimAM', '--after', '17,20,23,head', '--conf', '0.00005', ...FAST, ...reports.flatMap((f) => ['--report', f])]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^sweep .*yolov5-op12\.onnx \(yolov5\) on cpu: 12 candidate\(s\), ranked by overhead$/m);
+  assert.match(r.stdout, /^sweep .*yolov5-op12\.onnx \(yolov5\) on cpu: 12 candidate\(s\), ranked by score-change$/m);
   const json = JSON.parse(fs.readFileSync(reports[0]!, 'utf8'));
   assert.equal(json.schema, 'onnx-attn/sweep@1');
   assert.equal(json.rows.length, 12);
@@ -41,17 +41,34 @@ test('sweep: 3 modules × 4 points on the YOLOv5-style fixture, hand-computed co
     assert.equal(typeof x.baselineMs, 'number');
   }
   assert.deepEqual(json.rows.map((x: SweepRow) => x.rank), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-  const overheads = json.rows.map((x: SweepRow) => x.overheadPct);
-  assert.deepEqual(overheads, [...overheads].sort((a: number, b: number) => a - b), 'best (lowest overhead) first');
+  // Ranked by the scores part's change (columns 5.. of [1,1008,85]), which the whole-output rel L2 hides.
+  const scores = json.rows.map((x: SweepRow) => x.scoreChange);
+  assert.deepEqual(scores, [...scores].sort((a: number, b: number) => a - b), 'best (least score change) first');
+  for (const x of json.rows as SweepRow[]) {
+    assert.deepEqual(x.outputs[0]!.parts.map((p) => p.part), ['boxes', 'objectness', 'scores']);
+    assert.equal(x.scoreChange, x.outputs[0]!.parts[2]!.relL2);
+    const o = x.latencyMs.overhead;
+    assert.equal(o.pairs, 3);
+    assert.equal(o.withinNoise, true, 'three pairs are too few for a 95% interval: never ranked as a difference');
+    assert.ok(o.lo <= o.median && o.median <= o.hi);
+    assert.deepEqual([x.overheadMs, x.overheadPct], [o.median, o.medianPct]);
+  }
   assert.equal(json.baseline.p50s.length, 12, 'the original is timed beside every candidate');
 
   const csv = fs.readFileSync(reports[1]!, 'utf8').trimEnd().split('\r\n');
   assert.equal(csv.length, 13);
-  assert.equal(csv[0], 'rank,module,variant,point,tensors,params,macs,p50_ms,baseline_ms,overhead_ms,overhead_pct,cosine,rel_l2,matched_pct,class_agreement,mean_iou,on_requested_ep,same_as');
+  assert.equal(
+    csv[0],
+    'rank,module,variant,point,tensors,params,macs,p50_ms,baseline_ms,overhead_ms,overhead_pct,cosine,rel_l2,matched_pct,class_agreement,mean_iou,on_requested_ep,same_as,' +
+      'overhead_lo_ms,overhead_hi_ms,overhead_lo_pct,overhead_hi_pct,overhead_within_noise,pairs,score_change,' +
+      'boxes_max_abs,boxes_rel_l2,boxes_cosine,objectness_max_abs,objectness_rel_l2,objectness_cosine,scores_max_abs,scores_rel_l2,scores_cosine',
+  );
   const headRow = csv.find((l) => l.includes(',NAM,channel,head,'))!;
   assert.match(headRow, /^\d+,NAM,channel,head,\/model\.17\/cv3\/act\/Mul_output_0 \/model\.20\/cv3\/act\/Mul_output_0 \/model\.23\/cv3\/act\/Mul_output_0,112,7168,/);
   const md = fs.readFileSync(reports[2]!, 'utf8');
   assert.equal(md.split('\n').filter((l) => /^\| \d+ \| (NAM|GAM|SimAM) \|/.test(l)).length, 12);
+  assert.match(md, /\| overhead ms \| overhead % \| overhead 95% interval \| cosine \| rel L2 \| scores rel L2 \| boxes rel L2 \|/);
+  assert.equal(md.split('\n').filter((l) => /\| within noise \|/.test(l)).length, 12);
   const html = fs.readFileSync(reports[3]!, 'utf8');
   assert.match(html, /data-chart="tradeoff"/);
   assert.equal((html.match(/<circle cx=/g) ?? []).length, 12 + 3, 'one dot per candidate plus a legend dot per module');
@@ -72,11 +89,18 @@ test('sweep --combine gives one row per module; --rank-by reorders; same patched
 });
 
 test('rankRows orders by each key, best first', () => {
-  const mk = (module: string, params: number, overheadPct: number, relL2: number, cosine: number): SweepRow =>
-    ({ rank: 0, module, variant: '', point: '1', tensors: [], params, macs: params, latencyMs: { p50: 1, mean: 1 }, baselineMs: 1, overheadMs: 0, overheadPct, cosine, relL2, outputs: [], detections: null, onRequestedEp: true, offEp: [], sameAs: null }) as SweepRow;
-  const rows = [mk('A', 30, 5, 0.01, 0.99), mk('B', 10, 9, 0.001, 0.999), mk('C', 20, 1, 0.1, 0.9)];
-  const order = (by: Parameters<typeof rankRows>[1]) => rankRows(rows, by).map((r) => r.module).join('');
+  const mk = (module: string, params: number, overheadPct: number, relL2: number, cosine: number, scoreChange: number | null = null, withinNoise = false): SweepRow =>
+    ({ rank: 0, module, variant: '', point: '1', tensors: [], params, macs: params, latencyMs: { p50: 1, mean: 1, overhead: { withinNoise } }, baselineMs: 1, overheadMs: 0, overheadPct, cosine, relL2, scoreChange, outputs: [], detections: null, onRequestedEp: true, offEp: [], sameAs: null }) as unknown as SweepRow;
+  const rows = [mk('A', 30, 5, 0.01, 0.99, 0.2), mk('B', 10, 9, 0.001, 0.999, 0.3), mk('C', 20, 1, 0.1, 0.9, 0.1)];
+  const order = (by: Parameters<typeof rankRows>[1], list = rows) => rankRows(list, by).map((r) => r.module).join('');
   assert.equal(order('overhead'), 'CAB');
+  assert.equal(order('score-change'), 'CAB');
+  // Without a scores part (an unknown model), score-change is the whole outputs' change.
+  assert.equal(order('score-change', rows.map((r) => ({ ...r, scoreChange: null }))), 'BAC');
+  // Overheads within noise count as 0: they tie, and fewer parameters go first, never the noise.
+  const noisy = [mk('A', 30, -20, 0.01, 0.99, 0.2, true), mk('B', 10, 30, 0.001, 0.999, 0.3, true), mk('C', 20, 1, 0.1, 0.9, 0.1, false)];
+  assert.equal(order('overhead', noisy), 'BAC');
+  assert.equal(order('score-change', noisy.map((r) => ({ ...r, scoreChange: 0.5 }))), 'BAC', 'ties: a significant overhead after those within noise');
   assert.equal(order('params'), 'BCA');
   assert.equal(order('change'), 'BAC');
   assert.equal(order('cosine'), 'BAC');

@@ -7,6 +7,7 @@ import type { InspectResult } from '../inspect.js';
 import type { Insertion, InsertResult } from '../insert.js';
 import type { DoctorReport } from '../doctor.js';
 import { escapeControl } from './escape.js';
+import { overheadInterval, overheadText, timingText } from '../report/format.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
@@ -189,7 +190,11 @@ export function formatCompare(r: CompareResult): string {
   lines.push(
     table(
       ['output', 'shape', 'max abs', 'mean abs', 'rel L2', 'cosine', 'tolerance', 'within', ''],
-      r.outputs.map((o) => [o.name, `[${o.shape}]`, fmt(o.maxAbs), fmt(o.meanAbs), fmt(o.relL2), o.cosine.toFixed(6), o.tolerance.name, `${o.withinPct}%`, o.pass ? 'ok' : 'FAIL']),
+      // Each part of a known detector's output on its own line under the output (boxes, objectness, scores).
+      r.outputs.flatMap((o) => [
+        [o.name, `[${o.shape}]`, fmt(o.maxAbs), fmt(o.meanAbs), fmt(o.relL2), o.cosine.toFixed(6), o.tolerance.name, `${o.withinPct}%`, o.pass ? 'ok' : 'FAIL'],
+        ...(o.parts ?? []).map((p) => [`  ${p.part}`, '', fmt(p.maxAbs), '', fmt(p.relL2), p.cosine.toFixed(6), '', '', '']),
+      ]),
     ),
   );
   if (r.detections) {
@@ -197,11 +202,20 @@ export function formatCompare(r: CompareResult): string {
     lines.push('', `detections (${d.format}, ${d.images} image(s)): ${d.matchedPct}% of ${d.refCount} matched, class agreement ${d.classAgreement === null ? '-' : `${(100 * d.classAgreement).toFixed(1)}%`}, mean IoU ${fmt(d.meanIoU)}, missing ${d.missing}, extra ${d.extra}`);
   }
   lines.push(
-    `latency p50: a ${r.latencyMs.a.p50.toFixed(3)} ms, b ${r.latencyMs.b.p50.toFixed(3)} ms (${r.overhead.ms >= 0 ? '+' : ''}${r.overhead.ms.toFixed(3)} ms, ${r.overhead.pct >= 0 ? '+' : ''}${r.overhead.pct.toFixed(1)}%)`,
+    `latency p50: a ${r.latencyMs.a.p50.toFixed(3)} ms, b ${r.latencyMs.b.p50.toFixed(3)} ms; overhead ${overheadText(r.latencyMs.overhead)}, ${timingText(r.latencyMs.overhead)}`,
     `added: ${count(r.added.params)} parameters, ${count(r.added.macs)} MACs, ${r.added.nodes} nodes`,
   );
   for (const p of r.problems) lines.push(`problem: ${p}`);
   return lines.join('\n');
+}
+
+/** `20 pairs each`, or `12..340 pairs` when a precision target or budget made them differ. */
+function pairsText(r: SweepResult): string {
+  const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
+  const lo = Math.min(...pairs), hi = Math.max(...pairs);
+  const target = r.timing.precisionPct !== null ? `, precision ±${r.timing.precisionPct}%` : '';
+  const budget = r.timing.budgetS !== null ? `, budget ${r.timing.budgetS} s` : '';
+  return `${lo === hi ? `${lo} pairs each` : `${lo}..${hi} pairs`}${target}${budget}`;
 }
 
 export function formatSweep(r: SweepResult): string {
@@ -210,7 +224,7 @@ export function formatSweep(r: SweepResult): string {
     `sweep ${r.model} (${r.family}) on ${r.ep.used.join(', ')}${r.ep.fallbackReason ? ` (fallback: ${r.ep.fallbackReason})` : ''}: ${r.rows.length} candidate(s), ranked by ${r.rankBy}`,
     '',
     table(
-      ['#', 'module', 'point', 'params', 'MACs', 'p50 ms', 'overhead', 'cosine', 'rel L2', 'boxes kept', 'on EP'],
+      ['#', 'module', 'point', 'params', 'MACs', 'p50 ms', 'overhead (95% interval)', 'cosine', 'rel L2', 'scores rel L2', 'boxes kept', 'on EP'],
       r.rows.map((x) => [
         String(x.rank),
         `${x.module}(${x.variant})`,
@@ -218,15 +232,17 @@ export function formatSweep(r: SweepResult): string {
         count(x.params),
         count(x.macs),
         x.latencyMs.p50.toFixed(3),
-        `${signed(x.overheadMs, 3)} ms (${signed(x.overheadPct, 1)}%)`,
+        // An overhead whose interval holds 0 is not a number to rank by: it says so instead.
+        x.latencyMs.overhead.withinNoise ? `within noise (${overheadInterval(x.latencyMs.overhead)})` : `${signed(x.overheadMs, 3)} ms (${signed(x.overheadPct, 1)}%, ${overheadInterval(x.latencyMs.overhead)})`,
         x.cosine.toFixed(6),
         fmt(x.relL2),
+        fmt(x.scoreChange),
         x.detections ? `${x.detections.matchedPct.toFixed(1)}%` : '-',
         x.onRequestedEp === null ? '?' : x.onRequestedEp ? 'yes' : 'NO',
       ]),
     ),
     '',
-    `latency: p50 of ${r.iters} runs, each candidate timed alternately with the original (its p50 drifted ${r.baseline.driftPct}% over the sweep)`,
+    `latency: each candidate timed alternately with the original (its p50 drifted ${r.baseline.driftPct}% over the sweep); overhead = median of the paired differences (${pairsText(r)}) with its 95% interval, "within noise" when that holds 0`,
   ];
   for (const s of r.skipped) lines.push(`skipped: ${s.module} at ${s.point}: ${s.reason}`);
   return lines.join('\n');
@@ -261,7 +277,10 @@ export function formatApplyEntry(e: ApplyEntryResult, mode: ApplyResult['mode'])
   const state = e.written ? 'written' : e.upToDate ? 'unchanged' : 'not written';
   lines.push(`${e.pass ? 'PASS' : 'FAIL'}  ${e.name}  ${e.output} ${state} (${what})  ${step('validate', e.planned.validate, e.validate)}  ${step('compare', e.planned.compare, e.compare)}`);
   if (e.compare) {
-    for (const o of e.compare.outputs) lines.push(`      ${o.name}: max abs ${fmt(o.maxAbs)}, cosine ${o.cosine.toFixed(6)}, ${o.withinPct}% within ${o.tolerance.name}${o.pass ? '' : '  FAIL'}`);
+    for (const o of e.compare.outputs) {
+      const parts = (o.parts ?? []).map((p) => `${p.part} rel L2 ${fmt(p.relL2)}`).join(', ');
+      lines.push(`      ${o.name}: max abs ${fmt(o.maxAbs)}, cosine ${o.cosine.toFixed(6)}, ${o.withinPct}% within ${o.tolerance.name}${parts ? ` (${parts})` : ''}${o.pass ? '' : '  FAIL'}`);
+    }
   }
   for (const p of e.problems) lines.push(`      problem: ${p}`);
   return lines.join('\n');

@@ -408,7 +408,9 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('tolerance', { type: 'string', array: true, describe: 'exact, fp32, tf32, fp16, atol=..,rtol=.., or per output NAME:spec' })
           .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' })
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold (ultralytics predict 0.25, val 0.001)' })
-          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' }),
+          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' })
+          .option('precision', { type: 'string', describe: "Time pairs past --iters until the overhead's 95% interval is this narrow (half-width, % of a's median), e.g. 2%" })
+          .option('budget', { type: 'string', describe: 'Stop timing after this long, e.g. 60s, 2m (60s with --precision unless given)' }),
       async (args) => {
         const { compare } = await import('../compare.js');
         const { formatCompare } = await import('./format.js');
@@ -425,6 +427,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
               detections: args.detections,
               conf: args.conf,
               iou: args.iou,
+              ...(args.precision !== undefined ? { precision: args.precision } : {}),
+              ...(args.budget !== undefined ? { budget: args.budget } : {}),
               onProgress,
             }),
           (result) => ({ kind: 'compare', result }),
@@ -500,10 +504,12 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('opt', { type: 'string', array: true, describe: 'Module option key=value for every candidate (as in insert)' })
           .option('init', { choices: ['torch', 'random'] as const, default: 'torch' as const, describe: 'Weights of the inserted modules' })
           .option('combine', { type: 'boolean', default: false, describe: 'One row per module with all the points at once' })
-          .option('rank-by', { choices: ['overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const, default: 'overhead' as const, describe: 'Ranking, best first' })
+          .option('rank-by', { choices: ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const, default: 'score-change' as const, describe: "Ranking, best first: score-change = the scores part's relative L2 (whole outputs for unknown models); overhead counts an overhead within noise as 0" })
           .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' })
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold' })
-          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' }),
+          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' })
+          .option('precision', { type: 'string', describe: "Time each candidate past --iters until its overhead's 95% interval is this narrow (half-width, % of the original's median), e.g. 2%" })
+          .option('budget', { type: 'string', describe: "The whole sweep's timing budget, e.g. 60s, 5m (60s with --precision unless given)" }),
       async (args) => {
         const { sweep } = await import('../sweep.js');
         const { formatSweep } = await import('./format.js');
@@ -524,6 +530,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
               detections: args.detections,
               conf: args.conf,
               iou: args.iou,
+              ...(args.precision !== undefined ? { precision: args.precision } : {}),
+              ...(args.budget !== undefined ? { budget: args.budget } : {}),
               onCandidate,
             }),
           (result) => ({ kind: 'sweep', result }),

@@ -1,6 +1,6 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { count, detectionSummary, ms, num, pct, shape } from './format.js';
+import { count, detectionSummary, ms, num, overheadText, partLabel, pct, shape, timingText } from './format.js';
 import { errorChart, esc, latencyChart, siteDiagram } from './svg.js';
 
 /**
@@ -18,7 +18,7 @@ th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums
 .ok{color:#2e7d32;font-weight:600} .bad{color:#c62828;font-weight:600}
 .meta{color:#555;margin:2px 0} code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
 svg{max-width:100%;height:auto} svg .label{font-size:13px;fill:#222} svg .tick{font-size:11px;fill:#555} svg .node{font-size:12px;fill:#222}
-ul.problems li{color:#c62828}
+ul.problems li{color:#c62828} .part{padding-left:14px;color:#555}
 `;
 
 export function table(header: string[], rows: string[][], numeric: number[] = []): string {
@@ -73,10 +73,14 @@ export function compareSections(r: CompareResult): string[] {
     '<h2>Outputs</h2>',
     table(
       ['output', 'shape', 'max abs', 'mean abs', 'rel L2', 'cosine', 'tolerance', 'within', ''],
-      r.outputs.map((o) => [esc(o.name), shape(o.shape), num(o.maxAbs), num(o.meanAbs), num(o.relL2), num(o.cosine, 6), esc(`${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`), pct(o.withinPct, 2), o.pass ? '<span class="ok">pass</span>' : '<span class="bad">fail</span>']),
+      // A known detector's parts (boxes, objectness, scores) as indented rows under their output.
+      r.outputs.flatMap((o) => [
+        [esc(o.name), shape(o.shape), num(o.maxAbs), num(o.meanAbs), num(o.relL2), num(o.cosine, 6), esc(`${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`), pct(o.withinPct, 2), o.pass ? '<span class="ok">pass</span>' : '<span class="bad">fail</span>'],
+        ...(o.parts ?? []).map((p) => [`<span class="part" data-part="${esc(p.part)}">↳ ${esc(p.part)}</span>`, '', num(p.maxAbs), '', num(p.relL2), num(p.cosine, 6), '', '', '']),
+      ]),
       [2, 3, 4, 5, 7],
     ),
-    errorChart(r.outputs.map((o) => ({ name: o.name, maxAbs: o.maxAbs, relL2: o.relL2, atol: o.tolerance.atol }))),
+    errorChart(r.outputs.flatMap((o) => [{ name: o.name, maxAbs: o.maxAbs, relL2: o.relL2, atol: o.tolerance.atol }, ...(o.parts ?? []).map((p) => ({ name: partLabel(o.name, p.part), maxAbs: p.maxAbs, relL2: p.relL2, atol: o.tolerance.atol }))])),
   ];
   if (r.detections) {
     const d = r.detections;
@@ -89,7 +93,7 @@ export function compareSections(r: CompareResult): string[] {
   }
   body.push(
     '<h2>Latency</h2>',
-    `<p class="meta">p50 overhead: ${r.overhead.ms >= 0 ? '+' : ''}${r.overhead.ms.toFixed(3)} ms (${r.overhead.pct >= 0 ? '+' : ''}${r.overhead.pct.toFixed(1)}%)</p>`,
+    `<p class="meta" data-overhead="${r.latencyMs.overhead.withinNoise ? 'within-noise' : 'measured'}">overhead (b − a): ${esc(overheadText(r.latencyMs.overhead))}; ${esc(timingText(r.latencyMs.overhead))}</p>`,
     table(['model', 'p50', 'p90', 'p99', 'mean', 'runs'], [
       ['a', ms(r.latencyMs.a.p50), ms(r.latencyMs.a.p90), ms(r.latencyMs.a.p99), ms(r.latencyMs.a.mean), String(r.latencyMs.a.n)],
       ['b', ms(r.latencyMs.b.p50), ms(r.latencyMs.b.p90), ms(r.latencyMs.b.p99), ms(r.latencyMs.b.mean), String(r.latencyMs.b.n)],

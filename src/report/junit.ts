@@ -1,7 +1,7 @@
 import { create } from 'xmlbuilder2';
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { detectionSummary, num } from './format.js';
+import { detectionSummary, num, overheadText, timingText } from './format.js';
 
 /**
  * JUnit XML (the Ant/Surefire dialect CI systems read): one testsuite per run, one testcase per check.
@@ -110,7 +110,7 @@ export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b
     name: `output ${o.name} within ${o.tolerance.name}`,
     classname: cls,
     failure: o.pass ? null : outputFailure(o),
-    output: `max abs ${num(o.maxAbs)} mean abs ${num(o.meanAbs)} rel L2 ${num(o.relL2)} cosine ${o.cosine}`,
+    output: `max abs ${num(o.maxAbs)} mean abs ${num(o.meanAbs)} rel L2 ${num(o.relL2)} cosine ${o.cosine}${(o.parts ?? []).map((p) => `\n${p.part}: max abs ${num(p.maxAbs)} rel L2 ${num(p.relL2)} cosine ${p.cosine}`).join('')}`,
   }));
   for (const p of r.problems.filter((p) => p.startsWith('output') && p.includes('shape'))) cases.push({ name: 'output shapes match', classname: cls, failure: p });
   if (r.detections) {
@@ -125,6 +125,9 @@ export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b
   if (r.placementCheck) {
     cases.push({ name: `inserted nodes run on ${r.placementCheck.required}`, classname: cls, failure: r.placementCheck.pass ? null : `${r.placementCheck.offProvider.length} node(s) ran elsewhere` });
   }
+  // A record, never a failure: latency is measured, not gated.
+  const overhead = r.latencyMs.overhead;
+  if (overhead) cases.push({ name: overhead.withinNoise ? 'latency overhead: within noise' : 'latency overhead measured', classname: cls, failure: null, output: `${overheadText(overhead)}; ${timingText(overhead)}` });
   // One model on two providers: each side that fell back; two models share one choice, recorded once.
   const sides = r.mode === 'ep-pair' ? [fallbackCase(r.a.ep, cls, 'a (reference) '), fallbackCase(r.b.ep, cls, 'b ')] : [fallbackCase(r.b.ep, cls)];
   for (const c of sides) if (c) cases.push(c);

@@ -1,6 +1,6 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { count, detectionSummary, ms, num, pct, shape } from './format.js';
+import { count, detectionSummary, ms, num, overheadText, pct, shape, timingText } from './format.js';
 
 /** Markdown for a CI step summary or a pull-request comment: verdict first, then the tables. */
 
@@ -61,13 +61,17 @@ export function compareMarkdown(r: CompareResult): string {
     `- b: \`${r.b.path}\` on ${epLine(r.b.ep)}`,
     `- inputs: ${r.inputs.source}, ${r.inputs.sets} set(s)`,
     `- added: ${count(r.added.params)} parameters, ${count(r.added.macs)} MACs, ${r.added.nodes} nodes (from ${r.added.source})`,
-    `- latency p50: a ${ms(r.latencyMs.a.p50)}, b ${ms(r.latencyMs.b.p50)}, overhead ${r.overhead.ms >= 0 ? '+' : ''}${r.overhead.ms.toFixed(3)} ms (${r.overhead.pct >= 0 ? '+' : ''}${r.overhead.pct.toFixed(1)}%)`,
+    `- latency p50: a ${ms(r.latencyMs.a.p50)}, b ${ms(r.latencyMs.b.p50)}; overhead ${overheadText(r.latencyMs.overhead)}, ${timingText(r.latencyMs.overhead)}`,
     '',
     '### Outputs',
     '',
     table(
       ['output', 'shape', 'max abs', 'mean abs', 'rel L2', 'cosine', 'tolerance', 'within', 'pass'],
-      r.outputs.map((o) => [o.name, shape(o.shape), num(o.maxAbs), num(o.meanAbs), num(o.relL2), num(o.cosine, 6), `${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`, pct(o.withinPct, 2), o.pass ? '✅' : '❌']),
+      // A known detector's parts (boxes, objectness, scores) as rows under their output.
+      r.outputs.flatMap((o) => [
+        [o.name, shape(o.shape), num(o.maxAbs), num(o.meanAbs), num(o.relL2), num(o.cosine, 6), `${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`, pct(o.withinPct, 2), o.pass ? '✅' : '❌'],
+        ...(o.parts ?? []).map((p) => [`↳ ${p.part}`, '', num(p.maxAbs), '', num(p.relL2), num(p.cosine, 6), '', '', '']),
+      ]),
     ),
   ];
   if (r.detections) {

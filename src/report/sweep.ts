@@ -1,5 +1,5 @@
 import type { SweepResult, SweepRow } from '../sweep.js';
-import { count, num, pct } from './format.js';
+import { count, num, overheadInterval, overheadText, pct } from './format.js';
 import { fallbackCase, junitXml, type JUnitCase } from './junit.js';
 import { esc } from './svg.js';
 
@@ -9,9 +9,26 @@ const signed = (x: number, digits = 1) => `${x >= 0 ? '+' : ''}${x.toFixed(digit
 const detText = (r: SweepRow) => (r.detections ? `${r.detections.matchedPct.toFixed(1)}%` : '-');
 const epText = (r: SweepRow) => (r.onRequestedEp === null ? '?' : r.onRequestedEp ? 'yes' : 'no');
 
-const HEADER = ['rank', 'module', 'variant', 'point', 'params', 'MACs', 'p50 ms', 'overhead ms', 'overhead %', 'cosine', 'rel L2', 'detections matched', 'on EP'];
+const partRelL2 = (r: SweepRow, part: string) => {
+  const values = r.outputs.flatMap((o) => (o.parts ?? []).filter((p) => p.part === part).map((p) => p.relL2));
+  return values.length > 0 ? num(Math.max(...values)) : '-';
+};
+
+const HEADER = ['rank', 'module', 'variant', 'point', 'params', 'MACs', 'p50 ms', 'overhead ms', 'overhead %', 'overhead 95% interval', 'cosine', 'rel L2', 'scores rel L2', 'boxes rel L2', 'detections matched', 'on EP'];
+/** Columns 4..13 hold numbers (right-aligned in HTML). */
+const NUMERIC = (i: number) => i >= 4 && i <= 13;
 function cells(r: SweepRow): string[] {
-  return [String(r.rank), r.module, r.variant, r.point, count(r.params), count(r.macs), r.latencyMs.p50.toFixed(3), signed(r.overheadMs, 3), signed(r.overheadPct), num(r.cosine, 6), num(r.relL2), detText(r), epText(r)];
+  const o = r.latencyMs.overhead;
+  // An overhead whose interval holds 0 is not ranked as a number: the % column says so.
+  return [String(r.rank), r.module, r.variant, r.point, count(r.params), count(r.macs), r.latencyMs.p50.toFixed(3), signed(r.overheadMs, 3), o.withinNoise ? 'within noise' : signed(r.overheadPct), overheadInterval(o), num(r.cosine, 6), num(r.relL2), partRelL2(r, 'scores'), partRelL2(r, 'boxes'), detText(r), epText(r)];
+}
+
+/** `20 pairs`, or `12..340 pairs` when a precision target or a budget made them differ; with the target. */
+function timingLine(r: SweepResult): string {
+  const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
+  const lo = Math.min(...pairs), hi = Math.max(...pairs);
+  const target = [r.timing.precisionPct !== null ? `precision ±${r.timing.precisionPct}%` : '', r.timing.budgetS !== null ? `budget ${r.timing.budgetS} s` : ''].filter(Boolean).join(', ');
+  return `overhead = median of ${lo === hi ? lo : `${lo}..${hi}`} paired differences with its 95% interval (order statistics), "within noise" when the interval holds 0${target ? `; ${target}` : ''}`;
 }
 
 export function sweepMarkdown(r: SweepResult): string {
@@ -20,7 +37,8 @@ export function sweepMarkdown(r: SweepResult): string {
     `## onnx-attn sweep: ${r.rows.length} candidate(s) on \`${r.model}\``,
     '',
     `- family ${r.family}; provider ${r.ep.used.join(', ')}${r.ep.fallbackReason ? ` (fallback: ${r.ep.fallbackReason})` : ''}; ranked by ${r.rankBy}, best first`,
-    `- latency: p50 of ${r.iters} runs, each candidate timed alternately with the original; the original's p50 drifted ${r.baseline.driftPct}% over the sweep`,
+    `- latency: each candidate timed alternately with the original; the original's p50 drifted ${r.baseline.driftPct}% over the sweep`,
+    `- ${timingLine(r)}`,
     '',
     row(HEADER),
     row(HEADER.map(() => '---')),
@@ -38,7 +56,22 @@ function csvField(v: string | number | boolean | null): string {
 
 export function sweepCsv(r: SweepResult): string {
   const header = ['rank', 'module', 'variant', 'point', 'tensors', 'params', 'macs', 'p50_ms', 'baseline_ms', 'overhead_ms', 'overhead_pct', 'cosine', 'rel_l2', 'matched_pct', 'class_agreement', 'mean_iou', 'on_requested_ep', 'same_as'];
-  const rows: (string | number | boolean | null)[][] = r.rows.map((x) => [x.rank, x.module, x.variant, x.point, x.tensors.join(' '), x.params, x.macs, x.latencyMs.p50, x.baselineMs, x.overheadMs, x.overheadPct, x.cosine, x.relL2, x.detections?.matchedPct ?? null, x.detections?.classAgreement ?? null, x.detections?.meanIoU ?? null, x.onRequestedEp, x.sameAs]);
+  // Later columns: the overhead's interval, and each part's change (empty for a model without parts).
+  header.push('overhead_lo_ms', 'overhead_hi_ms', 'overhead_lo_pct', 'overhead_hi_pct', 'overhead_within_noise', 'pairs', 'score_change');
+  const partNames = ['boxes', 'objectness', 'scores', 'labels'].filter((p) => r.rows.some((x) => x.outputs.some((o) => (o.parts ?? []).some((q) => q.part === p))));
+  for (const p of partNames) header.push(`${p}_max_abs`, `${p}_rel_l2`, `${p}_cosine`);
+  const part = (x: SweepRow, p: string) => x.outputs.flatMap((o) => o.parts ?? []).find((q) => q.part === p);
+  const rows: (string | number | boolean | null)[][] = r.rows.map((x) => {
+    const o = x.latencyMs.overhead;
+    return [
+      ...[x.rank, x.module, x.variant, x.point, x.tensors.join(' '), x.params, x.macs, x.latencyMs.p50, x.baselineMs, x.overheadMs, x.overheadPct, x.cosine, x.relL2, x.detections?.matchedPct ?? null, x.detections?.classAgreement ?? null, x.detections?.meanIoU ?? null, x.onRequestedEp, x.sameAs],
+      ...[o.lo, o.hi, o.loPct, o.hiPct, o.withinNoise, o.pairs, x.scoreChange],
+      ...partNames.flatMap((p) => {
+        const m = part(x, p);
+        return m ? [m.maxAbs, m.relL2, m.cosine] : [null, null, null];
+      }),
+    ];
+  });
   // A CPU fallback is recorded on every row (the columns appear only then: a CSV has no header lines).
   if (r.ep.fallbackReason) {
     header.push('requested_ep', 'used_ep', 'fallback_reason');
@@ -63,7 +96,7 @@ export function sweepJunit(r: SweepResult): string {
       classname: cls,
       timeSec: (x.latencyMs.mean * r.iters) / 1000,
       failure: null,
-      output: `params ${x.params}, MACs ${x.macs ?? 'dynamic'}, overhead ${x.overheadMs} ms (${x.overheadPct}%), cosine ${x.cosine}, rel L2 ${x.relL2}${placement}`,
+      output: `params ${x.params}, MACs ${x.macs ?? 'dynamic'}, overhead ${overheadText(x.latencyMs.overhead)}, cosine ${x.cosine}, rel L2 ${x.relL2}${x.outputs.flatMap((o) => (o.parts ?? []).map((p) => `, ${p.part} rel L2 ${p.relL2}`)).join('')}${placement}`,
     });
   }
   for (const s of r.skipped) cases.push({ name: `${s.module} at ${s.point}`, classname: cls, skipped: `not built: ${s.reason}` });
@@ -72,15 +105,20 @@ export function sweepJunit(r: SweepResult): string {
 
 const COLORS: Record<string, string> = { NAM: '#3b6ea8', GAM: '#d0743c', SimAM: '#4f9a5c', SE: '#9b5fb4', CBAM: '#b8465a', ECA: '#6b8e23', CA: '#8c6d31' };
 
-/** Overhead (%) against output change (rel L2, log scale), one dot per candidate, coloured by module. */
+/**
+ * Overhead (%, with its 95% interval as a bar; a hollow dot when within noise) against output change (the scores
+ * part's rel L2 when the model has one, else the whole outputs'; log scale), one dot per candidate, by module.
+ */
 export function tradeoffChart(all: SweepRow[]): string {
+  const change = (r: SweepRow) => r.scoreChange ?? r.relL2;
+  const byScores = all.some((r) => r.scoreChange !== null);
   // A candidate whose change is not a number (non-finite outputs) has no place on the chart; the table shows it.
-  const rows = all.filter((r) => Number.isFinite(r.relL2) && Number.isFinite(r.overheadPct));
+  const rows = all.filter((r) => Number.isFinite(change(r)) && Number.isFinite(r.overheadPct));
   const width = 720;
   const height = 380;
   const [left, right, top, bottom] = [70, 130, 20, 50];
-  const xs = rows.length > 0 ? rows.map((r) => Math.max(r.relL2, 1e-9)) : [1e-9];
-  const ys = rows.map((r) => r.overheadPct);
+  const xs = rows.length > 0 ? rows.map((r) => Math.max(change(r), 1e-9)) : [1e-9];
+  const ys = rows.flatMap((r) => [r.overheadPct, r.latencyMs.overhead.loPct, r.latencyMs.overhead.hiPct]);
   const lx = Math.floor(Math.log10(Math.min(...xs)));
   const hx = Math.ceil(Math.log10(Math.max(...xs))) + (Math.min(...xs) === Math.max(...xs) ? 1 : 0);
   const ly = Math.min(0, ...ys);
@@ -92,11 +130,15 @@ export function tradeoffChart(all: SweepRow[]): string {
   parts.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${height - bottom}" stroke="#888"/><line x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}" stroke="#888"/>`);
   for (let e = lx; e <= hx; e++) parts.push(`<text x="${x(10 ** e)}" y="${height - bottom + 16}" text-anchor="middle" class="tick">1e${e}</text>`);
   for (const t of [ly, (ly + hy) / 2, hy]) parts.push(`<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end" class="tick">${t.toFixed(0)}%</text>`);
-  parts.push(`<text x="${(left + width - right) / 2}" y="${height - 10}" text-anchor="middle" class="tick">output change (relative L2, log scale)</text>`);
+  parts.push(`<text x="${(left + width - right) / 2}" y="${height - 10}" text-anchor="middle" class="tick">${byScores ? 'scores change' : 'output change'} (relative L2, log scale)</text>`);
   parts.push(`<text x="14" y="${(top + height - bottom) / 2}" transform="rotate(-90 14 ${(top + height - bottom) / 2})" text-anchor="middle" class="tick">latency overhead</text>`);
   rows.forEach((r) => {
     const c = COLORS[r.module] ?? '#555';
-    parts.push(`<circle cx="${x(r.relL2).toFixed(1)}" cy="${y(r.overheadPct).toFixed(1)}" r="5" fill="${c}" fill-opacity="0.8"><title>${esc(`${r.module} at ${r.point}: ${r.overheadPct}% overhead, rel L2 ${r.relL2.toExponential(2)}`)}</title></circle>`);
+    const o = r.latencyMs.overhead;
+    const cx = x(change(r)).toFixed(1);
+    parts.push(`<line x1="${cx}" x2="${cx}" y1="${y(o.loPct).toFixed(1)}" y2="${y(o.hiPct).toFixed(1)}" stroke="${c}" stroke-width="1.5" stroke-opacity="0.7"/>`);
+    const fill = o.withinNoise ? `fill="#fff" stroke="${c}" stroke-width="2"` : `fill="${c}" fill-opacity="0.8"`;
+    parts.push(`<circle cx="${cx}" cy="${y(r.overheadPct).toFixed(1)}" r="5" ${fill}><title>${esc(`${r.module} at ${r.point}: overhead ${overheadText(o)}, ${byScores ? 'scores' : 'output'} rel L2 ${change(r).toExponential(2)}`)}</title></circle>`);
   });
   [...new Set(rows.map((r) => r.module))].forEach((m, i) => {
     parts.push(`<circle cx="${width - right + 20}" cy="${top + 10 + i * 18}" r="5" fill="${COLORS[m] ?? '#555'}"/><text x="${width - right + 30}" y="${top + 14 + i * 18}" class="label">${esc(m)}</text>`);
@@ -106,7 +148,7 @@ export function tradeoffChart(all: SweepRow[]): string {
 
 export function sweepHtml(r: SweepResult): string {
   const head = `<tr>${HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
-  const body = r.rows.map((x) => `<tr>${cells(x).map((c, i) => `<td${i >= 4 && i <= 11 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('');
+  const body = r.rows.map((x) => `<tr${x.latencyMs.overhead.withinNoise ? ' data-noise="within"' : ''}>${cells(x).map((c, i) => `<td${NUMERIC(i) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('');
   const skipped = r.skipped.length > 0 ? `<h2>Skipped</h2><ul class="problems">${r.skipped.map((s) => `<li>${esc(`${s.module} at ${s.point}: ${s.reason}`)}</li>`).join('')}</ul>` : '';
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -119,7 +161,7 @@ svg{max-width:100%;height:auto} svg .label{font-size:13px;fill:#222} svg .tick{f
 </style></head>
 <body><h1>onnx-attn sweep</h1>
 <p class="meta">${esc(r.model)} (${esc(r.family)}) · provider ${esc(r.ep.used.join(', '))}${r.ep.fallbackReason ? ` (fallback: ${esc(r.ep.fallbackReason)})` : ''} · ranked by ${esc(r.rankBy)} · ${esc(r.tool)}</p>
-<p class="meta">p50 of ${r.iters} runs per candidate, timed alternately with the original (whose p50 drifted ${pct(r.baseline.driftPct)} over the sweep)</p>
+<p class="meta">each candidate timed alternately with the original (whose p50 drifted ${pct(r.baseline.driftPct)} over the sweep); ${esc(timingLine(r))}</p>
 <h2>Ranking</h2>
 <table data-table="ranking">${head}${body}</table>
 <h2>Overhead against output change</h2>

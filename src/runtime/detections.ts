@@ -57,7 +57,7 @@ const RTDETR_QUERIES = 300;
 // Format detection
 
 /** Does one [N, ·, ·] output fit the format's layout? Dims ≤ 0 (dynamic) are accepted as unknown. */
-function fitsLayout(format: Exclude<Format, 'rtdetr-official'>, dims: readonly number[]): boolean {
+export function fitsLayout(format: Exclude<Format, 'rtdetr-official'>, dims: readonly number[]): boolean {
   if (dims.length !== 3) return false;
   const [, rows, cols] = dims as [number, number, number];
   const known = (d: number) => d > 0;

@@ -7,6 +7,7 @@ import type { ProviderChoice } from './providers.js';
 import { openSession, type ModelSession, type OutputTensor } from './session.js';
 import { numberIn } from '../options.js';
 import { MAX_RUNS } from './limits.js';
+import { stopReason, type Overhead, type TimingTarget } from './paired.js';
 
 /** `warmup` and `iters` of the settings, defaults filled in, checked for library callers as the CLI checks its flags. */
 export function runCounts(settings: Pick<RunSettings, 'warmup' | 'iters'>): { warmup: number; iters: number } {
@@ -135,7 +136,7 @@ export interface PairSide {
  * Two models (or one model on two providers) on the same inputs: the outputs of each, then their timed runs
  * alternated run by run, so the overhead compare reports is not the machine's drift between two runs.
  */
-export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], settings: RunSettings): Promise<{ a: ModelRun; b: ModelRun }> {
+export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], settings: RunSettings, target: TimingTarget = {}): Promise<{ a: ModelRun; b: ModelRun; stoppedBy: Overhead['stoppedBy'] }> {
   const { warmup, iters } = runCounts(settings);
   const total = 2 * (sets.length + warmup + iters);
   let done = 0;
@@ -144,12 +145,13 @@ export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], s
   try {
     const rb = await openWithOutputs(b.bytes, b.choice, sets, { ...settings, profile: !!b.profile }, b.label, tick);
     try {
-      const times = await timeAlternately(ra.session, rb.session, sets[0]!, warmup, iters);
+      const times = await timeAlternately(ra.session, rb.session, sets[0]!, warmup, iters, target);
       done = total;
       settings.onProgress?.(done, total);
       return {
         a: { outputs: ra.outputs, latenciesMs: times.a, placement: ra.placement },
         b: { outputs: rb.outputs, latenciesMs: times.b, placement: rb.placement },
+        stoppedBy: times.stoppedBy,
       };
     } finally {
       await rb.session.release();
@@ -161,9 +163,10 @@ export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], s
 
 /**
  * Times two sessions on the same input, alternating run by run (and which goes first), so that machine drift
- * and a cache one of them warmed fall on both: what sweep and the latency bench compare.
+ * and a cache one of them warmed fall on both: what sweep and the latency bench compare. Run i of a and run i of
+ * b are a pair (see paired.ts); `target` times on past `iters` to a precision or until a budget ends.
  */
-export async function timeAlternately(a: ModelSession, b: ModelSession, input: InputTensor[], warmup: number, iters: number): Promise<{ a: number[]; b: number[] }> {
+export async function timeAlternately(a: ModelSession, b: ModelSession, input: InputTensor[], warmup: number, iters: number, target: TimingTarget = {}): Promise<{ a: number[]; b: number[]; stoppedBy: Overhead['stoppedBy'] }> {
   for (let i = 0; i < warmup; i++) {
     await a.run(input);
     await b.run(input);
@@ -175,7 +178,9 @@ export async function timeAlternately(a: ModelSession, b: ModelSession, input: I
     await s.run(input);
     into.push(Number(process.hrtime.bigint() - t) / 1e6);
   };
-  for (let i = 0; i < iters; i++) {
+  // `iters` pairs, or on to the precision target or the budget (stopReason); the budget counts timed runs only.
+  const start = process.hrtime.bigint();
+  for (let i = 0; ; i++) {
     if (i % 2 === 0) {
       await once(a, ta);
       await once(b, tb);
@@ -183,6 +188,7 @@ export async function timeAlternately(a: ModelSession, b: ModelSession, input: I
       await once(b, tb);
       await once(a, ta);
     }
+    const stoppedBy = stopReason(ta, tb, iters, Number(process.hrtime.bigint() - start) / 1e9, target);
+    if (stoppedBy) return { a: ta, b: tb, stoppedBy };
   }
-  return { a: ta, b: tb };
 }
