@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { UsageError } from '../errors.js';
+import { DataFileError, UsageError } from '../errors.js';
 import type { GroundTruth } from './cocoeval.js';
 
 export interface DatasetImage {
@@ -41,7 +41,9 @@ export interface Dataset {
 const IMAGE = /\.(jpe?g|png|webp|bmp|tiff?)$/i;
 const HOW = 'give a folder of images with YOLO .txt labels (images/ and labels/, or labels beside the images), a data.yaml, or a COCO instances .json';
 
-const fail = (source: string, what: string) => new UsageError(`--dataset ${source}: ${what}`);
+/** What the files hold is their fault (exit 4, as a bad --inputs file); a path that names nothing is a usage error. */
+const fail = (source: string, what: string) => new DataFileError(`--dataset ${source}: ${what}`);
+const usage = (source: string, what: string) => new UsageError(`--dataset ${source}: ${what}`);
 
 /** Reads a dataset (see the header). Errors are usage errors naming the file and what to fix. */
 export async function loadDataset(source: string): Promise<Dataset> {
@@ -49,11 +51,11 @@ export async function loadDataset(source: string): Promise<Dataset> {
   try {
     stat = fs.statSync(source);
   } catch {
-    throw fail(source, `no such file or folder; ${HOW}`);
+    throw usage(source, `no such file or folder; ${HOW}`);
   }
   if (stat.isFile() && /\.json$/i.test(source)) return loadCoco(source);
   if (stat.isFile() && /\.ya?ml$/i.test(source)) return loadYoloYaml(source, source);
-  if (!stat.isDirectory()) throw fail(source, `not a folder, .yaml or .json; ${HOW}`);
+  if (!stat.isDirectory()) throw usage(source, `not a folder, .yaml or .json; ${HOW}`);
   const yamlFile = ['data.yaml', 'data.yml', 'dataset.yaml'].map((f) => path.join(source, f)).find((f) => fs.existsSync(f));
   if (yamlFile) return loadYoloYaml(source, yamlFile);
   const images = fs.existsSync(path.join(source, 'images')) && fs.statSync(path.join(source, 'images')).isDirectory() ? path.join(source, 'images') : source;

@@ -2,7 +2,7 @@
  * ultralytics' LetterBox with its geometry kept, so boxes found in the model's input can be mapped back to the
  * image (ultralytics' `scale_boxes`): the dataset evaluation needs both, `--inputs DIR` only the pixels.
  */
-import { UsageError } from '../errors.js';
+import { DataFileError } from '../errors.js';
 import type { Box } from '../runtime/detections.js';
 
 /** Where a letterboxed image sits in the model's input: input = image · gain + pad (pixels). */
@@ -15,7 +15,8 @@ export interface LetterboxGeometry {
 /** Python's round(): halves go to the even neighbour (what ultralytics' LetterBox arithmetic rounds with). */
 const roundHalfEven = (x: number) => {
   const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  const even = Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return even === 0 ? 0 : even; // never -0 (round(-0.1)), which reads as a different padding in JSON and tests
 };
 
 /**
@@ -53,7 +54,7 @@ export async function letterboxImage(file: string, h: number, w: number): Promis
       .raw()
       .toBuffer();
   } catch (e) {
-    throw new UsageError(`--dataset: cannot decode image ${file} (${(e as Error).message.split('\n')[0]})`);
+    throw new DataFileError(`--dataset: cannot decode image ${file} (${(e as Error).message.split('\n')[0]})`);
   }
   const out = new Float32Array(3 * h * w);
   for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) out[c * h * w + i] = raw[i * 3 + c]! / 255;
