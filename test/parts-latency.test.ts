@@ -142,3 +142,42 @@ test('unknown models keep whole-output metrics: no parts, and sweep ranks by the
   const changes = rows.map((x) => x.relL2);
   assert.deepEqual(changes, [...changes].sort((x, y) => x - y));
 });
+
+test('plans: compare takes precision and budget, checked as the flags are; under validate they are misplaced', async () => {
+  const planDir = tmpDir('onnx-attn-plan-');
+  const write = (compare: string, validate = 'false') => {
+    const file = path.join(planDir, 'plan.yaml');
+    fs.writeFileSync(
+      file,
+      `version: 1
+models:
+  - name: gate
+    input: ${path.relative(planDir, v5)}
+    output: out/gate.onnx
+    insert:
+      - {after: "23", module: SimAM, gate: zero}
+    validate: ${validate}
+    compare: ${compare}
+`,
+    );
+    return file;
+  };
+  const ok = await runMain(['apply', write('{iters: 6, warmup: 0, tolerance: exact, precision: 50%, budget: 20s}'), '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const entry = JSON.parse(ok.stdout).entries[0];
+  assert.equal(entry.compare.latencyMs.overhead.precisionPct, 50);
+  assert.ok(['precision', 'budget'].includes(entry.compare.latencyMs.overhead.stoppedBy));
+  assert.deepEqual(entry.compare.outputs[0].parts.map((p: Part) => [p.part, p.maxAbs]), [['boxes', 0], ['objectness', 0], ['scores', 0]]);
+  const cases: [string, string, RegExp][] = [
+    ['{precision: 0%}', 'false', /plan\.yaml:9: models\[0\]\.compare\.precision: expected a percentage > 0 and ≤ 100, e\.g\. 2%, got the string '0%'$/],
+    ['{precision: 150}', 'false', /plan\.yaml:9: models\[0\]\.compare\.precision: expected a number ≤ 100, got the number 150$/],
+    ['{budget: 2d}', 'false', /plan\.yaml:9: models\[0\]\.compare\.budget: expected a time > 0 and ≤ 24 h, e\.g\. 60s, 500ms, 2m \(a number is seconds\), got the string '2d'$/],
+    ['{budget: 30h}', 'false', /plan\.yaml:9: models\[0\]\.compare\.budget: expected a time > 0 and ≤ 24 h, e\.g\. 60s, 500ms, 2m, got the string '30h'$/],
+    ['false', '{precision: 2%}', /plan\.yaml:8: models\[0\]\.validate\.precision: precision applies to compare \(the overhead of b over a\); move it under compare:$/],
+  ];
+  for (const [compare, validate, re] of cases) {
+    const r = await runMain(['apply', write(compare, validate)]);
+    assert.equal(r.code, 2, `${compare} ${validate}: ${r.stderr}`);
+    assert.match(r.stderr.trimEnd(), re);
+  }
+});

@@ -8,6 +8,7 @@ import type { InsertOptions } from '../insert.js';
 import { MODULES, resolveOptions } from '../modules/index.js';
 import type { ExternalDataMode } from '../onnx/save.js';
 import { parseTolerance } from '../runtime/metrics.js';
+import { BUDGET_EXPECTED, budgetSeconds, PRECISION_EXPECTED, precisionValue } from '../runtime/paired.js';
 import type { ValidateOptions } from '../validate.js';
 import { jsonSyntaxError } from './json.js';
 import { checkSchema } from './schema.js';
@@ -101,6 +102,8 @@ interface RawRuntime {
   detections?: 'auto' | 'off';
   conf?: number;
   iou?: number;
+  precision?: string | number;
+  budget?: string | number;
 }
 interface RawItem {
   after: Scalar | Scalar[];
@@ -347,6 +350,12 @@ export function loadPlan(file: string): LoadedPlan {
       } catch (err) {
         issues.push(issue(keyAt('tolerance'), (err as Error).message));
       }
+      // The schema checks their form; their bounds (0% < precision ≤ 100%, 0 < budget ≤ 24 h) are checked here.
+      for (const [key, value, expected] of [['precision', merged.precision, PRECISION_EXPECTED], ['budget', merged.budget, BUDGET_EXPECTED]] as const) {
+        if (value === undefined) continue;
+        const ok = key === 'precision' ? precisionValue(value) : budgetSeconds(value);
+        if (ok === null) issues.push(issue(keyAt(key), `expected ${expected}, got ${typeof value === 'number' ? `the number ${value}` : `the string '${value}'`}`));
+      }
       const shapes = parseShape(merged.shape, keyAt('shape'), (p, m) => issues.push(issue(p, m)));
       return {
         ...(merged.ep !== undefined ? { ep: list(merged.ep).flatMap((x) => x.split(',')) } : {}),
@@ -365,6 +374,8 @@ export function loadPlan(file: string): LoadedPlan {
         ...(merged.detections !== undefined ? { detections: merged.detections } : {}),
         ...(merged.conf !== undefined ? { conf: merged.conf } : {}),
         ...(merged.iou !== undefined ? { iou: merged.iou } : {}),
+        ...(merged.precision !== undefined ? { precision: merged.precision } : {}),
+        ...(merged.budget !== undefined ? { budget: merged.budget } : {}),
       };
     };
     const shapes = parseShape(e.shape, [...at, 'shape'], (p, m) => issues.push(issue(p, m)));

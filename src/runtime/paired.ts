@@ -155,22 +155,36 @@ export const DEFAULT_PRECISION_BUDGET_S = 60;
  * 100: a half-width of more than the baseline itself says nothing.
  */
 export function parsePrecision(value: string | number, flag = '--precision'): number {
-  const text = String(value).trim();
-  const m = /^([+]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*%?$/i.exec(text);
-  const n = m ? Number(m[1]) : NaN;
-  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new UsageError(`${flag} '${text}': expected a percentage > 0 and ≤ 100, e.g. 2%`);
+  const n = precisionValue(value);
+  if (n === null) throw new UsageError(`${flag} '${String(value).trim()}': expected ${PRECISION_EXPECTED}`);
   return n;
+}
+
+export const PRECISION_EXPECTED = 'a percentage > 0 and ≤ 100, e.g. 2%';
+
+/** The percentage `value` stands for, or null when it is not one in (0, 100]. */
+export function precisionValue(value: string | number): number | null {
+  const m = /^([+]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*%?$/i.exec(String(value).trim());
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isFinite(n) && n > 0 && n <= 100 ? n : null;
 }
 
 const UNITS: Record<string, number> = { ms: 1e-3, s: 1, m: 60, min: 60, h: 3600 };
 
 /** `--budget 60s` (also `500ms`, `2m`, `1h`, or a plain number of seconds) → seconds, above 0 and at most a day. */
 export function parseBudget(value: string | number, flag = '--budget'): number {
-  const text = String(value).trim();
-  const m = /^([+]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(ms|s|min|m|h)?$/i.exec(text);
-  const s = m ? Number(m[1]) * UNITS[(m[2] ?? 's').toLowerCase()]! : NaN;
-  if (!Number.isFinite(s) || s <= 0 || s > MAX_BUDGET_S) throw new UsageError(`${flag} '${text}': expected a time > 0 and ≤ ${MAX_BUDGET_S / 3600} h, e.g. 60s, 500ms, 2m`);
+  const s = budgetSeconds(value);
+  if (s === null) throw new UsageError(`${flag} '${String(value).trim()}': expected ${BUDGET_EXPECTED}`);
   return s;
+}
+
+export const BUDGET_EXPECTED = `a time > 0 and ≤ ${MAX_BUDGET_S / 3600} h, e.g. 60s, 500ms, 2m`;
+
+/** The seconds `value` stands for, or null when it is not a time in (0, MAX_BUDGET_S]. */
+export function budgetSeconds(value: string | number): number | null {
+  const m = /^([+]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(ms|s|min|m|h)?$/i.exec(String(value).trim());
+  const s = m ? Number(m[1]) * UNITS[(m[2] ?? 's').toLowerCase()]! : NaN;
+  return Number.isFinite(s) && s > 0 && s <= MAX_BUDGET_S ? s : null;
 }
 
 /** The library's `precision` and `budget` options, checked as the CLI checks its flags. */
