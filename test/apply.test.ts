@@ -511,13 +511,14 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
 
   const action = yaml('action.yml') as { inputs: Record<string, { required?: boolean }>; runs: { using: string; steps: Step[] } };
   assert.equal(action.runs.using, 'composite');
-  assert.deepEqual(Object.keys(action.inputs), ['plan', 'args', 'node-version']);
+  assert.deepEqual(Object.keys(action.inputs), ['plan', 'args', 'node-version', 'use-installed']);
   assert.equal(action.inputs['plan']!.required, true);
   const steps = action.runs.steps;
   const setup = steps.find((st) => st.uses?.startsWith('actions/setup-node@'))!;
   assert.equal(setup.with!['node-version'], '${{ inputs.node-version }}');
   const run = steps.find((st) => st.run?.includes('onnx-attn apply'))!;
-  assert.match(run.run!, /npx (--yes )?onnx-attn apply "\$PLAN" .*--report onnx-attn-report\.md/s);
+  // The onnx-attn at the Action's ref (or the workspace's, when asked), never npx: test/action.test.ts runs it.
+  assert.match(run.run!, /"\$\{onnx_attn\[@\]\}" apply "\$PLAN" .*--report onnx-attn-report\.md/s);
   assert.match(run.run!, /--report onnx-attn-report\.xml/);
   assert.match(run.run!, /exit "\$code"/, 'the exit status propagates');
   assert.equal(run.env!['PLAN'], '${{ inputs.plan }}');
