@@ -178,14 +178,14 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
     let seed: number | null = (options.seed ?? 0) + j;
     let weightsFile: string | null = null;
     let weightsPrefix: string | undefined;
-    if (weightFiles.length > 0 && params.length > 0 && (weightPrefixes.length > 0 || isTorchCheckpointPath(weightFiles[0]!))) {
+    if (weightFiles.length > 0 && params.length > 0 && (weightPrefixes.length > 0 || isTorchCheckpointPath(weightFiles[weightFiles.length === 1 ? 0 : j]!))) {
       // A whole model's state_dict (a .pt checkpoint): this point's module by its key prefix, given or found.
       weightsFile = weightFiles.length === 1 ? weightFiles[0]! : weightFiles[j]!;
       const source = sources.get(weightsFile) ?? sources.set(weightsFile, tensorSource(weightsFile)).get(weightsFile)!;
       const prefix = weightPrefixes.length === 0 ? {} : { prefix: weightPrefixes[weightPrefixes.length === 1 ? 0 : j]! };
       const shared = weightFiles.length === 1;
       const picked = pickModuleTensors(source, params, { ...prefix, module: module.name, point: `${site.point} (C=${ctx.channels})`, pointIndex: shared ? j : 0, pointCount: shared ? sites.length : 1 });
-      weights = resolveWeights(params, weightsFile, picked.tensors, { module: module.name, context: `C=${ctx.channels}` });
+      weights = resolveWeights(params, picked.prefix ? `${weightsFile} at ${picked.prefix}` : weightsFile, picked.tensors, { module: module.name, context: `C=${ctx.channels}` });
       weightsPrefix = picked.prefix;
       init = 'weights';
       seed = null;

@@ -323,7 +323,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('opt', { type: 'string', array: true, describe: 'Module option key=value (repeatable), e.g. variant=paper, rate=4, lambda=1e-4' })
           .option('init', { choices: ['torch', 'random'] as const, default: 'torch' as const, describe: 'Weights when no --weights file is given' })
           .option('seed', { type: 'number', default: 0, describe: 'Seed of --init' })
-          .option('weights', { type: 'string', array: true, describe: 'Reference state_dict: .safetensors, .npz or .json (one per point, or one file)' })
+          .option('weights', { type: 'string', array: true, describe: 'Reference state_dict: .safetensors, .npz, .json, or a PyTorch checkpoint .pt/.pth (one per point, or one file)' })
+          .option('weights-prefix', { type: 'string', array: true, describe: "The module's key prefix in a --weights checkpoint (.pt), e.g. model.24. (one per point; default: found)" })
           .option('bn-eps', { type: 'number', describe: 'BatchNorm epsilon (default 1e-3 for YOLO/ultralytics exports, 1e-5 otherwise)' })
           .option('gate', { choices: ['zero', 'none'] as const, default: 'none' as const, describe: 'zero: y = x + 0·(attention(x) − x), an exact identity until the gate is set to 1' })
           .option('consumers', { type: 'string', array: true, describe: 'Rewire only these consumer nodes (e.g. a residual Add)' })
@@ -351,6 +352,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           opts: parseOpts(args.opt),
           // With a weights file the defaults of --init and --seed mean nothing, and the library refuses them.
           ...(args.weights ? { weights: args.weights } : { init: args.init, seed: args.seed }),
+          ...(args['weights-prefix'] ? { weightsPrefix: args['weights-prefix'] } : {}),
           ...(args['bn-eps'] !== undefined ? { bnEps: args['bn-eps'] } : {}),
           gate: args.gate,
           ...(args.consumers ? { consumers: args.consumers } : {}),
