@@ -10,10 +10,14 @@ import { checkDetectionOptions, chooseEp, epReport, loadInputs, placementCheck, 
 import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
+import { checkAccuracyOptions, mapDrop as mapDropOf, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
+import { checkMapThreshold } from './validate.js';
 import { withParts, type PartMetrics } from './runtime/parts.js';
 import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
 
-export interface CompareOptions extends RuntimeOptions {
+export interface CompareOptions extends RuntimeOptions, AccuracyOptions {
+  /** With `dataset`: fail (exit 1) when b's mAP@0.5:0.95 is more than this fraction below a's (0.01: one point). */
+  maxMapDrop?: number;
   /** `exact|fp32|tf32|fp16`, `atol=..,rtol=..`, or per output `NAME:spec` (repeatable). */
   tolerance?: string | readonly string[];
   /** `auto` (default) decodes detections when the outputs look like a detector's; `off` skips it. */
@@ -69,6 +73,8 @@ export interface SideReport {
   family: string;
   inserted: InsertedModule[];
   placement: Placement | null;
+  /** mAP and friends on the labelled images of `dataset`; null without one. */
+  accuracy: AccuracyReport | null;
 }
 
 export interface CompareResult {
@@ -81,6 +87,10 @@ export interface CompareResult {
   inputs: { source: string; sets: number };
   outputs: OutputComparison[];
   detections: DetectionAgreement | null;
+  /** a's mAP@0.5:0.95 minus b's (positive: b lost accuracy); null without a dataset. */
+  mapDrop: number | null;
+  /** The `maxMapDrop` gate; null without one. */
+  mapGate: { maxMapDrop: number; mapDrop: number | null; pass: boolean } | null;
   /** `overhead`: the median of the paired differences b − a with its 95% interval (runtime/paired.ts). */
   latencyMs: { a: LatencyStats; b: LatencyStats; overhead: Overhead };
   latencySamplesMs: { a: number[]; b: number[] };
@@ -255,6 +265,8 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   const fileB = sourceB == null ? null : sourceName(sourceB);
   const tolerance = parseTolerance(listOf('tolerance', options.tolerance));
   checkDetectionOptions(options);
+  checkAccuracyOptions(options);
+  checkMapThreshold('maxMapDrop', options.maxMapDrop, options.dataset);
   const target = timingTarget(options);
   let choiceA: ProviderChoice;
   let choiceB: ProviderChoice;
@@ -312,6 +324,19 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
       }
     }
   }
+  let accuracy: [AccuracyReport, AccuracyReport] | null = null;
+  let mapGate: CompareResult['mapGate'] = null;
+  if (options.dataset !== undefined) {
+    const format = (p: PreparedModel, run: ModelRun) => detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), p.family);
+    const toScore = (p: PreparedModel, c: ProviderChoice, run: ModelRun, label: string) => ({ bytes: p.bytes, choice: c, family: p.family, metadata: p.model.proto.metadataProps, format: format(p, run), label });
+    accuracy = (await scoreOnDataset([toScore(a, choiceA, runA, `model ${fileA}`), toScore(b, choiceB, runB, `model ${fileB ?? fileA}`)], a.specs, options, options)) as [AccuracyReport, AccuracyReport];
+    if (options.maxMapDrop !== undefined) {
+      const drop = mapDropOf(accuracy[0], accuracy[1]);
+      const pass = drop !== null && drop <= options.maxMapDrop;
+      mapGate = { maxMapDrop: options.maxMapDrop, mapDrop: drop, pass };
+      if (!pass) problems.push(drop === null ? 'mAP cannot be measured (no labelled boxes); --max-map-drop fails' : `mAP@0.5:0.95 dropped by ${drop.toFixed(4)} (${accuracy[0].map5095!.toFixed(4)} → ${accuracy[1].map5095!.toFixed(4)}), more than --max-map-drop ${options.maxMapDrop}`);
+    }
+  }
   const la = latencyStats(runA.latenciesMs);
   const lb = latencyStats(runB.latenciesMs);
   const overhead = pairedOverhead(runA.latenciesMs, runB.latenciesMs, { stoppedBy, precisionPct: target.precisionPct ?? null });
@@ -321,18 +346,20 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   // Outputs with NaN metrics (reshaped, non-finite) have their own problem line above.
   const failed = outputs.filter((o) => !o.pass && !Number.isNaN(o.maxAbs)).map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
   problems.push(...failed);
-  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun): SideReport => ({ path: p.path, ep: epReport(c), family: p.family, inserted: p.inserted, placement: run.placement });
+  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun): SideReport => ({ path: p.path, ep: epReport(c), family: p.family, inserted: p.inserted, placement: run.placement, accuracy: null });
   return {
     schema: 'onnx-attn/compare@1',
     tool: `onnx-attn ${VERSION}`,
     // Fallback and detection notes inform; missing, extra or reshaped outputs and placement fail.
-    pass: outputs.length > 0 && outputs.every((o) => o.pass) && outputProblems.length === 0 && (check?.pass ?? true),
+    pass: outputs.length > 0 && outputs.every((o) => o.pass) && outputProblems.length === 0 && (check?.pass ?? true) && (mapGate?.pass ?? true),
     mode,
-    a: side(a, choiceA, runA),
-    b: side(b, choiceB, runB),
+    a: { ...side(a, choiceA, runA), accuracy: accuracy?.[0] ?? null },
+    b: { ...side(b, choiceB, runB), accuracy: accuracy?.[1] ?? null },
     inputs: { source: options.inputs ?? 'random', sets: sets.length },
     outputs,
     detections,
+    mapDrop: accuracy ? mapDropOf(accuracy[0], accuracy[1]) : null,
+    mapGate,
     latencyMs: { a: la, b: lb, overhead },
     latencySamplesMs: { a: runA.latenciesMs, b: runB.latenciesMs },
     overhead: { ms: overhead.median, pct: overhead.medianPct },

@@ -196,7 +196,7 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
       ar100: orNull(r.ar),
       perClass: r.perCategory.map((c) => ({
         class: c.categoryId,
-        name: dataset.categories.find((d) => d.id === c.categoryId)?.name ?? String(c.categoryId),
+        name: categoryName(dataset, c.categoryId, maps[k]!.map, m.classNames),
         instances: c.groundTruths,
         ap50: c.ap50,
         ap5095: c.ap5095,
@@ -204,6 +204,14 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
       pr50,
     };
   });
+}
+
+/** A category's name: the dataset's, or (YOLO labels without a yaml name classes by number) the model's own. */
+function categoryName(dataset: Dataset, id: number, map: Map<number, number>, modelNames: readonly string[]): string {
+  const given = dataset.categories.find((d) => d.id === id)?.name ?? String(id);
+  if (given !== String(id)) return given;
+  const modelClass = [...map].find(([, cat]) => cat === id)?.[0];
+  return (modelClass !== undefined ? modelNames[modelClass] : undefined) || given;
 }
 
 /** How much mAP@0.5:0.95 b lost against a (positive: a loss), or null when either has none. */

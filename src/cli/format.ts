@@ -8,6 +8,7 @@ import type { Insertion, InsertResult } from '../insert.js';
 import type { DoctorReport } from '../doctor.js';
 import { escapeControl } from './escape.js';
 import { overheadInterval, overheadText, timingText } from '../report/format.js';
+import { accuracyText, compareAccuracyText } from '../report/accuracy.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
@@ -179,6 +180,7 @@ export function formatValidate(r: ValidateResult): string {
     const counts = d.perInput.length === 1 ? `${d.perInput[0]} box(es)` : `${d.perInput.join(', ')} box(es) in ${d.perInput.length} input sets`;
     lines.push(`detections (${d.format}, conf ${d.conf}, iou ${d.iou}, ${d.images} image(s)): ${counts}`);
   }
+  if (r.accuracy) lines.push(...accuracyText(r.accuracy, r.mapGate));
   if (r.placement) lines.push(`placement: ${r.placement.providers.map((p) => `${p.ep} ${p.nodes} nodes (${p.nodesPct}%), ${p.timePct}% of time`).join('; ')}`);
   if (r.placementCheck) lines.push(r.placementCheck.pass ? `every checked node ran on ${r.placementCheck.required}` : `${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}: ${r.placementCheck.offProvider.map((n) => `${n.node} (${n.ep})`).join(', ')}`);
   for (const p of r.problems) lines.push(`problem: ${p}`);
@@ -201,6 +203,7 @@ export function formatCompare(r: CompareResult): string {
     const d = r.detections;
     lines.push('', `detections (${d.format}, ${d.images} image(s)): ${d.matchedPct}% of ${d.refCount} matched, class agreement ${d.classAgreement === null ? '-' : `${(100 * d.classAgreement).toFixed(1)}%`}, mean IoU ${fmt(d.meanIoU)}, missing ${d.missing}, extra ${d.extra}`);
   }
+  if (r.a.accuracy && r.b.accuracy) lines.push(...compareAccuracyText(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate));
   lines.push(
     `latency p50: a ${r.latencyMs.a.p50.toFixed(3)} ms, b ${r.latencyMs.b.p50.toFixed(3)} ms; overhead ${overheadText(r.latencyMs.overhead)}, ${timingText(r.latencyMs.overhead)}`,
     `added: ${count(r.added.params)} parameters, ${count(r.added.macs)} MACs, ${r.added.nodes} nodes`,

@@ -72,6 +72,10 @@ const NUMBER_RULES: Record<string, NumberRule> = {
   'bn-eps': { min: 0, above: true },
   conf: { min: 0, max: 1 },
   iou: { min: 0, max: 1 },
+  'dataset-conf': { min: 0, max: 1 },
+  'dataset-iou': { min: 0, max: 1 },
+  'min-map': { min: 0, max: 1 },
+  'max-map-drop': { min: 0, max: 1 },
 };
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -168,6 +172,40 @@ function runtimeOptions<T>(y: Argv<T>) {
     .option('require-ep', { type: 'string', describe: 'Fail (exit 5) when an inserted node ran on another provider' })
     .option('report', { type: 'string', array: true, describe: 'Write a report: .json, .md, .html or .xml (JUnit); repeatable' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON' });
+}
+
+/** Accuracy on labelled images (validate, compare, sweep): src/accuracy/evaluate.ts. */
+const ACCURACY_OPTIONS = {
+  dataset: { type: 'string', describe: 'Labelled images for mAP: a folder with YOLO txt labels (images/ + labels/, or .txt beside each image), a data.yaml, or a COCO instances .json' },
+  'dataset-conf': { type: 'number', describe: 'Score threshold of the boxes scored on --dataset (default 0.001, as ultralytics val)' },
+  'dataset-iou': { type: 'number', describe: 'NMS IoU on --dataset (default 0.7 as ultralytics val; 0.6 for YOLOv5, as its val.py)' },
+  'class-map': { type: 'string', describe: 'Model class → dataset category: auto (by names, else by index/order) or 0=1,1=3,…' },
+} as const;
+
+interface AccuracyArgs {
+  dataset?: string | undefined;
+  'dataset-conf'?: number | undefined;
+  'dataset-iou'?: number | undefined;
+  'class-map'?: string | undefined;
+  'min-map'?: number | undefined;
+  'max-map-drop'?: number | undefined;
+}
+
+/** The accuracy options as the library takes them; the other --dataset-… flags and the gates need --dataset. */
+function toAccuracy(args: AccuracyArgs) {
+  if (args.dataset === undefined) {
+    const stray = (['dataset-conf', 'dataset-iou', 'class-map', 'min-map', 'max-map-drop'] as const).find((k) => args[k] !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --dataset DIR|data.yaml|coco.json (the labelled images it applies to)`);
+    return {};
+  }
+  return {
+    dataset: args.dataset,
+    ...(args['dataset-conf'] !== undefined ? { datasetConf: args['dataset-conf'] } : {}),
+    ...(args['dataset-iou'] !== undefined ? { datasetIou: args['dataset-iou'] } : {}),
+    ...(args['class-map'] !== undefined ? { classMap: args['class-map'] } : {}),
+    ...(args['min-map'] !== undefined ? { minMap: args['min-map'] } : {}),
+    ...(args['max-map-drop'] !== undefined ? { maxMapDrop: args['max-map-drop'] } : {}),
+  };
 }
 
 interface RuntimeArgs {
@@ -380,6 +418,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold (ultralytics predict 0.25, val 0.001)' })
           .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' })
           // Declared so that it gets a pointer to compare rather than "Unknown argument".
+          .options(ACCURACY_OPTIONS)
+          .option('min-map', { type: 'number', describe: 'With --dataset: fail (exit 1) when mAP@0.5:0.95 is below this fraction' })
           .option('tolerance', { type: 'string', array: true, hidden: true }),
       async (args) => {
         if (args.tolerance) throw new UsageError('--tolerance applies to compare (validate runs one model); use onnx-attn compare');
@@ -389,7 +429,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
         const result = await reported(
           args,
           `validate ${args.model}`,
-          (onProgress) => validate(args.model, { ...runtime, detections: args.detections, conf: args.conf, iou: args.iou, onProgress }),
+          (onProgress) => validate(args.model, { ...runtime, ...toAccuracy(args), detections: args.detections, conf: args.conf, iou: args.iou, onProgress }),
           (result) => ({ kind: 'validate', result }),
           formatValidate,
           out,
@@ -407,6 +447,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
             .positional('b', { type: 'string', describe: 'Model to check (the patched one); omit with --ep-pair' }),
         )
           .option('ep-pair', { type: 'string', describe: 'One model on two providers, e.g. cuda,cpu (the second is the reference)' })
+          .options(ACCURACY_OPTIONS)
+          .option('max-map-drop', { type: 'number', describe: 'With --dataset: fail (exit 1) when b loses more than this fraction of mAP@0.5:0.95 (0.01 = one point)' })
           .option('tolerance', { type: 'string', array: true, describe: 'exact, fp32, tf32, fp16, atol=..,rtol=.., or per output NAME:spec' })
           .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' })
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold (ultralytics predict 0.25, val 0.001)' })
@@ -425,6 +467,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
             compare(args.a, args.b ?? null, {
               ...runtime,
               ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
+              ...toAccuracy(args),
               ...(args.tolerance ? { tolerance: args.tolerance } : {}),
               detections: args.detections,
               conf: args.conf,

@@ -1,6 +1,7 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
 import { count, detectionSummary, ms, num, overheadText, partLabel, pct, shape, timingText } from './format.js';
+import { accuracyHtml, compareAccuracyHtml } from './accuracy.js';
 import { errorChart, esc, latencyChart, siteDiagram } from './svg.js';
 
 /**
@@ -91,6 +92,7 @@ export function compareSections(r: CompareResult): string[] {
       ], [1, 2, 3, 4, 5, 6, 7, 8]),
     );
   }
+  if (r.a.accuracy && r.b.accuracy) body.push(...compareAccuracyHtml(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate, table));
   body.push(
     '<h2>Latency</h2>',
     `<p class="meta" data-overhead="${r.latencyMs.overhead.withinNoise ? 'within-noise' : 'measured'}">overhead (b − a): ${esc(overheadText(r.latencyMs.overhead))}; ${esc(timingText(r.latencyMs.overhead))}</p>`,
@@ -124,6 +126,7 @@ export function validateSections(r: ValidateResult): string[] {
     body.push('<h2>Detections</h2>', `<p class="meta" data-detections="${d.perInput.reduce((n, c) => n + c, 0)}">${esc(detectionSummary(d))}</p>`);
     if (d.perInput.length > 1) body.push(table(['input set', 'boxes'], d.perInput.map((n, i) => [String(i + 1), String(n)]), [0, 1]));
   }
+  if (r.accuracy) body.push(...accuracyHtml(r.accuracy, r.mapGate, table));
   body.push(
     '<h2>Latency</h2>',
     table(['p50', 'p90', 'p99', 'mean', 'runs'], [[ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.mean), String(r.latencyMs.n)]], [0, 1, 2, 3, 4]),

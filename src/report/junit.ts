@@ -1,6 +1,7 @@
 import { create } from 'xmlbuilder2';
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
+import { accuracyCases, compareAccuracyCases } from './accuracy.js';
 import { detectionSummary, num, overheadText, timingText } from './format.js';
 
 /**
@@ -87,6 +88,7 @@ export function validateSuite(r: ValidateResult, name = `validate ${r.model}`): 
       output: `${detectionSummary(d)}${d.perInput.length > 1 ? `; per input set: ${d.perInput.join(', ')}` : ''}`,
     });
   }
+  if (r.accuracy) cases.push(...accuracyCases(r.accuracy, r.mapGate, cls));
   if (r.placementCheck) {
     cases.push({
       name: `inserted nodes run on ${r.placementCheck.required}`,
@@ -125,6 +127,7 @@ export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b
   if (r.placementCheck) {
     cases.push({ name: `inserted nodes run on ${r.placementCheck.required}`, classname: cls, failure: r.placementCheck.pass ? null : `${r.placementCheck.offProvider.length} node(s) ran elsewhere` });
   }
+  if (r.a.accuracy && r.b.accuracy) cases.push(...compareAccuracyCases(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate, cls));
   // A record, never a failure: latency is measured, not gated.
   const overhead = r.latencyMs.overhead;
   if (overhead) cases.push({ name: overhead.withinNoise ? 'latency overhead: within noise' : 'latency overhead measured', classname: cls, failure: null, output: `${overheadText(overhead)}; ${timingText(overhead)}` });

@@ -1,5 +1,6 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
+import { accuracyMarkdown, compareAccuracyMarkdown } from './accuracy.js';
 import { count, detectionSummary, ms, num, overheadText, pct, shape, timingText } from './format.js';
 
 /** Markdown for a CI step summary or a pull-request comment: verdict first, then the tables. */
@@ -44,6 +45,7 @@ export function validateMarkdown(r: ValidateResult): string {
     lines.push('', '### Detections', '', detectionSummary(d));
     if (d.perInput.length > 1) lines.push('', table(['input set', 'boxes'], d.perInput.map((n, i) => [String(i + 1), String(n)])));
   }
+  if (r.accuracy) lines.push(...accuracyMarkdown(r.accuracy, r.mapGate));
   if (r.placement) {
     lines.push('', '### Placement', '', table(['provider', 'nodes', 'nodes %', 'time %'], r.placement.providers.map((p) => [p.ep, String(p.nodes), pct(p.nodesPct), pct(p.timePct)])));
     if (r.placementCheck) lines.push('', r.placementCheck.pass ? `All ${r.placementCheck.checked} checked nodes ran on ${r.placementCheck.required}.` : `**${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}**: ${r.placementCheck.offProvider.map((n) => `\`${n.node}\` (${n.ep})`).join(', ')}`);
@@ -85,6 +87,7 @@ export function compareMarkdown(r: CompareResult): string {
       ]),
     );
   }
+  if (r.a.accuracy && r.b.accuracy) lines.push(...compareAccuracyMarkdown(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate));
   lines.push(
     '',
     '### Latency',

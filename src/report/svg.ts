@@ -1,22 +1,16 @@
+import { scaleLinear, scaleLog } from 'd3-scale';
 import type { InsertedModule } from '../graph/inserted.js';
 
-/** Inline SVG charts for the HTML report: plain strings, no script, so the page renders anywhere offline. */
+/**
+ * Inline SVG charts for the HTML report: plain strings, no script, so the page renders anywhere offline. Scales and
+ * ticks are d3-scale's, evaluated when the report is written.
+ */
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 const COLORS = ['#3b6ea8', '#d0743c', '#4f9a5c', '#9b5fb4'];
-
-function ticks(lo: number, hi: number, n = 5): number[] {
-  const span = hi - lo || 1;
-  const step0 = span / n;
-  const mag = 10 ** Math.floor(Math.log10(step0));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) ?? step0;
-  const out: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) out.push(Number(t.toPrecision(12)));
-  return out;
-}
 
 function quantile(sorted: number[], q: number): number {
   const pos = (sorted.length - 1) * q;
@@ -35,7 +29,9 @@ export function latencyChart(series: { label: string; samples: number[] }[]): st
   const all = series.flatMap((s) => s.samples);
   const lo = Math.min(...all) * 0.95;
   const hi = Math.max(...all) * 1.05;
-  const x = (v: number) => left + ((v - lo) / (hi - lo || 1)) * (width - left - right);
+  // Equal samples of 0 ms would give an empty domain; d3 then maps everything to the left edge.
+  const scale = scaleLinear().domain([lo, hi > lo ? hi : lo + 1]).range([left, width - right]);
+  const x = (v: number) => scale(v);
   const parts: string[] = [];
   series.forEach((s, i) => {
     const sorted = [...s.samples].sort((a, b) => a - b);
@@ -50,7 +46,8 @@ export function latencyChart(series: { label: string; samples: number[] }[]): st
   });
   const axisY = top + rowH * series.length + 8;
   parts.push(`<line x1="${left}" x2="${width - right}" y1="${axisY}" y2="${axisY}" stroke="#888"/>`);
-  for (const t of ticks(lo, hi)) parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(t)}" y="${axisY + 18}" text-anchor="middle" class="tick">${t}</text>`);
+  const tickText = scale.tickFormat(5);
+  for (const t of scale.ticks(5)) parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(t)}" y="${axisY + 18}" text-anchor="middle" class="tick">${tickText(t)}</text>`);
   parts.push(`<text x="${width - right}" y="${axisY + 32}" text-anchor="end" class="tick">ms per run</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="latency distribution" data-chart="latency" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
@@ -66,7 +63,9 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
   const values = outputs.flatMap((o) => [o.maxAbs, o.relL2, o.atol]).filter((v) => v > 0 && Number.isFinite(v));
   const lo = Math.floor(Math.log10(Math.min(1e-8, ...values)));
   const hi = Math.ceil(Math.log10(Math.max(1, ...values)));
-  const x = (v: number) => left + ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * (width - left - right);
+  // Values below the axis (and exact zeros, drawn as text) sit at its left end.
+  const scale = scaleLog().domain([10 ** lo, 10 ** hi]).range([left, width - right]).clamp(true);
+  const x = (v: number) => scale(Math.max(v, 10 ** lo));
   const parts: string[] = [
     `<rect x="${left}" y="4" width="10" height="10" fill="${COLORS[0]}"/><text x="${left + 14}" y="13" class="tick">max abs</text>`,
     `<rect x="${left + 80}" y="4" width="10" height="10" fill="${COLORS[1]}"/><text x="${left + 94}" y="13" class="tick">rel L2</text>`,
@@ -86,7 +85,10 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
   });
   const axisY = top + rowH * outputs.length + 4;
   parts.push(`<line x1="${left}" x2="${width - right}" y1="${axisY}" y2="${axisY}" stroke="#888"/>`);
-  for (let e = lo; e <= hi; e += Math.max(1, Math.round((hi - lo) / 8))) {
+  // d3's log ticks, decades only, at most about 8 of them.
+  const decades = scale.ticks().filter((t) => Number.isInteger(Math.round(Math.log10(t) * 1e9) / 1e9));
+  const every = Math.max(1, Math.round((hi - lo) / 8));
+  for (const e of decades.map((t) => Math.round(Math.log10(t))).filter((e) => (e - lo) % every === 0)) {
     parts.push(`<line x1="${x(10 ** e)}" x2="${x(10 ** e)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(10 ** e)}" y="${axisY + 18}" text-anchor="middle" class="tick">1e${e}</text>`);
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="error per output" data-chart="error" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
