@@ -25,6 +25,12 @@ export interface ApplyOptions {
   check?: boolean;
   /** Write nothing; report what would be done. */
   dryRun?: boolean;
+  /**
+   * Let the plan's outputs and `reports:` resolve outside the plan's folder (default false: refused as a bad plan,
+   * exit 2, so that a plan someone else committed cannot write anywhere on the machine). `reports` given here are
+   * the caller's own and may be anywhere.
+   */
+  allowOutside?: boolean;
   /** More report files (relative to the working directory), besides the plan's `reports:`. */
   reports?: readonly string[];
   /** A progress display for one timed step (validate or compare of one entry). */
@@ -98,7 +104,7 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
   if (options.check && options.dryRun) throw new UsageError('--check and --dry-run contradict each other; pass one');
   const mode: ApplyResult['mode'] = options.check ? 'check' : options.dryRun ? 'dry-run' : 'apply';
   checkReportPaths(options.reports ?? []);
-  const plan = loadPlan(planFile);
+  const plan = loadPlan(planFile, { allowOutside: options.allowOutside ?? false });
   // No report (the plan's or --report's) may replace the plan, a model, a weights or inputs file: before anything runs.
   checkApplyReports(plan, options.reports ?? []);
   const selected = selectEntries(plan, options.only);

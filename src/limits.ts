@@ -11,12 +11,14 @@
  */
 export const MAX_NESTING_DEPTH = 64;
 
-/** Largest plan file (a plan of MAX_PLAN_ENTRIES entries is well under 1 MB). */
-export const MAX_PLAN_BYTES = 4 * 1024 * 1024;
+/** Largest plan file (a plan of MAX_PLAN_ENTRIES entries takes a few hundred KB). */
+export const MAX_PLAN_BYTES = 1024 * 1024;
 /** Most `models:` entries in one plan. */
 export const MAX_PLAN_ENTRIES = 1000;
 /** Most `insert:` items in one entry (the points of one item are bounded by the model's own tensors). */
 export const MAX_INSERT_ITEMS = 100;
+/** Most `reports:` of one plan. */
+export const MAX_PLAN_REPORTS = 100;
 /** Most nodes YAML aliases may expand to in a plan (the `yaml` library's own default): an alias bomb stops here. */
 export const MAX_PLAN_ALIAS_COUNT = 100;
 

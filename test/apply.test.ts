@@ -516,7 +516,7 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
   const steps = action.runs.steps;
   const setup = steps.find((st) => st.uses?.startsWith('actions/setup-node@'))!;
   assert.equal(setup.with!['node-version'], '${{ inputs.node-version }}');
-  const run = steps.find((st) => st.run?.includes('onnx-attn apply'))!;
+  const run = steps.find((st) => st.id === 'apply')!;
   // The onnx-attn at the Action's ref (or the workspace's, when asked), never npx: test/action.test.ts runs it.
   assert.match(run.run!, /"\$\{onnx_attn\[@\]\}" apply "\$PLAN" .*--report onnx-attn-report\.md/s);
   assert.match(run.run!, /--report onnx-attn-report\.xml/);
@@ -536,7 +536,7 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
   const upload = ghSteps.find((st) => st.uses?.startsWith('actions/upload-artifact@'))!;
   assert.equal(upload.if, 'always()');
   assert.match(upload.with!['path']!, /onnx-attn-report\.\*/);
-  assert.match(upload.with!['path']!, /build\/ci\//);
+  assert.match(upload.with!['path']!, /examples\/ci\/build\//, 'the plan writes beside itself');
 
   const gl = yaml('examples/ci/gitlab-ci.yml') as Record<string, { script: string[]; artifacts: { when: string; reports: { junit: string } } }>;
   const job = gl['onnx-attn']!;

@@ -494,11 +494,12 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print what would be done (points, tensors, parameters); write nothing' })
           .option('report', { type: 'string', array: true, describe: 'Also write a report of every entry: .json, .md, .html or .xml (JUnit); repeatable' })
           .option('schema', { type: 'boolean', default: false, describe: "Print the plan's JSON Schema and exit" })
+          .option('allow-outside', { type: 'boolean', default: false, describe: "Let the plan's outputs and reports lie outside its folder (refused by default: exit 2)" })
           .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON (cli-contract "apply")' }),
       async (args) => {
         if (args.schema) {
           if (args.plan) throw new UsageError(`--schema takes no plan (${args.plan}); run onnx-attn apply --schema alone, or drop --schema to run the plan`);
-          const extra = (['only', 'check', 'dry-run', 'report'] as const).filter((f) => given.has(f));
+          const extra = (['only', 'check', 'dry-run', 'report', 'allow-outside'] as const).filter((f) => given.has(f));
           if (extra.length > 0) throw new UsageError(`--schema takes no other option (--${extra.join(', --')}); run onnx-attn apply --schema alone`);
           const { planSchema } = await import('../plan/schema.js');
           out(JSON.stringify(planSchema(), null, 2));
@@ -513,6 +514,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           ...(args.only ? { only: args.only } : {}),
           check: args.check,
           dryRun: args.dryRun,
+          allowOutside: args.allowOutside,
           ...(args.report ? { reports: args.report } : {}),
           progress: (label) => progressBar(`apply ${label}`, human),
           onEntry: (e) => {

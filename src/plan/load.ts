@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, Parser, visit, type CST, type Document } from 'yaml';
 import type { CompareOptions } from '../compare.js';
 import { isOnnxAttnError, UsageError } from '../errors.js';
+import { MAX_INSERT_ITEMS, MAX_NESTING_DEPTH, MAX_PLAN_ALIAS_COUNT, MAX_PLAN_BYTES, MAX_PLAN_ENTRIES, MAX_PLAN_REPORTS, mib } from '../limits.js';
 import type { InsertOptions } from '../insert.js';
 import { MODULES, resolveOptions } from '../modules/index.js';
 import type { ExternalDataMode } from '../onnx/save.js';
@@ -197,12 +198,88 @@ function parseShape(v: RawRuntime['shape'], at: KeyPath, problem: (at: KeyPath, 
 
 const stem = (file: string) => path.basename(file, path.extname(file));
 
-function real(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return path.resolve(p);
+/**
+ * Real paths, each resolved once (a plan of n entries compares every output with every input: by map, not by
+ * search). A path that does not exist yet resolves through its nearest existing folder, so an output under a
+ * symlinked folder is where the link leads.
+ */
+function realPaths(): (p: string) => string {
+  const memo = new Map<string, string>();
+  const real = (p: string): string => {
+    const abs = path.resolve(p);
+    let r = memo.get(abs);
+    if (r === undefined) {
+      try {
+        r = fs.realpathSync(abs);
+      } catch {
+        const parent = path.dirname(abs);
+        r = parent === abs ? abs : path.join(real(parent), path.basename(abs));
+      }
+      memo.set(abs, r);
+    }
+    return r;
+  };
+  return real;
+}
+
+/** `inner` is `dir` or below it (both real paths). */
+function isInside(dir: string, inner: string): boolean {
+  const rel = path.relative(dir, inner);
+  return rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
+}
+
+/**
+ * Where a YAML/JSON text nests collections deeper than `limit` (its offset), or null. Flow nesting (`[[[`, JSON)
+ * is counted on yaml's lexer tokens first, stopping at the limit: a megabyte of brackets costs milliseconds, where
+ * building the CST of it would take minutes. The CST (yaml's parser is a loop, not a recursion) then gives block
+ * nesting, walked with an explicit stack.
+ */
+function tooDeepText(text: string, limit: number): number | null {
+  let flow = 0;
+  // Block collections opened on one line (`- - - x`): each `-` or `?` is one more level.
+  let onLine = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    // The lexer's own markers (document start, flow end, scalar) are not in the text.
+    if (token === '\x02' || token === '\x18' || token === '\x1f') continue;
+    if (token === '[' || token === '{') {
+      if (++flow > limit) return offset;
+    } else if (token === ']' || token === '}') flow--;
+    else if (token === '-' || token === '?') {
+      if (++onLine + flow > limit) return offset;
+    } else if (token === '\n' || token === '\r\n') onLine = 0;
+    offset += token.length;
   }
+  const stack: { token: CST.Token | null | undefined; depth: number }[] = [];
+  for (const doc of new Parser().parse(text)) stack.push({ token: doc, depth: 0 });
+  while (stack.length > 0) {
+    const { token, depth } = stack.pop()!;
+    if (!token) continue;
+    if (token.type === 'document') stack.push({ token: token.value, depth });
+    else if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
+      if (depth + 1 > limit) return token.offset;
+      for (const it of token.items) {
+        const item = it as { key?: CST.Token | null; value?: CST.Token };
+        stack.push({ token: item.key, depth: depth + 1 }, { token: item.value, depth: depth + 1 });
+      }
+    }
+  }
+  return null;
+}
+
+const lineAtOffset = (text: string, offset: number) => {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+};
+
+export interface LoadPlanOptions {
+  /**
+   * Let outputs and reports resolve outside the plan's folder (`apply --allow-outside`). By default a plan writes
+   * only inside its own folder (after symlinks): a plan someone else committed must not write anywhere on the CI
+   * machine. Inputs, weights and inputs files may be anywhere (models are often shared).
+   */
+  allowOutside?: boolean;
 }
 
 /**
@@ -210,10 +287,14 @@ function real(p: string): string {
  * distinct and never an input); what needs the models (SPECs, shapes) is checked when the entries are built,
  * still before anything is written. Throws PlanError (exit 2).
  */
-export function loadPlan(file: string): LoadedPlan {
+export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPlan {
   let bytes: Buffer;
   try {
-    if (fs.statSync(file).isDirectory()) throw new UsageError(`${file} is a folder; expected a plan file (.yaml, .yml or .json)`);
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) throw new UsageError(`${file} is a folder; expected a plan file (.yaml, .yml or .json)`);
+    // A FIFO or a device would block the read or never end.
+    if (!stat.isFile()) throw new UsageError(`${file} is not a regular file; expected a plan file (.yaml, .yml or .json)`);
+    if (stat.size > MAX_PLAN_BYTES) throw new PlanError(file, [{ line: 1, path: '', message: `the plan is ${stat.size} bytes, over the ${mib(MAX_PLAN_BYTES)} limit for a plan file; split it` }]);
     bytes = fs.readFileSync(file);
   } catch (e) {
     if (isOnnxAttnError(e)) throw e;
@@ -224,6 +305,9 @@ export function loadPlan(file: string): LoadedPlan {
   const lc = new LineCounter();
   const text = bytes.toString('utf8');
   const kind = path.extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML';
+  // Before the composer (recursive) and the schema validator see it: yaml's CST parser is a loop.
+  const deep = tooDeepText(text, MAX_NESTING_DEPTH);
+  if (deep !== null) throw new PlanError(file, [{ line: lineAtOffset(text, deep), path: '', message: `nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps (the limit for a plan); a plan is about 6 deep` }]);
   // JSON is YAML 1.2: one parser, and line numbers for both.
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
   if (kind === 'JSON') {
@@ -244,13 +328,45 @@ export function loadPlan(file: string): LoadedPlan {
       doc.errors.map((e) => ({ line: lc.linePos(e.pos[0]).line, path: '', message: `not valid ${kind}: ${e.message.split('\n')[0]}` })),
     );
   }
-  const data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_PLAN_ALIAS_COUNT });
+  } catch (e) {
+    // yaml's guard against an alias bomb (anchors of anchors, each expanding the last): no position of its own.
+    let line = 1;
+    visit(doc, {
+      Alias(_key, node) {
+        line = node.range ? lc.linePos(node.range[0]).line : line;
+        return visit.BREAK;
+      },
+    });
+    throw new PlanError(file, [{ line, path: '', message: `YAML aliases expand past ${MAX_PLAN_ALIAS_COUNT} nodes (the limit for a plan; ${(e as Error).message.split('\n')[0]}); write the values out instead` }]);
+  }
   if (data === null || data === undefined) throw new PlanError(file, [{ line: 1, path: '', message: 'the plan is empty; expected version: 1 and a list of models (onnx-attn apply --schema)' }]);
+  // Counts first: the schema validator and the checks below cost per entry.
+  const counted = data as { models?: unknown; reports?: unknown };
+  const over = (at: KeyPath, n: number, max: number, what: string) => new PlanError(file, [issue(at, `${n} ${what}, more than the ${max} a plan may hold; split the plan`)]);
+  if (Array.isArray(counted.models)) {
+    if (counted.models.length > MAX_PLAN_ENTRIES) throw over(['models'], counted.models.length, MAX_PLAN_ENTRIES, 'entries');
+    for (const [i, e] of counted.models.entries()) {
+      const insert = (e as { insert?: unknown } | null)?.insert;
+      if (Array.isArray(insert) && insert.length > MAX_INSERT_ITEMS) throw new PlanError(file, [issue(['models', i, 'insert'], `${insert.length} insert items, more than the ${MAX_INSERT_ITEMS} one entry may hold`)]);
+    }
+  }
+  if (Array.isArray(counted.reports) && counted.reports.length > MAX_PLAN_REPORTS) throw over(['reports'], counted.reports.length, MAX_PLAN_REPORTS, 'reports');
   const schemaIssues = checkSchema(data).map((s) => issue(s.path, s.message, s.atKey));
   if (schemaIssues.length > 0) throw new PlanError(file, sortIssues(schemaIssues));
 
   const raw = data as RawPlan;
   const issues: PlanIssue[] = [];
+  const real = realPaths();
+  const realDir = real(dir);
+  /** Outputs and reports stay in the plan's folder (after symlinks) unless the caller allows otherwise. */
+  const checkInside = (at: KeyPath, p: string, abs: string) => {
+    if (options.allowOutside || isInside(realDir, real(abs))) return;
+    const where = real(abs) === abs ? (p === abs ? `'${p}'` : `'${p}' (${abs})`) : `'${p}' (${abs}, really ${real(abs)})`;
+    issues.push(issue(at, `${where} is outside the plan's folder ${dir}; a plan writes only inside its own folder. Move it there, or run apply --allow-outside if you trust this plan`));
+  };
   const resolve = (p: string) => path.resolve(dir, p);
   const shown = (p: string, abs: string) => (p === abs ? p : `'${p}' (${abs})`);
   const needFile = (at: KeyPath, p: string, what: 'file' | 'file or folder') => {
@@ -273,6 +389,7 @@ export function loadPlan(file: string): LoadedPlan {
     const at: KeyPath = ['models', i];
     const input = needFile([...at, 'input'], e.input, 'file');
     const output = resolve(e.output);
+    checkInside([...at, 'output'], e.output, output);
     if (fs.existsSync(output) && fs.statSync(output).isDirectory()) issues.push(issue([...at, 'output'], `${shown(e.output, output)} is a folder; expected a model file path`));
     const prevOut = outputs.get(real(output));
     if (prevOut !== undefined) issues.push(issue([...at, 'output'], `models[${prevOut}] writes ${shown(e.output, output)} too; each output belongs to one entry`));
@@ -393,17 +510,22 @@ export function loadPlan(file: string): LoadedPlan {
     });
   }
   // An output may not be any entry's input: apply never overwrites what it reads, and never chains entries.
+  const byInput = new Map<string, PlanEntry>();
+  for (const e of entries) if (!byInput.has(real(e.input))) byInput.set(real(e.input), e);
   for (const e of entries) {
-    const j = entries.find((x) => real(x.input) === real(e.output));
+    const j = byInput.get(real(e.output));
     if (!j) continue;
     const msg = j === e ? 'the output is the input; choose another output path (apply never overwrites its inputs)' : `the output is models[${j.index}]'s input; put both insertions in one entry's insert list instead`;
     issues.push(issue([...e.path, 'output'], msg));
   }
   // Reports over a model are found here, at their line; the plan itself, weights and inputs files (and --report
   // paths) by checkApplyReports, which apply calls next.
+  const byOutput = new Map<string, PlanEntry>();
+  for (const e of entries) if (!byOutput.has(real(e.output))) byOutput.set(real(e.output), e);
   const reports = (raw.reports ?? []).map((r, n) => {
     const abs = resolve(r);
-    const clash = entries.find((e) => real(e.input) === real(abs) || real(e.output) === real(abs));
+    checkInside(['reports', n], r, abs);
+    const clash = byInput.get(real(abs)) ?? byOutput.get(real(abs));
     if (clash) issues.push(issue(['reports', n], `${shown(r, abs)} is a model of models[${clash.index}]; choose another report path`));
     return abs;
   });
