@@ -67,8 +67,8 @@ test('sweep: 3 modules × 4 points on the YOLOv5-style fixture, hand-computed co
   assert.match(headRow, /^\d+,NAM,channel,head,\/model\.17\/cv3\/act\/Mul_output_0 \/model\.20\/cv3\/act\/Mul_output_0 \/model\.23\/cv3\/act\/Mul_output_0,112,7168,/);
   const md = fs.readFileSync(reports[2]!, 'utf8');
   assert.equal(md.split('\n').filter((l) => /^\| \d+ \| (NAM|GAM|SimAM) \|/.test(l)).length, 12);
-  assert.match(md, /\| overhead ms \| overhead % \| overhead 95% interval \| cosine \| rel L2 \| scores rel L2 \| boxes rel L2 \|/);
-  assert.equal(md.split('\n').filter((l) => /\| within noise \|/.test(l)).length, 12);
+  assert.match(md, /\| overhead ms \| overhead % \(95% interval\) \| cosine \| rel L2 \| scores rel L2 \| boxes rel L2 \|/);
+  assert.equal(md.split('\n').filter((l) => /\| within noise \([+-][\d.]+\.\.[+-][\d.]+%\) \|/.test(l)).length, 12);
   const html = fs.readFileSync(reports[3]!, 'utf8');
   assert.match(html, /data-chart="tradeoff"/);
   assert.equal((html.match(/<circle cx=/g) ?? []).length, 12 + 3, 'one dot per candidate plus a legend dot per module');

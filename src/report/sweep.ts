@@ -14,13 +14,13 @@ const partRelL2 = (r: SweepRow, part: string) => {
   return values.length > 0 ? num(Math.max(...values)) : '-';
 };
 
-const HEADER = ['rank', 'module', 'variant', 'point', 'params', 'MACs', 'p50 ms', 'overhead ms', 'overhead %', 'overhead 95% interval', 'cosine', 'rel L2', 'scores rel L2', 'boxes rel L2', 'detections matched', 'on EP'];
-/** Columns 4..13 hold numbers (right-aligned in HTML). */
-const NUMERIC = (i: number) => i >= 4 && i <= 13;
+const HEADER = ['rank', 'module', 'variant', 'point', 'params', 'MACs', 'p50 ms', 'overhead ms', 'overhead % (95% interval)', 'cosine', 'rel L2', 'scores rel L2', 'boxes rel L2', 'detections matched', 'on EP'];
+/** Columns 4..12 hold numbers (right-aligned in HTML). */
+const NUMERIC = (i: number) => i >= 4 && i <= 12;
 function cells(r: SweepRow): string[] {
   const o = r.latencyMs.overhead;
   // An overhead whose interval holds 0 is not ranked as a number: the % column says so.
-  return [String(r.rank), r.module, r.variant, r.point, count(r.params), count(r.macs), r.latencyMs.p50.toFixed(3), signed(r.overheadMs, 3), o.withinNoise ? 'within noise' : signed(r.overheadPct), overheadInterval(o), num(r.cosine, 6), num(r.relL2), partRelL2(r, 'scores'), partRelL2(r, 'boxes'), detText(r), epText(r)];
+  return [String(r.rank), r.module, r.variant, r.point, count(r.params), count(r.macs), r.latencyMs.p50.toFixed(3), signed(r.overheadMs, 3), `${o.withinNoise ? 'within noise' : `${signed(r.overheadPct)}%`} (${overheadInterval(o)})`, num(r.cosine, 6), num(r.relL2), partRelL2(r, 'scores'), partRelL2(r, 'boxes'), detText(r), epText(r)];
 }
 
 /** `20 pairs`, or `12..340 pairs` when a precision target or a budget made them differ; with the target. */
@@ -118,11 +118,14 @@ export function tradeoffChart(all: SweepRow[]): string {
   const height = 380;
   const [left, right, top, bottom] = [70, 130, 20, 50];
   const xs = rows.length > 0 ? rows.map((r) => Math.max(change(r), 1e-9)) : [1e-9];
-  const ys = rows.flatMap((r) => [r.overheadPct, r.latencyMs.overhead.loPct, r.latencyMs.overhead.hiPct]);
+  const ys = rows.map((r) => r.overheadPct);
   const lx = Math.floor(Math.log10(Math.min(...xs)));
   const hx = Math.ceil(Math.log10(Math.max(...xs))) + (Math.min(...xs) === Math.max(...xs) ? 1 : 0);
-  const ly = Math.min(0, ...ys);
-  const hy = Math.max(1, ...ys);
+  // The range fits the medians (an interval on a noisy machine can span thousands of %); bars are clipped to it.
+  const pad = 0.15 * (Math.max(1, ...ys) - Math.min(0, ...ys));
+  const ly = Math.min(0, ...ys) - pad;
+  const hy = Math.max(1, ...ys) + pad;
+  const clip = (v: number) => Math.min(hy, Math.max(ly, v));
   const x = (v: number) => left + ((Math.log10(Math.max(v, 1e-9)) - lx) / (hx - lx || 1)) * (width - left - right);
   const y = (v: number) => top + (1 - (v - ly) / (hy - ly || 1)) * (height - top - bottom);
   const parts: string[] = [];
@@ -136,13 +139,16 @@ export function tradeoffChart(all: SweepRow[]): string {
     const c = COLORS[r.module] ?? '#555';
     const o = r.latencyMs.overhead;
     const cx = x(change(r)).toFixed(1);
-    parts.push(`<line x1="${cx}" x2="${cx}" y1="${y(o.loPct).toFixed(1)}" y2="${y(o.hiPct).toFixed(1)}" stroke="${c}" stroke-width="1.5" stroke-opacity="0.7"/>`);
+    parts.push(`<line x1="${cx}" x2="${cx}" y1="${y(clip(o.loPct)).toFixed(1)}" y2="${y(clip(o.hiPct)).toFixed(1)}" stroke="${c}" stroke-width="1.5" stroke-opacity="0.7" data-interval="${o.loPct}..${o.hiPct}"/>`);
     const fill = o.withinNoise ? `fill="#fff" stroke="${c}" stroke-width="2"` : `fill="${c}" fill-opacity="0.8"`;
     parts.push(`<circle cx="${cx}" cy="${y(r.overheadPct).toFixed(1)}" r="5" ${fill}><title>${esc(`${r.module} at ${r.point}: overhead ${overheadText(o)}, ${byScores ? 'scores' : 'output'} rel L2 ${change(r).toExponential(2)}`)}</title></circle>`);
   });
-  [...new Set(rows.map((r) => r.module))].forEach((m, i) => {
+  const modules = [...new Set(rows.map((r) => r.module))];
+  modules.forEach((m, i) => {
     parts.push(`<circle cx="${width - right + 20}" cy="${top + 10 + i * 18}" r="5" fill="${COLORS[m] ?? '#555'}"/><text x="${width - right + 30}" y="${top + 14 + i * 18}" class="label">${esc(m)}</text>`);
   });
+  const keyY = top + 24 + modules.length * 18;
+  parts.push(`<text x="${width - right + 14}" y="${keyY}" class="tick">bar: 95% interval</text><text x="${width - right + 14}" y="${keyY + 14}" class="tick">hollow: within noise</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="overhead against output change" data-chart="tradeoff" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
 
@@ -156,14 +162,15 @@ export function sweepHtml(r: SweepResult): string {
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;margin:6px 0;font-size:13px} th,td{border:1px solid #ddd;padding:4px 7px;text-align:left}
-th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums} .meta{color:#555;margin:2px 0}
+th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} .meta{color:#555;margin:2px 0}
+.scroll{overflow-x:auto} tr[data-noise] td:nth-child(9){color:#777}
 svg{max-width:100%;height:auto} svg .label{font-size:13px;fill:#222} svg .tick{font-size:11px;fill:#555} ul.problems li{color:#a33}
 </style></head>
 <body><h1>onnx-attn sweep</h1>
 <p class="meta">${esc(r.model)} (${esc(r.family)}) · provider ${esc(r.ep.used.join(', '))}${r.ep.fallbackReason ? ` (fallback: ${esc(r.ep.fallbackReason)})` : ''} · ranked by ${esc(r.rankBy)} · ${esc(r.tool)}</p>
 <p class="meta">each candidate timed alternately with the original (whose p50 drifted ${pct(r.baseline.driftPct)} over the sweep); ${esc(timingLine(r))}</p>
 <h2>Ranking</h2>
-<table data-table="ranking">${head}${body}</table>
+<div class="scroll"><table data-table="ranking">${head}${body}</table></div>
 <h2>Overhead against output change</h2>
 ${tradeoffChart(r.rows)}
 ${skipped}
