@@ -501,6 +501,7 @@ test('--dry-run prints points, tensors and parameters and writes nothing; --sche
 
 test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan they run', async () => {
   interface Step {
+    id?: string;
     uses?: string;
     run?: string;
     if?: string;
