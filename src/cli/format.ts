@@ -216,7 +216,8 @@ export function formatCompare(r: CompareResult): string {
 function pairsText(r: SweepResult): string {
   const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
   const lo = Math.min(...pairs), hi = Math.max(...pairs);
-  const target = r.timing.precisionPct !== null ? `, precision ±${r.timing.precisionPct}%` : '';
+  const timed = r.rows.filter((x) => x.sameAs === null);
+  const target = r.timing.precisionPct !== null ? `, precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}` : '';
   const budget = r.timing.budgetS !== null ? `, budget ${r.timing.budgetS} s` : '';
   return `${lo === hi ? `${lo} pairs each` : `${lo}..${hi} pairs`}${target}${budget}`;
 }

@@ -27,7 +27,8 @@ function cells(r: SweepRow): string[] {
 function timingLine(r: SweepResult): string {
   const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
   const lo = Math.min(...pairs), hi = Math.max(...pairs);
-  const target = [r.timing.precisionPct !== null ? `precision ±${r.timing.precisionPct}%` : '', r.timing.budgetS !== null ? `budget ${r.timing.budgetS} s` : ''].filter(Boolean).join(', ');
+  const timed = r.rows.filter((x) => x.sameAs === null);
+  const target = [r.timing.precisionPct !== null ? `precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}` : '', r.timing.budgetS !== null ? `budget ${r.timing.budgetS} s` : ''].filter(Boolean).join(', ');
   return `overhead = median of ${lo === hi ? lo : `${lo}..${hi}`} paired differences with its 95% interval (order statistics), "within noise" when the interval holds 0${target ? `; ${target}` : ''}`;
 }
 
