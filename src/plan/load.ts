@@ -9,6 +9,7 @@ import type { InsertOptions } from '../insert.js';
 import { MODULES, resolveOptions } from '../modules/index.js';
 import type { ExternalDataMode } from '../onnx/save.js';
 import { parseTolerance } from '../runtime/metrics.js';
+import { parseClassMap } from '../accuracy/evaluate.js';
 import { BUDGET_EXPECTED, budgetSeconds, PRECISION_EXPECTED, precisionValue } from '../runtime/paired.js';
 import type { ValidateOptions } from '../validate.js';
 import { jsonSyntaxError } from './json.js';
@@ -105,6 +106,12 @@ interface RawRuntime {
   iou?: number;
   precision?: string | number;
   budget?: string | number;
+  dataset?: string;
+  'dataset-conf'?: number;
+  'dataset-iou'?: number;
+  'class-map'?: string;
+  'min-map'?: number;
+  'max-map-drop'?: number;
 }
 interface RawItem {
   after: Scalar | Scalar[];
@@ -345,12 +352,12 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   if (data === null || data === undefined) throw new PlanError(file, [{ line: 1, path: '', message: 'the plan is empty; expected version: 1 and a list of models (onnx-attn apply --schema)' }]);
   // Counts first: the schema validator and the checks below cost per entry.
   const counted = data as { models?: unknown; reports?: unknown };
-  const over = (at: KeyPath, n: number, max: number, what: string) => new PlanError(file, [issue(at, `${n} ${what}, more than the ${max} a plan may hold; split the plan`)]);
+  const over = (at: KeyPath, n: number, max: number, what: string) => new PlanError(file, [issue(at, `${n} ${what}, more than the ${max} a plan may hold; split the plan`, true)]);
   if (Array.isArray(counted.models)) {
     if (counted.models.length > MAX_PLAN_ENTRIES) throw over(['models'], counted.models.length, MAX_PLAN_ENTRIES, 'entries');
     for (const [i, e] of counted.models.entries()) {
       const insert = (e as { insert?: unknown } | null)?.insert;
-      if (Array.isArray(insert) && insert.length > MAX_INSERT_ITEMS) throw new PlanError(file, [issue(['models', i, 'insert'], `${insert.length} insert items, more than the ${MAX_INSERT_ITEMS} one entry may hold`)]);
+      if (Array.isArray(insert) && insert.length > MAX_INSERT_ITEMS) throw new PlanError(file, [issue(['models', i, 'insert'], `${insert.length} insert items, more than the ${MAX_INSERT_ITEMS} one entry may hold`, true)]);
     }
   }
   if (Array.isArray(counted.reports) && counted.reports.length > MAX_PLAN_REPORTS) throw over(['reports'], counted.reports.length, MAX_PLAN_REPORTS, 'reports');
@@ -473,8 +480,28 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         const ok = key === 'precision' ? precisionValue(value) : budgetSeconds(value);
         if (ok === null) issues.push(issue(keyAt(key), `expected ${expected}, got ${typeof value === 'number' ? `the number ${value}` : `the string '${value}'`}`));
       }
+      // Accuracy on labelled images: the dataset is relative to the plan; the other keys and the gates need it.
+      const dataset = merged.dataset !== undefined ? needFile(keyAt('dataset'), merged.dataset, 'file or folder') : undefined;
+      if (dataset === undefined) {
+        for (const key of ['dataset-conf', 'dataset-iou', 'class-map', 'min-map', 'max-map-drop'] as const) {
+          if (merged[key] !== undefined) issues.push(issue(keyAt(key), `${key} needs dataset: (the labelled images it applies to)`));
+        }
+      }
+      if (merged['class-map'] !== undefined) {
+        try {
+          parseClassMap(merged['class-map']);
+        } catch (err) {
+          issues.push(issue(keyAt('class-map'), (err as Error).message));
+        }
+      }
       const shapes = parseShape(merged.shape, keyAt('shape'), (p, m) => issues.push(issue(p, m)));
       return {
+        ...(dataset !== undefined ? { dataset } : {}),
+        ...(merged['dataset-conf'] !== undefined ? { datasetConf: merged['dataset-conf'] } : {}),
+        ...(merged['dataset-iou'] !== undefined ? { datasetIou: merged['dataset-iou'] } : {}),
+        ...(merged['class-map'] !== undefined ? { classMap: merged['class-map'] } : {}),
+        ...(merged['min-map'] !== undefined ? { minMap: merged['min-map'] } : {}),
+        ...(merged['max-map-drop'] !== undefined ? { maxMapDrop: merged['max-map-drop'] } : {}),
         ...(merged.ep !== undefined ? { ep: list(merged.ep).flatMap((x) => x.split(',')) } : {}),
         ...(merged.fallback !== undefined ? { fallback: merged.fallback } : {}),
         ...(merged['device-id'] !== undefined ? { deviceId: merged['device-id'] } : {}),

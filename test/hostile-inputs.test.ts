@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { zipSync } from 'fflate';
+import {
+  MAX_INPUTS_JSON_BYTES,
+  MAX_INSERT_ITEMS,
+  MAX_NESTING_DEPTH,
+  MAX_PLAN_BYTES,
+  MAX_PLAN_ENTRIES,
+  MAX_PLAN_REPORTS,
+  MAX_WEIGHTS_JSON_BYTES,
+} from '../src/limits.js';
+import { fixture, listFiles, ROOT, tmpDir } from './helpers.js';
+
+/**
+ * Hostile plans, --inputs and --weights files (issue #12): each is generated here, and each must end with its
+ * documented exit code (2: a bad plan or flag; 4: a bad inputs or weights file), one line on stderr naming the file
+ * and the problem, no stack trace, nothing written, and within a bound of time and memory measured on the process
+ * that ran it.
+ */
+
+const MAIN = pathToFileURL(path.join(ROOT, 'dist/src/cli/main.js')).href;
+const v5 = fixture('yolov5-op12.onnx');
+
+interface Measured {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  /** Peak resident memory of the process, MB. */
+  rssMb: number;
+}
+
+/** Runs the CLI's main in a child process and reports its peak RSS, so a memory bound holds for this input alone. */
+function run(args: string[], cwd = ROOT): Measured {
+  const script = `import { main } from ${JSON.stringify(MAIN)};
+let out = '', err = '';
+const code = await main(JSON.parse(process.argv[1]), { stdout: (t) => (out += t), stderr: (t) => (err += t) });
+process.stdout.write(JSON.stringify({ code, out, err, rss: process.resourceUsage().maxRSS }));`;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { cwd, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const ms = Date.now() - started;
+  assert.equal(r.status, 0, `the child ended with ${r.status} ${r.signal ?? ''}: ${r.stderr.slice(0, 2000)}`);
+  const o = JSON.parse(r.stdout) as { code: number; out: string; err: string; rss: number };
+  return { code: o.code, stdout: o.out, stderr: o.err, ms, rssMb: o.rss / 1024 };
+}
+
+/** The exit code, one stderr line matching `re` and naming `file`, nothing on stdout, and the bounds. */
+function refused(r: Measured, code: number, file: string, re: RegExp, bounds: { ms?: number; rssMb?: number } = {}): void {
+  assert.equal(r.code, code, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line: ${r.stderr.slice(0, 1000)}`);
+  assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+  assert.ok(lines[0]!.includes(file), `names ${file}: ${lines[0]}`);
+  assert.match(lines[0]!, re);
+  assert.equal(r.stdout, '');
+  assert.ok(r.ms < (bounds.ms ?? 20_000), `took ${r.ms} ms`);
+  assert.ok(r.rssMb < (bounds.rssMb ?? 400), `peak RSS ${r.rssMb.toFixed(0)} MB`);
+}
+
+const deepArray = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+
+test('a YAML alias bomb is a bad plan (exit 2) at the alias line, naming the alias limit', () => {
+  const dir = tmpDir();
+  const lines = ['version: 1', 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 12; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+  lines.push('models: []');
+  const plan = path.join(dir, 'plan.yaml');
+  fs.writeFileSync(plan, lines.join('\n') + '\n');
+  refused(run(['apply', plan]), 2, `${plan}:3:`, /YAML aliases expand past 100 nodes \(the limit for a plan/);
+  assert.deepEqual(listFiles(dir), ['plan.yaml']);
+});
+
+test('plans nested 200k deep (JSON and YAML, flow and block) are exit 2 naming the depth limit, never a stack overflow', () => {
+  const dir = tmpDir();
+  const cases: [string, string, number][] = [
+    ['deep.json', `{"version": 1, "models": ${deepArray(200_000)}}`, 1],
+    ['deep.yaml', `version: 1\nmodels:\n  - ${deepArray(200_000)}\n`, 3],
+    ['dashes.yaml', `version: 1\nmodels:\n${'- '.repeat(100_000)}x\n`, 3],
+    // Maps by indentation: the map holding k(i) is i + 2 deep, so k63's is the first past the limit (line 3 + 63).
+    ['indented.yaml', `version: 1\nmodels:\n${Array.from({ length: 100 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')}\n`, 3 + MAX_NESTING_DEPTH - 1],
+  ];
+  for (const [name, text, line] of cases) {
+    const plan = path.join(dir, name);
+    fs.writeFileSync(plan, text);
+    refused(run(['apply', plan]), 2, `${plan}:${line}: `, new RegExp(`nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps \\(the limit for a plan\\)`), { ms: 15_000 });
+  }
+  assert.deepEqual(listFiles(dir), cases.map(([n]) => n).sort());
+});
+
+/** A plan of `n` entries on one input, each writing its own output; entry `bad` names an unknown module. */
+function bigPlan(dir: string, n: number, bad: number, name: string): string {
+  fs.copyFileSync(v5, path.join(dir, 'm.onnx'));
+  const lines = ['version: 1', 'models:'];
+  for (let i = 0; i < n; i++) lines.push('  - input: m.onnx', `    output: out/e${i}.onnx`, `    insert: [{after: "23", module: ${i === bad ? 'NAMX' : 'NAM'}}]`);
+  const plan = path.join(dir, name);
+  fs.writeFileSync(plan, lines.join('\n') + '\n');
+  return plan;
+}
+
+test('a plan at the entry limit with one bad entry is answered at that entry (checking is linear); one past it is refused by count', () => {
+  const dir = tmpDir();
+  // Every output is compared with every input and every other output: by real-path maps, not a search per entry.
+  const plan = bigPlan(dir, MAX_PLAN_ENTRIES, 700, 'plan.yaml');
+  refused(run(['apply', plan, '--dry-run']), 2, `${plan}:${5 + 700 * 3}: models[700].insert[0].module: unknown module 'NAMX'`, /expected one of NAM,/);
+  const over = bigPlan(dir, 10_000, 9_000, 'over.yaml');
+  refused(run(['apply', over, '--dry-run']), 2, `${over}:2: models: 10000 entries`, new RegExp(`more than the ${MAX_PLAN_ENTRIES} a plan may hold; split the plan`));
+  assert.deepEqual(listFiles(dir), ['m.onnx', 'over.yaml', 'plan.yaml']);
+});
+
+test('insert items and reports past their limits, and a plan file past its size limit, are exit 2 naming the limit', () => {
+  const dir = tmpDir();
+  fs.copyFileSync(v5, path.join(dir, 'm.onnx'));
+  const items = Array.from({ length: MAX_INSERT_ITEMS + 1 }, () => '      - {after: "23", module: NAM}').join('\n');
+  const plan = path.join(dir, 'items.yaml');
+  fs.writeFileSync(plan, `version: 1\nmodels:\n  - input: m.onnx\n    output: o.onnx\n    insert:\n${items}\n`);
+  refused(run(['apply', plan]), 2, `${plan}:5: models[0].insert: ${MAX_INSERT_ITEMS + 1} insert items`, new RegExp(`more than the ${MAX_INSERT_ITEMS} one entry may hold`));
+  const reports = path.join(dir, 'reports.yaml');
+  fs.writeFileSync(reports, `version: 1\nmodels:\n  - {input: m.onnx, output: o.onnx, insert: [{after: "23", module: NAM}]}\nreports: [${Array.from({ length: MAX_PLAN_REPORTS + 1 }, (_, i) => `r${i}.md`).join(', ')}]\n`);
+  refused(run(['apply', reports]), 2, `${reports}:4: reports: ${MAX_PLAN_REPORTS + 1} reports`, /split the plan/);
+  const huge = path.join(dir, 'huge.yaml');
+  fs.writeFileSync(huge, 'version: 1\n');
+  fs.truncateSync(huge, MAX_PLAN_BYTES + 1); // sparse: the size is what is checked, before any read
+  refused(run(['apply', huge]), 2, `${huge}:1:`, /over the 1 MiB limit for a plan file/);
+  assert.deepEqual(listFiles(dir), ['huge.yaml', 'items.yaml', 'm.onnx', 'reports.yaml']);
+});
+
+test("a plan's outputs and reports stay in its folder (after symlinks) unless --allow-outside; inputs may be anywhere", () => {
+  const root = tmpDir();
+  const dir = path.join(root, 'plans');
+  fs.mkdirSync(dir);
+  fs.mkdirSync(path.join(root, 'elsewhere'));
+  fs.symlinkSync(path.join(root, 'elsewhere'), path.join(dir, 'link'));
+  const plan = path.join(dir, 'plan.yaml');
+  const write = (output: string, reports = '') => fs.writeFileSync(plan, `version: 1\nmodels:\n  - input: ${v5}\n    output: ${output}\n    insert: [{after: "23", module: NAM}]\n${reports}`);
+  write('../out/x.onnx');
+  refused(run(['apply', plan]), 2, `${plan}:4: models[0].output: '../out/x.onnx' (${path.join(root, 'out/x.onnx')}) is outside the plan's folder ${dir}`, /run apply --allow-outside if you trust this plan$/);
+  write('link/x.onnx');
+  refused(run(['apply', plan, '--check']), 2, `${plan}:4: models[0].output: 'link/x.onnx'`, new RegExp(`really ${path.join(root, 'elsewhere/x.onnx').replace(/[/.]/g, '\\$&')}\\) is outside`));
+  write('out/x.onnx', `reports: [${path.join(root, 'r.md')}]\n`);
+  refused(run(['apply', plan, '--dry-run']), 2, `${plan}:6: reports[0]: '${path.join(root, 'r.md')}' is outside the plan's folder`, /--allow-outside/);
+  assert.deepEqual(listFiles(root), ['elsewhere', 'plans', 'plans/link', 'plans/plan.yaml']);
+  // Allowed, the same plan checks out (a dry run writes nothing); an output inside the folder needs no flag.
+  write('../out/x.onnx');
+  const allowed = run(['apply', plan, '--dry-run', '--allow-outside']);
+  assert.equal(allowed.code, 0, allowed.stderr);
+  write('out/x.onnx');
+  assert.equal(run(['apply', plan, '--dry-run']).code, 0);
+  assert.deepEqual(listFiles(root), ['elsewhere', 'plans', 'plans/link', 'plans/plan.yaml']);
+});
+
+test('--inputs JSON nested 200k deep, or over its size limit, is exit 4 naming the file, the place and the limit', () => {
+  const dir = tmpDir();
+  const deep = path.join(dir, 'deep.json');
+  fs.writeFileSync(deep, `{"images": ${deepArray(200_000)}}`);
+  refused(run(['validate', v5, '--inputs', deep, '--iters', '1', '--warmup', '0']), 4, `--inputs ${deep}: images[0][0][0][0]…[0] (level 65)`, new RegExp(`nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects \\(the limit\\)`));
+  const big = path.join(dir, 'big.json');
+  fs.writeFileSync(big, '{}');
+  fs.truncateSync(big, MAX_INPUTS_JSON_BYTES + 1);
+  refused(run(['validate', v5, '--inputs', big, '--iters', '1', '--warmup', '0']), 4, `--inputs ${big}:`, /over the 64 MiB limit for an inputs JSON file/);
+  assert.deepEqual(listFiles(dir), ['big.json', 'deep.json']);
+});
+
+test('--weights JSON and safetensors headers nested 200k deep, or a JSON over its size limit, are exit 4 naming the file and the limit', () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'o.onnx');
+  const insert = (weights: string) => run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', weights, '-o', out]);
+  const json = path.join(dir, 'deep.json');
+  fs.writeFileSync(json, `{"Channel_Att.bn2.weight": ${deepArray(200_000)}}`);
+  refused(insert(json), 4, `${json}: not a valid weights JSON file: ["Channel_Att.bn2.weight"][0][0][0][0]…[0] (level 65)`, /nests deeper than 64 levels/);
+  const header = Buffer.from(`{"x": {"dtype": "F32", "shape": ${deepArray(200_000)}, "data_offsets": [0, 0]}}`);
+  const st = Buffer.alloc(8 + header.length);
+  st.writeBigUInt64LE(BigInt(header.length));
+  header.copy(st, 8);
+  const safetensors = path.join(dir, 'deep.safetensors');
+  fs.writeFileSync(safetensors, st);
+  refused(insert(safetensors), 4, `${safetensors}: not a valid safetensors file: header: x.shape[0][0][0]…[0] (level 65)`, /nests deeper than 64 levels/);
+  const big = path.join(dir, 'big.json');
+  fs.writeFileSync(big, '{}');
+  fs.truncateSync(big, MAX_WEIGHTS_JSON_BYTES + 1);
+  refused(insert(big), 4, `${big}:`, /over the 256 MiB limit for a \.json weights file/);
+  assert.deepEqual(listFiles(dir), ['big.json', 'deep.json', 'deep.safetensors']);
+});
+
+/**
+ * A raw deflate stream of about `total` zero bytes, written directly (deflating a GiB would take seconds): one
+ * fixed-Huffman block of a literal 0 and then copies of length 258 at distance 1, 13 bits for every 258 bytes.
+ */
+function deflatedZeros(total: number): Uint8Array {
+  const copies = Math.ceil((total - 1) / 258);
+  const out = new Uint8Array(Math.ceil((3 + 8 + copies * 13 + 7) / 8) + 1);
+  let bit = 0;
+  const put = (value: number, n: number, msbFirst: boolean) => {
+    for (let i = 0; i < n; i++) {
+      const b = msbFirst ? (value >> (n - 1 - i)) & 1 : (value >> i) & 1;
+      if (b) out[bit >> 3]! |= 1 << (bit & 7);
+      bit++;
+    }
+  };
+  put(1, 1, false); // BFINAL
+  put(1, 2, false); // BTYPE 01: fixed Huffman codes
+  put(0x30, 8, true); // literal 0
+  for (let i = 0; i < copies; i++) {
+    put(0xc5, 8, true); // length 258 (symbol 285)
+    put(0, 5, true); // distance 1
+  }
+  put(0, 7, true); // end of block
+  return out.subarray(0, (bit + 7) >> 3);
+}
+
+/**
+ * A one-member zip whose member is the deflate stream `stream`, declaring `declared` inflated bytes (fflate writes
+ * the zip of a small stand-in, whose sizes and CRC are then patched: no 1 GiB buffer is ever made).
+ */
+function bombZip(name: string, stream: Uint8Array, declared: number): Uint8Array {
+  const zip = Buffer.from(zipSync({ [name]: [new Uint8Array(0), { level: 0 }] }));
+  // Local header, then the data (empty), then the central directory and its end record.
+  const local = zip.subarray(0, 30 + zip.readUInt16LE(26) + zip.readUInt16LE(28));
+  const central = zip.subarray(30 + name.length);
+  const cdSize = central.readUInt32LE(central.length - 22 + 12);
+  const out = Buffer.concat([local, stream, central]);
+  const lh = 0;
+  const cd = local.length + stream.length;
+  for (const [at, sizeAt] of [[lh + 18, lh + 22], [cd + 20, cd + 24]] as const) {
+    out.writeUInt32LE(stream.length, at);
+    out.writeUInt32LE(declared, sizeAt);
+  }
+  out.writeUInt16LE(8, lh + 8); // deflate
+  out.writeUInt16LE(8, cd + 10);
+  out.writeUInt32LE(cd, out.length - 22 + 16); // the central directory's offset moved by the stream
+  assert.equal(out.readUInt32LE(out.length - 22 + 12), cdSize);
+  return out;
+}
+
+test('an .npz bomb is refused before it is inflated, or stopped at its declared size: exit 4, bounded time and memory', () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'o.onnx');
+  const insert = (weights: string) => run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', weights, '-o', out]);
+  const stream = deflatedZeros(1 << 30); // 1 GiB of zeros, about 1 MB deflated
+  // Honest about its size, named as the module's key: its declared size is more than that key's shape can take.
+  const honest = path.join(dir, 'honest.npz');
+  fs.writeFileSync(honest, bombZip('Channel_Att.bn2.weight.npy', stream, 2 ** 30));
+  refused(insert(honest), 4, `${honest}: member Channel_Att.bn2.weight.npy declares 1073741824 bytes inflated`, /more than a \[32\] array can take .*; not inflated$/, { ms: 10_000, rssMb: 300 });
+  // Named as no key of the module: refused by name, nothing inflated.
+  const stranger = path.join(dir, 'stranger.npz');
+  fs.writeFileSync(stranger, bombZip('payload.npy', stream, 2 ** 30));
+  refused(insert(stranger), 4, `${stranger}: member payload.npy is not a tensor of NAM`, /nothing was inflated$/, { ms: 10_000, rssMb: 300 });
+  // Lying: declares 1 KiB, inflates to 1 GiB: stopped at the declared size.
+  const liar = path.join(dir, 'liar.npz');
+  fs.writeFileSync(liar, bombZip('Channel_Att.bn2.weight.npy', stream, 1024));
+  refused(insert(liar), 4, `${liar}: member Channel_Att.bn2.weight.npy inflates past the 1024 bytes its zip entry declares`, /stopped there$/, { ms: 10_000, rssMb: 300 });
+  assert.deepEqual(listFiles(dir), ['honest.npz', 'liar.npz', 'stranger.npz']);
+});
+
+test('a FIFO given as a plan, an --inputs file or a weights file is refused at once (exit 2), never read', (t) => {
+  const dir = tmpDir();
+  const fifo = path.join(dir, 'f.json');
+  const made = spawnSync('mkfifo', [fifo]);
+  if (made.status !== 0) return t.skip('mkfifo is not available');
+  const plan = path.join(dir, 'p.yaml');
+  fs.symlinkSync(fifo, plan);
+  const npz = path.join(dir, 'w.npz');
+  fs.symlinkSync(fifo, npz);
+  refused(run(['apply', plan]), 2, plan, /is not a regular file; expected a plan file/, { ms: 10_000 });
+  refused(run(['validate', v5, '--inputs', fifo, '--iters', '1', '--warmup', '0']), 2, `--inputs ${fifo}: not a regular file or folder`, /give a \.json file or a folder of images/, { ms: 10_000 });
+  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', npz, '-o', path.join(dir, 'o.onnx')]), 2, `${npz}: not a regular file`, /give a \.safetensors, \.npz or \.json file/, { ms: 10_000 });
+  assert.deepEqual(listFiles(dir), ['f.json', 'p.yaml', 'w.npz']);
+});
