@@ -120,3 +120,51 @@ test('accuracy flags: thresholds outside [0, 1], gates without a dataset and mis
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   }
 });
+
+test('plans: dataset, min-map and max-map-drop under validate/compare gate each entry; misplaced or orphan keys are exit 2 at their line', async () => {
+  const planDir = tmpDir('onnx-attn-accuracy-plan-');
+  const plan = path.join(planDir, 'plan.yaml');
+  fs.writeFileSync(
+    plan,
+    [
+      'version: 1',
+      'defaults:',
+      '  validate: {iters: 1, warmup: 0}',
+      '  compare: {iters: 1, warmup: 0, tolerance: "atol=1000,rtol=1000"}',
+      'models:',
+      '  - name: gate-zero',
+      `    input: ${model}`,
+      '    output: out/gz.onnx',
+      '    insert: [{after: head, module: NAM, gate: zero}]',
+      `    validate: {dataset: ${cocoJson}, min-map: 0.3}`,
+      `    compare: {dataset: ${yoloDir}, max-map-drop: 0}`,
+      '  - name: nam',
+      `    input: ${model}`,
+      '    output: out/nam.onnx',
+      '    insert: [{after: head, module: NAM}]',
+      '    validate: false',
+      `    compare: {dataset: ${yoloDir}, max-map-drop: 0.01}`,
+      'reports: [r.xml]',
+    ].join('\n'),
+  );
+  const r = await runMain(['apply', plan, '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  const result = json(r);
+  const [gz, n] = result.entries as { name: string; pass: boolean; validate: { mapGate: { pass: boolean } } | null; compare: { mapDrop: number; mapGate: { pass: boolean } } }[];
+  assert.deepEqual([gz!.name, gz!.pass, gz!.validate!.mapGate.pass, gz!.compare.mapDrop, gz!.compare.mapGate.pass], ['gate-zero', true, true, 0, true]);
+  assert.deepEqual([n!.name, n!.pass, n!.compare.mapGate.pass], ['nam', false, false]);
+  assert.ok(n!.compare.mapDrop > 0.01);
+  const xml = fs.readFileSync(path.join(planDir, 'r.xml'), 'utf8');
+  assert.match(xml, /<testcase name="validate: mAP@0\.5:0\.95 at least 0\.3"/);
+  assert.equal((xml.match(/<testcase name="compare: mAP@0\.5:0\.95 drops by at most/g) ?? []).length, 2);
+
+  fs.writeFileSync(plan, ['version: 1', 'models:', `  - input: ${model}`, '    output: out/x.onnx', '    insert: [{after: head, module: NAM}]', '    validate: {max-map-drop: 0.1}', '    compare: {min-map: 0.2}'].join('\n'));
+  const bad = await runMain(['apply', plan]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /plan\.yaml:6: models\[0\]\.validate\.max-map-drop: max-map-drop applies to compare/);
+  assert.match(bad.stderr, /plan\.yaml:7: models\[0\]\.compare\.min-map: min-map applies to validate/);
+  fs.writeFileSync(plan, ['version: 1', 'models:', `  - input: ${model}`, '    output: out/x.onnx', '    insert: [{after: head, module: NAM}]', '    compare: {max-map-drop: 0.1, class-map: "0=1"}'].join('\n'));
+  const orphan = await runMain(['apply', plan]);
+  assert.equal(orphan.code, 2);
+  assert.match(orphan.stderr, /plan\.yaml:6: models\[0\]\.compare\.max-map-drop: max-map-drop needs dataset:/);
+});
