@@ -1,19 +1,20 @@
 #!/usr/bin/python3
 """Runs ONNX models in OpenCV's DNN module (Debian's python3-opencv, 4.6), for test/opencv.test.ts.
 
-    /usr/bin/python3 scripts/opencv_run.py JOB.json RESULT.json
+    /usr/bin/python3 scripts/opencv_run.py < batches
 
-JOB.json: {"models": [{"id", "file", "input": {"file", "dims"}, "outputs": [names], "outDir"}]}; the input is raw
-little-endian float32. Every model runs in this one process (importing cv2 is the slow part). For each model:
+It first writes {"opencv": version, "cleanups": {name: what it does}} as one line. Then each line read is a batch,
+[{"id", "file", "input": {"file", "dims"}, "outputs": [names], "outDir"}] (the input raw little-endian float32), and
+the answer is one line, [{"id", "rawError", "cleanups", "error", "outputs": [{"name", "file", "dims"}]}], `error`
+null when the model loaded and ran. Every model runs in this one process (importing cv2 is the slow part), and the
+caller can choose the next batch from the last answer. For each model:
 
 1. it is loaded as it is (cv2.dnn.readNetFromONNX) and run on the input;
 2. if that fails, the exporter's own forms that OpenCV 4.6 cannot import are rewritten into equivalent ones
    (the maths-preserving clean-ups users do before deploying with OpenCV, see CLEANUPS) and it is tried again.
 
 Clean-ups touch only the exporter's nodes, never onnx-attn's (`/onnx_attn/...`): a module form that OpenCV refuses
-must show as refused. RESULT.json: {"opencv": version, "models": [{"id", "rawError", "cleanups", "error",
-"outputs": [{"name", "file", "dims"}]}]}; `error` is null when the model loaded and ran.
-OpenCV is a test runtime only: nothing in the CLI runs Python.
+must show as refused. OpenCV is a test runtime only: nothing in the CLI runs Python.
 """
 import json
 import os
@@ -110,34 +111,44 @@ def static_shapes(model):
     return shapes
 
 
+def fold(model):
+    """Constant-folds the exporter's shape arithmetic (static shapes); True when a node was folded."""
+    g = model.graph
+    shapes = static_shapes(model)
+    known = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    kept, folded = [], False
+    for n in g.node:
+        results = None
+        if not n.name.startswith(MODULE_SCOPE):
+            if n.op_type == 'Shape' and n.input[0] in shapes:
+                results = [np.array(shapes[n.input[0]], np.int64)[attr(n, 'start', 0):attr(n, 'end', None)]]
+            elif n.op_type != 'Shape' and all(i == '' or i in known for i in n.input):
+                try:
+                    results = evaluate(n, [known[i] for i in n.input if i])
+                except Exception:  # noqa: BLE001 - an op the folder cannot evaluate stays a node
+                    results = None
+        if results is None:
+            kept.append(n)
+            continue
+        for name, value in zip(n.output, results):
+            known[name] = np.asarray(value)
+            g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        folded = folded or n.op_type != 'Constant'
+    del g.node[:]
+    g.node.extend(kept)
+    return folded
+
+
 def clean(model):
     """The clean-ups of CLEANUPS, on the exporter's nodes only; returns the names of those that changed something."""
     g = model.graph
-    done = set()
-    shapes = static_shapes(model)
+    done = {'fold'} if fold(model) else set()
+    shapes = static_shapes(model)  # again: folding makes shapes known that were not
     known = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    initializers = set(known)
     kept, renamed = [], {}
     for n in g.node:
         ours = n.name.startswith(MODULE_SCOPE)
-        if not ours and n.op_type == 'Shape' and n.input[0] in shapes:
-            value = np.array(shapes[n.input[0]], np.int64)[attr(n, 'start', 0):attr(n, 'end', None)]
-            results = [value]
-        elif not ours and n.op_type != 'Shape' and all(i == '' or i in known for i in n.input):
-            try:
-                results = evaluate(n, [known[i] for i in n.input if i])
-            except Exception:  # noqa: BLE001 - an op the folder cannot evaluate stays a node
-                results = None
-        else:
-            results = None
-        if results is not None:
-            for name, value in zip(n.output, results):
-                known[name] = np.asarray(value)
-                g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-            if n.op_type != 'Constant':
-                done.add('fold')
-            continue
-        if not ours and n.op_type == 'Identity' and n.input[0] in initializers:
+        if not ours and n.op_type == 'Identity' and n.input[0] in known:
             renamed[n.output[0]] = n.input[0]
             done.add('identity')
             continue
@@ -192,36 +203,38 @@ def run(path, x, outputs):
     return net.forward(outputs)
 
 
-def main(job_file, result_file):
-    job = json.load(open(job_file))
-    results = []
-    work = tempfile.mkdtemp(prefix='onnx-attn-opencv-')
-    for m in job['models']:
-        x = np.fromfile(m['input']['file'], dtype='<f4').reshape(m['input']['dims'])
-        r = {'id': m['id'], 'rawError': None, 'cleanups': [], 'error': None, 'outputs': []}
-        ys = None
+def run_model(m, work):
+    x = np.fromfile(m['input']['file'], dtype='<f4').reshape(m['input']['dims'])
+    r = {'id': m['id'], 'rawError': None, 'cleanups': [], 'error': None, 'outputs': []}
+    ys = None
+    try:
+        ys = run(m['file'], x, m['outputs'])
+    except cv2.error as e:
+        r['rawError'] = reason(e)
+    if ys is None:
+        model = onnx.load(m['file'])
+        r['cleanups'] = clean(model)
+        cleaned = os.path.join(work, 'cleaned.onnx')
+        onnx.save(model, cleaned)
         try:
-            ys = run(m['file'], x, m['outputs'])
+            ys = run(cleaned, x, m['outputs'])
         except cv2.error as e:
-            r['rawError'] = reason(e)
-        if ys is None:
-            model = onnx.load(m['file'])
-            r['cleanups'] = clean(model)
-            cleaned = os.path.join(work, 'cleaned.onnx')
-            onnx.save(model, cleaned)
-            try:
-                ys = run(cleaned, x, m['outputs'])
-            except cv2.error as e:
-                r['error'] = reason(e)
-        for name, y in zip(m['outputs'], ys or []):
-            out = os.path.join(m['outDir'], f"{m['id']}.{len(r['outputs'])}.bin")
-            np.ascontiguousarray(y, dtype='<f4').tofile(out)
-            r['outputs'].append({'name': name, 'file': out, 'dims': list(y.shape)})
-        results.append(r)
-    json.dump({'opencv': cv2.__version__, 'cleanups': CLEANUPS, 'models': results}, open(result_file, 'w'), indent=1)
+            r['error'] = reason(e)
+    for name, y in zip(m['outputs'], ys or []):
+        out = os.path.join(m['outDir'], f"{len(os.listdir(m['outDir']))}.bin")
+        np.ascontiguousarray(y, dtype='<f4').tofile(out)
+        r['outputs'].append({'name': name, 'file': out, 'dims': list(y.shape)})
+    return r
+
+
+def main():
+    """One JSON line in (a batch of models), one JSON line out (their results), until stdin ends."""
+    work = tempfile.mkdtemp(prefix='onnx-attn-opencv-')
+    print(json.dumps({'opencv': cv2.__version__, 'cleanups': CLEANUPS}), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps([run_model(m, work) for m in json.loads(line)]), flush=True)
 
 
 if __name__ == '__main__':
-    if len(sys.argv) != 3:
-        sys.exit('usage: opencv_run.py JOB.json RESULT.json')
-    main(sys.argv[1], sys.argv[2])
+    main()

@@ -8,6 +8,7 @@ import { SE } from './se.js';
 import { SimAM } from './simam.js';
 import { ModuleBuilder } from './builder.js';
 import { initWeights } from './weights.js';
+import { PORTABILITY, type PortabilityRow } from './portability.js';
 import type { AttentionModule, ModuleContext, OptionSpec, OptionValue } from './types.js';
 
 /**
@@ -88,6 +89,8 @@ export interface ModuleDescription {
   paramsFormula: string;
   /** Built for real at C=64, 20×20, at opsets 12 and 17, with every variant option value. */
   examples: ModuleExample[];
+  /** Where each variant's form loads and agrees, per opset band and runtime (measured by test/opencv.test.ts). */
+  portability: Omit<PortabilityRow, 'module'>[];
 }
 
 /** The `variant`-like option whose values give the module's variants (NAM spatial, GAM/CBAM variant). */
@@ -128,6 +131,7 @@ export function describeModules(): ModuleDescription[] {
       variants: [...new Set(examples.map((e) => e.variant))],
       paramsFormula: m.paramsFormula,
       examples,
+      portability: PORTABILITY.filter((r) => r.module === m.name).map(({ module: _module, ...row }) => row),
     };
   });
 }

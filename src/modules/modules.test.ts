@@ -211,4 +211,14 @@ describe('describeModules', () => {
     const ca = d.find((m) => m.name === 'CA')!;
     assert.deepEqual(ca.examples.map((e) => e.opCount), [14, 12]);
   });
+  it('carries each variant\'s portability per opset band and runtime (onnxruntime CPU, OpenCV 4.6, TensorRT)', () => {
+    for (const m of describeModules()) {
+      const vo = findModule(m.name).options.find((o) => o.kind === 'choice');
+      const variants = vo ? [...vo.choices!] : ['default'];
+      assert.deepEqual(new Set(m.portability.map((r) => r.variant)), new Set(variants), m.name);
+      for (const v of variants) {
+        assert.deepEqual(m.portability.filter((r) => r.variant === v).map((r) => `${r.opsets} ${r.runtime}`), ['11-12', '13-17', '18-21'].flatMap((b) => [`${b} onnxruntime-cpu`, `${b} opencv-4.6`, `${b} tensorrt`]), `${m.name} ${v}`);
+      }
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { unzipSync, type UnzipFileInfo } from 'fflate';
-import { ModelError, UsageError } from '../errors.js';
+import { DataFileError, UsageError } from '../errors.js';
+import { MAX_WEIGHTS_FILE_BYTES, mib } from '../limits.js';
 import type { NamedTensor, TensorFile } from '../modules/weights.js';
 import { kindOf, Opaque, PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple, readPickle, type PickleLimits, type PickleValue } from './pickle.js';
 
@@ -17,7 +18,7 @@ import { kindOf, Opaque, PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple
  * `_parameters`, `_buffers` and `_modules` give the state_dict keys PyTorch would (`model.24.Channel_Att.bn2.weight`).
  *
  * Everything read from the file is checked: storage sizes against their records, tensor views (sizes, strides,
- * offsets) against their storages, zip entries against size and ratio bounds. Failures are `ModelError` (exit 4),
+ * offsets) against their storages, zip entries against size and ratio bounds. Failures are `DataFileError` (exit 4),
  * one line naming the file.
  */
 
@@ -82,7 +83,7 @@ const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 /**
  * Reads a checkpoint file into its state_dict (tensors not decoded yet: see `decodeTensor`).
  *
- * Raises: UsageError (exit 2) for a path that names no readable regular file; ModelError (exit 4) for a file that is not a PyTorch checkpoint, a
+ * Raises: UsageError (exit 2) for a path that names no readable regular file; DataFileError (exit 4) for a file that is not a PyTorch checkpoint, a
  * pickle that calls anything but the tensor-rebuild functions and inert classes, a storage whose size disagrees with
  * its record, a view outside its storage, a zip bomb, or any bound exceeded. Cost: one read of the file; tensor
  * bytes stay views of it.
@@ -91,9 +92,12 @@ export function readTorchCheckpoint(file: string, limits: CheckpointLimits = {})
   let bytes: Buffer;
   try {
     // A FIFO or a device would block the read or never end.
-    if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: fs.statSync(file).isDirectory() ? 'EISDIR' : 'not a regular file' });
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: stat.isDirectory() ? 'EISDIR' : 'not a regular file' });
+    if (stat.size > MAX_WEIGHTS_FILE_BYTES) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(MAX_WEIGHTS_FILE_BYTES)} limit for a weights file`);
     bytes = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof DataFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? String(e)})`;
     throw new UsageError(`${file}: ${why}`);
@@ -110,10 +114,10 @@ export function parseTorchCheckpoint(file: string, data: Uint8Array, limits: Che
   } catch (e) {
     if (e instanceof PickleError) {
       const refused = /refusing|could run code|calls /.test(e.message);
-      throw new ModelError(`${file}: ${refused ? 'refused' : 'not a valid PyTorch checkpoint'}: ${e.message}${refused ? ' (onnx-attn reads weights without running code)' : ''}`);
+      throw new DataFileError(`${file}: ${refused ? 'refused' : 'not a valid PyTorch checkpoint'}: ${e.message}${refused ? ' (onnx-attn reads weights without running code)' : ''}`);
     }
-    if (e instanceof CheckpointError) throw new ModelError(`${file}: not a valid PyTorch checkpoint: ${e.message}`);
-    if (e instanceof RangeError) throw new ModelError(`${file}: not a valid PyTorch checkpoint: ${e.message}`);
+    if (e instanceof CheckpointError) throw new DataFileError(`${file}: not a valid PyTorch checkpoint: ${e.message}`);
+    if (e instanceof RangeError) throw new DataFileError(`${file}: not a valid PyTorch checkpoint: ${e.message}`);
     throw e;
   }
 }
