@@ -259,8 +259,10 @@ test('use-installed: true without an installed onnx-attn, or not a boolean, fail
   decoy(path.join(bin, 'npx'), marks);
   decoy(path.join(bin, 'onnx-attn'), marks);
   const actionPath = tmpDir('onnx-attn-action-empty-');
+  const missing = /^::error title=onnx-attn::use-installed is true but .*\/node_modules\/\.bin\/onnx-attn does not exist: add onnx-attn to the repository's package\.json and run npm ci before this step, or remove use-installed to run the Action's own copy\.$/;
   for (const [use, message] of [
-    ['true', /^::error title=onnx-attn::use-installed is true but .*\/node_modules\/\.bin\/onnx-attn does not exist: add onnx-attn to the repository's package\.json and run npm ci before this step, or remove use-installed to run the Action's own copy\.$/],
+    ['true', missing],
+    ['True', missing], // GitHub's `if:` compares strings ignoring case: so does the script
     ['yes', /^::error title=onnx-attn::use-installed must be true or false, not 'yes'\.$/],
   ] as const) {
     const run = runAction({ actionPath, workspace: ws, inputs: { plan: PLAN, 'use-installed': use }, bin });
