@@ -136,8 +136,8 @@ test('a CPU fallback is in the JUnit of compare (two models and --ep-pair), and 
   assert.deepEqual(cases.map((c) => [c['@name'], c.failure]), [['runs on cpu: fell back from cuda', undefined], ['NAM at 23', undefined]]);
   assert.match(cases[1]!['system-out']!, /; ran on cpu \(fell back from cuda\)$/);
   const [header, row] = fs.readFileSync(csv, 'utf8').trimEnd().split('\r\n');
-  assert.match(header!, /,on_requested_ep,same_as,requested_ep,used_ep,fallback_reason$/);
-  assert.match(row!, /,false,,cuda,cpu,cuda unavailable: /);
+  assert.match(header!, /,on_requested_ep,same_as,overhead_lo_ms,.*,requested_ep,used_ep,fallback_reason$/);
+  assert.match(row!, /,false,,-?[\d.]+,.*,cuda,cpu,cuda unavailable: /);
 });
 
 test('sweep JUnit: candidates that cannot be built are <skipped>, not failures, as the exit status says', async () => {
