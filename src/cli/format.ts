@@ -215,7 +215,7 @@ export function formatCompare(r: CompareResult): string {
 /** `20 pairs each`, or `12..340 pairs` when a precision target or budget made them differ. */
 function pairsText(r: SweepResult): string {
   const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
-  const lo = Math.min(...pairs), hi = Math.max(...pairs);
+  const lo = pairs.length > 0 ? Math.min(...pairs) : 0, hi = pairs.length > 0 ? Math.max(...pairs) : 0;
   const timed = r.rows.filter((x) => x.sameAs === null);
   const target = r.timing.precisionPct !== null ? `, precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}` : '';
   const budget = r.timing.budgetS !== null ? `, budget ${r.timing.budgetS} s` : '';

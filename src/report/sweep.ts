@@ -26,7 +26,7 @@ function cells(r: SweepRow): string[] {
 /** `20 pairs`, or `12..340 pairs` when a precision target or a budget made them differ; with the target. */
 function timingLine(r: SweepResult): string {
   const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
-  const lo = Math.min(...pairs), hi = Math.max(...pairs);
+  const lo = pairs.length > 0 ? Math.min(...pairs) : 0, hi = pairs.length > 0 ? Math.max(...pairs) : 0;
   const timed = r.rows.filter((x) => x.sameAs === null);
   const target = [r.timing.precisionPct !== null ? `precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}` : '', r.timing.budgetS !== null ? `budget ${r.timing.budgetS} s` : ''].filter(Boolean).join(', ');
   return `overhead = median of ${lo === hi ? lo : `${lo}..${hi}`} paired differences with its 95% interval (order statistics), "within noise" when the interval holds 0${target ? `; ${target}` : ''}`;
