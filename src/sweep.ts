@@ -24,6 +24,8 @@ import { chooseEp, epReport, sourceName, type EpReport, type ModelSource, type R
 import { VERSION } from './version.js';
 import { scoreChange, withParts, type PartMetrics } from './runtime/parts.js';
 import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
+import { checkAccuracyOptions, evaluateModels, mapDrop, modelClassNames, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
+import { loadDataset } from './accuracy/dataset.js';
 
 /**
  * `sweep`: every module × point on one model, each alone (or, with `combine`, each module at all points at once),
@@ -32,10 +34,10 @@ import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js
  * original is timed alternately with each candidate in the same process, so drift shows up in both.
  */
 
-export const RANK_KEYS = ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const;
+export const RANK_KEYS = ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections', 'map-drop'] as const;
 export type RankKey = (typeof RANK_KEYS)[number];
 
-export interface SweepOptions extends RuntimeOptions {
+export interface SweepOptions extends RuntimeOptions, AccuracyOptions {
   /** Module names (any case); one string may list several, `NAM,SimAM`. */
   modules: string | readonly string[];
   /** Points: SPECs, or `backbone`, `neck`, `all-layers` (each layer its own point). */
@@ -92,6 +94,9 @@ export interface SweepRow {
   offEp: string[];
   /** Another row with the very same patched model: measured once, reported for both. */
   sameAs: string | null;
+  /** Accuracy on `dataset` and how much mAP@0.5:0.95 the candidate lost against the original; null without one. */
+  accuracy: AccuracyReport | null;
+  mapDrop: number | null;
 }
 
 export interface SweepSkip {
@@ -113,6 +118,8 @@ export interface SweepResult {
   baseline: { p50s: number[]; driftPct: number };
   rows: SweepRow[];
   skipped: SweepSkip[];
+  /** The original's accuracy on `dataset`; null without one (absent in results made before it existed). */
+  accuracy?: AccuracyReport | null;
 }
 
 /** An in-memory copy of a loaded model: protobuf cloned, external payloads re-keyed to the cloned tensors. */
@@ -156,6 +163,7 @@ export const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
   change: (a, b) => a.relL2 - b.relL2,
   cosine: (a, b) => b.cosine - a.cosine,
   detections: (a, b) => (b.detections?.matchedPct ?? -1) - (a.detections?.matchedPct ?? -1),
+  'map-drop': (a, b) => (a.mapDrop ?? Infinity) - (b.mapDrop ?? Infinity),
 };
 
 export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
@@ -171,6 +179,8 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
   if (modules.length === 0) throw new UsageError('--modules needs at least one module, e.g. --modules NAM,GAM,SimAM');
   const choice = chooseEp(options);
   const target = timingTarget(options);
+  checkAccuracyOptions(options);
+  if (rankBy === 'map-drop' && options.dataset === undefined) throw new UsageError('--rank-by map-drop ranks by the mAP each candidate loses on labelled images; give --dataset DIR|coco.json');
 
   // Candidates are built on copies: a model given in memory is never changed.
   const model = typeof source === 'string' ? await loadModel(source) : source;
@@ -190,6 +200,13 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
     for (const set of sets) baseOutputs.push(await baseline.run(set));
     const format = (options.detections ?? 'auto') === 'auto' ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
 
+    // Accuracy: the original scored once, each candidate in its own session before it is released.
+    const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : null;
+    const datasetFormat = dataset ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
+    if (dataset && !datasetFormat) throw new BuildError(`--dataset: the outputs of ${file} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`);
+    const score = async (session: typeof baseline) =>
+      dataset ? (await evaluateModels([{ session, format: datasetFormat!, family: base.structure.family, classNames: modelClassNames(model.proto.metadataProps) }], specs, dataset, options))[0]! : null;
+    const baseAccuracy = await score(baseline);
     const candidates = modules.flatMap((module) => (options.combine ? [{ module, points }] : points.map((p) => ({ module, points: [p] }))));
     const rows: SweepRow[] = [];
     const skipped: SweepSkip[] = [];
@@ -221,8 +238,10 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
           const candidate = await openSession(bytes, sessionOptions, `${c.module} at ${point}`);
           const outs: OutputTensor[][] = [];
           let times: Awaited<ReturnType<typeof timeAlternately>>;
+          let accuracy: AccuracyReport | null = null;
           try {
             for (const set of sets) outs.push(await candidate.run(set));
+            accuracy = await score(candidate);
             // The sweep's budget, shared out over the candidates still to time (at least one pair each).
             const share = target.budgetS === undefined ? {} : { budgetS: Math.max(0, target.budgetS - timedS) / (candidates.length - done) };
             const started = process.hrtime.bigint();
@@ -275,6 +294,8 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
             onRequestedEp,
             offEp,
             sameAs: null,
+            accuracy,
+            mapDrop: accuracy && baseAccuracy ? mapDrop(baseAccuracy, accuracy) : null,
           };
           measured.set(key, row);
         }
@@ -302,6 +323,7 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
       baseline: { p50s, driftPct: Number(drift.toFixed(2)) },
       rows: rankRows(rows, rankBy),
       skipped,
+      accuracy: baseAccuracy,
     };
   } finally {
     await baseline.release();

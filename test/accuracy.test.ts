@@ -168,3 +168,22 @@ test('plans: dataset, min-map and max-map-drop under validate/compare gate each 
   assert.equal(orphan.code, 2);
   assert.match(orphan.stderr, /plan\.yaml:6: models\[0\]\.compare\.max-map-drop: max-map-drop needs dataset:/);
 });
+
+test('sweep --dataset --rank-by map-drop: candidates ranked by the mAP they lose; the original scored once; CSV columns', async () => {
+  const csv = path.join(dir, 'sweep.csv');
+  const r = await runMain(['sweep', model, '--modules', 'NAM,SimAM', '--after', 'head', '--dataset', yoloDir, '--rank-by', 'map-drop', '--iters', '2', '--warmup', '0', '--json', '--report', csv]);
+  assert.equal(r.code, 0, r.stderr);
+  const s = json(r);
+  const base = json(await runMain(['validate', model, '--dataset', yoloDir, ...FAST, '--json'])).accuracy;
+  assert.equal(s.accuracy.map5095, base.map5095);
+  const drops = s.rows.map((x: { mapDrop: number }) => x.mapDrop);
+  assert.deepEqual([...drops].sort((a, b) => a - b), drops, 'best (smallest drop) first');
+  for (const x of s.rows) assert.equal(x.mapDrop, base.map5095 - x.accuracy.map5095);
+  const [header, ...lines] = fs.readFileSync(csv, 'utf8').trim().split('\r\n');
+  assert.deepEqual(header!.split(',').slice(-3), ['map50', 'map5095', 'map_drop']);
+  assert.equal(Number(lines[0]!.split(',').at(-1)), drops[0]);
+
+  const none = await runMain(['sweep', model, '--modules', 'NAM', '--after', 'head', '--rank-by', 'map-drop', ...FAST]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--rank-by map-drop ranks by the mAP each candidate loses on labelled images; give --dataset/);
+});

@@ -8,7 +8,7 @@ import type { Insertion, InsertResult } from '../insert.js';
 import type { DoctorReport } from '../doctor.js';
 import { escapeControl } from './escape.js';
 import { overheadInterval, overheadText, timingText } from '../report/format.js';
-import { accuracyText, compareAccuracyText } from '../report/accuracy.js';
+import { accuracyText, compareAccuracyText, sweepAccuracyText } from '../report/accuracy.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
@@ -248,6 +248,7 @@ export function formatSweep(r: SweepResult): string {
     '',
     `latency: each candidate timed alternately with the original (its p50 drifted ${r.baseline.driftPct}% over the sweep); overhead = median of the paired differences (${pairsText(r)}) with its 95% interval, "within noise" when that holds 0`,
   ];
+  lines.push(...sweepAccuracyText(r));
   for (const s of r.skipped) lines.push(`skipped: ${s.module} at ${s.point}: ${s.reason}`);
   return lines.join('\n');
 }

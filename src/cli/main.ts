@@ -552,7 +552,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           .option('opt', { type: 'string', array: true, describe: 'Module option key=value for every candidate (as in insert)' })
           .option('init', { choices: ['torch', 'random'] as const, default: 'torch' as const, describe: 'Weights of the inserted modules' })
           .option('combine', { type: 'boolean', default: false, describe: 'One row per module with all the points at once' })
-          .option('rank-by', { choices: ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections'] as const, default: 'score-change' as const, describe: "Ranking, best first: score-change = the scores part's relative L2 (whole outputs for unknown models); overhead counts an overhead within noise as 0" })
+          .option('rank-by', { choices: ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections', 'map-drop'] as const, default: 'score-change' as const, describe: "Ranking, best first: score-change = the scores part's relative L2 (whole outputs for unknown models); overhead counts an overhead within noise as 0; map-drop (with --dataset) = mAP@0.5:0.95 lost" })
+          .options(ACCURACY_OPTIONS)
           .option('detections', { choices: ['auto', 'off'] as const, default: 'auto' as const, describe: 'Decode detector outputs and match boxes by IoU' })
           .option('conf', { type: 'number', default: 0.25, describe: 'Detection score threshold' })
           .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' })
@@ -575,6 +576,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
               init: args.init,
               combine: args.combine,
               rankBy: args['rank-by'],
+              ...toAccuracy(args),
               detections: args.detections,
               conf: args.conf,
               iou: args.iou,

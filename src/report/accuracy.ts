@@ -186,3 +186,39 @@ export function compareAccuracyCases(a: AccuracyReport, b: AccuracyReport, mapDr
   if (!gate) return [{ name: 'accuracy on the dataset', classname, failure: null, output }];
   return [{ name: `mAP@0.5:0.95 drops by at most ${gate.maxMapDrop}`, classname, failure: gate.pass ? null : `mAP@0.5:0.95 dropped by ${mapDrop === null ? '(not measurable)' : mapDrop.toFixed(4)}, more than ${gate.maxMapDrop}`, output }];
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sweep: the original's mAP and each candidate's, in rank order (rows measured once show their twin's).
+
+interface SweepLike {
+  accuracy?: AccuracyReport | null;
+  rows: { rank: number; module: string; variant: string; point: string; accuracy?: AccuracyReport | null; mapDrop?: number | null }[];
+}
+
+function sweepAccuracyRows(r: SweepLike): string[][] {
+  const base = r.accuracy!;
+  return [
+    ['', 'original', '', mapText(base.map50), mapText(base.map5095), ''],
+    ...r.rows.map((x) => [String(x.rank), `${x.module}(${x.variant})`, x.point, mapText(x.accuracy?.map50), mapText(x.accuracy?.map5095), x.mapDrop === null || x.mapDrop === undefined ? '-' : x.mapDrop.toFixed(4)]),
+  ];
+}
+const SWEEP_HEADER = ['#', 'module', 'point', 'mAP@0.5', 'mAP@0.5:0.95', 'mAP drop'];
+
+export function sweepAccuracyText(r: SweepLike): string[] {
+  if (!r.accuracy) return [];
+  const rows = [SWEEP_HEADER, ...sweepAccuracyRows(r)];
+  const widths = SWEEP_HEADER.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return ['', `accuracy on ${r.accuracy.dataset} (${summary(r.accuracy)}):`, ...rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd())];
+}
+
+export function sweepAccuracyMarkdown(r: SweepLike): string[] {
+  if (!r.accuracy) return [];
+  return ['', '### Accuracy', '', `${r.accuracy.dataset}: ${summary(r.accuracy)}`, '', mdTable(SWEEP_HEADER, sweepAccuracyRows(r))];
+}
+
+export function sweepAccuracyHtml(r: SweepLike): string {
+  if (!r.accuracy) return '';
+  const head = `<tr>${SWEEP_HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
+  const body = sweepAccuracyRows(r).map((row) => `<tr>${row.map((c, i) => `<td${i >= 3 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('');
+  return `<h2>Accuracy</h2><p class="meta"><code>${esc(r.accuracy.dataset)}</code>: ${esc(summary(r.accuracy))}</p><table data-table="accuracy">${head}${body}</table>`;
+}

@@ -2,6 +2,7 @@ import type { SweepResult, SweepRow } from '../sweep.js';
 import { count, num, overheadInterval, overheadText, pct } from './format.js';
 import { fallbackCase, junitXml, type JUnitCase } from './junit.js';
 import { esc } from './svg.js';
+import { sweepAccuracyHtml, sweepAccuracyMarkdown } from './accuracy.js';
 
 /** Sweep reports: Markdown, CSV, JUnit, and HTML with a chart of overhead against output change. */
 
@@ -45,6 +46,7 @@ export function sweepMarkdown(r: SweepResult): string {
     row(HEADER.map(() => '---')),
     ...r.rows.map((x) => row(cells(x))),
   ];
+  lines.push(...sweepAccuracyMarkdown(r));
   if (r.skipped.length > 0) lines.push('', '### Skipped', '', ...r.skipped.map((s) => `- ${s.module} at ${s.point}: ${s.reason}`));
   return lines.join('\n') + '\n';
 }
@@ -73,6 +75,11 @@ export function sweepCsv(r: SweepResult): string {
       }),
     ];
   });
+  // Accuracy on a dataset: each candidate's mAP and its drop against the original (the columns appear only then).
+  if (r.accuracy) {
+    header.push('map50', 'map5095', 'map_drop');
+    r.rows.forEach((x, i) => rows[i]!.push(x.accuracy?.map50 ?? null, x.accuracy?.map5095 ?? null, x.mapDrop ?? null));
+  }
   // A CPU fallback is recorded on every row (the columns appear only then: a CSV has no header lines).
   if (r.ep.fallbackReason) {
     header.push('requested_ep', 'used_ep', 'fallback_reason');
@@ -172,6 +179,7 @@ svg{max-width:100%;height:auto} svg .label{font-size:13px;fill:#222} svg .tick{f
 <p class="meta">each candidate timed alternately with the original (whose p50 drifted ${pct(r.baseline.driftPct)} over the sweep); ${esc(timingLine(r))}</p>
 <h2>Ranking</h2>
 <div class="scroll"><table data-table="ranking">${head}${body}</table></div>
+${sweepAccuracyHtml(r)}
 <h2>Overhead against output change</h2>
 ${tradeoffChart(r.rows)}
 ${skipped}
