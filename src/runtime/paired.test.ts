@@ -91,3 +91,25 @@ test('--precision and --budget: forms, bounds, and the default budget of a preci
   assert.deepEqual(timingTarget({ precision: 1, budget: '10s' }), { precisionPct: 1, budgetS: 10 });
   assert.deepEqual(timingTarget({ budget: '5s' }), { budgetS: 5 });
 });
+
+test('the interval is distribution-free: on skewed noise with median 0 it holds 0 as often as the binomial says', () => {
+  // mulberry32, seeded: the same draws on every run.
+  let seed = 18;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  // Exponential noise shifted by ln 2 has median 0 and a long right tail (what a busy machine gives a run time).
+  const draw = () => -Math.log(1 - random()) - Math.LN2;
+  const trials = 4000;
+  let held = 0;
+  for (let t = 0; t < trials; t++) {
+    const iv = medianInterval(Array.from({ length: 20 }, draw));
+    if (iv.lo <= 0 && iv.hi >= 0) held++;
+  }
+  // Exact coverage for 20 pairs: 1 − 2·21700/2^20 = 0.9586; the binomial standard error of 4000 trials is 0.0032.
+  const coverage = held / trials;
+  assert.ok(Math.abs(coverage - (1 - 43400 / 1048576)) < 4 * 0.0032, `coverage ${coverage}`);
+});
