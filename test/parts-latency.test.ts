@@ -181,3 +181,16 @@ models:
     assert.match(r.stderr.trimEnd(), re);
   }
 });
+
+test('on the trained YOLOv5-style fixture, NAM at the head moves objectness and scores far more than the whole output says', async () => {
+  const trained = fixture('trained/yolov5-mini.onnx');
+  const nam = path.join(dir, 'trained-nam.onnx');
+  assert.equal((await runMain(['insert', trained, '--after', 'head', '--module', 'NAM', '-o', nam, '--quiet'])).code, 0);
+  const r = await runMain(['compare', trained, nam, '--inputs', fixture('trained/val/images'), '--json', ...FAST]);
+  const [o] = JSON.parse(r.stdout).outputs as Output[];
+  const part = (name: string) => o!.parts.find((p) => p.part === name)!;
+  // The box coordinates (input pixels) carry nearly all of ‖output0‖, so the whole output reads like its boxes.
+  assert.ok(Math.abs(part('boxes').relL2 - o!.relL2) < 0.01 * o!.relL2, JSON.stringify(o));
+  assert.ok(part('objectness').relL2 > 5 * o!.relL2, `objectness ${part('objectness').relL2} vs whole ${o!.relL2}`);
+  assert.ok(part('scores').relL2 > 2 * o!.relL2, `scores ${part('scores').relL2} vs whole ${o!.relL2}`);
+});
