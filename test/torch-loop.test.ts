@@ -232,3 +232,23 @@ test('--weights best.pt at the CLI: found prefixes, --weights-prefix, and the ca
     assert.ok(!fs.existsSync(path.join(dir, 'x.onnx')));
   }
 });
+
+test('plans take weights-prefix beside a .pt weights file', () => {
+  const dir = tmpDir();
+  const plan = (item: string) =>
+    `version: 1\nmodels:\n  - name: v5\n    input: ${fixture('yolov5-op12.onnx')}\n    output: out.onnx\n    insert:\n      - ${item}\n    validate: false\n    compare: false\n`;
+  fs.writeFileSync(path.join(dir, 'plan.yaml'), plan(`{after: "23", module: NAM, weights: ${CKPT('yolov5-nam.pt')}, weights-prefix: model.24.}`));
+  const ok = runBin(['apply', path.join(dir, 'plan.yaml'), '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const result = JSON.parse(ok.stdout) as { entries: { insertions: { weightsPrefix?: string; weights: string }[] }[] };
+  assert.equal(result.entries[0]!.insertions[0]!.weightsPrefix, 'model.24.');
+  assert.equal(result.entries[0]!.insertions[0]!.weights, 'yolov5-nam.pt');
+  fs.writeFileSync(path.join(dir, 'bad.yaml'), plan('{after: "23", module: NAM, weights-prefix: model.24.}'));
+  const bad = runBin(['apply', path.join(dir, 'bad.yaml')]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /bad\.yaml:7: models\[0\]\.insert\[0\]\.weights-prefix: names a module inside a weights file; give weights too/);
+  fs.writeFileSync(path.join(dir, 'wrong.yaml'), plan(`{after: "23", module: NAM, weights: ${CKPT('yolov5-nam.pt')}, weights-prefix: model.99.}`));
+  const wrong = runBin(['apply', path.join(dir, 'wrong.yaml')]);
+  assert.equal(wrong.code, 2, wrong.stderr);
+  assert.match(wrong.stderr, /weights-prefix.*has no tensor under weights-prefix 'model\.99\.'/);
+});

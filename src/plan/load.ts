@@ -120,6 +120,7 @@ interface RawItem {
   init?: 'torch' | 'random';
   seed?: number;
   weights?: string | string[];
+  'weights-prefix'?: string | string[];
   'bn-eps'?: number;
   gate?: 'zero' | 'none';
   consumers?: string | string[];
@@ -438,6 +439,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         : it.weights !== undefined
           ? [needFile([...ip, 'weights'], it.weights, 'file')]
           : [];
+      if (it['weights-prefix'] !== undefined && weights.length === 0) issues.push(issue([...ip, 'weights-prefix'], 'names a module inside a weights file; give weights too'));
       const mode = it['external-data'];
       if (mode !== undefined) {
         if (externalData && externalData.mode !== mode) {
@@ -453,6 +455,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
           ...(it.init !== undefined ? { init: it.init } : {}),
           ...(it.seed !== undefined ? { seed: it.seed } : {}),
           ...(weights.length > 0 ? { weights } : {}),
+          ...(it['weights-prefix'] !== undefined ? { weightsPrefix: list(it['weights-prefix']).map(String) } : {}),
           ...(it['bn-eps'] !== undefined ? { bnEps: it['bn-eps'] } : {}),
           ...(it.gate !== undefined ? { gate: it.gate } : {}),
           ...(it.consumers !== undefined ? { consumers: list(it.consumers) } : {}),

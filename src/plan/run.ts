@@ -29,6 +29,7 @@ export interface BuiltEntry {
 function keyOf(e: OnnxAttnError, item: PlanItem): string | null {
   const m = e.message;
   if (m.startsWith('--consumers')) return 'consumers';
+  if (m.includes('--weights-prefix')) return 'weights-prefix';
   const weights = item.options.weights;
   if (weights && (m.includes('--weights') || [weights].flat().some((w) => m.includes(path.basename(w))))) return 'weights';
   if (e.name === 'LocateError' || m.includes('resolve to tensor') || m.includes('needs a 4-D feature map') || m.includes('--after')) return 'after';
