@@ -6,7 +6,7 @@
 Each checkpoint holds an attention module where a user who trained it would have put it, with randomised weights and
 BN statistics (so folding is exercised), under the keys the upstream trainer writes:
 
-  yolov5-nam.pt          YOLOv5 train.py layout: {'epoch', 'best_fitness' (numpy float64), 'model': Model pickled
+  yolov5-nam.pt          YOLOv5 train.py layout: {'epoch', 'best_fitness' (a numpy array), 'model': Model pickled
                          whole and .half(), 'ema': None, 'updates', 'optimizer': None, 'opt': dict, 'git', 'date'};
                          NAMAttention (yoloair) as layer 24 (C=32, after layer 23 of fixtures/yolov5-op12.onnx), a
                          second NAM with 16 channels at layer 10 (a decoy the channel count rules out), Detect at 25.
@@ -29,7 +29,8 @@ BN statistics (so folding is exercised), under the keys the upstream trainer wri
   nam-legacy.pt          the legacy non-zip format (_use_new_zipfile_serialization=False), {'model': {prefix: ...}},
                          fp16, NAM(32) at `model.24.`.
 
-Everything is seeded and the fixtures are deterministic for a given torch version (the zip writer stores no times).
+Everything is seeded and the zip fixtures are deterministic for a given torch version (the zip writer stores no
+times); the legacy file's storage keys are object ids, so its bytes differ from run to run (its values do not).
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ def yolov5_nam() -> dict:
     layers.append(NAMAttention(32))  # layer 24
     layers.append(Detect(80, [8, 16, 32]))  # layer 25
     model = ref.set_bn_eps(randomize(Model(layers, ['person'] * 80), torch.Generator().manual_seed(524)), 1e-3)
-    return {'epoch': -1, 'best_fitness': np.float64(0.4321), 'model': model.half(), 'ema': None, 'updates': None,
+    # best_fitness: yolov5's fitness() returns an ndarray of shape (1,), pickled through numpy's _reconstruct.
+    return {'epoch': -1, 'best_fitness': np.array([0.4321]), 'model': model.half(), 'ema': None, 'updates': None,
             'optimizer': None, 'opt': {'weights': 'yolov5s.pt', 'cfg': 'models/yolov5s-nam.yaml', 'epochs': 3,
                                        'hyp': {'lr0': 0.01, 'momentum': 0.937}},
             'git': {'remote': 'https://github.com/ultralytics/yolov5', 'branch': 'master', 'commit': '0000000'},

@@ -307,6 +307,8 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
       case 'numpy.dtype':
       case 'numpy.core.multiarray.scalar':
       case 'numpy._core.multiarray.scalar':
+      case 'numpy.core.multiarray._reconstruct':
+      case 'numpy._core.multiarray._reconstruct':
       case 'builtins.slice':
       case 'builtins.complex':
       case 'torch.device':
