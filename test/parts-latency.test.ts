@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { loadModelSync } from '../src/onnx/load.js';
 import { encodeModel } from '../src/onnx/save.js';
 import type { SweepRow } from '../src/sweep.js';
-import { fixture, runBin, runMain, tmpDir } from './helpers.js';
+import { fixture, runMain, tmpDir } from './helpers.js';
 
 /**
  * compare and sweep: per-part output metrics of each family (issue #18 item 1) and the paired latency overhead with
@@ -16,12 +16,10 @@ const dir = tmpDir();
 const FAST = ['--iters', '2', '--warmup', '0'];
 const v5 = fixture('yolov5-op12.onnx');
 
-function patched(file: string, name: string, args: string[]): string {
+async function patched(file: string, name: string, args: string[]): Promise<string> {
   const out = path.join(dir, name);
-  if (!fs.existsSync(out)) {
-    const r = runBin(['insert', fixture(file), ...args, '-o', out, '--quiet']);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  const r = await runMain(['insert', fixture(file), ...args, '-o', out, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
   return out;
 }
 
@@ -37,7 +35,7 @@ test('compare: every family split into its parts; the parts partition the output
     ['rtdetr-official-op16.onnx', { labels: ['labels'], boxes: ['boxes'], scores: ['scores'] }],
   ];
   for (const [file, parts] of expected) {
-    const nam = patched(file, `${file}-simam.onnx`, ['--after', 'head', '--module', 'SimAM']);
+    const nam = await patched(file, `${file}-simam.onnx`, ['--after', 'head', '--module', 'SimAM']);
     const r = await runMain(['compare', fixture(file), nam, '--json', ...FAST]);
     const json = JSON.parse(r.stdout);
     const outputs: Output[] = json.outputs;
@@ -51,7 +49,7 @@ test('compare: every family split into its parts; the parts partition the output
 });
 
 test('compare: a gate-zero patch has every part identical; the text, Markdown, HTML and JUnit show the parts', async () => {
-  const gate = patched('yolov5-op12.onnx', 'gate.onnx', ['--after', 'head', '--module', 'NAM', '--gate', 'zero']);
+  const gate = await patched('yolov5-op12.onnx', 'gate.onnx', ['--after', 'head', '--module', 'NAM', '--gate', 'zero']);
   const reports = ['g.md', 'g.html', 'g.xml', 'g.json'].map((f) => path.join(dir, f));
   const r = await runMain(['compare', v5, gate, '--tolerance', 'exact', '--iters', '10', '--warmup', '0', ...reports.flatMap((f) => ['--report', f])]);
   assert.equal(r.code, 0, r.stderr);
