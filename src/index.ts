@@ -21,6 +21,8 @@ export { readTensorFile, resolveWeights, initWeights } from './modules/weights.j
 export { validate, type ValidateResult, type ValidateOptions, type RuntimeOptions, type ModelSource } from './validate.js';
 export { compare, type CompareResult, type CompareOptions, type OutputComparison, type DetectionAgreement } from './compare.js';
 export { sweep, rankRows, expandPoints, type SweepResult, type SweepRow, type SweepOptions, type SweepSkip, type RankKey } from './sweep.js';
+export type { Overhead } from './runtime/paired.js';
+export type { PartMetrics, PartName } from './runtime/parts.js';
 export { writeReports, renderReport, type Reportable } from './report/index.js';
 export { cocoEvaluate, type CocoEvalResult, type CocoEvalOptions, type GroundTruth, type DetectionBox } from './accuracy/cocoeval.js';
 export { loadDataset, type Dataset, type DatasetImage, type DatasetCategory } from './accuracy/dataset.js';
