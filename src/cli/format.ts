@@ -114,6 +114,9 @@ export function formatInsert(r: InsertResult): string {
   const params = r.insertions.reduce((a, i) => a + i.params, 0);
   const macs = r.insertions.some((i) => i.macs === null) ? null : r.insertions.reduce((a, i) => a + (i.macs ?? 0), 0);
   lines.push(`total: ${r.insertions.length} insertion(s), ${count(params)} parameters, ${count(macs)} MACs added`);
+  // Weights cut out of a checkpoint: say which module of it each point took.
+  const picked = r.insertions.filter((i) => i.weightsPrefix !== undefined);
+  if (picked.length > 0) lines.push(`weights: ${picked.map((i) => `${i.point} <- ${i.weights} ${i.weightsPrefix || '(the whole state_dict)'}`).join(', ')}`);
   if (r.dryRun) {
     lines.push(`dry run: nothing written (would write ${r.output})`);
     return lines.join('\n');
