@@ -46,6 +46,22 @@ test('validate --dataset: YOLO labels and the COCO file give the same mAP; the t
   assert.equal(a.pr50.length, 101);
 });
 
+test("validate --dataset agrees with another implementation: the fixture's own figures (OpenCV letterbox, numpy COCOeval) to their 4 decimals", async () => {
+  // fixtures/trained/trained.json: measured by scripts/trained (Python, OpenCV, a numpy port of COCOeval) on the
+  // same ONNX file in onnxruntime, decoded with NMS IoU 0.7.
+  const trained = JSON.parse(fs.readFileSync(fixture('trained/trained.json'), 'utf8')) as { files: { file: string; mAP50: number; mAP5095: number; mAR100: number; perClass: Record<string, { AP50: number; AP5095: number }> }[] };
+  const theirs = trained.files.find((f) => f.file === 'yolov5-mini.onnx')!;
+  const a = json(await runMain(['validate', model, '--dataset', yoloDir, '--dataset-iou', '0.7', ...FAST, '--json'])).accuracy;
+  const near = (ours: number, reported: number, what: string) => assert.ok(Math.abs(ours - reported) <= 5e-5 + 1e-12, `${what}: ${ours} vs ${reported}`);
+  near(a.map50, theirs.mAP50, 'mAP@0.5');
+  near(a.map5095, theirs.mAP5095, 'mAP@0.5:0.95');
+  near(a.ar100, theirs.mAR100, 'AR@100');
+  for (const c of a.perClass as { name: string; ap50: number; ap5095: number }[]) {
+    near(c.ap50, theirs.perClass[c.name]!.AP50, `${c.name} AP@0.5`);
+    near(c.ap5095, theirs.perClass[c.name]!.AP5095, `${c.name} AP@0.5:0.95`);
+  }
+});
+
 test('validate --min-map: at the measured mAP it passes (exit 0), a hair above it fails (exit 1) with a line saying why', async () => {
   const m: number = json(await runMain(['validate', model, '--dataset', yoloDir, ...FAST, '--json'])).accuracy.map5095;
   const pass = await runMain(['validate', model, '--dataset', yoloDir, '--min-map', String(m), ...FAST, '--json']);
