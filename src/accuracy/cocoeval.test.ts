@@ -180,7 +180,10 @@ suite('cocoEvaluate against another implementation', () => {
       `spec = importlib.util.spec_from_file_location('cocoeval', ${JSON.stringify(script)})`,
       'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)',
       `c = json.load(open(${JSON.stringify(file)}))`,
-      'r = m.evaluate(c["gts"], c["dets"], [0, 1, 2])',
+      // Later versions of the script take the data set's image ids too.
+      'import inspect',
+      'extra = {"img_ids": sorted({g["image_id"] for g in c["gts"]} | {d["image_id"] for d in c["dets"]})} if "img_ids" in inspect.signature(m.evaluate).parameters else {}',
+      'r = m.evaluate(c["gts"], c["dets"], [0, 1, 2], **extra)',
       'print(json.dumps({"map50": r["mAP50"], "map5095": r["mAP5095"], "ar": r["mAR100"], "perClass": [[r["perClass"][k]["AP50"], r["perClass"][k]["AP5095"]] for k in (0, 1, 2)]}))',
     ].join('\n');
     const out = spawnSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' });
