@@ -106,7 +106,9 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
 // Shared decoding
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-export const fmtShape = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+export const fmtShape = (shape: readonly number[]) => (shape.length > 16 ? `[${shape.slice(0, 16).join(', ')}, … (${shape.length} dims)]` : `[${shape.join(', ')}]`);
+/** A key or name from the file, cut short for a message: a damaged file's key can be megabytes. */
+const cut = (s: string, max = 120) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 /** A value as JSON for a message, cut short: a shape of a million numbers is not a message. */
 function preview(v: unknown, max = 80): string {
@@ -196,27 +198,27 @@ function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
     if (key === '__metadata__') {
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('__metadata__ is not an object');
       for (const [k, v] of Object.entries(entry)) {
-        if (typeof v !== 'string') throw bad(`__metadata__.${k} is not a string`);
+        if (typeof v !== 'string') throw bad(`__metadata__.${cut(k)} is not a string`);
         metadata[k] = v;
       }
       continue;
     }
-    if (typeof entry !== 'object' || entry === null) throw bad(`entry ${key} is not an object`);
+    if (typeof entry !== 'object' || entry === null) throw bad(`entry ${cut(key)} is not an object`);
     const { dtype, shape, data_offsets: offsets } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) {
-      throw bad(`${key} has dtype ${preview(dtype)} (supported: ${Object.keys(ITEM_SIZE).join(', ')})`);
+      throw bad(`${cut(key)} has dtype ${preview(dtype)} (supported: ${Object.keys(ITEM_SIZE).join(', ')})`);
     }
-    if (!isShape(shape)) throw bad(`${key} has shape ${preview(shape)}, not a list of non-negative integers`);
+    if (!isShape(shape)) throw bad(`${cut(key)} has shape ${preview(shape)}, not a list of non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw bad(`${key} has data_offsets ${preview(offsets)}, not [begin, end]`);
+      throw bad(`${cut(key)} has data_offsets ${preview(offsets)}, not [begin, end]`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > data.length) {
-      throw bad(`${key} data_offsets [${begin}, ${end}] lie outside the ${data.length}-byte data section (truncated?)`);
+      throw bad(`${cut(key)} data_offsets [${begin}, ${end}] lie outside the ${data.length}-byte data section (truncated?)`);
     }
     const count = numel(shape);
     if (end - begin !== count * ITEM_SIZE[dtype]!) {
-      throw bad(`${key} holds ${end - begin} bytes, but ${dtype} ${fmtShape(shape)} needs ${count * ITEM_SIZE[dtype]!}`);
+      throw bad(`${cut(key)} holds ${end - begin} bytes, but ${dtype} ${fmtShape(shape)} needs ${count * ITEM_SIZE[dtype]!}`);
     }
     tensors.set(key, { dtype, shape: [...shape], data: decode(data.subarray(begin, end), dtype, count) });
   }
@@ -251,7 +253,7 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
     unzipSync(u8, {
       filter: (m) => {
         if (members.size >= MAX_NPZ_MEMBERS) throw new DataFileError(`${file}: more than ${MAX_NPZ_MEMBERS} members (the limit for a .npz); not inflated`);
-        if (members.has(m.name)) throw new DataFileError(`${file}: member ${m.name} appears twice in the .npz; not inflated`);
+        if (members.has(m.name)) throw new DataFileError(`${file}: member ${cut(m.name)} appears twice in the .npz; not inflated`);
         members.set(m.name, { name: m.name, size: m.size, originalSize: m.originalSize, compression: m.compression });
         return false;
       },
@@ -263,20 +265,20 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
   let total = 0;
   for (const m of members.values()) {
     if (m.name.endsWith('/')) continue; // a directory entry
-    if (!m.name.endsWith('.npy')) throw new DataFileError(`${file}: member ${m.name} of the .npz is not a .npy array`);
+    if (!m.name.endsWith('.npy')) throw new DataFileError(`${file}: member ${cut(m.name)} of the .npz is not a .npy array`);
     if (expect) {
       const key = m.name.slice(0, -4).replace(/^\d+\./, '');
       if (!expect.keys.has(key)) {
-        throw new BuildError(`${file}: member ${m.name} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was inflated`);
+        throw new BuildError(`${file}: member ${cut(m.name)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was inflated`);
       }
     }
     const shape = expect?.shapes?.get(m.name.slice(0, -4));
     if (shape && m.originalSize > NPY_HEADER_MAX + numel(shape) * 8) {
-      throw new DataFileError(`${file}: member ${m.name} declares ${m.originalSize} bytes inflated, more than a ${fmtShape(shape)} array can take (${NPY_HEADER_MAX + numel(shape) * 8} with its header); not inflated`);
+      throw new DataFileError(`${file}: member ${cut(m.name)} declares ${m.originalSize} bytes inflated, more than a ${fmtShape(shape)} array can take (${NPY_HEADER_MAX + numel(shape) * 8} with its header); not inflated`);
     }
-    if (m.compression !== 0 && m.compression !== 8) throw new DataFileError(`${file}: member ${m.name} uses zip compression method ${m.compression}; numpy writes 0 (savez) or 8 (savez_compressed)`);
+    if (m.compression !== 0 && m.compression !== 8) throw new DataFileError(`${file}: member ${cut(m.name)} uses zip compression method ${m.compression}; numpy writes 0 (savez) or 8 (savez_compressed)`);
     if (m.originalSize > MAX_NPZ_MEMBER_BYTES) {
-      throw new DataFileError(`${file}: member ${m.name} declares ${m.originalSize} bytes inflated, over the ${mib(MAX_NPZ_MEMBER_BYTES)} limit for one .npz member; not inflated`);
+      throw new DataFileError(`${file}: member ${cut(m.name)} declares ${m.originalSize} bytes inflated, over the ${mib(MAX_NPZ_MEMBER_BYTES)} limit for one .npz member; not inflated`);
     }
     total += m.originalSize;
     if (total > MAX_NPZ_INFLATED_BYTES) throw new DataFileError(`${file}: its members declare over ${mib(MAX_NPZ_INFLATED_BYTES)} inflated, the limit for a .npz; not inflated`);
@@ -289,7 +291,7 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
   unzip.onfile = (f) => {
     const m = members.get(f.name);
     if (!m) {
-      failure ??= invalid(`member ${f.name} is not in the zip's directory`);
+      failure ??= invalid(`member ${cut(f.name)} is not in the zip's directory`);
       return;
     }
     if (m.name.endsWith('/')) return;
@@ -298,18 +300,18 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
     f.ondata = (err, chunk, final) => {
       if (failure) return;
       if (err) {
-        failure = invalid(`member ${f.name}: ${err.message}`);
+        failure = invalid(`member ${cut(f.name)}: ${err.message}`);
         return;
       }
       if (n + chunk.length > out.length) {
-        failure = new DataFileError(`${file}: member ${f.name} inflates past the ${out.length} bytes its zip entry declares; stopped there`);
+        failure = new DataFileError(`${file}: member ${cut(f.name)} inflates past the ${out.length} bytes its zip entry declares; stopped there`);
         f.terminate();
         return;
       }
       out.set(chunk, n);
       n += chunk.length;
       if (final) {
-        if (n !== out.length) failure = new DataFileError(`${file}: member ${f.name} inflates to ${n} bytes, not the ${out.length} its zip entry declares`);
+        if (n !== out.length) failure = new DataFileError(`${file}: member ${cut(f.name)} inflates to ${n} bytes, not the ${out.length} its zip entry declares`);
         else inflated.set(f.name, out);
       }
     };
@@ -327,8 +329,8 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
   for (const m of members.values()) {
     if (m.name.endsWith('/')) continue;
     const bytes = inflated.get(m.name);
-    if (!bytes) throw invalid(`member ${m.name} is in the zip's directory but its data was not found`);
-    tensors.set(m.name.slice(0, -4), parseNpy(`${file}: ${m.name}`, bytes));
+    if (!bytes) throw invalid(`member ${cut(m.name)} is in the zip's directory but its data was not found`);
+    tensors.set(m.name.slice(0, -4), parseNpy(`${file}: ${cut(m.name)}`, bytes));
   }
   return { tensors, metadata: {} };
 }
@@ -404,21 +406,21 @@ function parseJson(file: string, text: string): TensorFile {
     let flat: unknown[];
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
       const { shape: s, data } = v as { shape?: unknown; data?: unknown };
-      if (!isShape(s)) throw bad(`${key}.shape is ${preview(s)}, not a list of non-negative integers`);
-      if (!Array.isArray(data) && typeof data !== 'number') throw bad(`${key}.data is not an array of numbers`);
+      if (!isShape(s)) throw bad(`${cut(key)}.shape is ${preview(s)}, not a list of non-negative integers`);
+      if (!Array.isArray(data) && typeof data !== 'number') throw bad(`${cut(key)}.data is not an array of numbers`);
       shape = s;
       flat = Array.isArray(data) ? data.flat(Infinity) : [data];
-      if (flat.length !== numel(shape)) throw bad(`${key} has ${flat.length} values, but shape ${fmtShape(shape)} needs ${numel(shape)}`);
+      if (flat.length !== numel(shape)) throw bad(`${cut(key)} has ${flat.length} values, but shape ${fmtShape(shape)} needs ${numel(shape)}`);
     } else {
       const inferred = nestedShape(v);
-      if (inferred === null) throw bad(`${key} is not a number, a rectangular nested array of numbers, or {shape, data}`);
+      if (inferred === null) throw bad(`${cut(key)} is not a number, a rectangular nested array of numbers, or {shape, data}`);
       shape = inferred;
       flat = Array.isArray(v) ? v.flat(Infinity) : [v];
     }
     const data = new Float64Array(flat.length);
     for (let i = 0; i < flat.length; i++) {
       const x = flat[i];
-      if (typeof x !== 'number') throw bad(`${key} holds ${preview(x)}, not a number`);
+      if (typeof x !== 'number') throw bad(`${cut(key)} holds ${preview(x)}, not a number`);
       data[i] = x;
     }
     tensors.set(key, { dtype: 'F64', shape, data });
@@ -481,13 +483,15 @@ function editDistance(a: string, b: string): number {
 /** `a, b, c` nearest to `target` first, at most `limit` of them. */
 function nearestList(target: string, keys: readonly string[], limit = 8): string {
   if (keys.length === 0) return '(none)';
-  const sorted = [...keys].sort((x, y) => editDistance(target, x) - editDistance(target, y) || (x < y ? -1 : x > y ? 1 : 0));
-  const shown = sorted.slice(0, limit).join(', ');
+  // Each distance once; keys far longer than any state_dict key are not worth an O(|a|·|b|) comparison.
+  const distance = new Map(keys.map((k) => [k, k.length > 256 ? Infinity : editDistance(target, k)]));
+  const sorted = [...keys].sort((x, y) => distance.get(x)! - distance.get(y)! || (x < y ? -1 : x > y ? 1 : 0));
+  const shown = sorted.slice(0, limit).map((k) => cut(k)).join(', ');
   return keys.length > limit ? `${shown}, ... (${keys.length - limit} more)` : shown;
 }
 
 function listKeys(keys: readonly string[], limit = 8): string {
-  const shown = keys.slice(0, limit).join(', ');
+  const shown = keys.slice(0, limit).map((k) => cut(k)).join(', ');
   return keys.length > limit ? `${shown}, ... (${keys.length - limit} more)` : shown;
 }
 

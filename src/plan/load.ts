@@ -30,15 +30,24 @@ export interface PlanIssue {
   message: string;
 }
 
+/** The most problems a PlanError lists (one line each); the rest are counted on a last line. */
+const MAX_SHOWN_ISSUES = 20;
+
 /** A plan that cannot run as written: exit 2, nothing read or written past the check. */
 export class PlanError extends UsageError {
+  readonly issues: PlanIssue[];
   constructor(
     readonly file: string,
-    readonly issues: PlanIssue[],
+    all: PlanIssue[],
   ) {
+    const issues =
+      all.length > MAX_SHOWN_ISSUES
+        ? [...all.slice(0, MAX_SHOWN_ISSUES), { line: all[MAX_SHOWN_ISSUES]!.line, path: '', message: `and ${all.length - MAX_SHOWN_ISSUES} more problems from here on` }]
+        : all;
     const [first] = issues;
     const where = first ? `${file}:${first.line}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `${file}: invalid plan`;
-    super(issues.length > 1 ? `${where} (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : where);
+    super(all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where);
+    this.issues = issues;
   }
 }
 
@@ -242,7 +251,7 @@ function isInside(dir: string, inner: string): boolean {
  * building the CST of it would take minutes. The CST (yaml's parser is a loop, not a recursion) then gives block
  * nesting, walked with an explicit stack.
  */
-function tooDeepText(text: string, limit: number): number | null {
+function tooDeepText(text: string, limit: number): { offset: number; why: 'deep' | 'stray' } | null {
   let flow = 0;
   // Block collections opened on one line (`- - - x`): each `-` or `?` is one more level.
   let onLine = 0;
@@ -251,10 +260,12 @@ function tooDeepText(text: string, limit: number): number | null {
     // The lexer's own markers (document start, flow end, scalar) are not in the text.
     if (token === '\x02' || token === '\x18' || token === '\x1f') continue;
     if (token === '[' || token === '{') {
-      if (++flow > limit) return offset;
-    } else if (token === ']' || token === '}') flow--;
-    else if (token === '-' || token === '?') {
-      if (++onLine + flow > limit) return offset;
+      if (++flow > limit) return { offset, why: 'deep' };
+    } else if (token === ']' || token === '}') {
+      // A closer with nothing open: yaml would report every one (a flood of errors, seconds for a long run).
+      if (--flow < 0) return { offset, why: 'stray' };
+    } else if (token === '-' || token === '?') {
+      if (++onLine + flow > limit) return { offset, why: 'deep' };
     } else if (token === '\n' || token === '\r\n') onLine = 0;
     offset += token.length;
   }
@@ -265,7 +276,7 @@ function tooDeepText(text: string, limit: number): number | null {
     if (!token) continue;
     if (token.type === 'document') stack.push({ token: token.value, depth });
     else if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
-      if (depth + 1 > limit) return token.offset;
+      if (depth + 1 > limit) return { offset: token.offset, why: 'deep' };
       for (const it of token.items) {
         const item = it as { key?: CST.Token | null; value?: CST.Token };
         stack.push({ token: item.key, depth: depth + 1 }, { token: item.value, depth: depth + 1 });
@@ -313,11 +324,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   const lc = new LineCounter();
   const text = bytes.toString('utf8');
   const kind = path.extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML';
-  // Before the composer (recursive) and the schema validator see it: yaml's CST parser is a loop.
-  const deep = tooDeepText(text, MAX_NESTING_DEPTH);
-  if (deep !== null) throw new PlanError(file, [{ line: lineAtOffset(text, deep), path: '', message: `nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps (the limit for a plan); a plan is about 6 deep` }]);
-  // JSON is YAML 1.2: one parser, and line numbers for both.
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
+  // JSON.parse first (a loop, safe on any depth), so a JSON plan's syntax errors are told in JSON's terms.
   if (kind === 'JSON') {
     // JSON's own parser says what is wrong in JSON's terms (and, for some errors, where); YAML's gives the lines
     // of keys. A byte order mark is no error in a plan (YAML skips it too).
@@ -329,6 +336,15 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
       throw new PlanError(file, [{ line, path: '', message: `not valid JSON: ${message}` }]);
     }
   }
+  // Before the composer (recursive) and the schema validator see it: yaml's CST parser is a loop.
+  const deep = tooDeepText(text, MAX_NESTING_DEPTH);
+  if (deep !== null) {
+    const line = lineAtOffset(text, deep.offset);
+    if (deep.why === 'stray') throw new PlanError(file, [{ line, path: '', message: `not valid ${kind}: '${text[deep.offset]}' closes no open list or map` }]);
+    throw new PlanError(file, [{ line, path: '', message: `nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps (the limit for a plan); a plan is about 6 deep` }]);
+  }
+  // JSON is YAML 1.2: one parser, and line numbers for both.
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
   const issue = (at: KeyPath, message: string, atKey = false): PlanIssue => ({ line: lineOf(doc, lc, at, atKey), path: formatPath(at), message });
   if (doc.errors.length > 0) {
     throw new PlanError(
