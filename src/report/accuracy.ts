@@ -132,9 +132,10 @@ export function prChart(series: { label: string; pr50: readonly number[]; map50:
     // Later series dashed, so two identical curves (a gate-zero patch) still show both.
     const dash = i > 0 ? ' stroke-dasharray="6 4"' : '';
     parts.push(`<path d="${path([...s.pr50])}" fill="none" stroke="${c}" stroke-width="2"${dash} data-series="${esc(s.label)}"><title>${esc(s.label)}: mAP@0.5 ${mapText(s.map50)}</title></path>`);
-    const ly = margin.top + 14 + i * 18;
-    parts.push(`<line x1="${width - margin.right - 150}" x2="${width - margin.right - 126}" y1="${ly - 4}" y2="${ly - 4}" stroke="${c}" stroke-width="2"${dash}/>`);
-    parts.push(`<text x="${width - margin.right - 120}" y="${ly}" class="tick">${esc(s.label)} (${mapText(s.map50)})</text>`);
+    // The legend sits bottom left, where a precision-recall curve rarely goes.
+    const ly = height - margin.bottom - 12 - (series.length - 1 - i) * 18;
+    parts.push(`<line x1="${margin.left + 10}" x2="${margin.left + 34}" y1="${ly - 4}" y2="${ly - 4}" stroke="${c}" stroke-width="2"${dash}/>`);
+    parts.push(`<text x="${margin.left + 40}" y="${ly}" class="tick">${esc(s.label)}: mAP@0.5 ${mapText(s.map50)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="precision-recall curves" data-chart="pr" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
