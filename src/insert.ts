@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { create } from '@bufbuild/protobuf';
+import { clone, create } from '@bufbuild/protobuf';
+import * as fs from 'node:fs';
 import { BuildError, isOnnxAttnError, LocateError, MismatchError, ModelError, OnnxAttnError, UsageError } from './errors.js';
 import type { Dim, Node, Value } from './graph/graph.js';
 import { spliceModule } from './graph/splice.js';
@@ -12,11 +13,12 @@ import { locate, splitSpecs, type Site } from './locate/locate.js';
 import { isWithin } from './locate/scope.js';
 import type { Family, ModelStructure } from './locate/structure.js';
 import { insertedModules, type InsertedModule } from './graph/inserted.js';
-import { ModuleBuilder, type TapeValue } from './modules/builder.js';
+import { ModuleBuilder, MODULE_FLOAT_TYPES, type TapeValue } from './modules/builder.js';
+import { dtypeName } from './onnx/dtype.js';
 import { findModule, resolveOptions } from './modules/index.js';
 import type { AttentionModule, ModuleContext, OptionValue, Weights } from './modules/types.js';
 import { initWeights, readTensorFile, resolveWeights, type NamedTensor } from './modules/weights.js';
-import { StringStringEntryProtoSchema } from './onnx/proto.js';
+import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataType as DT } from './onnx/proto.js';
 import { isTorchCheckpointPath } from './weights/torch-checkpoint.js';
 import { pickModuleTensors, tensorSource, type TensorSource } from './weights/select.js';
 import { VERSION } from './version.js';
@@ -163,6 +165,7 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
       opset: graph.opset(''),
       bnEps,
       options: moduleOptions,
+      elemType: moduleElemType(site, s, module),
     };
     if (ctx.opset < 11 || ctx.opset > 21) throw new BuildError(`the model's opset is ${ctx.opset}; onnx-attn builds modules for opsets 11 to 21`);
     try {
@@ -289,8 +292,23 @@ function consumersBySite(sites: readonly Site[], s: ModelStructure, given: strin
   return picked;
 }
 
+/**
+ * The element type the module computes in: the point's own. A half-precision export (`yolov5 export --half`,
+ * ultralytics `half=True`) is float16 throughout, weights included, with no Casts; an inserted module is built
+ * the same way (float16 constants and weights), so the patched model stays one precision. Unknown is float32.
+ */
+function moduleElemType(site: Site, s: ModelStructure, module: AttentionModule): number {
+  const elemType = s.types.get(site.value)?.elemType || site.value.declared?.elemType || DT.FLOAT;
+  if (!MODULE_FLOAT_TYPES.includes(elemType)) {
+    throw new BuildError(
+      `${site.point} (${site.value.name}) is ${dtypeName(elemType)}; ${module.name} is built in float32, float16 or float64, the types of a feature map`,
+    );
+  }
+  return elemType;
+}
+
 function record(module: AttentionModule, ctx: ModuleContext, weights: Weights, gate: 'zero' | 'none'): { tape: ModuleBuilder; output: TapeValue } {
-  const tape = new ModuleBuilder(ctx.opset);
+  const tape = new ModuleBuilder(ctx.opset, ctx.elemType);
   const x = tape.input;
   let y = module.build(tape, x, weights, ctx);
   if (gate === 'zero') {
@@ -459,6 +477,8 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   }
   if (!options.dryRun) checkOutputPath(output, { force: options.force ?? false, inPlace: options.inPlace ?? false });
   const model = await loadModel(input);
+  // A model read from a pipe cannot be read a second time for the check run: its original is kept as a copy.
+  const original = isRegularFile(input) ? null : { ...model, proto: clone(ModelProtoSchema, model.proto) };
   // --shape sizes the probe and the check run; the modules see the model's own (possibly dynamic) dims.
   const analyzed = await analyzeModel(model, options.shapes ? { probeShapes: options.shapes } : {});
   const plans = planInsertions(analyzed, options);
@@ -473,7 +493,7 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   if (structure.length > 0) throw new ModelError(`the patched model is not valid (${structure[0]}); nothing was written. Please report this with --debug output`);
   let run: RunCheck | null = null;
   if (options.check !== false) {
-    run = await checkRun(await loadModel(input), model, options.shapes ? { shapes: options.shapes } : {});
+    run = await checkRun(original ?? (await loadModel(input)), model, options.shapes ? { shapes: options.shapes } : {});
     if (run.problems.length > 0) throw new ModelError(`the patched model does not run like the original: ${run.problems[0]}; nothing was written`);
     const gated = insertions.every((i) => i.gate === 'zero');
     if (gated && !run.identical) {
@@ -486,4 +506,12 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
     inPlace: options.inPlace ?? false,
   });
   return { input, output, dryRun: false, insertions, check: { structure, run } };
+}
+
+function isRegularFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }

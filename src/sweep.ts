@@ -11,7 +11,7 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
 import { encodeModel } from './onnx/save.js';
 import { detectFormat } from './runtime/detections.js';
-import { graphInputSpecs } from './runtime/inputs.js';
+import { conformInputs, graphInputSpecs } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
 import { readProfile } from './runtime/placement.js';
 import { runCounts, sessionOptions as runSessionOptions, timeAlternately } from './runtime/run.js';
@@ -190,7 +190,7 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
   for (const [v, t] of base.structure.types) if (t.shape && t.shape.every((d) => d !== null)) known.set(v.name, t.shape);
 
   const specs = graphInputSpecs(base.graph, options.shapes);
-  const sets = await inputSets(options.inputs ?? 'random', specs, options.seed ?? 0);
+  const sets = conformInputs(specs, await inputSets(options.inputs ?? 'random', specs, options.seed ?? 0));
   const sessionOptions = runSessionOptions(choice, options);
   const { warmup, iters } = runCounts(options);
   const baseline = await openSession(encodeModel(model), sessionOptions, `model ${file}`);

@@ -8,7 +8,7 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { listOf, numberIn, oneOf } from './options.js';
 import { encodeModel } from './onnx/save.js';
 import { decodeRuns, detectFormat, type Format } from './runtime/detections.js';
-import { graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
+import { conformInputs, graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, type LatencyStats } from './runtime/metrics.js';
 import type { Placement } from './runtime/placement.js';
 import { chooseProviders, parseEp, type EpName, type ProviderChoice } from './runtime/providers.js';
@@ -200,7 +200,7 @@ export function placementCheck(placement: Placement | null, required: string | u
 
 export async function loadInputs(prepared: PreparedModel, options: RuntimeOptions): Promise<InputTensor[][]> {
   // Every source (a JSON file, images) is fed in the dtype the model declares: float16 models included.
-  return inputSets(options.inputs ?? 'random', prepared.specs, options.seed ?? 0);
+  return conformInputs(prepared.specs, await inputSets(options.inputs ?? 'random', prepared.specs, options.seed ?? 0));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { AttributeProtoSchema, AttributeProto_AttributeType as AT, TensorProtoSchema, TensorProto_DataType as DT } from '../onnx/proto.js';
 import type { AttributeProto, TensorProto } from '../onnx/proto.js';
+import { toFloat16Array } from '../onnx/float16.js';
 
 /**
  * A recording builder (onnx-ir's Tape): modules describe their subgraph here, away from any model. Splicing
@@ -44,16 +45,23 @@ function attribute(name: string, a: Attr): AttributeProto {
   return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(a.s) });
 }
 
+/** The element types a module can compute in (TensorProto.DataType): those of feature maps. */
+export const MODULE_FLOAT_TYPES: readonly number[] = [DT.FLOAT, DT.FLOAT16, DT.DOUBLE];
+
 export class ModuleBuilder {
   readonly opset: number;
+  /** The element type of x and of every float constant (`floats`); a Cast to float names it (`Cast to=floatType`). */
+  readonly floatType: number;
   readonly nodes: TapeNode[] = [];
   readonly constants: TapeValue[] = [];
   readonly input: TapeValue;
   private nextId = 1;
   private readonly keys = new Set<string>();
 
-  constructor(opset: number) {
+  constructor(opset: number, floatType: number = DT.FLOAT) {
+    if (!MODULE_FLOAT_TYPES.includes(floatType)) throw new Error(`a module computes in float32, float16 or float64, not type ${floatType}`);
     this.opset = opset;
+    this.floatType = floatType;
     this.input = { id: 0, kind: 'input' };
   }
 
@@ -77,13 +85,16 @@ export class ModuleBuilder {
   }
 
   /**
-   * A float32 initializer. `key` is the reference state_dict key when the values are that key's as given
-   * (`Channel_Att.bn2.running_mean`), or what it holds when folded or derived (`Channel_Att.bn2.folded_scale`).
+   * A float initializer in the module's `floatType` (float32 unless the host is float16 or float64; float16 rounds
+   * from the float32 value, as torch's `.half()` does). `key` is the reference state_dict key when the values are
+   * that key's as given (`Channel_Att.bn2.running_mean`), or what it holds when folded or derived
+   * (`Channel_Att.bn2.folded_scale`).
    */
   floats(key: string, dims: readonly number[], values: ArrayLike<number>): TapeValue {
     const data = Float32Array.from(values as ArrayLike<number>);
     if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`constant ${key}: ${data.length} values for dims [${dims}]`);
-    return this.constant(key, DT.FLOAT, dims, new Uint8Array(data.buffer));
+    const typed = this.floatType === DT.FLOAT16 ? toFloat16Array(data) : this.floatType === DT.DOUBLE ? Float64Array.from(values as ArrayLike<number>) : data;
+    return this.constant(key, this.floatType, dims, new Uint8Array(typed.buffer));
   }
 
   /** An int64 initializer (axes, shapes, split sizes). */

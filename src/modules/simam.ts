@@ -64,7 +64,7 @@ export const SimAM: AttentionModule = {
         b.opset >= 15
           ? b.op('Shape', [x], { start: int(2), end: int(4) })
           : b.op('Slice', [b.op('Shape', [x]), b.int64s('hw_start', [2]), b.int64s('hw_end', [4]), b.int64s('hw_axes', [0])]);
-      const count = b.op('Cast', [b.reduce('ReduceProd', hw, [0], false, 'hw_reduce_axes')], { to: int(1) });
+      const count = b.op('Cast', [b.reduce('ReduceProd', hw, [0], false, 'hw_reduce_axes')], { to: int(b.floatType) });
       const n = b.op('Sub', [count, b.floats('one', [], [1])]);
       const v = b.op('Add', [b.op('Mul', [mean, b.op('Div', [count, n])]), b.floats('lambda', [], [lambda])]);
       denom = b.op('Mul', [v, b.floats('four', [], [4])]);

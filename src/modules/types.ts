@@ -13,6 +13,8 @@ export interface ModuleContext {
   bnEps: number;
   /** Options after defaults and validation (see `options`). */
   options: Readonly<Record<string, OptionValue>>;
+  /** The feature map's element type (TensorProto.DataType: float32, float16 or float64); the module computes in it. Default float32. */
+  elemType?: number;
 }
 
 export type OptionValue = string | number;

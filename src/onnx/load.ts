@@ -155,8 +155,9 @@ function isStreamRead(step: ReadRange[] | StreamRead): step is StreamRead {
  * every external payload), and the files stay open until the loader resumes or returns the generator.
  */
 function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[] | StreamRead, OnnxModel, void> {
-  const source = modelSource(file);
-  const fd = openForReading(file);
+  const inherited = inheritedFd(file);
+  const source = modelSource(file, inherited);
+  const fd = inherited ?? openForReading(file);
   let bytes: Uint8Array;
   try {
     if (source.stream) {
@@ -168,7 +169,7 @@ function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[] |
       yield [{ fd, target: bytes, position: 0, what: file }];
     }
   } finally {
-    fs.closeSync(fd);
+    if (inherited === null) fs.closeSync(fd);
   }
   const { model, externals } = decodeFile(bytes, file);
   if (options.loadExternalData !== false && externals.length > 0) {
@@ -202,10 +203,10 @@ export function nonRegularKind(stat: fs.Stats): string | null {
  * A regular file is read by size; a pipe (`<(cat m.onnx)`, a FIFO) or a character device (/dev/stdin on a terminal
  * or pipe) is read to its end as a stream, up to `MAX_STREAM_BYTES`. A directory, socket or block device is refused.
  */
-function modelSource(file: string): { stream: false; size: number } | { stream: true; kind: string } {
+function modelSource(file: string, inherited: number | null): { stream: false; size: number } | { stream: true; kind: string } {
   let stat: fs.Stats;
   try {
-    stat = fs.statSync(file);
+    stat = inherited === null ? fs.statSync(file) : fs.fstatSync(inherited);
   } catch {
     throw new ModelError(`${file}: no such file; check the path`);
   }
@@ -214,7 +215,16 @@ function modelSource(file: string): { stream: false; size: number } | { stream: 
   if (stat.isDirectory()) throw new ModelError(`${file} is a directory, not an .onnx file`);
   if (stat.isFIFO()) return { stream: true, kind: 'a pipe' };
   if (stat.isCharacterDevice()) return { stream: true, kind };
+  // A socket cannot be opened by its path, but one this process holds (stdin from a parent's socketpair) reads as a pipe.
+  if (stat.isSocket() && inherited !== null) return { stream: true, kind: 'a pipe' };
   throw new ModelError(`${file} is ${kind}, not an .onnx file; give the model's file (a pipe is read too)`);
+}
+
+/** /dev/stdin, /dev/fd/N or /proc/self/fd/N: a descriptor this process already holds, read as it is. */
+function inheritedFd(file: string): number | null {
+  if (file === '/dev/stdin') return 0;
+  const m = /^\/(?:dev\/fd|proc\/self\/fd)\/(\d+)$/.exec(file);
+  return m ? Number(m[1]) : null;
 }
 
 function cannotRead(file: string, e: unknown): ModelError {
@@ -293,13 +303,14 @@ function readAsync(fd: number, target: Uint8Array, offset: number, position: num
   });
 }
 
-/** Pieces of a stream read so far, joined once at the end; more than `limit` bytes is refused. */
+/** A stream that gave more than its limit (`MAX_STREAM_BYTES` unless told). */
 function streamLimit(r: StreamRead): ModelError {
   return new ModelError(
     `${r.what} is ${r.kind} that gave more than ${r.limit} bytes (the most onnx-attn reads from a stream, MAX_STREAM_BYTES); save the model to a file and give its path`,
   );
 }
 
+/** A stream read to its end in pieces, joined once; more than `limit` bytes is refused as soon as it is seen. */
 async function readStream(r: StreamRead): Promise<Uint8Array> {
   const pieces: Buffer[] = [];
   let total = 0;

@@ -1,5 +1,7 @@
-import { UsageError } from '../errors.js';
+import { ModelError, UsageError } from '../errors.js';
 import type { Dim, Graph } from '../graph/graph.js';
+import { dtypeName } from '../onnx/dtype.js';
+import { fromFloat16Array, toFloat16Array } from '../onnx/float16.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { TensorProto_DataType as DT } from '../onnx/proto.js';
 
@@ -10,12 +12,78 @@ export interface InputSpec {
   dims: number[];
 }
 
+/** The element types onnxruntime-node feeds, as it names them; float16 travels as Uint16Array bit patterns. */
+export type InputType = 'float32' | 'float16' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
+
 /** Plain typed data, turned into ort.Tensor by the session layer. */
 export interface InputTensor {
   name: string;
-  type: 'float32' | 'int64' | 'int32' | 'uint8' | 'bool' | 'float64';
+  type: InputType;
   dims: number[];
-  data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Float64Array;
+  data: Float32Array | Uint16Array | Float64Array | Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+}
+
+/** TensorProto.DataType → the type onnxruntime-node feeds it as; the others (string, bfloat16, float8, 4-bit, complex) it cannot. */
+const INPUT_TYPES: Partial<Record<number, InputType>> = {
+  [DT.FLOAT]: 'float32',
+  [DT.FLOAT16]: 'float16',
+  [DT.DOUBLE]: 'float64',
+  [DT.INT8]: 'int8',
+  [DT.UINT8]: 'uint8',
+  [DT.INT16]: 'int16',
+  [DT.UINT16]: 'uint16',
+  [DT.INT32]: 'int32',
+  [DT.UINT32]: 'uint32',
+  [DT.INT64]: 'int64',
+  [DT.UINT64]: 'uint64',
+  [DT.BOOL]: 'bool',
+};
+
+/** The type an input is fed as; an element type onnxruntime-node cannot feed is exit 4 naming the input. */
+export function inputTypeOf(spec: { name: string; elemType: number }, file?: string | null): InputType {
+  const type = INPUT_TYPES[spec.elemType];
+  if (type) return type;
+  throw new ModelError(
+    `${file ? `${file}: ` : ''}model input '${spec.name}' is ${dtypeName(spec.elemType)}, which onnxruntime-node cannot feed (it takes ${[...new Set(Object.values(INPUT_TYPES))].join(', ')}); onnx-attn cannot run this model`,
+  );
+}
+
+/** A tensor of the spec's type holding `values` (integers truncated, bool as 0/1, float16 rounded to nearest). */
+export function typedInput(spec: InputSpec, values: ArrayLike<number>): InputTensor {
+  const type = inputTypeOf(spec);
+  const n = values.length;
+  const ints = (v: number) => (Number.isFinite(v) ? Math.trunc(v) : 0);
+  let data: InputTensor['data'];
+  switch (type) {
+    case 'float32': data = Float32Array.from(values); break;
+    case 'float16': data = toFloat16Array(values); break;
+    case 'float64': data = Float64Array.from(values); break;
+    case 'int8': data = Int8Array.from(values, ints); break;
+    case 'uint8': data = Uint8Array.from(values, ints); break;
+    case 'int16': data = Int16Array.from(values, ints); break;
+    case 'uint16': data = Uint16Array.from(values, ints); break;
+    case 'int32': data = Int32Array.from(values, ints); break;
+    case 'uint32': data = Uint32Array.from(values, ints); break;
+    case 'int64': data = BigInt64Array.from({ length: n }, (_, i) => BigInt(ints(values[i]!))); break;
+    case 'uint64': data = BigUint64Array.from({ length: n }, (_, i) => BigInt(Math.max(0, ints(values[i]!)))); break;
+    case 'bool': data = Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0)); break;
+  }
+  return { name: spec.name, type, dims: spec.dims, data };
+}
+
+/**
+ * Input sets with every tensor in the type its model input declares: a source that gives numbers in another type
+ * (a JSON file read as float32, images for a float16 model) is converted here, once, for every source.
+ */
+export function conformInputs(specs: readonly InputSpec[], sets: InputTensor[][]): InputTensor[][] {
+  return sets.map((set) =>
+    set.map((t) => {
+      const spec = specs.find((s) => s.name === t.name);
+      if (!spec || inputTypeOf(spec) === t.type) return t;
+      const values = t.type === 'float16' ? fromFloat16Array(t.data as Uint16Array) : Array.from(t.data as ArrayLike<number | bigint>, Number);
+      return typedInput({ ...spec, dims: t.dims }, values);
+    }),
+  );
 }
 
 export interface InputOptions {
@@ -90,6 +158,7 @@ function checkSize(name: string, dims: readonly number[], what: string): void {
 /** The specs of a graph's real inputs (initializers listed as inputs excluded), dynamic dims fixed as above. */
 export function graphInputSpecs(graph: Graph, shapes: Record<string, number[]> = {}): InputSpec[] {
   const inputs = graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null }));
+  for (const i of inputs) inputTypeOf(i, graph.model.path); // said here, where the file is known
   return resolveInputSpecs(inputs, graph.model.proto, shapes);
 }
 
@@ -106,42 +175,30 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * Input tensors for one run. Float image inputs get smooth, image-like values in [0, 1] (a few random
- * gradients and blobs plus noise), so detectors see structure rather than white noise; `orig_target_sizes`
- * style inputs ([N, 2] integers) get the image size; other integer inputs are zeros.
+ * Input tensors for one run, each in the type its model input declares. Float image inputs get smooth, image-like
+ * values in [0, 1] (a few random gradients and blobs plus noise), so detectors see structure rather than white
+ * noise (a uint8 image input gets them ×255); `orig_target_sizes` style inputs ([N, 2] integers) get the image
+ * size; other integer and bool inputs are zeros. A type onnxruntime-node cannot feed is exit 4 (`inputTypeOf`).
  */
 export function makeInputs(specs: InputSpec[], options: InputOptions = {}): InputTensor[] {
   const rand = seededRandom(options.seed ?? 0);
   const imageSpec = specs.find((s) => s.dims.length === 4);
   const imageHW = imageSpec ? [imageSpec.dims[2]!, imageSpec.dims[3]!] : [640, 640];
   return specs.map((s): InputTensor => {
+    const type = inputTypeOf(s);
     const n = s.dims.reduce((a, b) => a * b, 1);
-    switch (s.elemType) {
-      case DT.FLOAT: {
-        const data = new Float32Array(n);
-        if (options.mode !== 'zeros') fillImageLike(data, s.dims, rand);
-        return { name: s.name, type: 'float32', dims: s.dims, data };
+    const values = new Float32Array(n);
+    if (type === 'float32' || type === 'float16' || type === 'float64') {
+      if (options.mode !== 'zeros') fillImageLike(values, s.dims, rand);
+    } else if (type === 'uint8' && s.dims.length === 4) {
+      if (options.mode !== 'zeros') {
+        fillImageLike(values, s.dims, rand);
+        for (let i = 0; i < n; i++) values[i] = Math.round(values[i]! * 255);
       }
-      case DT.DOUBLE: {
-        const f = new Float32Array(n);
-        if (options.mode !== 'zeros') fillImageLike(f, s.dims, rand);
-        return { name: s.name, type: 'float64', dims: s.dims, data: Float64Array.from(f) };
-      }
-      case DT.INT64: {
-        const data = new BigInt64Array(n);
-        if (s.dims.length === 2 && s.dims[1] === 2) for (let i = 0; i < n; i++) data[i] = BigInt(imageHW[i % 2]!);
-        return { name: s.name, type: 'int64', dims: s.dims, data };
-      }
-      case DT.INT32: {
-        const data = new Int32Array(n);
-        if (s.dims.length === 2 && s.dims[1] === 2) for (let i = 0; i < n; i++) data[i] = imageHW[i % 2]!;
-        return { name: s.name, type: 'int32', dims: s.dims, data };
-      }
-      case DT.BOOL:
-        return { name: s.name, type: 'bool', dims: s.dims, data: new Uint8Array(n) };
-      default:
-        return { name: s.name, type: 'uint8', dims: s.dims, data: new Uint8Array(n) };
+    } else if (type !== 'bool' && s.dims.length === 2 && s.dims[1] === 2) {
+      for (let i = 0; i < n; i++) values[i] = imageHW[i % 2]!;
     }
+    return type === 'float32' ? { name: s.name, type, dims: s.dims, data: values } : typedInput(s, values);
   });
 }
 

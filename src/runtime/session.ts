@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ModelError } from '../errors.js';
 import type { InputTensor } from './inputs.js';
 import { loadOrt } from './ort.js';
+import { fromFloat16Array } from '../onnx/float16.js';
 
 export interface OutputTensor {
   name: string;
@@ -86,7 +87,10 @@ export async function openSession(bytes: Uint8Array, options: SessionOptions = {
       }
       return session.outputNames.map((name) => {
         const t = result[name]!;
-        return { name, type: t.type, dims: [...t.dims], data: t.data as ArrayLike<number | bigint> };
+        // float16 comes back as bit patterns (no Float16Array in Node 20): as float32 values (exact), every metric,
+        // finiteness check and detection decoder reads it as numbers; `type` still says float16.
+        const data = t.type === 'float16' && t.data instanceof Uint16Array ? fromFloat16Array(t.data) : (t.data as ArrayLike<number | bigint>);
+        return { name, type: t.type, dims: [...t.dims], data };
       });
     },
     endProfiling() {
