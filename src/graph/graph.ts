@@ -408,7 +408,8 @@ export class Graph {
       ready.sort((a, b) => position.get(a)! - position.get(b)!);
     }
     if (order.length !== this.nodes.length) {
-      const stuck = this.nodes.filter((n) => !order.includes(n)).slice(0, 3).map((n) => n.name || n.opType);
+      const ordered = new Set(order);
+      const stuck = this.nodes.filter((n) => !ordered.has(n)).slice(0, 3).map((n) => n.name || n.opType);
       throw new ModelError(`the graph has a cycle (through ${stuck.join(', ')}); it is not a valid ONNX model`);
     }
     return order;
