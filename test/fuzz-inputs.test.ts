@@ -49,6 +49,7 @@ function oddValue(rand: Rand): unknown {
     () => '',
     () => 'x'.repeat(1 + int(rand, 100_000)),
     () => '\u001b]0;title\u0007\n',
+    () => 'a\u0000b',
     () => [],
     () => ({}),
     () => Array.from({ length: 1 + int(rand, 20_000) }, () => 1),

@@ -271,3 +271,28 @@ test('a FIFO given as a plan, an --inputs file or a weights file is refused at o
   refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', npz, '-o', path.join(dir, 'o.onnx')]), 2, `${npz}: not a regular file`, /give a \.safetensors, \.npz or \.json file/, { ms: 10_000 });
   assert.deepEqual(listFiles(dir), ['f.json', 'p.yaml', 'w.npz']);
 });
+
+test('a NUL in a plan path is a bad plan at its line (exit 2), found before anything is written', () => {
+  const dir = tmpDir();
+  fs.copyFileSync(v5, path.join(dir, 'm.onnx'));
+  const plan = path.join(dir, 'plan.json');
+  const entry = { input: 'm.onnx', output: 'out/a\u0000b.onnx', insert: [{ after: '23', module: 'NAM' }], validate: false, compare: false };
+  fs.writeFileSync(plan, JSON.stringify({ version: 1, models: [entry], reports: ['r\u0000.md'] }, null, 2));
+  const r = run(['apply', plan]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+    `onnx-attn: ${plan}:6: models[0].output: "out/a\\u0000b.onnx" holds a NUL character, which no path can; remove it`,
+    `onnx-attn: ${plan}:18: reports[0]: "r\\u0000.md" holds a NUL character, which no path can; remove it`,
+  ]);
+  assert.deepEqual(listFiles(dir), ['m.onnx', 'plan.json']);
+});
+
+test('an --inputs JSON of 100000 entries, none the model input, is exit 4 with a short message', () => {
+  const dir = tmpDir();
+  const file = path.join(dir, 'in.json');
+  fs.writeFileSync(file, JSON.stringify(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`${'k'.repeat(200)}${i}`, 0]))));
+  const r = run(['validate', v5, '--inputs', file, '--iters', '1', '--warmup', '0']);
+  refused(r, 4, `--inputs ${file}: no entry for model input 'images' (the file has ${'k'.repeat(80)}…`, /, \.\.\. \(99992 more\)\)$/);
+  assert.ok(r.stderr.length < 1200, `${r.stderr.length} characters`);
+  assert.deepEqual(listFiles(dir), ['in.json']);
+});

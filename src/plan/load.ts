@@ -393,8 +393,15 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   };
   const resolve = (p: string) => path.resolve(dir, p);
   const shown = (p: string, abs: string) => (p === abs ? p : `'${p}' (${abs})`);
+  /** A NUL cannot be in a path on any file system (Node throws on it): refused here, not when the file is written. */
+  const nul = (at: KeyPath, p: string) => {
+    if (!p.includes('\0')) return false;
+    issues.push(issue(at, `${JSON.stringify(p)} holds a NUL character, which no path can; remove it`));
+    return true;
+  };
   const needFile = (at: KeyPath, p: string, what: 'file' | 'file or folder') => {
     const abs = resolve(p);
+    if (nul(at, p)) return abs;
     let stat: fs.Stats | null = null;
     try {
       stat = fs.statSync(abs);
@@ -413,6 +420,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
     const at: KeyPath = ['models', i];
     const input = needFile([...at, 'input'], e.input, 'file');
     const output = resolve(e.output);
+    nul([...at, 'output'], e.output);
     checkInside([...at, 'output'], e.output, output);
     if (fs.existsSync(output) && fs.statSync(output).isDirectory()) issues.push(issue([...at, 'output'], `${shown(e.output, output)} is a folder; expected a model file path`));
     const prevOut = outputs.get(real(output));
@@ -570,6 +578,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   for (const e of entries) if (!byOutput.has(real(e.output))) byOutput.set(real(e.output), e);
   const reports = (raw.reports ?? []).map((r, n) => {
     const abs = resolve(r);
+    nul(['reports', n], r);
     checkInside(['reports', n], r, abs);
     const clash = byInput.get(real(abs)) ?? byOutput.get(real(abs));
     if (clash) issues.push(issue(['reports', n], `${shown(r, abs)} is a model of models[${clash.index}]; choose another report path`));

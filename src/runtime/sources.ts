@@ -49,6 +49,14 @@ function flatten(v: unknown, out: number[], dims: number[], index: number[], whe
 
 const FORMS = '{"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}';
 
+/** The file's entry names for a message: a few, each cut short (a hostile file can hold a million long keys). */
+function namesOf(entries: Record<string, unknown>): string {
+  const names = Object.keys(entries);
+  if (names.length === 0) return 'nothing';
+  const shown = names.slice(0, 8).map((n) => (n.length > 80 ? `${n.slice(0, 80)}…` : n));
+  return names.length > 8 ? `${shown.join(', ')}, ... (${names.length - 8} more)` : shown.join(', ');
+}
+
 function readDims(v: unknown, where: string): number[] {
   if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0)) throw new DataFileError(`${where}: expected a list of whole numbers, e.g. [1, 3, 640, 640]`);
   return v as number[];
@@ -75,7 +83,7 @@ function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
   const where = `--inputs ${file}: `;
   return specs.map((s) => {
     const entry = Object.hasOwn(entries, s.name) ? entries[s.name] : undefined;
-    if (entry === undefined) throw new DataFileError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${Object.keys(entries).join(', ') || 'nothing'})`);
+    if (entry === undefined) throw new DataFileError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${namesOf(entries)})`);
     const values: number[] = [];
     let dims: number[] = [];
     if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
