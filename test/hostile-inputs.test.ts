@@ -296,3 +296,13 @@ test('an --inputs JSON of 100000 entries, none the model input, is exit 4 with a
   assert.ok(r.stderr.length < 1200, `${r.stderr.length} characters`);
   assert.deepEqual(listFiles(dir), ['in.json']);
 });
+
+test('the published schema states the same count limits as the loader', () => {
+  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schema/plan.schema.json'), 'utf8')) as {
+    properties: Record<string, { maxItems?: number }>;
+    definitions: { entry: { properties: Record<string, { maxItems?: number }> } };
+  };
+  assert.equal(schema.properties['models']!.maxItems, MAX_PLAN_ENTRIES);
+  assert.equal(schema.properties['reports']!.maxItems, MAX_PLAN_REPORTS);
+  assert.equal(schema.definitions.entry.properties['insert']!.maxItems, MAX_INSERT_ITEMS);
+});
