@@ -25,6 +25,8 @@ export interface AccuracyOptions {
   datasetConf?: number;
   /** NMS IoU threshold (default 0.7, ultralytics' `val`; 0.6 for YOLOv5-family models, as YOLOv5's `val.py`). */
   datasetIou?: number;
+  /** YOLO formats: a box per class above the threshold, as both `val`s decode (default true); false: the best class only. */
+  datasetMultiLabel?: boolean;
   /**
    * Model class index → dataset category id: `auto` (default: by name when the model's `names` metadata names
    * every category, else class k is the k-th category in id order, which is k itself for YOLO labels), or
@@ -52,6 +54,7 @@ export interface AccuracyReport {
   format: Format;
   conf: number;
   iou: number;
+  multiLabel: boolean;
   classMap: 'names' | 'index' | 'order' | 'given';
   map50: number | null;
   map5095: number | null;
@@ -73,9 +76,10 @@ export function checkAccuracyOptions(o: AccuracyOptions): void {
   if (o.dataset !== undefined && (typeof o.dataset !== 'string' || o.dataset === '')) throw new UsageError('dataset: expected a folder, a data.yaml or a COCO .json path');
   numberIn('datasetConf', o.datasetConf, 0, 1);
   numberIn('datasetIou', o.datasetIou, 0, 1);
+  if (o.datasetMultiLabel !== undefined && typeof o.datasetMultiLabel !== 'boolean') throw new UsageError(`datasetMultiLabel ${JSON.stringify(o.datasetMultiLabel)}: expected true or false`);
   if (o.classMap !== undefined) parseClassMap(o.classMap);
   if (o.dataset === undefined) {
-    const stray = (['datasetConf', 'datasetIou', 'classMap'] as const).find((k) => o[k] !== undefined);
+    const stray = (['datasetConf', 'datasetIou', 'datasetMultiLabel', 'classMap'] as const).find((k) => o[k] !== undefined);
     if (stray) throw new UsageError(`${stray} applies to the accuracy on a dataset; give a dataset too`);
   }
 }
@@ -149,6 +153,7 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
   const image = imageInput(specs);
   const [n, , h, w] = image.dims as [number, number, number, number];
   const conf = options.datasetConf ?? 0.001;
+  const multiLabel = options.datasetMultiLabel ?? true;
   const maps = models.map((m) => resolveClassMap(options.classMap, dataset, m.classNames));
   const ious = models.map((m) => options.datasetIou ?? defaultDatasetIou(m.family));
   const detections: DetectionBox[][] = models.map(() => []);
@@ -161,7 +166,7 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
     for (const [k, model] of models.entries()) {
       const outputs = await model.session.run(feeds);
       const byName = new Map<string, OutputTensor>(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as OutputTensor['data'] }]));
-      const found = decodeDetections(model.format, byName, { scoreThreshold: conf, iouThreshold: ious[k]!, maxDetections: 300, batchIndex: 0 });
+      const found = decodeDetections(model.format, byName, { scoreThreshold: conf, iouThreshold: ious[k]!, maxDetections: 300, batchIndex: 0, multiLabel });
       for (const d of found) {
         const categoryId = maps[k]!.map.get(d.classId);
         if (categoryId === undefined) continue;
@@ -187,6 +192,7 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
       format: m.format,
       conf,
       iou: ious[k]!,
+      multiLabel,
       classMap: maps[k]!.how,
       map50: orNull(r.map50),
       map5095: orNull(r.map5095),

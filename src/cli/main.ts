@@ -180,6 +180,7 @@ const ACCURACY_OPTIONS = {
   dataset: { type: 'string', describe: 'Labelled images for mAP: a folder with YOLO txt labels (images/ + labels/, or .txt beside each image), a data.yaml, or a COCO instances .json' },
   'dataset-conf': { type: 'number', describe: 'Score threshold of the boxes scored on --dataset (default 0.001, as ultralytics val)' },
   'dataset-iou': { type: 'number', describe: 'NMS IoU on --dataset (default 0.7 as ultralytics val; 0.6 for YOLOv5, as its val.py)' },
+  'dataset-multi-label': { type: 'boolean', describe: 'A box per class above the threshold, as both vals decode (default; --no-dataset-multi-label: the best class only)' },
   'class-map': { type: 'string', describe: 'Model class → dataset category: auto (by names, else by index/order) or 0=1,1=3,…' },
 } as const;
 
@@ -187,6 +188,7 @@ interface AccuracyArgs {
   dataset?: string | undefined;
   'dataset-conf'?: number | undefined;
   'dataset-iou'?: number | undefined;
+  'dataset-multi-label'?: boolean | undefined;
   'class-map'?: string | undefined;
   'min-map'?: number | undefined;
   'max-map-drop'?: number | undefined;
@@ -195,7 +197,7 @@ interface AccuracyArgs {
 /** The accuracy options as the library takes them; the other --dataset-… flags and the gates need --dataset. */
 function toAccuracy(args: AccuracyArgs) {
   if (args.dataset === undefined) {
-    const stray = (['dataset-conf', 'dataset-iou', 'class-map', 'min-map', 'max-map-drop'] as const).find((k) => args[k] !== undefined);
+    const stray = (['dataset-conf', 'dataset-iou', 'dataset-multi-label', 'class-map', 'min-map', 'max-map-drop'] as const).find((k) => args[k] !== undefined);
     if (stray) throw new UsageError(`--${stray} needs --dataset DIR|data.yaml|coco.json (the labelled images it applies to)`);
     return {};
   }
@@ -203,6 +205,7 @@ function toAccuracy(args: AccuracyArgs) {
     dataset: args.dataset,
     ...(args['dataset-conf'] !== undefined ? { datasetConf: args['dataset-conf'] } : {}),
     ...(args['dataset-iou'] !== undefined ? { datasetIou: args['dataset-iou'] } : {}),
+    ...(args['dataset-multi-label'] !== undefined ? { datasetMultiLabel: args['dataset-multi-label'] } : {}),
     ...(args['class-map'] !== undefined ? { classMap: args['class-map'] } : {}),
     ...(args['min-map'] !== undefined ? { minMap: args['min-map'] } : {}),
     ...(args['max-map-drop'] !== undefined ? { maxMapDrop: args['max-map-drop'] } : {}),

@@ -118,6 +118,7 @@ interface RawRuntime {
   dataset?: string;
   'dataset-conf'?: number;
   'dataset-iou'?: number;
+  'dataset-multi-label'?: boolean;
   'class-map'?: string;
   'min-map'?: number;
   'max-map-drop'?: number;
@@ -510,7 +511,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
       // Accuracy on labelled images: the dataset is relative to the plan; the other keys and the gates need it.
       const dataset = merged.dataset !== undefined ? needFile(keyAt('dataset'), merged.dataset, 'file or folder') : undefined;
       if (dataset === undefined) {
-        for (const key of ['dataset-conf', 'dataset-iou', 'class-map', 'min-map', 'max-map-drop'] as const) {
+        for (const key of ['dataset-conf', 'dataset-iou', 'dataset-multi-label', 'class-map', 'min-map', 'max-map-drop'] as const) {
           if (merged[key] !== undefined) issues.push(issue(keyAt(key), `${key} needs dataset: (the labelled images it applies to)`));
         }
       }
@@ -526,6 +527,7 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         ...(dataset !== undefined ? { dataset } : {}),
         ...(merged['dataset-conf'] !== undefined ? { datasetConf: merged['dataset-conf'] } : {}),
         ...(merged['dataset-iou'] !== undefined ? { datasetIou: merged['dataset-iou'] } : {}),
+        ...(merged['dataset-multi-label'] !== undefined ? { datasetMultiLabel: merged['dataset-multi-label'] } : {}),
         ...(merged['class-map'] !== undefined ? { classMap: merged['class-map'] } : {}),
         ...(merged['min-map'] !== undefined ? { minMap: merged['min-map'] } : {}),
         ...(merged['max-map-drop'] !== undefined ? { maxMapDrop: merged['max-map-drop'] } : {}),

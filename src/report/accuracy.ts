@@ -29,7 +29,7 @@ export interface CompareGate {
 const className = (c: { name: string; class: number }) => (c.name === String(c.class) ? c.name : `${c.name} (${c.class})`);
 
 const summary = (r: AccuracyReport) =>
-  `${r.images} image(s), ${r.instances} box(es), ${r.format} decoded at conf ${r.conf}, NMS IoU ${r.iou}, classes mapped by ${r.classMap}`;
+  `${r.images} image(s), ${r.instances} box(es), ${r.format} decoded at conf ${r.conf}, NMS IoU ${r.iou}${r.multiLabel === false ? ', best class only' : ''}, classes mapped by ${r.classMap}`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Text (the CLI's own output)

@@ -236,3 +236,16 @@ suite('detectFormat', () => {
     assert.equal(detectFormat([out([1, 300, 84])], 'rtdetr-official'), null);
   });
 });
+
+suite('decodeDetections: multiLabel (the val decoders of ultralytics and YOLOv5)', () => {
+  test('yolov5: a box per class whose objectness × score passes; yolov8: a box per class score that passes', () => {
+    // One anchor, objectness 0.5, classes 0.75 and 0.5: scores 0.375 and 0.25; a threshold of 0.2 keeps both.
+    const v5 = new Map([['output0', { dims: [1, 1, 7], data: new Float32Array([10, 10, 4, 4, 0.5, 0.75, 0.5]) }]]);
+    assert.deepEqual(decodeDetections('yolov5', v5, { scoreThreshold: 0.2, multiLabel: true }), [det([8, 8, 12, 12], 0.375, 0), det([8, 8, 12, 12], 0.25, 1)]);
+    assert.deepEqual(decodeDetections('yolov5', v5, { scoreThreshold: 0.2 }), [det([8, 8, 12, 12], 0.375, 0)]);
+    // [1, 4+2, 1]: channel-major.
+    const v8 = new Map([['output0', { dims: [1, 6, 1], data: new Float32Array([10, 10, 4, 4, 0.25, 0.5]) }]]);
+    assert.deepEqual(decodeDetections('yolov8', v8, { scoreThreshold: 0.2, multiLabel: true }), [det([8, 8, 12, 12], 0.5, 1), det([8, 8, 12, 12], 0.25, 0)]);
+    assert.deepEqual(decodeDetections('yolov8', v8, { scoreThreshold: 0.3, multiLabel: true }), [det([8, 8, 12, 12], 0.5, 1)]);
+  });
+});

@@ -47,6 +47,11 @@ export interface DecodeOptions {
   maxDetections?: number;
   /** Which image of the batch (default 0). */
   batchIndex?: number;
+  /**
+   * YOLO formats: one candidate per class scoring above the threshold, not just the best class (default false), as
+   * ultralytics' and YOLOv5's `val` decode (`multi_label=True`); RT-DETR keeps its best class either way.
+   */
+  multiLabel?: boolean;
 }
 
 const OFFICIAL_NAMES = ['labels', 'boxes', 'scores'] as const;
@@ -210,6 +215,13 @@ function decodeYolov5(outputs: ReadonlyMap<string, OutputTensor>, o: Required<De
     const obj = at(row + 4);
     // YOLOv5 drops rows by objectness first; a row that fails it cannot pass obj × cls either (cls ≤ 1).
     if (!(obj > o.scoreThreshold)) continue;
+    if (o.multiLabel) {
+      for (let c = 0; c < width - 5; c++) {
+        const score = obj * at(row + 5 + c);
+        if (score > o.scoreThreshold) out.push({ box: xywhToXyxy(at(row), at(row + 1), at(row + 2), at(row + 3)), score, classId: c });
+      }
+      continue;
+    }
     const best = bestClass(width - 5, (c) => at(row + 5 + c));
     const score = obj * best.score;
     if (!(score > o.scoreThreshold)) continue;
@@ -227,6 +239,13 @@ function decodeYolov8(outputs: ReadonlyMap<string, OutputTensor>, o: Required<De
   const ch = (c: number, a: number) => at(base + c * anchors + a);
   const out: Detection[] = [];
   for (let a = 0; a < anchors; a++) {
+    if (o.multiLabel) {
+      for (let c = 0; c < channels - 4; c++) {
+        const score = ch(4 + c, a);
+        if (score > o.scoreThreshold) out.push({ box: xywhToXyxy(ch(0, a), ch(1, a), ch(2, a), ch(3, a)), score, classId: c });
+      }
+      continue;
+    }
     const best = bestClass(channels - 4, (c) => ch(4 + c, a));
     if (!(best.score > o.scoreThreshold)) continue;
     out.push({ box: xywhToXyxy(ch(0, a), ch(1, a), ch(2, a), ch(3, a)), score: best.score, classId: best.classId });
@@ -286,6 +305,7 @@ export function decodeDetections(format: Format, outputs: ReadonlyMap<string, Ou
     iouThreshold: opts.iouThreshold ?? 0.45,
     maxDetections: opts.maxDetections ?? 300,
     batchIndex: opts.batchIndex ?? 0,
+    multiLabel: opts.multiLabel ?? false,
   };
   switch (format) {
     case 'yolov5':
