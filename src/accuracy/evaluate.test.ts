@@ -161,6 +161,31 @@ suite('evaluateModels', () => {
     assert.equal(perfect[0]!.iou, 0.7);
   });
 
+  test('RT-DETR boxes, fractions of the input, are scaled to it before the letterbox is undone', async () => {
+    const ds = await loadDataset(path.join(dir, 'yolo'));
+    const perImage = perfectDetections(ds);
+    let call = 0;
+    const nc = 2;
+    const queries = 300;
+    const session: ModelSession = {
+      inputNames: ['images'],
+      outputNames: ['output0'],
+      async run() {
+        const data = new Float32Array(queries * (4 + nc));
+        (perImage[call++] ?? []).forEach(([x1, y1, x2, y2, cls, score], q) => {
+          data.set([(x1 + x2) / 2 / 128, (y1 + y2) / 2 / 128, (x2 - x1) / 128, (y2 - y1) / 128], q * (4 + nc));
+          data[q * (4 + nc) + 4 + cls] = score;
+        });
+        return [{ name: 'output0', type: 'float32', dims: [1, queries, 4 + nc], data }] as OutputTensor[];
+      },
+      endProfiling: () => null,
+      release: async () => {},
+    };
+    const [r] = await evaluateModels([{ session, format: 'rtdetr', family: 'rtdetr', classNames: [] }], SPECS, ds);
+    assert.ok(Math.abs(r!.map5095! - 1) < 1e-6, `rtdetr: ${r!.map5095}`);
+    assert.equal(r!.iou, 0.7);
+  });
+
   test('classes map to categories: by order onto COCO ids, by names, or as given', async () => {
     const ds = await loadDataset(path.join(dir, 'yolo'));
     const coco: Dataset = { ...ds, categories: [{ id: 3, name: 'circle' }, { id: 9, name: 'square' }], annotations: ds.annotations.map((a) => ({ ...a, categoryId: a.categoryId === 0 ? 3 : 9 })) };
