@@ -148,7 +148,14 @@ export const defaultDatasetIou = (family: string) => (family === 'yolov5' ? 0.6 
  * Scores every model on the dataset (see the header). The models must take the same inputs (`specs`); the image
  * goes into every batch slot and slot 0 is decoded.
  */
-export async function evaluateModels(models: readonly ScoredModel[], specs: readonly InputSpec[], dataset: Dataset, options: AccuracyOptions = {}): Promise<AccuracyReport[]> {
+export async function evaluateModels(
+  models: readonly ScoredModel[],
+  specs: readonly InputSpec[],
+  dataset: Dataset,
+  options: AccuracyOptions = {},
+  /** After each run: (runs done, runs in all = images × models), for a progress bar. */
+  onRun?: (done: number, total: number) => void,
+): Promise<AccuracyReport[]> {
   checkAccuracyOptions(options);
   const image = imageInput(specs);
   const [n, , h, w] = image.dims as [number, number, number, number];
@@ -158,6 +165,7 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
   const ious = models.map((m) => options.datasetIou ?? defaultDatasetIou(m.family));
   const detections: DetectionBox[][] = models.map(() => []);
   const base = makeInputs(specs as InputSpec[], { mode: 'zeros' });
+  let runs = 0;
   for (const im of dataset.images) {
     const lb = await letterboxImage(im.file, h, w);
     const batch = new Float32Array(n * 3 * h * w);
@@ -165,6 +173,7 @@ export async function evaluateModels(models: readonly ScoredModel[], specs: read
     const feeds: InputTensor[] = base.map((t) => (t.name === image.name ? { ...t, data: t.type === 'float64' ? Float64Array.from(batch) : batch } : t));
     for (const [k, model] of models.entries()) {
       const outputs = await model.session.run(feeds);
+      onRun?.(++runs, dataset.images.length * models.length);
       const byName = new Map<string, OutputTensor>(outputs.map((o) => [o.name, { dims: o.dims, data: o.data as OutputTensor['data'] }]));
       const found = decodeDetections(model.format, byName, { scoreThreshold: conf, iouThreshold: ious[k]!, maxDetections: 300, batchIndex: 0, multiLabel });
       for (const d of found) {
@@ -251,6 +260,7 @@ export async function scoreOnDataset(models: readonly ModelToScore[], specs: rea
       specs,
       dataset,
       options,
+      settings.onProgress,
     );
   } finally {
     for (const s of sessions) await s.release();
