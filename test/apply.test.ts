@@ -226,7 +226,7 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   const ok = entry('out/a.onnx', '      - {after: "23", module: NAM}\n');
   const cases: [string, string, RegExp][] = [
     ['unknown top-level key', `version: 1\nmodels:\n${ok}extra: 1\n`, /^plan\.yaml:7: extra: unknown key 'extra'; expected one of version, defaults, models, reports$/],
-    ['unknown insert key', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        modul: NAM\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[0\]\.modul: unknown key 'modul' \(did you mean 'module'\?\); expected one of after, module, opts, init, seed, weights, bn-eps, gate, consumers, external-data$/],
+    ['unknown insert key', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        modul: NAM\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[0\]\.modul: unknown key 'modul' \(did you mean 'module'\?\); expected one of after, module, opts, init, seed, weights, weights-prefix, bn-eps, gate, consumers, external-data$/],
     ['wrong type', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: "2"\n')}`, /^plan\.yaml:8: models\[0\]\.validate\.iters: expected a whole number ≥ 1, got the string '2'$/],
     // Numbers as the CLI checks them (`--iters '0': expected a whole number ≥ 1`), in the plan's words.
     ['iters over 100000', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {iters: 100001}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.iters: expected a whole number ≤ 100000, got the number 100001$/],

@@ -81,7 +81,7 @@ test('usage errors are exit 2', () => {
   assert.match(r1.stderr, /^onnx-attn: Unknown argument: frobnicate/);
   const r0 = runBin([]);
   assert.equal(r0.code, 2);
-  assert.equal(r0.stderr, "onnx-attn: name a command: inspect, insert, validate, compare, sweep, apply, convert, modules, doctor (see 'onnx-attn --help')\n");
+  assert.equal(r0.stderr, "onnx-attn: name a command: inspect, insert, validate, compare, sweep, apply, convert, modules, doctor, torch (see 'onnx-attn --help')\n");
   const r2 = runBin(['inspect']);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /Not enough non-option arguments/);

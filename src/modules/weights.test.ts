@@ -264,8 +264,11 @@ suite('readTensorFile: a path that is no file is UsageError (exit 2), malformed 
     const dir = path.join(tmp, 'dir.npz');
     fs.mkdirSync(dir);
     throwsUser(() => readTensorFile(dir), 'UsageError', /is a directory/, dir);
+    const ckpt = write('.ckpt', 'x');
+    throwsUser(() => readTensorFile(ckpt), 'UsageError', /unknown weights format '\.ckpt'.*safetensors\.torch\.save_file/, ckpt);
+    // .pt and .pth are PyTorch checkpoints (src/weights): content that is none is the file's fault.
     const pt = write('.pt', 'x');
-    throwsUser(() => readTensorFile(pt), 'UsageError', /unknown weights format '\.pt'.*safetensors\.torch\.save_file/, pt);
+    throwsUser(() => readTensorFile(pt), 'DataFileError', /not a valid PyTorch checkpoint: neither a zip nor a pickle/, pt);
     const none = write('', 'x');
     throwsUser(() => readTensorFile(none), 'UsageError', /unknown weights format '\(no extension\)'/, none);
   });

@@ -76,10 +76,10 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
   // PyTorch checkpoints: an inert pickle reader, src/weights/torch-checkpoint.ts.
   if (ext === '.pt' || ext === '.pth') return readCheckpointTensorFile(file);
   if (!['.safetensors', '.npz', '.json'].includes(ext)) {
-    const hint = ['.pt', '.pth', '.bin', '.ckpt'].includes(ext)
+    const hint = ['.bin', '.ckpt'].includes(ext)
       ? '; save the state_dict with safetensors.torch.save_file or numpy.savez first'
       : '';
-    throw new UsageError(`${file}: unknown weights format '${ext || '(no extension)'}' (expected .safetensors, .npz or .json)${hint}`);
+    throw new UsageError(`${file}: unknown weights format '${ext || '(no extension)'}' (expected .safetensors, .npz, .json, or a PyTorch checkpoint .pt or .pth)${hint}`);
   }
   let bytes: Buffer;
   try {
