@@ -440,6 +440,16 @@ test('a model from a pipe is read as a stream; one with external data, a socket 
   // External data lives beside a model's file; a pipe has no folder.
   const ext = fs.readFileSync(save(dir, 'ext.onnx', externalModel('w.bin')));
   assertRefused(runBounded(['inspect', '/dev/stdin'], { input: ext }), '/dev/stdin', /is a pipe and its model keeps 1 tensor\(s\) in external data files/);
+  // A named FIFO that nobody writes to is refused after a bounded wait, instead of blocking in open() forever;
+  // one whose writer comes late (but within the wait) is read.
+  const lonely = path.join(dir, 'lonely.onnx');
+  spawnSync('mkfifo', [lonely]);
+  assertRefused(runBounded(['inspect', lonely]), lonely, /is a FIFO \(named pipe\) that no process wrote to within 5 s \(FIFO_WRITER_WAIT_MS\)/);
+  const late = spawn('sh', ['-c', `sleep 1; cat ${file} > ${lonely}`], { stdio: 'ignore' });
+  const fromFifo = runBounded(['inspect', lonely, '--json']);
+  late.kill();
+  assert.equal(fromFifo.code, 0, fromFifo.stderr);
+  assert.deepEqual({ ...JSON.parse(fromFifo.stdout), path: null }, { ...JSON.parse(viaFile.stdout), path: null });
   // A socket cannot be read as a model.
   const sock = path.join(dir, 'model.sock');
   await new Promise<void>((resolve) => {

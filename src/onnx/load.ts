@@ -143,8 +143,19 @@ interface StreamRead {
   /** The file's kind for messages ('a pipe'). */
   kind: string;
   limit: number;
+  /**
+   * A named FIFO, opened without blocking: until a writer shows up its reads say end-of-file, so an empty read
+   * before any byte means "no writer yet", waited for at most FIFO_WRITER_WAIT_MS.
+   */
+  namedFifo: boolean;
   bytes: Uint8Array | null;
 }
+
+/**
+ * How long a named FIFO given as the model may have no writer: opening it blocks forever otherwise (a FIFO planted
+ * where a model is expected must not hang a CI job). A writer that is there but slow is waited for without limit.
+ */
+export const FIFO_WRITER_WAIT_MS = 5000;
 
 function isStreamRead(step: ReadRange[] | StreamRead): step is StreamRead {
   return !Array.isArray(step);
@@ -157,11 +168,12 @@ function isStreamRead(step: ReadRange[] | StreamRead): step is StreamRead {
 function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[] | StreamRead, OnnxModel, void> {
   const inherited = inheritedFd(file);
   const source = modelSource(file, inherited);
-  const fd = inherited ?? openForReading(file);
+  const namedFifo = inherited === null && source.stream && source.kind === 'a pipe';
+  const fd = inherited ?? openForReading(file, namedFifo);
   let bytes: Uint8Array;
   try {
     if (source.stream) {
-      const read: StreamRead = { fd, what: file, kind: source.kind, limit: options.maxStreamBytes ?? MAX_STREAM_BYTES, bytes: null };
+      const read: StreamRead = { fd, what: file, kind: source.kind, limit: options.maxStreamBytes ?? MAX_STREAM_BYTES, namedFifo, bytes: null };
       yield read;
       bytes = read.bytes!;
     } else {
@@ -231,9 +243,10 @@ function cannotRead(file: string, e: unknown): ModelError {
   return new ModelError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e}); check its permissions`, { cause: e });
 }
 
-function openForReading(file: string): number {
+function openForReading(file: string, nonBlocking = false): number {
   try {
-    return fs.openSync(file, 'r');
+    // O_NONBLOCK: a FIFO opens at once even with no writer (a blocking open would wait for one forever).
+    return fs.openSync(file, nonBlocking ? fs.constants.O_RDONLY | fs.constants.O_NONBLOCK : fs.constants.O_RDONLY);
   } catch (e) {
     throw cannotRead(file, e);
   }
@@ -310,44 +323,81 @@ function streamLimit(r: StreamRead): ModelError {
   );
 }
 
+function noWriter(r: StreamRead): ModelError {
+  return new ModelError(`${r.what} is a FIFO (named pipe) that no process wrote to within ${FIFO_WRITER_WAIT_MS / 1000} s (FIFO_WRITER_WAIT_MS); start its writer first, or give the model's file`);
+}
+
+/**
+ * What one read of a stream means: bytes, the end, or wait and read again (EAGAIN from a writer with nothing yet,
+ * or a named FIFO's end-of-file before its writer has opened it).
+ */
+class StreamState {
+  readonly pieces: Buffer[] = [];
+  total = 0;
+  private writerSeen = false;
+  private readonly since = Date.now();
+  constructor(private readonly r: StreamRead) {}
+
+  /** The next piece to read into: one byte past the limit, so that passing it is seen. */
+  buffer(): Buffer {
+    return Buffer.allocUnsafe(Math.min(PIECE, this.r.limit - this.total + 1));
+  }
+
+  /** After a read of `n` bytes (or an error): 'more', 'wait' or 'done'. */
+  next(piece: Buffer, n: number | null, error?: unknown): 'more' | 'wait' | 'done' {
+    if (error !== undefined) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw cannotRead(this.r.what, error);
+      this.writerSeen = true;
+      return 'wait';
+    }
+    if (n === 0) {
+      if (!this.r.namedFifo || this.writerSeen || this.total > 0) return 'done';
+      if (Date.now() - this.since > FIFO_WRITER_WAIT_MS) throw noWriter(this.r);
+      return 'wait';
+    }
+    this.writerSeen = true;
+    this.total += n!;
+    if (this.total > this.r.limit) throw streamLimit(this.r);
+    this.pieces.push(piece.subarray(0, n!));
+    return 'more';
+  }
+
+  bytes(): Uint8Array {
+    return Buffer.concat(this.pieces, this.total);
+  }
+}
+
 /** A stream read to its end in pieces, joined once; more than `limit` bytes is refused as soon as it is seen. */
 async function readStream(r: StreamRead): Promise<Uint8Array> {
-  const pieces: Buffer[] = [];
-  let total = 0;
+  const state = new StreamState(r);
   for (;;) {
-    const piece = Buffer.allocUnsafe(Math.min(PIECE, r.limit - total + 1));
-    let n: number;
+    const piece = state.buffer();
+    let step: 'more' | 'wait' | 'done';
     try {
-      n = await readAsync(r.fd, piece, 0, -1);
+      step = state.next(piece, await readAsync(r.fd, piece, 0, -1));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw cannotRead(r.what, e);
-      await new Promise((resolve) => setTimeout(resolve, 10)); // a non-blocking stdin with nothing yet
-      continue;
+      if (e instanceof ModelError) throw e;
+      step = state.next(piece, null, e);
     }
-    if (n === 0) return Buffer.concat(pieces, total);
-    total += n;
-    if (total > r.limit) throw streamLimit(r);
-    pieces.push(piece.subarray(0, n));
+    if (step === 'done') return state.bytes();
+    if (step === 'wait') await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
 function readStreamSync(r: StreamRead): Uint8Array {
-  const pieces: Buffer[] = [];
-  let total = 0;
+  const state = new StreamState(r);
   for (;;) {
-    const piece = Buffer.allocUnsafe(Math.min(PIECE, r.limit - total + 1));
-    let n: number;
+    const piece = state.buffer();
+    let n: number | null = null;
+    let error: unknown;
     try {
       n = fs.readSync(r.fd, piece, 0, piece.length, null);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw cannotRead(r.what, e);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // a non-blocking stdin with nothing yet
-      continue;
+      error = e;
     }
-    if (n === 0) return Buffer.concat(pieces, total);
-    total += n;
-    if (total > r.limit) throw streamLimit(r);
-    pieces.push(piece.subarray(0, n));
+    const step = state.next(piece, n, error);
+    if (step === 'done') return state.bytes();
+    if (step === 'wait') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   }
 }
 
