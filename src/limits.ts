@@ -23,15 +23,16 @@ export const MAX_PLAN_REPORTS = 100;
 export const MAX_PLAN_ALIAS_COUNT = 100;
 
 /**
- * Largest `--inputs` JSON file: a 1x3x1280x1280 image written out is about 40 MB; parsed JSON takes several times
- * its text in memory. Larger inputs come as a folder of images.
+ * Largest `--inputs` JSON file: parsed JSON takes up to 14 times its text in memory (a 64 MiB file of zeros peaks at
+ * 940 MB), so 32 MiB keeps a run under 1 GB; a 1x3x640x640 image written out is 5 to 12 MB. Larger inputs come as a
+ * folder of images.
  */
-export const MAX_INPUTS_JSON_BYTES = 64 * 1024 * 1024;
+export const MAX_INPUTS_JSON_BYTES = 32 * 1024 * 1024;
 
 /** Largest weights file read (.safetensors, .npz, .json); attention modules' weights are a few MB. */
 export const MAX_WEIGHTS_FILE_BYTES = 1024 * 1024 * 1024;
-/** Largest JSON weights file (the text is decoded into one string). */
-export const MAX_WEIGHTS_JSON_BYTES = 256 * 1024 * 1024;
+/** Largest JSON weights file (as for inputs, parsed JSON is many times its text); larger weights come as .safetensors or .npz. */
+export const MAX_WEIGHTS_JSON_BYTES = 32 * 1024 * 1024;
 /** Most members of a `.npz` (each a tensor of one module's state_dict). */
 export const MAX_NPZ_MEMBERS = 10_000;
 /** Largest inflated size one `.npz` member may declare (checked before it is inflated). */

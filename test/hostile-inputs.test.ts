@@ -162,7 +162,7 @@ test('--inputs JSON nested 200k deep, or over its size limit, is exit 4 naming t
   const big = path.join(dir, 'big.json');
   fs.writeFileSync(big, '{}');
   fs.truncateSync(big, MAX_INPUTS_JSON_BYTES + 1);
-  refused(run(['validate', v5, '--inputs', big, '--iters', '1', '--warmup', '0']), 4, `--inputs ${big}:`, /over the 64 MiB limit for an inputs JSON file/);
+  refused(run(['validate', v5, '--inputs', big, '--iters', '1', '--warmup', '0']), 4, `--inputs ${big}:`, /over the 32 MiB limit for an inputs JSON file/);
   assert.deepEqual(listFiles(dir), ['big.json', 'deep.json']);
 });
 
@@ -183,7 +183,7 @@ test('--weights JSON and safetensors headers nested 200k deep, or a JSON over it
   const big = path.join(dir, 'big.json');
   fs.writeFileSync(big, '{}');
   fs.truncateSync(big, MAX_WEIGHTS_JSON_BYTES + 1);
-  refused(insert(big), 4, `${big}:`, /over the 256 MiB limit for a \.json weights file/);
+  refused(insert(big), 4, `${big}:`, /over the 32 MiB limit for a \.json weights file; save large weights as \.safetensors or \.npz$/);
   assert.deepEqual(listFiles(dir), ['big.json', 'deep.json', 'deep.safetensors']);
 });
 
@@ -305,4 +305,18 @@ test('the published schema states the same count limits as the loader', () => {
   assert.equal(schema.properties['models']!.maxItems, MAX_PLAN_ENTRIES);
   assert.equal(schema.properties['reports']!.maxItems, MAX_PLAN_REPORTS);
   assert.equal(schema.definitions.entry.properties['insert']!.maxItems, MAX_INSERT_ITEMS);
+});
+
+test('an --inputs or weights JSON just under its size limit, all numbers, stays under 800 MB and is refused by count (exit 4)', () => {
+  const dir = tmpDir();
+  // Just under the limit: '0,' repeated, in one list.
+  const zeros = (key: string, bytes: number) => `{"${key}": [${'0,'.repeat(Math.floor((bytes - key.length - 10) / 2))}0]}`;
+  const inputs = path.join(dir, 'in.json');
+  fs.writeFileSync(inputs, zeros('images', MAX_INPUTS_JSON_BYTES));
+  assert.ok(fs.statSync(inputs).size <= MAX_INPUTS_JSON_BYTES);
+  refused(run(['validate', v5, '--inputs', inputs, '--iters', '1', '--warmup', '0']), 4, `--inputs ${inputs}: images: more than the 49152 values the model's input takes`, /takes$/, { rssMb: 800 });
+  const weights = path.join(dir, 'w.json');
+  fs.writeFileSync(weights, zeros('Channel_Att.bn2.weight', MAX_WEIGHTS_JSON_BYTES));
+  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', weights, '--dry-run']), 4, `${weights}: Channel_Att.bn2.weight holds`, /values, more than the 32 of \[32\]$/, { rssMb: 800 });
+  assert.deepEqual(listFiles(dir), ['in.json', 'w.json']);
 });

@@ -88,7 +88,7 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
     // A FIFO or a device would block the read or never end.
     if (!stat.isFile()) throw new UsageError(`${file}: not a regular file; give a .safetensors, .npz or .json file`);
     const limit = ext === '.json' ? MAX_WEIGHTS_JSON_BYTES : MAX_WEIGHTS_FILE_BYTES;
-    if (stat.size > limit) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(limit)} limit for a ${ext} weights file`);
+    if (stat.size > limit) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(limit)} limit for a ${ext} weights file${ext === '.json' ? '; save large weights as .safetensors or .npz' : ''}`);
     bytes = fs.readFileSync(file);
   } catch (e) {
     if (e instanceof UsageError || e instanceof DataFileError) throw e;
@@ -99,7 +99,7 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
   const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (ext === '.safetensors') return parseSafetensors(file, u8);
   if (ext === '.npz') return parseNpz(file, u8, options.expect);
-  return parseJson(file, bytes.toString('utf8'));
+  return parseJson(file, bytes.toString('utf8'), options.expect);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -385,7 +385,8 @@ export function parseNpy(where: string, u8: Uint8Array): NamedTensor {
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
-function parseJson(file: string, text: string): TensorFile {
+/** With `expect`, a key the module does not have, or more values than its shape takes, is refused before it is copied. */
+function parseJson(file: string, text: string, expect?: ReadTensorOptions['expect']): TensorFile {
   const bad = (what: string) => new DataFileError(`${file}: not a valid weights JSON file: ${what}`);
   let doc: unknown;
   try {
@@ -402,6 +403,13 @@ function parseJson(file: string, text: string): TensorFile {
       for (const [k, s] of Object.entries(v)) metadata[k] = typeof s === 'string' ? s : JSON.stringify(s);
       continue;
     }
+    if (expect && !expect.keys.has(key.replace(/^\d+\./, ''))) {
+      throw new BuildError(`${file}: ${cut(key)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}`);
+    }
+    const expected = expect?.shapes?.get(key);
+    const tooMany = (n: number) => {
+      if (expected && n > numel(expected)) throw new BuildError(`${file}: ${cut(key)} holds ${n} values, more than the ${numel(expected)} of ${fmtShape(expected)}`);
+    };
     let shape: number[];
     let flat: unknown[];
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
@@ -409,11 +417,13 @@ function parseJson(file: string, text: string): TensorFile {
       if (!isShape(s)) throw bad(`${cut(key)}.shape is ${preview(s)}, not a list of non-negative integers`);
       if (!Array.isArray(data) && typeof data !== 'number') throw bad(`${cut(key)}.data is not an array of numbers`);
       shape = s;
+      if (Array.isArray(data)) tooMany(data.length);
       flat = Array.isArray(data) ? data.flat(Infinity) : [data];
       if (flat.length !== numel(shape)) throw bad(`${cut(key)} has ${flat.length} values, but shape ${fmtShape(shape)} needs ${numel(shape)}`);
     } else {
       const inferred = nestedShape(v);
       if (inferred === null) throw bad(`${cut(key)} is not a number, a rectangular nested array of numbers, or {shape, data}`);
+      tooMany(numel(inferred));
       shape = inferred;
       flat = Array.isArray(v) ? v.flat(Infinity) : [v];
     }

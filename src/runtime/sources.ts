@@ -30,18 +30,24 @@ const TYPES: Record<number, InputTensor['type']> = { [DT.FLOAT]: 'float32', [DT.
 /** `images[0][2]`: where a value sits in the file, for messages. */
 const at = (where: string, index: readonly number[]) => `${where}${index.map((i) => `[${i}]`).join('')}`;
 
-/** `index` is the path to `v`, one stack shared by the whole walk (an image has millions of leaves). */
-function flatten(v: unknown, out: number[], dims: number[], index: number[], where: string): void {
+/**
+ * `index` is the path to `v`, one stack shared by the whole walk (an image has millions of leaves). `max`: the
+ * values the model's input takes; more is refused as soon as it is seen, before they are all copied.
+ */
+function flatten(v: unknown, out: number[], dims: number[], index: number[], where: string, max: number): void {
   if (Array.isArray(v)) {
     const depth = index.length;
     if (dims.length <= depth) dims.push(v.length);
     else if (dims[depth] !== v.length) throw new DataFileError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
     for (let i = 0; i < v.length; i++) {
       index.push(i);
-      flatten(v[i], out, dims, index, where);
+      flatten(v[i], out, dims, index, where, max);
       index.pop();
     }
-  } else if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
+  } else if (typeof v === 'number' && Number.isFinite(v)) {
+    if (out.length >= max) throw new DataFileError(`${where}: more than the ${max} values the model's input takes`);
+    out.push(v);
+  }
   // JSON has no NaN or Infinity; 1e999 parses to Infinity.
   else if (typeof v === 'number') throw new DataFileError(`${at(where, index)} is not a finite number; give finite values`);
   else throw new DataFileError(`${at(where, index)} is ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}, not a number; give nested arrays of numbers`);
@@ -86,6 +92,7 @@ function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
     if (entry === undefined) throw new DataFileError(`--inputs ${file}: no entry for model input '${s.name}' (the file has ${namesOf(entries)})`);
     const values: number[] = [];
     let dims: number[] = [];
+    const want = s.dims.reduce((a, b) => a * b, 1);
     if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
       const e = entry as { dims?: unknown; shape?: unknown; data?: unknown };
       if (e.data === undefined) throw new DataFileError(`${where}'${s.name}' is an object without "data"; expected ${FORMS}`);
@@ -94,10 +101,9 @@ function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
       if (given && shape && JSON.stringify(given) !== JSON.stringify(shape)) {
         throw new DataFileError(`${where}'${s.name}' has dims [${given}] and shape [${shape}]; give one of them`);
       }
-      flatten(e.data, values, [], [], `${where}${s.name}`);
+      flatten(e.data, values, [], [], `${where}${s.name}`, want);
       dims = given ?? shape ?? [values.length];
-    } else flatten(entry, values, dims, [], `${where}${s.name}`);
-    const want = s.dims.reduce((a, b) => a * b, 1);
+    } else flatten(entry, values, dims, [], `${where}${s.name}`, want);
     const given = dims.reduce((a, b) => a * b, 1);
     if (given !== values.length || dims.length !== s.dims.length || dims.some((d, i) => d !== s.dims[i])) {
       throw new DataFileError(`--inputs ${file}: '${s.name}' has shape [${dims}] (${values.length} values), the model expects [${s.dims}] (${want})`);
