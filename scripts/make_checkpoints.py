@@ -26,6 +26,10 @@ BN statistics (so folding is exercised), under the keys the upstream trainer wri
   nam-bare.pth           a bare state_dict of NAM(32), fp32, keys `Channel_Att.bn2.*`.
   gam-views.pt           GAM(16, paper) state_dict whose tensors are views of ONE shared storage: storage offsets,
                          a transposed (non-contiguous) Linear weight, a strided BN vector.
+  yolov5-nam-p5.pt       yolov5-nam.pt saved with pickle protocol 5 (frames, memoize, STACK_GLOBAL, numpy's
+                         _frombuffer), as trainers that pass pickle_protocol write.
+  ultralytics-cbam-legacy.pt  ultralytics-cbam.pt in the legacy format, protocol 4: a model pickled whole there names
+                         its classes through ('module', cls, file, source) persistent ids.
   nam-legacy.pt          the legacy non-zip format (_use_new_zipfile_serialization=False), {'model': {prefix: ...}},
                          fp16, NAM(32) at `model.24.`.
 
@@ -323,7 +327,10 @@ def nam_legacy() -> dict:
 
 
 CHECKPOINTS = [
+    # (file, contents, zip format, pickle protocol: torch.save's default 2, or what a trainer passes)
     ('yolov5-nam.pt', yolov5_nam, True),
+    ('yolov5-nam-p5.pt', yolov5_nam, True, 5),
+    ('ultralytics-cbam-legacy.pt', ultralytics_cbam, False, 4),
     ('yolov5-head-nam-fp32.pt', yolov5_head_nam, True),
     ('ultralytics-cbam.pt', ultralytics_cbam, True),
     ('rtdetr-nam.pth', rtdetr_nam, True),
@@ -339,9 +346,9 @@ def main() -> None:
     parser.add_argument('--out', default=os.path.join(ROOT, 'fixtures', 'checkpoints'))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    for name, make, zipped in CHECKPOINTS:
+    for name, make, zipped, *protocol in CHECKPOINTS:
         path = os.path.join(args.out, name)
-        torch.save(make(), path, _use_new_zipfile_serialization=zipped)
+        torch.save(make(), path, _use_new_zipfile_serialization=zipped, pickle_protocol=protocol[0] if protocol else 2)
         print(f'{path}: {os.path.getsize(path)} bytes')
 
 

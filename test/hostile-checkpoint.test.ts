@@ -68,7 +68,7 @@ test('hostile checkpoints at the CLI: exit 4, one line, no output, nothing execu
 
 test('hundreds of mutated checkpoints are read or refused (exit 4), never an internal error or a hang', { timeout: 240_000 }, async () => {
   const rand = seededRandom(16_2026);
-  const names = ['yolov5-nam.pt', 'ultralytics-cbam.pt', 'rtdetr-ema-eca.pth', 'gam-views.pt', 'nam-legacy.pt', 'nam-bare.pth'];
+  const names = ['yolov5-nam.pt', 'ultralytics-cbam.pt', 'rtdetr-ema-eca.pth', 'gam-views.pt', 'nam-legacy.pt', 'nam-bare.pth', 'yolov5-nam-p5.pt', 'ultralytics-cbam-legacy.pt'];
   const sources = names.map((n) => fs.readFileSync(fixture(`checkpoints/${n}`)));
   const outcomes = new Map<string, number>();
   const N = 360;

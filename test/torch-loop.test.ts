@@ -103,7 +103,7 @@ test('checkpoints: every tensor equals torch.load; each layout patches its fixtu
 
   // 1. Every tensor of every fixture, exactly as torch.load reads it (fp16 widened exactly, views gathered).
   const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, [string, number[], string, number[]][]>;
-  assert.equal(Object.keys(expected).length, 8);
+  assert.equal(Object.keys(expected).length, 10);
   for (const [file, tensors] of Object.entries(expected)) {
     const ckpt = readTorchCheckpoint(CKPT(file));
     assert.deepEqual([...ckpt.tensors.keys()], tensors.map((t) => t[0]), file);
@@ -123,6 +123,8 @@ test('checkpoints: every tensor equals torch.load; each layout patches its fixtu
     { name: "official RT-DETR {'ema': {'module'}}, point order", model: 'rtdetr-official-op16.onnx', insert: { after: 'head', module: 'ECA' }, checkpoint: CKPT('rtdetr-ema-eca.pth'), module: 'ECA', opts: {}, args: [[16], [16], [16]], prefixes: ['encoder.fpn_blocks.1.attn.', 'encoder.pan_blocks.0.attn.', 'encoder.pan_blocks.1.attn.'], bnEps: 1e-5 },
     { name: 'bare state_dict', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('nam-bare.pth'), module: 'NAM', opts: {}, args: [[32]], prefixes: [''], bnEps: 1e-3 },
     { name: 'views of one storage', model: 'yolov5-op12.onnx', insert: { after: '20', module: 'GAM' }, checkpoint: CKPT('gam-views.pt'), module: 'GAM', opts: {}, args: [[16]], prefixes: [''], bnEps: 1e-3 },
+    { name: 'yolov5, pickle protocol 5', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('yolov5-nam-p5.pt'), module: 'NAM', opts: {}, args: [[32]], prefixes: ['model.24.'], bnEps: 1e-3 },
+    { name: 'ultralytics model pickled whole, legacy format', model: 'yolov8-op12.onnx', insert: { after: '21', module: 'CBAM', opts: { variant: 'ultralytics' } }, checkpoint: CKPT('ultralytics-cbam-legacy.pt'), module: 'CBAM', opts: { variant: 'ultralytics' }, args: [[32]], prefixes: ['model.22.'], bnEps: 1e-3 },
     { name: 'legacy non-zip format, fp16', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('nam-legacy.pt'), module: 'NAM', opts: {}, args: [[32]], prefixes: ['model.24.'], bnEps: 1e-3 },
   ];
   const codeOf = (module: string, opts: Record<string, string>) => {
@@ -165,7 +167,7 @@ test('checkpoints: every tensor equals torch.load; each layout patches its fixtu
   const casesFile = path.join(dir, 'cases.json');
   fs.writeFileSync(casesFile, JSON.stringify(pyCases));
   const results = JSON.parse(python(['check', casesFile])) as { name: string; maxAbs: number; scale: number; shape: number[] }[];
-  assert.equal(results.length, 3 + 3 + 6 + VARIANTS.length);
+  assert.equal(results.length, 3 + 3 + 8 + VARIANTS.length);
   for (const r of results) {
     assert.ok(r.scale > 0.01, `${r.name}: the module's output is all but zero (max |y| ${r.scale}); the check would be empty`);
     assert.ok(within(r.maxAbs, r.scale), `${r.name}: max |y_onnx − y_torch| = ${r.maxAbs} at max |y| ${r.scale}`);

@@ -29,6 +29,8 @@ GETTERS = {
     'nam-bare.pth': lambda c: c,
     'gam-views.pt': lambda c: c,
     'nam-legacy.pt': lambda c: c['model'],
+    'yolov5-nam-p5.pt': lambda c: (c.get('ema') or c['model']).state_dict(),
+    'ultralytics-cbam-legacy.pt': lambda c: (c.get('ema') or c['model']).state_dict(),
 }
 
 

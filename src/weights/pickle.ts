@@ -310,6 +310,8 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
       case 'numpy._core.multiarray.scalar':
       case 'numpy.core.multiarray._reconstruct':
       case 'numpy._core.multiarray._reconstruct':
+      case 'numpy.core.numeric._frombuffer':
+      case 'numpy._core.numeric._frombuffer':
       case 'builtins.slice':
       case 'builtins.complex':
       case 'torch.device':

@@ -75,6 +75,8 @@ test('every layout the fixtures hold gives PyTorch state_dict keys and dtypes', 
     ['nam-bare.pth', 'the file (a state_dict)', 5, 'Channel_Att.bn2.num_batches_tracked', 'I64'],
     ['gam-views.pt', 'the file (a state_dict)', 18, 'channel_attention.0.weight', 'F32'],
     ['nam-legacy.pt', "'model' (a state_dict)", 5, 'model.24.Channel_Att.bn2.running_mean', 'F16'],
+    ['yolov5-nam-p5.pt', "'model' (models.yolo.Model pickled whole)", 155, 'model.24.Channel_Att.bn2.weight', 'F16'],
+    ['ultralytics-cbam-legacy.pt', "'model' (ultralytics.nn.tasks.DetectionModel pickled whole)", 147, 'model.22.channel_attention.fc.bias', 'F16'],
   ];
   for (const [file, layout, count, key, dtype] of cases) {
     const c = readTorchCheckpoint(ckpt(file));

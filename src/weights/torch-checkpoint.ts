@@ -114,12 +114,17 @@ export function parseTorchCheckpoint(file: string, data: Uint8Array, limits: Che
   } catch (e) {
     if (e instanceof PickleError) {
       const refused = /refusing|could run code|calls /.test(e.message);
-      throw new DataFileError(`${file}: ${refused ? 'refused' : 'not a valid PyTorch checkpoint'}: ${e.message}${refused ? ' (onnx-attn reads weights without running code)' : ''}`);
+      throw new DataFileError(`${file}: ${refused ? 'refused' : 'not a valid PyTorch checkpoint'}: ${shown(e.message)}${refused ? ' (onnx-attn reads weights without running code)' : ''}`);
     }
-    if (e instanceof CheckpointError) throw new DataFileError(`${file}: not a valid PyTorch checkpoint: ${e.message}`);
-    if (e instanceof RangeError) throw new DataFileError(`${file}: not a valid PyTorch checkpoint: ${e.message}`);
+    if (e instanceof CheckpointError || e instanceof RangeError) throw new DataFileError(`${file}: not a valid PyTorch checkpoint: ${shown(e.message)}`);
     throw e;
   }
+}
+
+/** Names from a damaged file (zip entries, pickled names) can be long and hold newlines: one short line. */
+function shown(message: string): string {
+  const escaped = message.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escaped.length > 400 ? `${escaped.slice(0, 400)}…` : escaped;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -222,6 +227,13 @@ function readLegacy(data: Uint8Array, limits: CheckpointLimits): PickleValue {
   const views = new Map<string, { root: string; offset: number; numel: number; dtype: TorchDtype; itemSize: number }>();
   const root = next({
     persistentLoad: (pid: PickleValue) => {
+      // ('module', cls, source_file, source): the legacy format's reference to an nn.Module class (its source is
+      // kept for a warning on load); the class is only a name here.
+      if (pid instanceof PyTuple && pid.items[0] === 'module') {
+        const cls = pid.items[1];
+        if (!(cls instanceof PyGlobal)) throw new CheckpointError(`a module class reference to a ${kindOf(cls)}`);
+        return cls;
+      }
       const { dtype, itemSize, key, numel, view } = storageId(pid, 6);
       let storage = storages.get(key);
       if (!storage) {
