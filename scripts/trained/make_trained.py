@@ -142,6 +142,38 @@ def onnx_outputs(path, images):
     return list(out)
 
 
+def onnx_outputs_sharp(path, coco):
+    """The CLI's own preprocessing: run_onnx.mjs letterboxes each original image with sharp as src/runtime/sources.ts
+    does. Returns the outputs and, per image, the letterbox (gain x, gain y, left, top) to map boxes back."""
+    files = [os.path.join(VAL, im["file_name"]) for im in coco["images"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        out_bin = os.path.join(tmp, "out.bin")
+        res = subprocess.run(["node", os.path.join(HERE, "run_onnx.mjs"), path, "--images", *files, "--size",
+                              str(IMGSZ), "--out", out_bin], capture_output=True, text=True, cwd=ROOT)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        info = json.loads(res.stdout)
+        out = np.fromfile(out_bin, np.float32).reshape(len(files), *info["dims"][1:])
+    boxes = [(iw / im["width"], ih / im["height"], left, top)
+             for (iw, ih, left, top), im in zip(info["letterbox"], coco["images"])]
+    return list(out), boxes
+
+
+def score_sharp(family, path, coco):
+    outs, lbs = onnx_outputs_sharp(path, coco)
+    dets = []
+    for out, (gx, gy, left, top), im in zip(outs, lbs, coco["images"]):
+        boxes, scores, classes = cocoeval.decode(family, out, 0.001, 0.7, 300, IMGSZ)
+        boxes = (boxes - np.array([left, top, left, top])) / np.array([gx, gy, gx, gy])
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, im["width"])
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, im["height"])
+        for b, sc, c in zip(boxes, scores, classes):
+            dets.append({"image_id": im["id"], "category_id": int(c), "score": float(sc),
+                         "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]})
+    return cocoeval.evaluate(coco["annotations"], dets, [c["id"] for c in coco["categories"]],
+                             [im["id"] for im in coco["images"]])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # training
 
@@ -176,7 +208,7 @@ def make_pool(n, seed):
     return xs, ts
 
 
-def train(family, iters, batch, lr, pool_size, seed, eval_every):
+def train(family, iters, batch, lr, pool_size, seed, eval_every, max_minutes=None):
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -202,6 +234,9 @@ def train(family, iters, batch, lr, pool_size, seed, eval_every):
     it, warmup = 0, 200
     while it < iters:  # a fixed number of iterations (not a time budget), so a rerun gives the same weights
         elapsed = time.time() - start
+        if max_minutes and elapsed > max_minutes * 60:  # a safety stop: the run is then cut short (recorded)
+            print(f"stopped at iteration {it} of {iters}: --max-minutes {max_minutes}", flush=True)
+            break
         frac = it / iters
         for g in opt.param_groups:  # linear warm-up, then cosine to 5% at the end
             g["lr"] = lr * min(1.0, (it + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -245,7 +280,7 @@ def train(family, iters, batch, lr, pool_size, seed, eval_every):
     os.makedirs(OUT, exist_ok=True)
     pt = os.path.join(OUT, models.FILES[family] + ".pt")
     models.save_weights(final, pt)
-    info = {"iterations": it, "batch": batch, "seconds": round(time.time() - start), "lr": lr,
+    info = {"iterations": it, "plannedIterations": iters, "batch": batch, "seconds": round(time.time() - start), "lr": lr,
             "pool": pool_size, "seed": seed, "torchMap50": res["mAP50"], "torchMap5095": res["mAP5095"]}
     with open(os.path.join(OUT, models.FILES[family] + ".train.json"), "w") as fh:
         json.dump(info, fh, indent=1)
@@ -270,6 +305,8 @@ def evaluate_onnx(family):
     max_abs = max(float(np.abs(a - b).max()) for a, b in zip(outs, touts))
     tres, _ = score(family, touts, coco, images)
     names = {c["id"]: c["name"] for c in coco["categories"]}
+    sres = score_sharp(family, path, coco)
+    print(f"{family}: with the CLI's sharp letterbox: mAP50 {sres['mAP50']:.4f} mAP50-95 {sres['mAP5095']:.4f}")
     print(f"{family}: onnxruntime mAP50 {res['mAP50']:.4f} mAP50-95 {res['mAP5095']:.4f} (torch {tres['mAP50']:.4f} "
           f"{tres['mAP5095']:.4f}; max |onnx - torch| {max_abs:.2e})")
     for k, v in res["perClass"].items():
@@ -303,6 +340,13 @@ def evaluate_onnx(family):
                      "(single best class per box; conf > 0.001, class-aware NMS IoU 0.7, max 300; RT-DETR no NMS), "
                      "boxes mapped back to the original image, COCO bbox evaluation (scripts/trained/cocoeval.py: "
                      "IoU 0.50:0.05:0.95, 101-point precision, maxDets 100)"),
+        "sharpLetterbox": {
+            "mAP50": round(sres["mAP50"], 4), "mAP5095": round(sres["mAP5095"], 4),
+            "perClass": {names[k]: {"AP50": round(v["AP50"], 4), "AP5095": round(v["AP5095"], 4)}
+                         for k, v in sres["perClass"].items()},
+            "measured": ("the same, but each image letterboxed by sharp exactly as the CLI's --inputs DIR does "
+                         "(fit contain, grey 114; boxes mapped back with the per-axis gain and the floor padding)"),
+        },
         "torchMaxAbsDiff": float(f"{max_abs:.3g}"),
         "training": train_info,
     }
@@ -325,6 +369,7 @@ def main():
     t.add_argument("--pool", type=int, default=4000)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval-every", type=int, default=500)
+    t.add_argument("--max-minutes", type=float, default=None, help="stop early after this long (then not reproducible)")
     for name in ("export", "eval"):
         s = sub.add_parser(name)
         s.add_argument("family", choices=list(models.FILES))
@@ -333,7 +378,7 @@ def main():
     if a.cmd == "valset":
         write_valset()
     elif a.cmd == "train":
-        train(a.family, a.iters, a.batch, a.lr, a.pool, a.seed, a.eval_every)
+        train(a.family, a.iters, a.batch, a.lr, a.pool, a.seed, a.eval_every, a.max_minutes)
     elif a.cmd == "export":
         export(a.family)
     else:
