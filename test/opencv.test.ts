@@ -277,7 +277,7 @@ function measuredRows(): PortabilityRow[] {
       const wrongPatched = inFixtures.find((p) => errorOf(p.id) > tolerance(p.fixture));
       const where = `alone at opsets ${alone.map((s) => s.opset).join(', ')}${inFixtures.length ? `; in ${new Set(inFixtures.map((p) => p.fixture)).size} fixtures at ${POINTS.map((p) => p.label).join(' and ')}` : ''}`;
       let note: string;
-      if (refused) note = `refused at opset ${'opset' in refused ? refused.opset : ''}: ${results.get(refused.id)!.error}`;
+      if (refused) note = `refused at opset ${refused.opset}: ${results.get(refused.id)!.error}`;
       else if (wrongAlone || wrongPatched) note = `loads but computes a different result (${(wrongAlone ?? wrongPatched)!.id})`;
       else note = `loads and agrees with onnxruntime: ${where}`;
       rows.push({ ...base, runtime: 'opencv-4.6', loads: !refused, agrees: refused ? null : !(wrongAlone || wrongPatched), note });
