@@ -13,10 +13,10 @@ import { locate, splitSpecs, type Site } from './locate/locate.js';
 import { isWithin } from './locate/scope.js';
 import type { Family, ModelStructure } from './locate/structure.js';
 import { insertedModules, type InsertedModule } from './graph/inserted.js';
-import { ModuleBuilder, MODULE_FLOAT_TYPES, type TapeValue } from './modules/builder.js';
+import { MAX_MODULE_PARAMETERS, ModuleBuilder, MODULE_FLOAT_TYPES, type TapeValue } from './modules/builder.js';
 import { dtypeName } from './onnx/dtype.js';
 import { findModule, resolveOptions } from './modules/index.js';
-import type { AttentionModule, ModuleContext, OptionValue, Weights } from './modules/types.js';
+import type { AttentionModule, ModuleContext, OptionValue, ParamSpec, Weights } from './modules/types.js';
 import { initWeights, readTensorFile, resolveWeights, type NamedTensor } from './modules/weights.js';
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataType as DT } from './onnx/proto.js';
 import { isTorchCheckpointPath } from './weights/torch-checkpoint.js';
@@ -176,6 +176,7 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
     }
     const consumers = consumersOf[j]!;
     const params = module.params(ctx);
+    checkModuleSize(module, params, site, ctx);
     let weights: Weights;
     let init: Insertion['init'] = options.init ?? 'torch';
     let seed: number | null = (options.seed ?? 0) + j;
@@ -305,6 +306,20 @@ function moduleElemType(site: Site, s: ModelStructure, module: AttentionModule):
     );
   }
   return elemType;
+}
+
+/**
+ * A model's declared channel count (or H·W) is not trusted: a module's weights grow with C² (GAM, SE) and are made
+ * before anything runs, so a hostile [1, 100000, H, W] would take minutes and tens of GB. Past the limit it is
+ * refused before any weight is made.
+ */
+function checkModuleSize(module: AttentionModule, params: readonly ParamSpec[], site: Site, ctx: ModuleContext): void {
+  const elements = params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  if (elements > MAX_MODULE_PARAMETERS) {
+    throw new BuildError(
+      `${site.point} (${site.value.name}, C=${ctx.channels}${ctx.height !== null && ctx.width !== null ? `, ${ctx.height}x${ctx.width}` : ''}): ${module.name} would have ${elements} weights, more than the ${MAX_MODULE_PARAMETERS} (2^28, MAX_MODULE_PARAMETERS) onnx-attn builds for one module; check the model's declared shape there`,
+    );
+  }
 }
 
 function record(module: AttentionModule, ctx: ModuleContext, weights: Weights, gate: 'zero' | 'none'): { tape: ModuleBuilder; output: TapeValue } {

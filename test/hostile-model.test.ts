@@ -510,3 +510,21 @@ test('an input that breaks ONNX\'s rules is refused when loaded, blaming the inp
   const r = runBounded(['insert', unnamed, '--after', 'tensor:a', '--module', 'SimAM', '-o', path.join(dir, 'unnamed-out.onnx')]);
   assert.equal(r.code, 0, r.stderr);
 });
+
+test('an absurd declared channel count is refused before any weight is made (MAX_MODULE_PARAMETERS)', () => {
+  const dir = tmpDir();
+  // Relu keeps the declared [1, 100000, 4, 4]: GAM's two 7x7 convs would have 2.45e11 weights (minutes and tens of GB).
+  const file = save(dir, 'wide.onnx', model({ nodes: [node('Relu', ['x'], ['a'], 'r1'), node('Relu', ['a'], ['y'], 'r2')], inputs: [tensorInfo('x', [1, 100_000, 4, 4])], outputs: [tensorInfo('y', [1, 100_000, 4, 4])] }));
+  const out = path.join(dir, 'o.onnx');
+  for (const module of ['GAM', 'SE', 'CBAM', 'CA']) {
+    assertRefused(
+      runBounded(['insert', file, '--after', 'tensor:a', '--module', module, '-o', out]),
+      'tensor:a (a, C=100000, 4x4)',
+      new RegExp(`${module} would have \\d+ weights, more than the 268435456 \\(2\\^28, MAX_MODULE_PARAMETERS\\)`),
+      out,
+    );
+  }
+  // NAM's weights grow with C alone: 4·10^5 of them is fine, and the module is built (dry run, nothing written).
+  const nam = runBounded(['insert', file, '--after', 'tensor:a', '--module', 'NAM', '--dry-run']);
+  assert.equal(nam.code, 0, nam.stderr);
+});

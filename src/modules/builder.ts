@@ -45,6 +45,12 @@ function attribute(name: string, a: Attr): AttributeProto {
   return create(AttributeProtoSchema, { name, type: AT.STRING, s: new TextEncoder().encode(a.s) });
 }
 
+/**
+ * The most weights (state_dict elements) one module may have: 2^28, 1 GiB of float32, as for one model input.
+ * GAM at C=2048 has about 10^8; past the limit the model's declared shape is wrong or hostile.
+ */
+export const MAX_MODULE_PARAMETERS = 2 ** 28;
+
 /** The element types a module can compute in (TensorProto.DataType): those of feature maps. */
 export const MODULE_FLOAT_TYPES: readonly number[] = [DT.FLOAT, DT.FLOAT16, DT.DOUBLE];
 
