@@ -84,6 +84,10 @@ test('OrderedDict, set and _codecs.encode bytes are rebuilt as data; NEWOBJ make
   assert.ok(m instanceof PyObject);
   assert.equal(m.cls.qualified, 'models.yolo.Model');
   assert.equal((m.state as PyDict).get('training'), false);
+  // ultralytics keeps its arguments in an IterableSimpleNamespace, rebuilt as (cls, (), state): a stand-in too.
+  const ns = readPickle(bytesOf(P.proto(2), P.global('ultralytics.utils', 'IterableSimpleNamespace'), P.emptyTuple, P.reduce, P.emptyDict, P.str('imgsz'), P.int1(64), P.setitem, P.build, P.stop)).value;
+  assert.ok(ns instanceof PyObject);
+  assert.equal((ns.state as PyDict).get('imgsz'), 64);
 });
 
 test('calling anything outside the allowed set is refused, however it is named', () => {

@@ -264,10 +264,12 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
     const q = fn.qualified;
     switch (q) {
       case 'collections.OrderedDict':
+      case 'collections.defaultdict':
       case 'builtins.dict':
       case '__builtin__.dict': {
         const d = new PyDict();
-        const init = args[0];
+        // defaultdict(factory): the factory only matters for missing keys, which reading never asks for.
+        const init = q === 'collections.defaultdict' ? undefined : args[0];
         if (args.length > 1) throw new PickleError(`${q} called with ${args.length} arguments`);
         if (init !== undefined) {
           const pairs = Array.isArray(init) ? init : init instanceof PyTuple ? init.items : null;
@@ -318,6 +320,9 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
       case 'torch.Size':
       case 'argparse.Namespace':
       case 'types.SimpleNamespace':
+      // ultralytics' training arguments (model.args, criterion.hyp) while a run is unfinished
+      case 'ultralytics.utils.IterableSimpleNamespace':
+      case 'ultralytics.yolo.utils.IterableSimpleNamespace':
       case 'pathlib.PosixPath':
       case 'pathlib.WindowsPath':
       case 'datetime.datetime':
