@@ -46,20 +46,38 @@ test('validate --dataset: YOLO labels and the COCO file give the same mAP; the t
   assert.equal(a.pr50.length, 101);
 });
 
-test("validate --dataset agrees with another implementation: the fixture's own figures (OpenCV letterbox, numpy COCOeval) to their 4 decimals", async () => {
+test("validate --dataset agrees with another implementation: each trained fixture's own figures (OpenCV letterbox, numpy COCOeval) to their 4 decimals", async () => {
   // fixtures/trained/trained.json: measured by scripts/trained (Python, OpenCV, a numpy port of COCOeval) on the
-  // same ONNX file in onnxruntime, decoded with NMS IoU 0.7 and the best class per box.
-  const trained = JSON.parse(fs.readFileSync(fixture('trained/trained.json'), 'utf8')) as { files: { file: string; mAP50: number; mAP5095: number; mAR100: number; perClass: Record<string, { AP50: number; AP5095: number }> }[] };
-  const theirs = trained.files.find((f) => f.file === 'yolov5-mini.onnx')!;
-  const a = json(await runMain(['validate', model, '--dataset', yoloDir, '--dataset-iou', '0.7', '--no-dataset-multi-label', ...FAST, '--json'])).accuracy;
-  const near = (ours: number, reported: number, what: string) => assert.ok(Math.abs(ours - reported) <= 5e-5 + 1e-12, `${what}: ${ours} vs ${reported}`);
-  near(a.map50, theirs.mAP50, 'mAP@0.5');
-  near(a.map5095, theirs.mAP5095, 'mAP@0.5:0.95');
-  near(a.ar100, theirs.mAR100, 'AR@100');
-  for (const c of a.perClass as { name: string; ap50: number; ap5095: number }[]) {
-    near(c.ap50, theirs.perClass[c.name]!.AP50, `${c.name} AP@0.5`);
-    near(c.ap5095, theirs.perClass[c.name]!.AP5095, `${c.name} AP@0.5:0.95`);
+  // same ONNX files in onnxruntime, decoded with NMS IoU 0.7 and the best class per box.
+  type Figures = { file: string; mAP50: number; mAP5095: number; mAR100: number; perClass: Record<string, { AP50: number; AP5095: number }> };
+  const trained = JSON.parse(fs.readFileSync(fixture('trained/trained.json'), 'utf8')) as { files: Figures[] };
+  assert.ok(trained.files.some((f) => f.file === 'yolov5-mini.onnx'));
+  for (const theirs of trained.files) {
+    const a = json(await runMain(['validate', fixture(`trained/${theirs.file}`), '--dataset', yoloDir, '--dataset-iou', '0.7', '--no-dataset-multi-label', ...FAST, '--json'])).accuracy;
+    const near = (ours: number, reported: number, what: string) => assert.ok(Math.abs(ours - reported) <= 5e-5 + 1e-12, `${theirs.file} ${what}: ${ours} vs ${reported}`);
+    near(a.map50, theirs.mAP50, 'mAP@0.5');
+    near(a.map5095, theirs.mAP5095, 'mAP@0.5:0.95');
+    near(a.ar100, theirs.mAR100, 'AR@100');
+    for (const c of a.perClass as { name: string; ap50: number; ap5095: number }[]) {
+      near(c.ap50, theirs.perClass[c.name]!.AP50, `${c.name} AP@0.5`);
+      near(c.ap5095, theirs.perClass[c.name]!.AP5095, `${c.name} AP@0.5:0.95`);
+    }
   }
+});
+
+test('the YOLOv8-style fixture: a --gate zero patch keeps mAP exactly, an untrained NAM at the head lowers it', { skip: fs.existsSync(fixture('trained/yolov8-mini.onnx')) ? false : 'no yolov8-mini.onnx' }, async () => {
+  const v8 = fixture('trained/yolov8-mini.onnx');
+  const gz = path.join(dir, 'v8-gate-zero.onnx');
+  const n = path.join(dir, 'v8-nam.onnx');
+  assert.equal((await runMain(['insert', v8, '--after', 'head', '--module', 'NAM', '--gate', 'zero', '-o', gz, '--quiet'])).code, 0);
+  assert.equal((await runMain(['insert', v8, '--after', 'head', '--module', 'NAM', '-o', n, '--quiet'])).code, 0);
+  const same = json(await runMain(['compare', v8, gz, '--dataset', yoloDir, '--max-map-drop', '0', ...FAST, '--json']));
+  assert.deepEqual([same.pass, same.mapDrop, same.a.accuracy.format, same.a.accuracy.iou], [true, 0, 'yolov8', 0.7]);
+  assert.deepEqual(same.a.accuracy, same.b.accuracy);
+  assert.ok(same.a.accuracy.map50 >= 0.5, `the trained fixture detects: ${same.a.accuracy.map50}`);
+  const lost = json(await runMain(['compare', v8, n, '--dataset', yoloDir, '--max-map-drop', '0', '--tolerance', 'atol=1000,rtol=1000', ...FAST, '--json']));
+  assert.equal(lost.pass, false);
+  assert.ok(lost.mapDrop > 0.01, `NAM at the head: ${lost.a.accuracy.map5095} → ${lost.b.accuracy.map5095}`);
 });
 
 test('validate --min-map: at the measured mAP it passes (exit 0), a hair above it fails (exit 1) with a line saying why', async () => {
