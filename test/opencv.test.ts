@@ -370,6 +370,14 @@ describe(`OpenCV DNN as a second runtime (tolerance: max(${BASELINE_FACTOR} × t
     assert.deepEqual(failures, []);
   });
 
+  it('each inserted module changes the outputs by more than the tolerance, so agreeing is not running the unpatched graph', () => {
+    const unchanged = patched.filter((p) => {
+      const change = Math.max(...reference.get(`fixture:${p.fixture}`)!.map((o, i) => relError(reference.get(p.id)![i]!, o)));
+      return !(change > tolerance(p.fixture));
+    });
+    assert.deepEqual(unchanged.map((p) => p.id), []);
+  });
+
   it(`every variant alone loads and agrees in OpenCV at opsets 11 to 21 (relative error ≤ ${STANDALONE_TOLERANCE})`, () => {
     const failures = standalone.filter((s) => !(errorOf(s.id) <= STANDALONE_TOLERANCE)).map((s) => `${s.id}: ${results.get(s.id)!.error ?? errorOf(s.id)}`);
     assert.deepEqual(failures, []);
