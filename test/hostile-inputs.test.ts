@@ -320,3 +320,24 @@ test('an --inputs or weights JSON just under its size limit, all numbers, stays 
   refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', weights, '--dry-run']), 4, `${weights}: Channel_Att.bn2.weight holds`, /values, more than the 32 of \[32\]$/, { rssMb: 800 });
   assert.deepEqual(listFiles(dir), ['in.json', 'w.json']);
 });
+
+test('a safetensors file is judged by its header before it is read: an oversized tensor or a sparse tail is exit 4 in bounded memory', () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'o.onnx');
+  const file = (name: string, header: Record<string, unknown>, dataBytes: number) => {
+    const h = Buffer.from(JSON.stringify(header));
+    const lead = Buffer.alloc(8);
+    lead.writeBigUInt64LE(BigInt(h.length));
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, Buffer.concat([lead, h]));
+    fs.truncateSync(p, 8 + h.length + dataBytes); // sparse: 400 MB that take no disk and must not be read
+    return p;
+  };
+  const big = 400_000_000;
+  const huge = file('huge.safetensors', { 'Channel_Att.bn2.weight': { dtype: 'F32', shape: [big / 4], data_offsets: [0, big] } }, big);
+  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', huge, '-o', out]), 4, `${huge}: Channel_Att.bn2.weight has shape [100000000], expected [32]`, /nothing was read past the header$/, { rssMb: 300 });
+  const entries = Object.fromEntries(['weight', 'bias', 'running_mean', 'running_var'].map((k, i) => [`Channel_Att.bn2.${k}`, { dtype: 'F32', shape: [32], data_offsets: [i * 128, (i + 1) * 128] }]));
+  const tail = file('tail.safetensors', entries, big);
+  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', tail, '-o', out]), 4, `${tail}: not a valid safetensors file: ${big - 512} bytes after its last tensor belong to none`, /nothing was read past the header$/, { rssMb: 300 });
+  assert.deepEqual(listFiles(dir), ['huge.safetensors', 'tail.safetensors']);
+});

@@ -89,9 +89,10 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
     if (!stat.isFile()) throw new UsageError(`${file}: not a regular file; give a .safetensors, .npz or .json file`);
     const limit = ext === '.json' ? MAX_WEIGHTS_JSON_BYTES : MAX_WEIGHTS_FILE_BYTES;
     if (stat.size > limit) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(limit)} limit for a ${ext} weights file${ext === '.json' ? '; save large weights as .safetensors or .npz' : ''}`);
+    if (ext === '.safetensors' && options.expect) checkSafetensorsHeader(file, stat.size, options.expect);
     bytes = fs.readFileSync(file);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DataFileError) throw e;
+    if (e instanceof UsageError || e instanceof DataFileError || e instanceof BuildError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? String(e)})`;
     throw new UsageError(`${file}: ${why}`);
@@ -176,6 +177,48 @@ function decode(bytes: Uint8Array, dtype: string, count: number, bigEndian = fal
 // ---------------------------------------------------------------------------------------------------------------
 // safetensors: u64 LE header length N, N bytes of JSON, then the data section the offsets index into.
 
+/**
+ * Reads only a safetensors file's header, before the file is read whole: a key the module does not have, a tensor
+ * larger than its key's shape, or bytes no tensor owns are refused here, so what is then read is what the module
+ * can use. Anything malformed is left to parseSafetensors, which says what is wrong with it.
+ */
+function checkSafetensorsHeader(file: string, size: number, expect: NonNullable<ReadTensorOptions['expect']>): void {
+  const fd = fs.openSync(file, 'r');
+  let header: unknown;
+  let headerLen: number;
+  try {
+    const lead = Buffer.alloc(8);
+    if (size < 8 || fs.readSync(fd, lead, 0, 8, 0) !== 8) return;
+    const n = lead.readBigUInt64LE(0);
+    if (n > BigInt(MAX_SAFETENSORS_HEADER) || 8n + n > BigInt(size)) return;
+    headerLen = Number(n);
+    const text = Buffer.alloc(headerLen);
+    if (fs.readSync(fd, text, 0, headerLen, 8) !== headerLen) return;
+    header = JSON.parse(text.toString('utf8'));
+  } catch {
+    return;
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (tooDeep(header) || typeof header !== 'object' || header === null || Array.isArray(header)) return;
+  let lastEnd = 0;
+  for (const [key, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (key === '__metadata__') continue;
+    if (!expect.keys.has(key.replace(/^\d+\./, ''))) {
+      throw new BuildError(`${file}: ${cut(key)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was read past the header`);
+    }
+    const { shape, data_offsets: offsets } = (entry ?? {}) as { shape?: unknown; data_offsets?: unknown };
+    const expected = expect.shapes?.get(key);
+    if (expected && isShape(shape) && numel(shape) > numel(expected)) {
+      throw new BuildError(`${file}: ${cut(key)} has shape ${fmtShape(shape)}, expected ${fmtShape(expected)}; nothing was read past the header`);
+    }
+    if (Array.isArray(offsets) && Number.isSafeInteger(offsets[1])) lastEnd = Math.max(lastEnd, offsets[1] as number);
+  }
+  const dataLen = size - 8 - headerLen;
+  // The format indexes its whole byte buffer (the reference reader refuses bytes past the last tensor too).
+  if (dataLen > lastEnd) throw new DataFileError(`${file}: not a valid safetensors file: ${dataLen - lastEnd} bytes after its last tensor belong to none; nothing was read past the header`);
+}
+
 function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
   const bad = (what: string) => new DataFileError(`${file}: not a valid safetensors file: ${what}`);
   if (u8.length < 8) throw bad(`truncated (${u8.length} bytes, the header length alone takes 8)`);
@@ -194,6 +237,7 @@ function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
   const data = u8.subarray(8 + headerLen);
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, NamedTensor>();
+  let lastEnd = 0;
   for (const [key, entry] of Object.entries(header as Record<string, unknown>)) {
     if (key === '__metadata__') {
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('__metadata__ is not an object');
@@ -221,7 +265,9 @@ function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
       throw bad(`${cut(key)} holds ${end - begin} bytes, but ${dtype} ${fmtShape(shape)} needs ${count * ITEM_SIZE[dtype]!}`);
     }
     tensors.set(key, { dtype, shape: [...shape], data: decode(data.subarray(begin, end), dtype, count) });
+    lastEnd = Math.max(lastEnd, end);
   }
+  if (data.length > lastEnd) throw bad(`${data.length - lastEnd} bytes after its last tensor belong to none`);
   return { tensors, metadata };
 }
 
