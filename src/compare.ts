@@ -12,6 +12,7 @@ import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
 import { checkAccuracyOptions, mapDrop as mapDropOf, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
 import { checkMapThreshold } from './validate.js';
+import { loadDataset } from './accuracy/dataset.js';
 import { withParts, type PartMetrics } from './runtime/parts.js';
 import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
 
@@ -267,6 +268,8 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   checkDetectionOptions(options);
   checkAccuracyOptions(options);
   checkMapThreshold('maxMapDrop', options.maxMapDrop, options.dataset);
+  // Read before any model runs: a wrong dataset fails in a moment, not after the timing.
+  const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : undefined;
   const target = timingTarget(options);
   let choiceA: ProviderChoice;
   let choiceB: ProviderChoice;
@@ -329,7 +332,7 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   if (options.dataset !== undefined) {
     const format = (p: PreparedModel, run: ModelRun) => detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), p.family);
     const toScore = (p: PreparedModel, c: ProviderChoice, run: ModelRun, label: string) => ({ bytes: p.bytes, choice: c, family: p.family, metadata: p.model.proto.metadataProps, format: format(p, run), label });
-    accuracy = (await scoreOnDataset([toScore(a, choiceA, runA, `model ${fileA}`), toScore(b, choiceB, runB, `model ${fileB ?? fileA}`)], a.specs, options, options)) as [AccuracyReport, AccuracyReport];
+    accuracy = (await scoreOnDataset([toScore(a, choiceA, runA, `model ${fileA}`), toScore(b, choiceB, runB, `model ${fileB ?? fileA}`)], a.specs, options, options, dataset)) as [AccuracyReport, AccuracyReport];
     if (options.maxMapDrop !== undefined) {
       const drop = mapDropOf(accuracy[0], accuracy[1]);
       const pass = drop !== null && drop <= options.maxMapDrop;

@@ -17,6 +17,7 @@ import type { OutputTensor } from './runtime/session.js';
 import { inputSets } from './runtime/sources.js';
 import { VERSION } from './version.js';
 import { checkAccuracyOptions, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
+import { loadDataset } from './accuracy/dataset.js';
 
 /** Runtime options shared by validate, compare and sweep (cli-contract "Runtime options"). */
 export interface RuntimeOptions extends RunSettings {
@@ -213,6 +214,8 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
   checkDetectionOptions(options);
   checkAccuracyOptions(options);
   checkMapThreshold('minMap', options.minMap, options.dataset);
+  // Read before any model runs: a wrong dataset fails in a moment, not after the timing.
+  const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : undefined;
   const prepared = await prepareModel(source, options.shapes);
   const choice = chooseEp(options);
   const sets = await loadInputs(prepared, options);
@@ -244,7 +247,7 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
   let mapGate: ValidateResult['mapGate'] = null;
   if (options.dataset !== undefined) {
     const format = detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), prepared.family);
-    [accuracy] = (await scoreOnDataset([{ bytes: prepared.bytes, choice, family: prepared.family, metadata: prepared.model.proto.metadataProps, format, label: `model ${file}` }], prepared.specs, options, options)) as [AccuracyReport];
+    [accuracy] = (await scoreOnDataset([{ bytes: prepared.bytes, choice, family: prepared.family, metadata: prepared.model.proto.metadataProps, format, label: `model ${file}` }], prepared.specs, options, options, dataset)) as [AccuracyReport];
     if (options.minMap !== undefined) {
       const pass = accuracy.map5095 !== null && accuracy.map5095 >= options.minMap;
       mapGate = { minMap: options.minMap, map5095: accuracy.map5095, pass };

@@ -144,6 +144,7 @@ test('accuracy flags: thresholds outside [0, 1], gates without a dataset and mis
     [['validate', model, '--min-map', '0.5'], /--min-map needs --dataset DIR\|data\.yaml\|coco\.json/],
     [['compare', model, gateZero, '--max-map-drop', '0.01'], /--max-map-drop needs --dataset/],
     [['validate', model, '--dataset', path.join(dir, 'nope')], /--dataset .*nope: no such file or folder/],
+    [['validate', model, '--dataset', fixture('trained/val/labels')], /--dataset .*labels: no \.jpg, \.png, \.webp, \.bmp or \.tiff images under/],
     [['validate', model, '--dataset', yoloDir, '--dataset-conf', '2'], /--dataset-conf '2': expected a number ≤ 1/],
     [['validate', model, '--dataset', yoloDir, '--class-map', '0:1'], /class map '0:1': '0:1' is not CLASS=CATEGORY/],
   ];

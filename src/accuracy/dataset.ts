@@ -168,7 +168,8 @@ async function imageSize(source: string, file: string): Promise<{ width: number;
 
 async function loadYolo(source: string, imagesDir: string, names: string[]): Promise<Dataset> {
   const files = listImages(imagesDir);
-  if (files.length === 0) throw fail(source, `no .jpg, .png, .webp, .bmp or .tiff images under ${imagesDir}; ${HOW}`);
+  // A folder without images, or without any labels, is the wrong folder: a usage error, not a damaged file.
+  if (files.length === 0) throw usage(source, `no .jpg, .png, .webp, .bmp or .tiff images under ${imagesDir}; ${HOW}`);
   const images: DatasetImage[] = [];
   const annotations: GroundTruth[] = [];
   const classes = new Set<number>();
@@ -203,7 +204,7 @@ async function loadYolo(source: string, imagesDir: string, names: string[]): Pro
       annotations.push({ imageId: id, categoryId: cls, bbox: [(cx - w / 2) * width, (cy - h / 2) * height, bw, bh], area: bw * bh, iscrowd: false });
     }
   }
-  if (labelled === 0) throw fail(source, `none of the ${files.length} images has a label file (looked for ${path.relative(process.cwd(), labelPathOf(files[0]!)) || labelPathOf(files[0]!)} and a .txt beside each image); ${HOW}`);
+  if (labelled === 0) throw usage(source, `none of the ${files.length} images has a label file (looked for ${path.relative(process.cwd(), labelPathOf(files[0]!)) || labelPathOf(files[0]!)} and a .txt beside each image); ${HOW}`);
   const count = Math.max(names.length, ...[...classes].map((c) => c + 1));
   const categories = Array.from({ length: count }, (_, id) => ({ id, name: names[id] ?? String(id) }));
   return { source, kind: 'yolo', images, categories, annotations };

@@ -245,13 +245,13 @@ export interface ModelToScore {
   label: string;
 }
 
-/** Loads the dataset, opens a session per model, scores them all on it and closes the sessions. */
-export async function scoreOnDataset(models: readonly ModelToScore[], specs: readonly InputSpec[], settings: RunSettings, options: AccuracyOptions): Promise<AccuracyReport[]> {
+/** Loads the dataset (unless given, loaded already), opens a session per model, scores them all and closes the sessions. */
+export async function scoreOnDataset(models: readonly ModelToScore[], specs: readonly InputSpec[], settings: RunSettings, options: AccuracyOptions, loaded?: Dataset): Promise<AccuracyReport[]> {
   checkAccuracyOptions(options);
   if (options.dataset === undefined) throw new UsageError('scoreOnDataset needs a dataset');
   const undecodable = models.find((m) => m.format === null);
   if (undecodable) throw new ModelError(`--dataset: the outputs of the ${undecodable.label} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`);
-  const dataset = await loadDataset(options.dataset);
+  const dataset = loaded ?? (await loadDataset(options.dataset));
   const sessions: ModelSession[] = [];
   try {
     for (const m of models) sessions.push(await openSession(m.bytes, sessionOptions(m.choice, settings), m.label));
