@@ -181,6 +181,8 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
   const target = timingTarget(options);
   checkAccuracyOptions(options);
   if (rankBy === 'map-drop' && options.dataset === undefined) throw new UsageError('--rank-by map-drop ranks by the mAP each candidate loses on labelled images; give --dataset DIR|coco.json');
+  // Read before any model runs: a wrong dataset fails in a moment.
+  const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : null;
 
   // Candidates are built on copies: a model given in memory is never changed.
   const model = typeof source === 'string' ? await loadModel(source) : source;
@@ -201,7 +203,6 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
     const format = (options.detections ?? 'auto') === 'auto' ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
 
     // Accuracy: the original scored once, each candidate in its own session before it is released.
-    const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : null;
     const datasetFormat = dataset ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
     if (dataset && !datasetFormat) throw new BuildError(`--dataset: the outputs of ${file} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`);
     const score = async (session: typeof baseline) =>
