@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -32,6 +33,7 @@ import { BIN, ROOT, tmpDir } from './helpers.js';
  */
 
 const TIME_LIMIT_MS = 10_000;
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 const RSS_LIMIT_KB = 600 * 1024;
 
 interface Bounded {
@@ -206,6 +208,25 @@ test('external data that is a FIFO, a directory or a socket is refused at once, 
     assertRefused(runBounded(['insert', file, '--after', 'tensor:a', '--module', 'SimAM', '-o', out]), location, problem, out);
     assertRefused(runBounded(['validate', file, '--iters', '1', '--warmup', '0']), location, problem);
   }
+  // A length that disagrees with the tensor's dims is refused before its bytes are allocated, however large (a sparse
+  // 5 GiB file costs no disk); so is a payload that cannot be allocated at all.
+  fs.writeFileSync(path.join(dir, 'huge.bin'), '');
+  fs.truncateSync(path.join(dir, 'huge.bin'), 5 * 2 ** 30);
+  const lying = externalModel('huge.bin');
+  lying.graph!.initializer[0]!.externalData[2]!.value = String(5 * 2 ** 30);
+  assertRefused(runBounded(['inspect', save(dir, 'lying.onnx', lying)]), "external data file 'huge.bin'", /tensor 'w' \(\[1,4,1,1\] float32, 16 bytes\) points to 5368709120 bytes/);
+  // Node 20 cannot allocate one Buffer past 4 GiB (buffer.constants.MAX_LENGTH); a later Node could, and would read it.
+  if (MAX_LENGTH < 5 * 2 ** 30) {
+    const vast = externalModel('huge.bin');
+    vast.graph!.initializer[0]!.dims = [BigInt(5 * 2 ** 28)];
+    vast.graph!.initializer[0]!.externalData[2]!.value = String(5 * 2 ** 30);
+    assertRefused(runBounded(['inspect', save(dir, 'vast.onnx', vast)]), "'huge.bin'", /tensor 'w' needs 5368709120 bytes of external data \('huge\.bin'\), more than can be allocated here/);
+  }
+  // A model file past protobuf's 2 GiB is refused by its size, before a byte is read.
+  const giant = path.join(dir, 'giant.onnx');
+  fs.writeFileSync(giant, '');
+  fs.truncateSync(giant, 3 * 2 ** 30);
+  assertRefused(runBounded(['inspect', giant]), giant, /is 3221225472 bytes, more than the 2147483648 \(MAX_MODEL_BYTES, protobuf's 2 GiB limit\)/);
   // A regular file beside it loads (the same model, nothing else changed).
   fs.writeFileSync(path.join(dir, 'ok.bin'), Buffer.from(new Float32Array([1, 2, 3, 4]).buffer));
   const r = runBounded(['inspect', save(dir, 'ok.onnx', externalModel('ok.bin')), '--json']);
@@ -464,9 +485,9 @@ test('a model from a pipe is read as a stream; one with external data, a socket 
   spawnSync('mkfifo', [fifo]);
   // The writer blocks until the load opens the FIFO, then gets EPIPE when the load stops reading.
   const writer = spawn('sh', ['-c', `head -c 300000 /dev/zero > ${fifo}`], { stdio: 'ignore' });
-  await assert.rejects(loadModel(fifo, { maxStreamBytes: 100_000 }), (e: Error) => {
+  await assert.rejects(loadModel(fifo, { maxModelBytes: 100_000 }), (e: Error) => {
     assert.equal(e.name, 'ModelError');
-    assert.match(e.message, /big\.fifo is a pipe that gave more than 100000 bytes \(the most onnx-attn reads from a stream, MAX_STREAM_BYTES\)/);
+    assert.match(e.message, /big\.fifo is a pipe that gave more than 100000 bytes \(MAX_MODEL_BYTES, protobuf's 2 GiB limit for a model\)/);
     return true;
   });
   writer.kill();

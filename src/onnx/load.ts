@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelError } from '../errors.js';
 import { ModelProtoSchema, TensorProto_DataLocation } from './proto.js';
+import { dtypeBytes, dtypeName } from './dtype.js';
 import type { GraphProto, ModelProto, TensorProto } from './proto.js';
 
 /** A decoded model plus the bytes of its externally stored tensors. */
@@ -19,8 +20,8 @@ export interface OnnxModel {
 export interface LoadOptions {
   /** Read external tensor payloads (default true). `false` keeps only the references. */
   loadExternalData?: boolean;
-  /** The most bytes read from a model that is a pipe or character device (default MAX_STREAM_BYTES). */
-  maxStreamBytes?: number;
+  /** The largest model file or stream read (default MAX_MODEL_BYTES). */
+  maxModelBytes?: number;
 }
 
 /** Every graph of the model: the main one and those nested in If/Loop/Scan attributes. */
@@ -130,11 +131,11 @@ export function loadModelSync(file: string, options: LoadOptions = {}): OnnxMode
 }
 
 /**
- * The most bytes read from a model that is a pipe or a character device (`<(cat m.onnx)`, /dev/stdin): its size
- * is not known before the end, so reading stops here. 2 GiB is protobuf's own limit for one message; a larger model
- * keeps its weights in external data, which a stream cannot carry.
+ * The largest model file or stream read: 2 GiB, protobuf's own limit for one message (a larger model keeps its
+ * weights in external data). A file past it is refused by its size before it is read; a pipe or character device
+ * (`<(cat m.onnx)`, /dev/stdin), whose size is not known before its end, is read up to it.
  */
-export const MAX_STREAM_BYTES = 2 ** 31;
+export const MAX_MODEL_BYTES = 2 ** 31;
 
 /** A model read to its end from a pipe or character device; the loader fills `bytes`. */
 interface StreamRead {
@@ -167,13 +168,14 @@ function isStreamRead(step: ReadRange[] | StreamRead): step is StreamRead {
  */
 function* loadSteps(file: string, options: LoadOptions): Generator<ReadRange[] | StreamRead, OnnxModel, void> {
   const inherited = inheritedFd(file);
-  const source = modelSource(file, inherited);
+  const limit = options.maxModelBytes ?? MAX_MODEL_BYTES;
+  const source = modelSource(file, inherited, limit);
   const namedFifo = inherited === null && source.stream && source.kind === 'a pipe';
   const fd = inherited ?? openForReading(file, namedFifo);
   let bytes: Uint8Array;
   try {
     if (source.stream) {
-      const read: StreamRead = { fd, what: file, kind: source.kind, limit: options.maxStreamBytes ?? MAX_STREAM_BYTES, namedFifo, bytes: null };
+      const read: StreamRead = { fd, what: file, kind: source.kind, limit, namedFifo, bytes: null };
       yield read;
       bytes = read.bytes!;
     } else {
@@ -213,9 +215,9 @@ export function nonRegularKind(stat: fs.Stats): string | null {
 
 /**
  * A regular file is read by size; a pipe (`<(cat m.onnx)`, a FIFO) or a character device (/dev/stdin on a terminal
- * or pipe) is read to its end as a stream, up to `MAX_STREAM_BYTES`. A directory, socket or block device is refused.
+ * or pipe) is read to its end as a stream, up to `limit`. A directory, socket or block device is refused.
  */
-function modelSource(file: string, inherited: number | null): { stream: false; size: number } | { stream: true; kind: string } {
+function modelSource(file: string, inherited: number | null, limit: number): { stream: false; size: number } | { stream: true; kind: string } {
   let stat: fs.Stats;
   try {
     stat = inherited === null ? fs.statSync(file) : fs.fstatSync(inherited);
@@ -223,7 +225,14 @@ function modelSource(file: string, inherited: number | null): { stream: false; s
     throw new ModelError(`${file}: no such file; check the path`);
   }
   const kind = nonRegularKind(stat);
-  if (kind === null) return { stream: false, size: stat.size };
+  if (kind === null) {
+    if (stat.size > limit) {
+      throw new ModelError(
+        `${file} is ${stat.size} bytes, more than the ${limit} (MAX_MODEL_BYTES, protobuf's 2 GiB limit) an ONNX file can be; a model this large keeps its weights in external data (onnx's save_as_external_data)`,
+      );
+    }
+    return { stream: false, size: stat.size };
+  }
   if (stat.isDirectory()) throw new ModelError(`${file} is a directory, not an .onnx file`);
   if (stat.isFIFO()) return { stream: true, kind: 'a pipe' };
   if (stat.isCharacterDevice()) return { stream: true, kind };
@@ -316,10 +325,10 @@ function readAsync(fd: number, target: Uint8Array, offset: number, position: num
   });
 }
 
-/** A stream that gave more than its limit (`MAX_STREAM_BYTES` unless told). */
+/** A stream that gave more than its limit (`MAX_MODEL_BYTES` unless told). */
 function streamLimit(r: StreamRead): ModelError {
   return new ModelError(
-    `${r.what} is ${r.kind} that gave more than ${r.limit} bytes (the most onnx-attn reads from a stream, MAX_STREAM_BYTES); save the model to a file and give its path`,
+    `${r.what} is ${r.kind} that gave more than ${r.limit} bytes (MAX_MODEL_BYTES, protobuf's 2 GiB limit for a model); save the model to a file and give its path`,
   );
 }
 
@@ -462,7 +471,21 @@ function openExternal(model: OnnxModel, tensors: readonly TensorProto[], dir: st
           `external data file '${ref.location}' is ${entry.size} bytes, but tensor '${t.name}' needs bytes ${ref.offset}..${ref.offset + length}; the data file is truncated or belongs to another model`,
         );
       }
-      const target = Buffer.allocUnsafe(length);
+      // The payload must be what the tensor's dims and dtype say: a length that disagrees is a damaged or hostile
+      // file, and it is checked before the bytes are allocated.
+      const width = dtypeBytes(t.dataType);
+      const expected = width === undefined ? null : t.dims.reduce((n, d) => n * Number(d), 1) * width;
+      if (expected !== null && expected !== length) {
+        throw new ModelError(
+          `tensor '${t.name}' ([${t.dims.join(',')}] ${dtypeName(t.dataType)}, ${expected} bytes) points to ${length} bytes of external data file '${ref.location}'; the model is damaged`,
+        );
+      }
+      let target: Buffer;
+      try {
+        target = Buffer.allocUnsafe(length);
+      } catch (e) {
+        throw new ModelError(`tensor '${t.name}' needs ${length} bytes of external data ('${ref.location}'), more than can be allocated here (${(e as Error).message.split('.')[0]})`, { cause: e });
+      }
       model.externalData.set(t, target);
       return { fd: entry.fd, target, position: ref.offset, what: file };
     });
