@@ -137,7 +137,8 @@ export interface ScoredModel {
 /** The image input ([N, 3, H, W] float) a dataset image is fed to. */
 function imageInput(specs: readonly InputSpec[]): InputSpec {
   const image = specs.find((s) => s.dims.length === 4 && s.dims[1] === 3 && (s.elemType === DT.FLOAT || s.elemType === DT.DOUBLE));
-  if (!image) throw new UsageError('--dataset: the model has no [N,3,H,W] float image input to feed images to');
+  // The model is at fault (exit 4): there is nothing to feed the dataset's images to.
+  if (!image) throw new ModelError('--dataset: the model has no [N,3,H,W] float image input to feed images to');
   return image;
 }
 
