@@ -302,7 +302,10 @@ def evaluate_onnx(family):
     res, dets = score(family, outs, coco, images)
     model = models.load_weights(family, os.path.join(OUT, models.FILES[family] + ".pt"))
     touts = torch_outputs(family, model, images)
-    max_abs = max(float(np.abs(a - b).max()) for a, b in zip(outs, touts))
+    if family == "rtdetr":  # the decoder's top-k may order near-equal queries differently: compare as sets of rows
+        max_abs = max(float(np.abs(a[:, None] - b[None]).max(2).min(1).max()) for a, b in zip(outs, touts))
+    else:
+        max_abs = max(float(np.abs(a - b).max()) for a, b in zip(outs, touts))
     tres, _ = score(family, touts, coco, images)
     names = {c["id"]: c["name"] for c in coco["categories"]}
     sres = score_sharp(family, path, coco)
