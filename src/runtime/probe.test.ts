@@ -40,7 +40,8 @@ test('analyzeModel probes the boundaries static inference cannot reach, and only
   const tensor = '/model.23/cv3/act/Mul_output_0';
   const blind = await analyzeModel(model(), { probe: false });
   assert.equal(blind.shapeSource, 'static');
-  assert.ok(blind.structure.shapeOf(blind.graph.value(tensor)!)?.some((d) => d === null) ?? true);
+  // Static inference stops at the Shrink, so nothing is known of the Mul after it.
+  assert.equal(blind.structure.shapeOf(blind.graph.value(tensor)!), null);
   const probed = await analyzeModel(model());
   assert.equal(probed.shapeSource, 'probe');
   assert.deepEqual(probed.structure.shapeOf(probed.graph.value(tensor)!), [1, 32, 4, 4]);
