@@ -150,10 +150,12 @@ def nms(boxes, scores, classes, iou_thr, max_det):
     return np.array(keep, np.int64)
 
 
-def decode(family, out, conf=0.001, iou=0.7, max_det=300, imgsz=128):
+def decode(family, out, conf=0.001, iou=0.7, max_det=300, imgsz=128, multi_label=False):
     """One image's raw output (no batch dim) -> (xyxy boxes in input pixels, scores, classes), as
     src/runtime/detections.ts reads each layout: yolov5 [A, 5+nc] obj x cls, yolov8 [4+nc, A], rtdetr [Q, 4+nc]
-    normalised (no NMS). Thresholds are ultralytics val's (conf 0.001, NMS IoU 0.7)."""
+    normalised (no NMS). Thresholds are ultralytics val's (conf 0.001, NMS IoU 0.7). multi_label: every class
+    above conf is a candidate (ultralytics/YOLOv5 val; YOLOv5 also needs objectness above conf); RT-DETR keeps
+    its best class either way, as ultralytics' RT-DETR postprocess does."""
     if family == "yolov8":
         out = out.T
     if family == "yolov5":
@@ -163,10 +165,17 @@ def decode(family, out, conf=0.001, iou=0.7, max_det=300, imgsz=128):
     else:
         cls_scores = out[:, 4:]
         box = out[:, :4] * (imgsz if family == "rtdetr" else 1)
-    cls = cls_scores.argmax(1)
-    score = cls_scores[np.arange(len(cls)), cls]
-    keep = score > conf
-    box, score, cls = box[keep], score[keep], cls[keep]
+    if multi_label and family != "rtdetr":
+        ok = cls_scores > conf
+        if family == "yolov5":
+            ok &= (out[:, 4] > conf)[:, None]
+        rows, cls = np.nonzero(ok)
+        box, score = box[rows], cls_scores[rows, cls]
+    else:
+        cls = cls_scores.argmax(1)
+        score = cls_scores[np.arange(len(cls)), cls]
+        keep = score > conf
+        box, score, cls = box[keep], score[keep], cls[keep]
     xyxy = np.concatenate((box[:, :2] - box[:, 2:] / 2, box[:, :2] + box[:, 2:] / 2), 1)
     if family == "rtdetr":
         order = np.argsort(-score, kind="stable")[:max_det]
