@@ -80,7 +80,7 @@ def build(family, seed=0):
         cfg["head"][-1][3] = [NC, cfg["anchors"]]
         model = mf.yolov5.DetectionModel(cfg)
     elif family == "yolov8":
-        mf.DETECT_HIDDEN = V8_DETECT_HIDDEN
+        mf.ultralytics.DETECT_HIDDEN = V8_DETECT_HIDDEN  # the module global its Detect reads
         cfg = copy.deepcopy(mf.YOLOV8_YAML)
         cfg["nc"] = NC
         cfg["scale"] = [0.33, 0.0625, 1024]  # channels 16..64 (yolov8n 0.25)
