@@ -341,3 +341,28 @@ test('a safetensors file is judged by its header before it is read: an oversized
   refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', tail, '-o', out]), 4, `${tail}: not a valid safetensors file: ${big - 512} bytes after its last tensor belong to none`, /nothing was read past the header$/, { rssMb: 300 });
   assert.deepEqual(listFiles(dir), ['huge.safetensors', 'tail.safetensors']);
 });
+
+test('no output of a plan may replace a file the plan reads: the plan itself, a weights or inputs file, directly or as its .data', () => {
+  const dir = tmpDir();
+  fs.copyFileSync(v5, path.join(dir, 'm.onnx'));
+  fs.writeFileSync(path.join(dir, 'in.json'), '{}');
+  fs.writeFileSync(path.join(dir, 'w.safetensors'), '');
+  const plan = path.join(dir, 'plan.yaml');
+  const entry = (output: string, more = '') => `  - {input: m.onnx, output: ${output}, insert: [{after: "23", module: NAM${more}}], compare: false}\n`;
+  const cases: [string, string][] = [
+    [entry('plan.yaml'), 'models[0].output: the output is the plan itself'],
+    [entry('a.onnx', ', weights: w.safetensors') + entry('w.safetensors'), 'models[1].output: the output is the file models[0].insert[0].weights reads'],
+    [`  - {input: m.onnx, output: b.onnx, insert: [{after: "23", module: NAM}], validate: {inputs: in.json}}\n${entry('in.json')}`, 'models[1].output: the output is the file models[0].validate.inputs reads'],
+  ];
+  for (const [models, message] of cases) {
+    fs.writeFileSync(plan, `version: 1\nmodels:\n${models}`);
+    const before = fs.readFileSync(plan);
+    refused(run(['apply', plan]), 2, `${plan}:`, new RegExp(message.replace(/[.[\]()]/g, '\\$&')));
+    assert.deepEqual(fs.readFileSync(plan), before);
+  }
+  // A plan named as an output's external data file (any name but .json reads as YAML).
+  const dataPlan = path.join(dir, 'o.onnx.data');
+  fs.writeFileSync(dataPlan, `version: 1\nmodels:\n${entry('o.onnx')}`);
+  refused(run(['apply', dataPlan]), 2, `${dataPlan}:3: models[0].output: its external data file ${path.join(dir, 'o.onnx.data')} is the plan itself`, /choose another output path$/);
+  assert.deepEqual(listFiles(dir), ['in.json', 'm.onnx', 'o.onnx.data', 'plan.yaml', 'w.safetensors']);
+});

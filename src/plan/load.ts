@@ -400,9 +400,12 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
     issues.push(issue(at, `${JSON.stringify(p)} holds a NUL character, which no path can; remove it`));
     return true;
   };
+  /** Files the plan reads besides models (real path → key path): no output may replace one. */
+  const reads = new Map<string, string>([[real(path.resolve(file)), 'the plan itself']]);
   const needFile = (at: KeyPath, p: string, what: 'file' | 'file or folder') => {
     const abs = resolve(p);
     if (nul(at, p)) return abs;
+    if (at[at.length - 1] !== 'input' && !reads.has(real(abs))) reads.set(real(abs), formatPath(at));
     let stat: fs.Stats | null = null;
     try {
       stat = fs.statSync(abs);
@@ -573,6 +576,15 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
     if (!j) continue;
     const msg = j === e ? 'the output is the input; choose another output path (apply never overwrites its inputs)' : `the output is models[${j.index}]'s input; put both insertions in one entry's insert list instead`;
     issues.push(issue([...e.path, 'output'], msg));
+  }
+  // Nor the plan, a weights, inputs or dataset file, by the output or by its external data file.
+  for (const e of entries) {
+    for (const written of [e.output, `${e.output}.data`]) {
+      const read = reads.get(real(written));
+      if (read === undefined) continue;
+      const what = read === 'the plan itself' ? read : `the file ${read} reads`;
+      issues.push(issue([...e.path, 'output'], `${written === e.output ? 'the output' : `its external data file ${written}`} is ${what}; apply never overwrites what it reads, choose another output path`));
+    }
   }
   // Reports over a model are found here, at their line; the plan itself, weights and inputs files (and --report
   // paths) by checkApplyReports, which apply calls next.
