@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import ts from 'typescript';
+import { ROOT } from './helpers.js';
+
+/**
+ * The import layering of ARCHITECTURE.md, checked on the sources: every relative import of src/**\/*.ts (type-only
+ * and dynamic included; *.test.ts files excluded, tests may reach across stages) must go to a stage its own stage
+ * may import, and no two files may import each other through a chain. Today's breaches are listed below, each with
+ * the issue-14 item that removes it: a new breach fails, and so does a listed one that no longer exists (delete it
+ * from the list in the commit that fixes it).
+ */
+
+interface Stage {
+  name: string;
+  /** Files of the stage: a path relative to src/, or a folder ending in '/'. */
+  files: string[];
+  /** Stages this one may import (itself too, unless `isolated`). */
+  mayImport: string[];
+  /** Its files may not import each other (commands: shared code belongs in an earlier stage). */
+  isolated?: boolean;
+}
+
+// In pipeline order; ARCHITECTURE.md says what each stage is for.
+const STAGES: Stage[] = [
+  { name: 'base', files: ['errors.ts', 'limits.ts', 'options.ts', 'version.ts'], mayImport: [] },
+  { name: 'onnx', files: ['onnx/proto.ts', 'onnx/dtype.ts', 'onnx/float16.ts', 'onnx/load.ts', 'onnx/tensor.ts'], mayImport: ['base'] },
+  { name: 'graph', files: ['graph/graph.ts', 'graph/shapes.ts', 'graph/inserted.ts'], mayImport: ['base', 'onnx'] },
+  { name: 'locate', files: ['locate/'], mayImport: ['base', 'onnx', 'graph'] },
+  // A module is built from NodeProto pieces, never from the graph it will go into.
+  { name: 'build', files: ['modules/', 'weights/'], mayImport: ['base', 'onnx'] },
+  { name: 'splice', files: ['graph/splice.ts'], mayImport: ['base', 'onnx', 'graph', 'build'] },
+  // The structural check of a patched graph; running the patched model is the runtime's.
+  { name: 'check', files: ['check.ts'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice'] },
+  { name: 'save', files: ['onnx/save.ts', 'onnx/chunks.ts'], mayImport: ['base', 'onnx'] },
+  { name: 'runtime', files: ['runtime/', 'accuracy/'], mayImport: ['base', 'onnx', 'graph', 'save'] },
+  // One verb each; a command does not import another command (shared code gets a home in an earlier stage).
+  {
+    name: 'command',
+    files: ['inspect.ts', 'convert.ts', 'insert.ts', 'validate.ts', 'compare.ts', 'doctor.ts', 'torch-code.ts'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime'],
+    isolated: true,
+  },
+  // Verbs made of verbs: sweep (insert + compare), apply and plans (insert + validate + compare).
+  { name: 'composite', files: ['sweep.ts', 'apply.ts', 'plan/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'command'] },
+  // Reports render the results of commands (their types) into files.
+  { name: 'report', files: ['report/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'save', 'runtime', 'command', 'composite'] },
+  // The edge: the public index and the CLI may import everything.
+  { name: 'edge', files: ['index.ts', 'cli/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'command', 'composite', 'report'] },
+];
+
+/**
+ * Imports that break the layering today ('from -> to', paths under src/). Each names the issue-14 item that
+ * removes it; remove the line in the same commit.
+ */
+const KNOWN_VIOLATIONS = new Set<string>([
+  // Item 1: provenance gets its own home (src/provenance.ts, base-level) that insert and validate share.
+  'validate.ts -> insert.ts',
+  // Item 1: analysis (analyzeModel) leaves the inspect command for a home of its own.
+  'insert.ts -> inspect.ts',
+  // Item 1: validate's helpers move to runtime/ (or a shared home), so compare does not import a command.
+  'compare.ts -> validate.ts',
+  // Item 1: the patched-model run check moves to runtime/, check.ts stays structural.
+  'check.ts -> onnx/save.ts',
+  'check.ts -> runtime/inputs.ts',
+  'check.ts -> runtime/session.ts',
+  // Item 1: onnx/tensor.ts stops serializing through save (so graph/shapes no longer depends on save).
+  'onnx/tensor.ts -> onnx/save.ts',
+  // Item 1: modules/standalone.ts builds its model from NodeProto pieces, not the graph IR.
+  'modules/standalone.ts -> graph/graph.ts',
+  // Item 1: apply's result types move where report/apply.ts can import them (apply ⇄ report/apply cycle).
+  'apply.ts -> report/index.ts',
+  'apply.ts -> report/apply.ts',
+]);
+
+/** File cycles today (sorted members joined by ' <-> '), each with the item that breaks it. */
+const KNOWN_CYCLES = new Set<string>([
+  // Item 1: apply.ts imports report/apply.ts to write its reports, which imports apply.ts's result types.
+  'apply.ts <-> report/apply.ts',
+  // Item 2: weights/ split; the checkpoint reader stops importing the file readers in modules/weights.ts.
+  'modules/weights.ts <-> weights/torch-checkpoint.ts',
+  // Item 1: the accuracy rows' JUnit case type moves to report/format.ts (report/junit.ts renders accuracy cases).
+  'report/accuracy.ts <-> report/junit.ts',
+]);
+
+const SRC = path.join(ROOT, 'src');
+
+function sourceFiles(): string[] {
+  return fs
+    .readdirSync(SRC, { recursive: true })
+    .map((f) => String(f).split(path.sep).join('/'))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
+    .sort();
+}
+
+function stageOf(file: string): Stage | undefined {
+  // The most specific entry wins: graph/splice.ts is its own stage inside graph/.
+  let best: { stage: Stage; length: number } | undefined;
+  for (const stage of STAGES) {
+    for (const f of stage.files) {
+      const hit = f.endsWith('/') ? file.startsWith(f) : file === f;
+      if (hit && (!best || f.length > best.length)) best = { stage, length: f.length };
+    }
+  }
+  return best?.stage;
+}
+
+/** Relative imports of a file as paths under src/, type-only, re-exports and dynamic import() included. */
+function importsOf(file: string): string[] {
+  const text = fs.readFileSync(path.join(SRC, file), 'utf8');
+  return ts
+    .preProcessFile(text, true, true)
+    .importedFiles.map((i) => i.fileName)
+    .filter((spec) => spec.startsWith('.'))
+    .map((spec) => path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)).replace(/\.js$/, '.ts'));
+}
+
+const FILES = sourceFiles();
+const EDGES = new Map(FILES.map((f) => [f, [...new Set(importsOf(f))]]));
+
+test('every src file belongs to exactly one stage, and every relative import resolves to a src file', () => {
+  assert.deepEqual(FILES.filter((f) => !stageOf(f)), [], 'add the file to a stage in STAGES and ARCHITECTURE.md');
+  const dangling = [...EDGES].flatMap(([from, to]) => to.filter((t) => !FILES.includes(t)).map((t) => `${from} -> ${t}`));
+  assert.deepEqual(dangling, []);
+});
+
+test('imports follow the layering of ARCHITECTURE.md; the known violations are exactly the listed ones', () => {
+  const found = new Set<string>();
+  for (const [from, tos] of EDGES) {
+    const own = stageOf(from)!;
+    for (const to of tos) {
+      const target = stageOf(to)!;
+      const allowed = target === own ? !own.isolated : own.mayImport.includes(target.name);
+      if (!allowed) found.add(`${from} -> ${to}`);
+    }
+  }
+  const why = (v: string) => {
+    const [from, to] = v.split(' -> ').map((f) => stageOf(f)!);
+    return from === to ? `one ${from!.name} may not import another` : `${from!.name} may not import ${to!.name}`;
+  };
+  const added = [...found].filter((v) => !KNOWN_VIOLATIONS.has(v)).map((v) => `${v} (${why(v)})`);
+  assert.deepEqual(added, [], 'new imports against the layering: import from an earlier stage, or move the shared code there');
+  const gone = [...KNOWN_VIOLATIONS].filter((v) => !found.has(v));
+  assert.deepEqual(gone, [], 'fixed: remove these from KNOWN_VIOLATIONS');
+});
+
+test('no import cycles between files, type-only included, beyond the listed ones', () => {
+  // Tarjan's strongly connected components over the file graph.
+  let counter = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[] = [];
+  const visit = (v: string) => {
+    index.set(v, counter);
+    low.set(v, counter++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of EDGES.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        component.push(w);
+      } while (w !== v);
+      if (component.length > 1) cycles.push(component.sort().join(' <-> '));
+    }
+  };
+  for (const f of FILES) if (!index.has(f)) visit(f);
+  assert.deepEqual(cycles.filter((c) => !KNOWN_CYCLES.has(c)), [], 'new import cycles');
+  assert.deepEqual([...KNOWN_CYCLES].filter((c) => !cycles.includes(c)), [], 'fixed: remove these from KNOWN_CYCLES');
+});
+
+test('the stages themselves form no cycle: each may import only stages listed before it', () => {
+  const order = STAGES.map((s) => s.name);
+  for (const [i, stage] of STAGES.entries()) {
+    for (const dep of stage.mayImport) assert.ok(order.indexOf(dep) >= 0 && order.indexOf(dep) < i, `${stage.name} may import ${dep}`);
+  }
+});
