@@ -44,7 +44,8 @@ export class PyObject {
 export class PyDict {
   readonly entries = new Map<unknown, [PickleValue, PickleValue]>();
   set(key: PickleValue, value: PickleValue): void {
-    this.entries.set(dictKey(key), [key, value]);
+    // Strings and numbers by value, objects (tuples) by identity: checkpoints key their dicts by strings and ints.
+    this.entries.set(key, [key, value]);
   }
   get(key: string): PickleValue | undefined {
     return this.entries.get(key)?.[1];
@@ -97,11 +98,6 @@ export class Opaque {
     readonly what: string,
     readonly payload?: unknown,
   ) {}
-}
-
-function dictKey(key: PickleValue): unknown {
-  if (key === null || typeof key === 'string' || typeof key === 'number' || typeof key === 'boolean' || typeof key === 'bigint') return key;
-  return key; // objects by identity: checkpoints key dicts by strings and ints
 }
 
 export interface PickleLimits {
