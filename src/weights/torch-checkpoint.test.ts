@@ -110,16 +110,20 @@ test('views: offsets, strides and shared storages decode row-major', () => {
   assert.equal(c.tensors.get('whole')!.storage, c.tensors.get('offset')!.storage);
 });
 
-test('fp16 and bf16 widen exactly; a big-endian archive (byteorder) is read as such', () => {
+test('fp16 and bf16 widen exactly, fp64 and int64 stay as they are; a big-endian archive (byteorder) is read as such', () => {
   const half = new Uint8Array([0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c]); // 1, -2, 2^-24, inf
   const bf16 = new Uint8Array([0x80, 0x3f, 0x49, 0x40]); // 1, 3.140625
   const pkl = stateDictPickle([
     { key: 'h', storage: 'a', numel: 4, size: [4], stride: [1], type: 'HalfStorage' },
     { key: 'b', storage: 'b', numel: 2, size: [2], stride: [1], type: 'BFloat16Storage' },
+    { key: 'd', storage: 'c', numel: 3, offset: 1, size: [2], stride: [1], type: 'DoubleStorage' },
+    { key: 'n', storage: 'e', numel: 1, size: [], stride: [], type: 'LongStorage' },
   ]);
-  const c = parseTorchCheckpoint('x.pt', torchZip(pkl, { a: half, b: bf16 }));
+  const c = parseTorchCheckpoint('x.pt', torchZip(pkl, { a: half, b: bf16, c: new Uint8Array(new Float64Array([9, 0.1, -1e300]).buffer), e: new Uint8Array(new BigInt64Array([2n ** 40n]).buffer) }));
   assert.deepEqual(Array.from(decodeTensor(c.tensors.get('h')!).data as Float32Array), [1, -2, 2 ** -24, Infinity]);
   assert.deepEqual(Array.from(decodeTensor(c.tensors.get('b')!).data as Float32Array), [1, 3.140625]);
+  assert.deepEqual(decodeTensor(c.tensors.get('d')!), { dtype: 'F64', shape: [2], data: new Float64Array([0.1, -1e300]) });
+  assert.deepEqual(decodeTensor(c.tensors.get('n')!), { dtype: 'I64', shape: [], data: new BigInt64Array([2n ** 40n]) });
   const big = new Uint8Array(8);
   new DataView(big.buffer).setFloat32(0, 1.5, false);
   new DataView(big.buffer).setFloat32(4, -3, false);
