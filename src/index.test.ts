@@ -10,6 +10,7 @@ const PUBLIC_API = [
   'apply', 'applyInsertItems', 'applyInsertions', 'checkRun', 'checkStructure', 'checkPlan', 'compare', 'convert', 'decodeModel', 'describeModules', 'doctor', 'encodeModel',
   'expandPoints', 'findModule', 'inferShapes', 'initWeights', 'insertIntoFile', 'inspect', 'isOnnxAttnError',
   'loadModel', 'loadModelSync', 'locate', 'planInsertions', 'rankRows', 'readTensorFile', 'renderReport',
+  'readTorchCheckpoint', 'decodeTensor', 'torchCode',
   'resolveOptions', 'resolveWeights', 'saveModel', 'splitSpecs', 'standaloneModel', 'summarize', 'sweep', 'validate',
   'writeReports', 'cocoEvaluate', 'loadDataset',
 ];

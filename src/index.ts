@@ -18,6 +18,8 @@ export type { AttentionModule, ModuleContext } from './modules/types.js';
 export { ModuleBuilder } from './modules/builder.js';
 export { standaloneModel } from './modules/standalone.js';
 export { readTensorFile, resolveWeights, initWeights } from './modules/weights.js';
+export { readTorchCheckpoint, decodeTensor, type TorchCheckpoint, type TensorRef, type TorchDtype } from './weights/torch-checkpoint.js';
+export { torchCode, type TorchCode, type TorchCodeOptions, type LayerShift } from './torch-code.js';
 export { validate, type ValidateResult, type ValidateOptions, type RuntimeOptions, type ModelSource } from './validate.js';
 export { compare, type CompareResult, type CompareOptions, type OutputComparison, type DetectionAgreement } from './compare.js';
 export { sweep, rankRows, expandPoints, type SweepResult, type SweepRow, type SweepOptions, type SweepSkip, type RankKey } from './sweep.js';
