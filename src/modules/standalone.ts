@@ -1,5 +1,4 @@
 import { create } from '@bufbuild/protobuf';
-import type { Dim } from '../graph/graph.js';
 import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TensorProtoSchema } from '../onnx/proto.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { tensorInfo } from '../onnx/tensor.js';
@@ -18,6 +17,9 @@ export function irVersionFor(opset: number): number {
   if (opset <= 20) return 9;
   return 10;
 }
+
+/** A dimension of x: a size, a symbolic name or unknown (graph/graph.ts's Dim; build does not import the graph IR). */
+type Dim = number | string | null;
 
 export interface StandaloneOptions {
   /** Dims of x, e.g. [2, 16, 8, 8] or ['N', 16, 'H', 'W']. */

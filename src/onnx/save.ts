@@ -6,6 +6,7 @@ import { modelChunks, total } from './chunks.js';
 import { numberIn, oneOf } from '../options.js';
 import { allGraphs, externalRef, isExternal, type OnnxModel } from './load.js';
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation } from './proto.js';
+import { rawPayload } from './tensor.js';
 import type { TensorProto } from './proto.js';
 
 export type ExternalDataMode = 'auto' | 'always' | 'never';
@@ -69,10 +70,8 @@ function restore(s: TensorState): void {
 }
 
 /** Bytes of a tensor's raw payload wherever it lives, or null if it uses typed fields (float_data, ...). */
-export function rawPayload(model: OnnxModel, t: TensorProto): Uint8Array | null {
-  if (isExternal(t)) return model.externalData.get(t) ?? null;
-  return Object.prototype.hasOwnProperty.call(t, 'rawData') ? t.rawData : null;
-}
+// Kept importable from here as before; it lives with the other tensor readers (ARCHITECTURE.md: onnx does not import save).
+export { rawPayload };
 
 /** Total payload bytes: what decides the 2 GiB rule. */
 export function payloadBytes(model: OnnxModel): number {

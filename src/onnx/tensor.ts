@@ -9,8 +9,13 @@ import {
   ValueInfoProtoSchema,
 } from './proto.js';
 import type { TensorProto, ValueInfoProto } from './proto.js';
-import { rawPayload } from './save.js';
-import type { OnnxModel } from './load.js';
+import { isExternal, type OnnxModel } from './load.js';
+
+/** A tensor's raw bytes: its external payload when stored outside the file, else raw_data; null when absent. */
+export function rawPayload(model: OnnxModel, t: TensorProto): Uint8Array | null {
+  if (isExternal(t)) return model.externalData.get(t) ?? null;
+  return Object.prototype.hasOwnProperty.call(t, 'rawData') ? t.rawData : null;
+}
 
 /** Number of elements a tensor's dims describe. */
 export function elementCount(dims: readonly bigint[] | readonly number[]): number {
