@@ -501,14 +501,17 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
   if (options.dryRun) return { input, output, dryRun: true, insertions: applyInsertions(analyzed, plans), check: null };
 
   const insertions = applyInsertions(analyzed, plans);
+  // Each module is checked against the type it was built for (the analysis already typed the whole graph).
   const structure = checkStructure(
     model,
-    insertions.map((ins) => ({ input: ins.moduleInput!, output: ins.moduleOutput! })),
+    insertions.map((ins, i) => ({ input: ins.moduleInput!, output: ins.moduleOutput!, inputType: analyzed.structure.types.get(plans[i]!.site.value) ?? null })),
   );
   if (structure.length > 0) throw new ModelError(`the patched model is not valid (${structure[0]}); nothing was written. Please report this with --debug output`);
   let run: RunCheck | null = null;
   if (options.check !== false) {
-    run = await checkRun(original ?? (await loadModel(input)), model, options.shapes ? { shapes: options.shapes } : {});
+    // The original as its file: onnxruntime reads it, without a second load and encoding here. External data is
+    // read by our loader (it may be a pipe or lie outside rules onnxruntime does not check), as before.
+    run = await checkRun(original ?? (model.hadExternalData ? await loadModel(input) : input), model, options.shapes ? { shapes: options.shapes } : {});
     if (run.problems.length > 0) throw new ModelError(`the patched model does not run like the original: ${run.problems[0]}; nothing was written`);
     const gated = insertions.every((i) => i.gate === 'zero');
     if (gated && !run.identical) {

@@ -290,6 +290,16 @@ function verdict(result: { pass: boolean; placementCheck: { pass: boolean } | nu
   return result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
 }
 
+/**
+ * yargs renders the command's whole help text after starting its handler, to show it on a later failure
+ * (0.1-0.35 s of string-width and wrapping on `insert`). This CLI never shows help after a handler has run (its
+ * `.fail` throws), so the cache is skipped; `--help` itself still renders, unchanged. A no-op if yargs' internals differ.
+ */
+function skipHelpCache(y: unknown): void {
+  const usage = (y as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } } | undefined)?.getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
 export function buildCli(argv: string[], io: CliIO = processIO, state: CliState = { exitCode: 0 }): Argv<GlobalFlags> {
   // Names from the model are in this text: no control character reaches the terminal raw.
   const out = (text: string) => io.stdout(escapeControlKeepLines(text.endsWith('\n') ? text : `${text}\n`));
@@ -305,6 +315,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       // yargs hands the command's own option table to middleware as the second argument.
       const table = (y as { getOptions?: () => DeclaredOptions } | undefined)?.getOptions?.();
       if (table) given = checkGiven(argv, args as Record<string, unknown>, table);
+      skipHelpCache(y);
     }, true)
     .command(
       'inspect <model>',

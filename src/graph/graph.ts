@@ -382,30 +382,33 @@ export class Graph {
     this.names.add(name);
   }
 
-  /** Nodes in an order where every producer comes before its consumers (Kahn, stable to file order). */
+  /**
+   * Nodes in an order where every producer comes before its consumers (Kahn, stable to file order: of the nodes
+   * ready at each step, the earliest in the file goes first). Linear in nodes + edges apart from the heap's log.
+   */
   topologicalOrder(): Node[] {
-    const indegree = new Map<Node, number>();
-    for (const n of this.nodes) indegree.set(n, 0);
-    for (const n of this.nodes) {
-      for (const v of new Set(n.inputs)) if (v?.producer && indegree.has(v.producer)) indegree.set(n, indegree.get(n)! + 1);
-    }
+    const position = new Map<Node, number>();
+    this.nodes.forEach((n, i) => position.set(n, i));
+    // Distinct input values with a producer in the graph: a node is ready once each of their producers is placed.
+    const indegree = new Int32Array(this.nodes.length);
+    this.nodes.forEach((n, i) => {
+      for (const v of new Set(n.inputs)) if (v?.producer && position.has(v.producer)) indegree[i]!++;
+    });
+    const ready = new MinHeap();
+    for (let i = 0; i < this.nodes.length; i++) if (indegree[i] === 0) ready.push(i);
     const order: Node[] = [];
-    const ready = this.nodes.filter((n) => indegree.get(n) === 0);
-    const position = new Map(this.nodes.map((n, i) => [n, i]));
-    while (ready.length > 0) {
-      const n = ready.shift()!;
+    while (ready.size > 0) {
+      const n = this.nodes[ready.pop()]!;
       order.push(n);
-      const released: Node[] = [];
-      for (const c of new Set(n.outputs.flatMap((o) => o.consumers()))) {
+      const released = new Set<Node>();
+      for (const o of n.outputs) for (const u of o.uses) released.add(u.node);
+      for (const c of released) {
+        const ci = position.get(c);
+        if (ci === undefined) continue;
         const producersFromN = new Set(c.inputs.filter((v) => v?.producer === n)).size;
-        const left = indegree.get(c)! - producersFromN;
-        indegree.set(c, left);
-        if (left === 0) released.push(c);
+        indegree[ci] = indegree[ci]! - producersFromN;
+        if (indegree[ci] === 0) ready.push(ci);
       }
-      // Keep file order among nodes that become ready together.
-      released.sort((a, b) => position.get(a)! - position.get(b)!);
-      ready.push(...released);
-      ready.sort((a, b) => position.get(a)! - position.get(b)!);
     }
     if (order.length !== this.nodes.length) {
       const ordered = new Set(order);
@@ -425,6 +428,43 @@ export class Graph {
       return n.proto;
     });
     if (!sameItems(this.proto.node, nodeProtos)) this.proto.node = nodeProtos;
+  }
+}
+
+/** A binary min-heap of node positions: the ready node earliest in the file comes out first. */
+class MinHeap {
+  private readonly items: number[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  push(x: number): void {
+    const a = this.items;
+    let i = a.push(x) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= x) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = x;
+  }
+  pop(): number {
+    const a = this.items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= a.length) break;
+        const c = l + 1 < a.length && a[l + 1]! < a[l]! ? l + 1 : l;
+        if (a[c]! >= last) break;
+        a[i] = a[c]!;
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
   }
 }
 

@@ -18,6 +18,14 @@ import type { Dim, Graph, Node, TensorType, Value } from './graph.js';
 export interface InferOptions {
   /** Concrete sizes for graph inputs, by input name; they replace the declared (possibly symbolic) dims. */
   inputShapes?: Record<string, number[]>;
+  /**
+   * Infer only what these values need: the nodes they depend on, back to graph inputs, initializers and `given`
+   * values. Every other value keeps its declared type. (Shapes flow forward only, so the values asked for come out
+   * as a whole-graph inference would give them, when `given` holds what that inference gives too.)
+   */
+  only?: readonly Value[];
+  /** Types already known by value name (an earlier inference of the same tensors): taken as they are, values unread. */
+  given?: ReadonlyMap<string, TensorType>;
 }
 
 const MAX_RANK = 32;
@@ -869,6 +877,19 @@ export function inferShapes(graph: Graph, options: InferOptions = {}): Map<Value
   return result;
 }
 
+/** The nodes `targets` depend on, walking producers back and stopping at `stop` values. */
+function coneOf(targets: readonly Value[], stop: ReadonlySet<Value>): Set<Node> {
+  const cone = new Set<Node>();
+  const stack = targets.filter((v) => !stop.has(v)).map((v) => v.producer);
+  while (stack.length > 0) {
+    const n = stack.pop();
+    if (!n || cone.has(n)) continue;
+    cone.add(n);
+    for (const v of n.inputs) if (v?.producer && !stop.has(v)) stack.push(v.producer);
+  }
+  return cone;
+}
+
 function run(graph: Graph, options: InferOptions, known: Map<Value, Known>): void {
   for (const v of graph.values.values()) {
     // A sparse initializer's stand-in has no values: its type and shape are known, its data is not read.
@@ -883,11 +904,22 @@ function run(graph: Graph, options: InferOptions, known: Map<Value, Known>): voi
       known.set(v, { elemType: dec?.elemType ?? known.get(v)?.elemType ?? 0, shape, data: null });
     } else if (!v.initializer && dec) known.set(v, dec);
   }
+  const seeded = new Set<Value>();
+  for (const [name, t] of options.given ?? []) {
+    const v = graph.value(name);
+    if (!v || v.initializer) continue;
+    known.set(v, { elemType: Number.isInteger(t.elemType) ? t.elemType : 0, shape: cleanShape(t.shape), data: null });
+    seeded.add(v);
+  }
   let order: Node[];
   try {
     order = graph.topologicalOrder();
   } catch {
     order = graph.nodes; // a cycle: file order still types the acyclic part
+  }
+  if (options.only) {
+    const needed = coneOf(options.only, seeded);
+    order = order.filter((n) => needed.has(n));
   }
   const opset = graph.opset('');
   for (const node of order) {

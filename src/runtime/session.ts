@@ -53,23 +53,27 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
-/** Opens a session from model bytes (external data already inlined). Failures are ModelError, one line. */
-export async function openSession(bytes: Uint8Array, options: SessionOptions = {}, label = 'model'): Promise<ModelSession> {
+/**
+ * Opens a session from model bytes (external data already inlined), or from a model file that onnxruntime reads
+ * itself (external data beside it). Failures are ModelError, one line.
+ */
+export async function openSession(bytes: Uint8Array | string, options: SessionOptions = {}, label = 'model'): Promise<ModelSession> {
   const ort = await loadOrt();
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   // onnxruntime's own log goes straight to stderr, in colour, before our one line: only --debug shows it. The
   // environment's level is read once, when the first session is made; each session has its own as well.
   ort.env.logLevel = options.verbose ? 'verbose' : 'fatal';
   try {
-    session = await ort.InferenceSession.create(bytes, {
+    const sessionOptions = {
       executionProviders: (options.executionProviders ?? ['cpu']).map((ep) =>
         ep === 'cuda' || ep === 'tensorrt' ? { name: ep, deviceId: options.deviceId ?? 0 } : ep,
       ) as never,
-      logSeverityLevel: options.verbose ? 0 : 4,
+      logSeverityLevel: options.verbose ? (0 as const) : (4 as const),
       ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-    });
+    };
+    session = typeof bytes === 'string' ? await ort.InferenceSession.create(bytes, sessionOptions) : await ort.InferenceSession.create(bytes, sessionOptions);
   } catch (e) {
     throw new ModelError(`onnxruntime cannot load the ${label}: ${firstLine(e)}`, { cause: e });
   }
