@@ -168,6 +168,13 @@ function phaseMedians(file: string, after: string, externalData: 'never' | 'alwa
 
 async function main(): Promise<void> {
   if (!fs.existsSync(RSS_HOOK)) throw new Error('build first: npm run build');
+  // Node-rich models first (issue #15's targets); BENCH_ONLY=node-rich stops after them.
+  const { nodeRichBench, NODE_RICH_HEADER } = await import('./bench-node-rich.js');
+  console.log(`onnx-attn bench (node-rich) — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}; ${RUNS} paired rounds${PYTHON ? '' : '; Python onnx anchor skipped: Debian python3-onnx not found'}`);
+  const richRows = await nodeRichBench(RUNS, PYTHON);
+  console.log(`\nREADME table (node-rich):\n${NODE_RICH_HEADER}`);
+  for (const r of richRows) console.log(r);
+  if (process.env.BENCH_ONLY === 'node-rich') return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
   console.log(`onnx-attn bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each`);
   const rows: string[] = [];
