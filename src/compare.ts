@@ -11,7 +11,8 @@ import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
 import { checkAccuracyOptions, mapDrop as mapDropOf, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
-import { checkMapThreshold } from './validate.js';
+import { checkMapThreshold, checkRuntime, refuseOnnxruntimeOptions, runtimeEpReport } from './validate.js';
+import { RUNTIMES, type RuntimeName } from './runtime/opencv.js';
 import { loadDataset } from './accuracy/dataset.js';
 import { withParts, type PartMetrics } from './runtime/parts.js';
 import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
@@ -25,6 +26,8 @@ export interface CompareOptions extends RuntimeOptions, AccuracyOptions {
   detections?: 'auto' | 'off';
   /** One model on two providers, `cuda,cpu`: the second is the reference. */
   epPair?: string;
+  /** `onnxruntime,opencv`: a on the first runtime (the reference), b (or a again, given one model) on the second. */
+  runtimePair?: string;
   /** Detection score threshold (default 0.25, ultralytics' predict `conf`; its `val` uses 0.001). */
   conf?: number;
   /** NMS IoU threshold (default 0.45). */
@@ -82,7 +85,7 @@ export interface CompareResult {
   schema: 'onnx-attn/compare@1';
   tool: string;
   pass: boolean;
-  mode: 'models' | 'ep-pair';
+  mode: 'models' | 'ep-pair' | 'runtime-pair';
   a: SideReport;
   b: SideReport;
   inputs: { source: string; sets: number };
@@ -273,7 +276,18 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   const target = timingTarget(options);
   let choiceA: ProviderChoice;
   let choiceB: ProviderChoice;
-  const mode = options.epPair ? 'ep-pair' : 'models';
+  let runtimes: [RuntimeName, RuntimeName] | null = null;
+  if (options.runtime !== undefined) checkRuntime(options.runtime, options);
+  if (options.runtimePair !== undefined) {
+    if (options.epPair) throw new UsageError('--runtime-pair and --ep-pair each make a pair; give one of them');
+    const pair = options.runtimePair.split(',').map((r) => r.trim().toLowerCase());
+    if (pair.length !== 2 || !pair.every((r) => (RUNTIMES as readonly string[]).includes(r))) {
+      throw new UsageError(`--runtime-pair '${options.runtimePair}': expected two of ${RUNTIMES.join(', ')}, e.g. onnxruntime,opencv (the first is the reference)`);
+    }
+    runtimes = pair as [RuntimeName, RuntimeName];
+    if (runtimes.includes('opencv')) refuseOnnxruntimeOptions(options, runtimes.includes('onnxruntime'), `--runtime-pair ${runtimes.join(',')}`);
+  }
+  const mode = options.epPair ? 'ep-pair' : runtimes && !fileB ? 'runtime-pair' : 'models';
   if (options.epPair) {
     if (fileB) throw new UsageError('--ep-pair compares one model on two providers; give one model, or drop --ep-pair to compare two models');
     const pair = options.epPair.split(',').map((e) => parseEp(e.trim()));
@@ -282,7 +296,7 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
     choiceA = chooseEp({ ...options, ep: [pair[1]!] });
     choiceB = chooseEp({ ...options, ep: [pair[0]!] });
   } else {
-    if (!fileB) throw new UsageError('compare needs two models (a.onnx b.onnx), or one model with --ep-pair cuda,cpu');
+    if (!fileB && !runtimes) throw new UsageError('compare needs two models (a.onnx b.onnx), or one model with --ep-pair cuda,cpu or --runtime-pair onnxruntime,opencv');
     choiceA = chooseEp(options);
     choiceB = choiceA;
   }
@@ -301,8 +315,8 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   }
   const sets = await loadInputs(a, options);
   const { a: runA, b: runB, stoppedBy } = await runPair(
-    { bytes: a.bytes, choice: choiceA, label: `model ${fileA}`, profile: !!options.profile },
-    { bytes: b.bytes, choice: choiceB, label: `model ${fileB ?? fileA}`, profile: options.profile || !!options.requireEp },
+    { bytes: a.bytes, choice: choiceA, label: `model ${fileA}`, profile: !!options.profile, ...(runtimes ? { runtime: runtimes[0] } : {}) },
+    { bytes: b.bytes, choice: choiceB, label: `model ${fileB ?? fileA}`, profile: options.profile || !!options.requireEp, ...(runtimes ? { runtime: runtimes[1] } : {}) },
     sets,
     options,
     target,
@@ -349,15 +363,15 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   // Outputs with NaN metrics (reshaped, non-finite) have their own problem line above.
   const failed = outputs.filter((o) => !o.pass && !Number.isNaN(o.maxAbs)).map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
   problems.push(...failed);
-  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun): SideReport => ({ path: p.path, ep: epReport(c), family: p.family, inserted: p.inserted, placement: run.placement, accuracy: null });
+  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun, runtime: RuntimeName | undefined): SideReport => ({ path: p.path, ep: runtimeEpReport(c, runtime ?? options.runtime), family: p.family, inserted: p.inserted, placement: run.placement, accuracy: null });
   return {
     schema: 'onnx-attn/compare@1',
     tool: `onnx-attn ${VERSION}`,
     // Fallback and detection notes inform; missing, extra or reshaped outputs and placement fail.
     pass: outputs.length > 0 && outputs.every((o) => o.pass) && outputProblems.length === 0 && (check?.pass ?? true) && (mapGate?.pass ?? true),
     mode,
-    a: { ...side(a, choiceA, runA), accuracy: accuracy?.[0] ?? null },
-    b: { ...side(b, choiceB, runB), accuracy: accuracy?.[1] ?? null },
+    a: { ...side(a, choiceA, runA, runtimes?.[0]), accuracy: accuracy?.[0] ?? null },
+    b: { ...side(b, choiceB, runB, runtimes?.[1]), accuracy: accuracy?.[1] ?? null },
     inputs: { source: options.inputs ?? 'random', sets: sets.length },
     outputs,
     detections,

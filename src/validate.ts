@@ -16,6 +16,7 @@ import { runModel, type ModelRun, type RunSettings } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
 import { inputSets } from './runtime/sources.js';
 import { VERSION } from './version.js';
+import { opencvVersion, RUNTIMES, type RuntimeName } from './runtime/opencv.js';
 import { checkAccuracyOptions, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
 import { loadDataset } from './accuracy/dataset.js';
 
@@ -61,6 +62,42 @@ export interface EpReport {
   requested: string[];
   used: string[];
   fallbackReason: string | null;
+  /** The runtime, when one was asked for (`--runtime`, `--runtime-pair`); onnxruntime otherwise. */
+  runtime?: RuntimeName;
+  /** OpenCV's version, with runtime opencv. */
+  opencv?: string | null;
+}
+
+/** The runtime asked for, checked; with opencv, the onnxruntime-only options are refused by their flag names. */
+export function checkRuntime(runtime: string | undefined, options: RuntimeOptions & { dataset?: string }): RuntimeName {
+  const name = oneOf('runtime', runtime, RUNTIMES) ?? 'onnxruntime';
+  if (name === 'opencv') refuseOnnxruntimeOptions(options, false, '--runtime opencv');
+  return name;
+}
+
+/** onnxruntime's own options (providers, placement) refused by flag; `threads` and `optimization` too when no side runs onnxruntime. */
+export function refuseOnnxruntimeOptions(options: RuntimeOptions & { dataset?: string }, onnxruntimeToo: boolean, flag: string): void {
+  const stray: [boolean, string][] = [
+    [options.ep !== undefined && listOf('ep', options.ep).length > 0, '--ep'],
+    [options.fallback === 'cpu', '--fallback'],
+    [(options.deviceId ?? 0) !== 0, '--device-id'],
+    [!!options.profile, '--profile'],
+    [options.requireEp !== undefined, '--require-ep'],
+    [options.dataset !== undefined, '--dataset'],
+    [!onnxruntimeToo && options.threads !== undefined, '--threads'],
+    [!onnxruntimeToo && options.optimization !== undefined && options.optimization !== 'all', '--optimization'],
+  ];
+  const hit = stray.find(([given]) => given);
+  if (hit) {
+    const why = hit[1] === '--dataset' ? 'mAP is measured in onnxruntime only in this version' : 'it is an onnxruntime option; OpenCV.js runs on the CPU, in WebAssembly';
+    throw new UsageError(`${hit[1]} does not apply to ${flag} (${why}); leave ${hit[1]} out`);
+  }
+}
+
+/** The ep object of a side run on `runtime`: onnxruntime's choice, and the runtime when one was asked for. */
+export function runtimeEpReport(c: ProviderChoice, runtime: RuntimeName | undefined): EpReport {
+  if (!runtime) return epReport(c);
+  return { ...epReport(c), runtime, ...(runtime === 'opencv' ? { opencv: opencvVersion() } : {}) };
 }
 
 /** A model loaded and ready to run: its bytes, input specs, family and what onnx-attn inserted into it. */
@@ -215,6 +252,7 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
   checkAccuracyOptions(options);
   checkMapThreshold('minMap', options.minMap, options.dataset);
   // Read before any model runs: a wrong dataset fails in a moment, not after the timing.
+  const runtime = options.runtime !== undefined ? checkRuntime(options.runtime, options) : undefined;
   const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : undefined;
   const prepared = await prepareModel(source, options.shapes);
   const choice = chooseEp(options);
@@ -261,7 +299,7 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
     model: file,
     family: prepared.family,
     inputs: { source: options.inputs ?? 'random', sets: sets.length, tensors: sets[0]!.map((t) => ({ name: t.name, dtype: t.type, shape: t.dims })) },
-    ep: epReport(choice),
+    ep: runtimeEpReport(choice, runtime),
     outputs,
     latencyMs: latencyStats(run.latenciesMs),
     latencySamplesMs: run.latenciesMs,

@@ -170,8 +170,8 @@ export function formatModules(modules: ModuleDescription[]): string {
 }
 
 const fmt = (x: number | null) => (x === null ? '-' : x === 0 ? '0' : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5 ? x.toExponential(2) : x.toPrecision(4));
-const epLine = (e: { requested: string[]; used: string[]; fallbackReason: string | null }) =>
-  `${e.used.join(', ')}${e.fallbackReason ? ` (fallback from ${e.requested.join(', ')}: ${e.fallbackReason})` : ''}`;
+const epLine = (e: { requested: string[]; used: string[]; fallbackReason: string | null; runtime?: string; opencv?: string | null }) =>
+  `${e.runtime ? `${e.runtime === 'opencv' ? `OpenCV.js ${e.opencv ?? ''}`.trim() : e.runtime} ` : ''}${e.used.join(', ')}${e.fallbackReason ? ` (fallback from ${e.requested.join(', ')}: ${e.fallbackReason})` : ''}`;
 
 export function formatValidate(r: ValidateResult): string {
   const lines = [`${r.pass ? 'PASS' : 'FAIL'}  ${r.model} (${r.family}) on ${epLine(r.ep)}`, ''];

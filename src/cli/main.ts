@@ -435,6 +435,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
           // Declared so that it gets a pointer to compare rather than "Unknown argument".
           .options(ACCURACY_OPTIONS)
           .option('min-map', { type: 'number', describe: 'With --dataset: fail (exit 1) when mAP@0.5:0.95 is below this fraction' })
+          .option('runtime', { choices: ['onnxruntime', 'opencv'] as const, describe: 'Run in onnxruntime (default) or OpenCV.js (its DNN module, in a worker thread)' })
           .option('tolerance', { type: 'string', array: true, hidden: true }),
       async (args) => {
         if (args.tolerance) throw new UsageError('--tolerance applies to compare (validate runs one model); use onnx-attn compare');
@@ -444,7 +445,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
         const result = await reported(
           args,
           `validate ${args.model}`,
-          (onProgress) => validate(args.model, { ...runtime, ...toAccuracy(args), detections: args.detections, conf: args.conf, iou: args.iou, onProgress }),
+          (onProgress) => validate(args.model, { ...runtime, ...(args.runtime ? { runtime: args.runtime } : {}), ...toAccuracy(args), detections: args.detections, conf: args.conf, iou: args.iou, onProgress }),
           (result) => ({ kind: 'validate', result }),
           formatValidate,
           out,
@@ -462,6 +463,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
             .positional('b', { type: 'string', describe: 'Model to check (the patched one); omit with --ep-pair' }),
         )
           .option('ep-pair', { type: 'string', describe: 'One model on two providers, e.g. cuda,cpu (the second is the reference)' })
+          .option('runtime-pair', { type: 'string', describe: 'a on the first runtime (the reference), b (or a again) on the second: onnxruntime,opencv' })
           .options(ACCURACY_OPTIONS)
           .option('max-map-drop', { type: 'number', describe: 'With --dataset: fail (exit 1) when b loses more than this fraction of mAP@0.5:0.95 (0.01 = one point)' })
           .option('tolerance', { type: 'string', array: true, describe: 'exact, fp32, tf32, fp16, atol=..,rtol=.., or per output NAME:spec' })
@@ -482,6 +484,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
             compare(args.a, args.b ?? null, {
               ...runtime,
               ...(args['ep-pair'] ? { epPair: args['ep-pair'] } : {}),
+              ...(args['runtime-pair'] !== undefined ? { runtimePair: args['runtime-pair'] } : {}),
               ...toAccuracy(args),
               ...(args.tolerance ? { tolerance: args.tolerance } : {}),
               detections: args.detections,

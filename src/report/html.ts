@@ -38,8 +38,8 @@ ${body.join('\n')}
 `;
 }
 
-const epText = (e: { requested: string[]; used: string[]; fallbackReason: string | null }) =>
-  `${esc(e.used.join(', '))}${e.fallbackReason ? ` <span class="bad">(fallback from ${esc(e.requested.join(', '))}: ${esc(e.fallbackReason)})</span>` : ''}`;
+const epText = (e: { requested: string[]; used: string[]; fallbackReason: string | null; runtime?: string; opencv?: string | null }) =>
+  `${e.runtime ? `${esc(e.runtime === 'opencv' ? `OpenCV.js ${e.opencv ?? ''}`.trim() : e.runtime)} ` : ''}${esc(e.used.join(', '))}${e.fallbackReason ? ` <span class="bad">(fallback from ${esc(e.requested.join(', '))}: ${esc(e.fallbackReason)})</span>` : ''}`;
 
 function insertionsSection(r: { insertions: Record<string, unknown>[] }, inserted: CompareResult['b']['inserted']): string[] {
   const out: string[] = [];

@@ -11,8 +11,8 @@ function table(header: string[], rows: string[][]): string {
   return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
 }
 const verdict = (pass: boolean) => (pass ? '✅ **pass**' : '❌ **fail**');
-const epLine = (e: { requested: string[]; used: string[]; fallbackReason: string | null }) =>
-  `requested ${e.requested.join(', ')}, used ${e.used.join(', ')}${e.fallbackReason ? ` (**fallback**: ${e.fallbackReason})` : ''}`;
+const epLine = (e: { requested: string[]; used: string[]; fallbackReason: string | null; runtime?: string; opencv?: string | null }) =>
+  `${e.runtime ? `runtime ${e.runtime === 'opencv' ? `OpenCV.js ${e.opencv ?? ''}`.trim() : e.runtime}, ` : ''}requested ${e.requested.join(', ')}, used ${e.used.join(', ')}${e.fallbackReason ? ` (**fallback**: ${e.fallbackReason})` : ''}`;
 
 function insertions(list: Record<string, unknown>[]): string[] {
   if (list.length === 0) return [];

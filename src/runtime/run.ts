@@ -34,6 +34,8 @@ export interface RunSettings {
   shapes?: Record<string, number[]>;
   /** Called after each warm-up or timed run: (done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** onnxruntime (default) or opencv (OpenCV.js in a worker thread, src/runtime/opencv.ts; loaded only then). */
+  runtime?: 'onnxruntime' | 'opencv';
 }
 
 export interface ModelRun {
@@ -83,7 +85,7 @@ async function openWithOutputs(bytes: Uint8Array, choice: ProviderChoice, sets: 
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
-  const session = await openSession(bytes, options, label);
+  const session = settings.runtime === 'opencv' ? await (await import('./opencv.js')).openOpencvSession(bytes, label) : await openSession(bytes, options, label);
   if (!settings.profile) {
     try {
       for (const set of sets) {
@@ -130,6 +132,8 @@ export interface PairSide {
   choice: ProviderChoice;
   label: string;
   profile?: boolean;
+  /** This side's runtime (default: the settings'). */
+  runtime?: 'onnxruntime' | 'opencv';
 }
 
 /**
@@ -141,9 +145,9 @@ export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], s
   const total = 2 * (sets.length + warmup + iters);
   let done = 0;
   const tick = () => settings.onProgress?.(++done, total);
-  const ra = await openWithOutputs(a.bytes, a.choice, sets, { ...settings, profile: !!a.profile }, a.label, tick);
+  const ra = await openWithOutputs(a.bytes, a.choice, sets, { ...settings, profile: !!a.profile, ...(a.runtime ? { runtime: a.runtime } : {}) }, a.label, tick);
   try {
-    const rb = await openWithOutputs(b.bytes, b.choice, sets, { ...settings, profile: !!b.profile }, b.label, tick);
+    const rb = await openWithOutputs(b.bytes, b.choice, sets, { ...settings, profile: !!b.profile, ...(b.runtime ? { runtime: b.runtime } : {}) }, b.label, tick);
     try {
       const times = await timeAlternately(ra.session, rb.session, sets[0]!, warmup, iters, target);
       done = total;
