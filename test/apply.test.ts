@@ -578,3 +578,32 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
   assert.deepEqual(namEntry!.insertions.map((i) => i.module), ['NAM', 'NAM', 'NAM']);
   assert.deepEqual(listFiles(path.join(dir, 'out')), ['rtdetr-l-nam.onnx', 'yolov5-gate0.onnx']);
 });
+
+test('apply: a damaged model or weights file named by a plan is exit 4 at its line (the file is at fault); a point that does not resolve stays 2', async () => {
+  const dir = tmpDir('onnx-attn-apply-fault-');
+  const model = fs.readFileSync(fixture('yolov5-op12.onnx'));
+  fs.writeFileSync(path.join(dir, 'cut.onnx'), model.subarray(0, Math.floor(model.length / 3)));
+  fs.copyFileSync(fixture('yolov5-op12.onnx'), path.join(dir, 'm.onnx'));
+  // A safetensors header that says 64 bytes of JSON follow, then garbage.
+  const bad = Buffer.alloc(8 + 64, 0x7b);
+  bad.writeBigUInt64LE(64n, 0);
+  fs.writeFileSync(path.join(dir, 'w.safetensors'), bad);
+  const entry = (name: string, input: string, item: string) => `  - name: ${name}\n    input: ${input}\n    output: out/${name}.onnx\n    insert:\n      - ${item}\n`;
+
+  const cut = writePlan(dir, 'cut.yaml', `version: 1\nmodels:\n${entry('a', 'cut.onnx', '{after: "23", module: NAM}')}`);
+  let r = await runMain(['apply', cut]);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /^onnx-attn: .*cut\.yaml:4: models\[0\]\.input: .*cut\.onnx.*\n$/);
+
+  const weights = writePlan(dir, 'w.yaml', `version: 1\nmodels:\n${entry('b', 'm.onnx', '{after: "23", module: NAM, weights: w.safetensors}')}`);
+  r = await runMain(['apply', weights]);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /^onnx-attn: .*w\.yaml:\d+: models\[0\]\.insert\[0\]\.weights: .*w\.safetensors/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+
+  const nowhere = writePlan(dir, 'after.yaml', `version: 1\nmodels:\n${entry('c', 'm.onnx', '{after: "model.99", module: NAM}')}`);
+  r = await runMain(['apply', nowhere]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /after\.yaml:\d+: models\[0\]\.insert\[0\]\.after: /);
+  assert.equal(fs.existsSync(path.join(dir, 'out')), false, 'nothing written');
+});

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, Parser, visit, type CST, type Document } from 'yaml';
 import type { CompareOptions } from '../compare.js';
-import { isOnnxAttnError, UsageError } from '../errors.js';
+import { ExitCode, isOnnxAttnError, OnnxAttnError, UsageError, type ExitCodeValue } from '../errors.js';
 import { MAX_INSERT_ITEMS, MAX_NESTING_DEPTH, MAX_PLAN_ALIAS_COUNT, MAX_PLAN_BYTES, MAX_PLAN_ENTRIES, MAX_PLAN_REPORTS, mib } from '../limits.js';
 import type { InsertOptions } from '../insert.js';
 import { MODULES, resolveOptions } from '../modules/index.js';
@@ -28,13 +28,19 @@ export interface PlanIssue {
   /** `models[0].insert[1].module`; empty for the whole document. */
   path: string;
   message: string;
+  /** Set when a file the plan names is at fault (a damaged model or weights file: exit 4), not the plan itself. */
+  exitCode?: ExitCodeValue;
 }
 
 /** The most problems a PlanError lists (one line each); the rest are counted on a last line. */
 const MAX_SHOWN_ISSUES = 20;
 
 /** A plan that cannot run as written: exit 2, nothing read or written past the check. */
-export class PlanError extends UsageError {
+/**
+ * A plan's problems, each at its line. Exit 2 (the plan is wrong), or the worst exit code of its issues when a
+ * file it names is at fault: a damaged model or weights file is exit 4 whether it comes by flag or by plan.
+ */
+export class PlanError extends OnnxAttnError {
   readonly issues: PlanIssue[];
   constructor(
     readonly file: string,
@@ -46,7 +52,8 @@ export class PlanError extends UsageError {
         : all;
     const [first] = issues;
     const where = first ? `${file}:${first.line}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `${file}: invalid plan`;
-    super(all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where);
+    const worst = all.reduce<ExitCodeValue>((w, i) => (i.exitCode !== undefined && i.exitCode > w ? i.exitCode : w), ExitCode.usage);
+    super(worst === ExitCode.usage ? 'UsageError' : 'ModelError', worst, all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where);
     this.issues = issues;
   }
 }

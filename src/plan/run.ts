@@ -36,6 +36,11 @@ function keyOf(e: OnnxAttnError, item: PlanItem): string | null {
   return null;
 }
 
+/** A damaged model or weights file keeps its exit code (4) at the plan's line; the plan's own mistakes stay 2. */
+function fileFault(issue: PlanIssue, e: OnnxAttnError): PlanIssue {
+  return e.name === 'ModelError' || e.name === 'DataFileError' ? { ...issue, exitCode: e.exitCode } : issue;
+}
+
 /** Flags in library messages read as the plan's keys here. */
 const asPlanText = (m: string) => m.replace(/--(after|weights|consumers|opt|bn-eps)\b/g, '$1');
 
@@ -48,7 +53,7 @@ export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry
       model = await loadModel(entry.input);
     } catch (e) {
       if (!isOnnxAttnError(e)) throw e;
-      issues.push(plan.issue([...entry.path, 'input'], e.message));
+      issues.push(fileFault(plan.issue([...entry.path, 'input'], e.message), e));
       continue;
     }
     let insertions: Insertion[];
@@ -64,7 +69,7 @@ export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry
       const key = keyOf(e.cause, item);
       // `--consumers: node 'x' does not read ...` under `...consumers:` needs no second label.
       const message = key && e.message.startsWith(`--${key}: `) ? e.message.slice(key.length + 4) : e.message;
-      issues.push(plan.issue(key ? [...item.path, key] : item.path, asPlanText(message)));
+      issues.push(fileFault(plan.issue(key ? [...item.path, key] : item.path, asPlanText(message)), e.cause));
       continue;
     }
     const problems: string[] = [];
