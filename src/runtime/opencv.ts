@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { ModelError } from '../errors.js';
 import { decodeModel } from '../onnx/load.js';
+import { typeOf } from '../graph/graph.js';
+import { dtypeName } from '../onnx/dtype.js';
 import type { InputTensor } from './inputs.js';
 import type { ModelSession, OutputTensor } from './session.js';
 
@@ -50,8 +52,16 @@ interface Pending {
 export async function openOpencvSession(bytes: Uint8Array, label = 'model'): Promise<ModelSession> {
   const proto = decodeModel(bytes, label);
   const initializers = new Set(proto.graph!.initializer.map((t) => t.name));
-  const inputNames = proto.graph!.input.map((i) => i.name).filter((n) => !initializers.has(n));
+  const inputs = proto.graph!.input.filter((i) => !initializers.has(i.name));
+  const inputNames = inputs.map((i) => i.name);
   const outputNames = proto.graph!.output.map((o) => o.name);
+  // Declared inputs first (a dynamic dim reads as 1): what this build cannot be fed is said before it loads.
+  for (const i of inputs) {
+    const t = typeOf(i);
+    const elemType = t?.elemType ?? 1;
+    const problem = opencvInputProblem({ name: i.name, type: elemType === 1 ? 'float32' : dtypeName(elemType), dims: (t?.shape ?? [1, 3, 1, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1)) });
+    if (problem) throw new ModelError(`OpenCV.js cannot run the ${label}: ${problem}`);
+  }
   // Its stderr is ours to read: an abort prints the whole 10 MB build; only the tail says anything.
   const worker = new Worker(new URL('./opencv-worker.js', import.meta.url), { stdout: true, stderr: true });
   let tail = '';
