@@ -54,7 +54,8 @@ test('trained.json lists one small detector per family, and inspect recognises e
     assert.ok(j.metadataKeys.includes('names') && j.metadataKeys.includes('stride'), `${f.file} metadata ${j.metadataKeys}`);
     if (f.family !== 'yolov5') assert.ok(j.metadataKeys.includes('imgsz'), `${f.file}: ultralytics writes imgsz`);
     // The issue's bar for the YOLO miniatures, as measured by make_trained.py eval (onnxruntime, COCO-style mAP).
-    if (f.family !== 'rtdetr') assert.ok(f.mAP50 >= 0.5, `${f.file}: mAP50 ${f.mAP50}`);
+    // The RT-DETR one (1300 iterations) reached 0.375.
+    assert.ok(f.mAP50 >= (f.family === 'rtdetr' ? 0.3 : 0.5), `${f.file}: mAP50 ${f.mAP50}`);
     assert.ok(f.mAP5095 > 0 && f.mAP5095 <= f.mAP50, `${f.file}: mAP50-95 ${f.mAP5095}`);
   }
 });
@@ -104,7 +105,8 @@ test('validate decodes the trained detectors on the validation images: about one
     const total = d.perInput.reduce((a, b) => a + b, 0);
     const close = d.perInput.filter((n, i) => Math.abs(n - perImage[i]!) <= 1).length;
     if (f.family === 'rtdetr') {
-      assert.ok(total > 0, `${f.file}: no boxes at conf 0.25`);
+      // No NMS and no denoising training: near-duplicate queries pass 0.25 too (703 boxes for 113 objects).
+      assert.ok(total >= objects, `${f.file}: ${total} boxes at conf 0.25 for ${objects} objects`);
     } else {
       // At ultralytics' predict threshold (0.25) a detector with mAP50 >= 0.5 finds most objects and few extras.
       assert.ok(total >= 0.7 * objects && total <= 1.3 * objects, `${f.file}: ${total} boxes for ${objects} objects`);
