@@ -129,6 +129,8 @@ interface RawRuntime {
   'class-map'?: string;
   'min-map'?: number;
   'max-map-drop'?: number;
+  runtime?: 'onnxruntime' | 'opencv';
+  'runtime-pair'?: string;
 }
 interface RawItem {
   after: Scalar | Scalar[];
@@ -559,6 +561,8 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         ...(merged.iou !== undefined ? { iou: merged.iou } : {}),
         ...(merged.precision !== undefined ? { precision: merged.precision } : {}),
         ...(merged.budget !== undefined ? { budget: merged.budget } : {}),
+        ...(merged.runtime !== undefined ? { runtime: merged.runtime } : {}),
+        ...(merged['runtime-pair'] !== undefined ? { runtimePair: merged['runtime-pair'] } : {}),
       };
     };
     const shapes = parseShape(e.shape, [...at, 'shape'], (p, m) => issues.push(issue(p, m)));
