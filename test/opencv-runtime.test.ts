@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { opencvMessage } from '../src/runtime/opencv.js';
@@ -109,8 +110,8 @@ describe('OpenCV.js as a runtime', () => {
     assert.match(r.stdout.split('\n')[0]!, /^PASS {2}\S+yolov8-op12\.onnx \(yolov8\) on OpenCV\.js 4\.12\.0 cpu$/);
   });
 
-  it('compare --runtime-pair onnxruntime,opencv: one model on both runtimes agrees within the tolerance (YOLOv5, YOLOv8, CBAM)', () => {
-    for (const model of [fixture('yolov5-op12.onnx'), fixture('yolov8-op17.onnx'), cbam]) {
+  it('compare --runtime-pair onnxruntime,opencv: one model on both runtimes agrees within the tolerance (YOLOv5, YOLOv8, YOLO11, CBAM)', () => {
+    for (const model of [fixture('yolov5-op12.onnx'), fixture('yolov8-op17.onnx'), fixture('yolo11-op17.onnx'), cbam]) {
       const c = compareRuntimes([model]);
       assert.equal(c.mode, 'runtime-pair');
       assert.equal(c.a.path, c.b.path);
@@ -121,6 +122,31 @@ describe('OpenCV.js as a runtime', () => {
     const c = compareRuntimes([fixture('yolov8-op17.onnx'), gated]);
     assert.equal(c.mode, 'models');
     assert.equal(c.b.path, gated);
+  });
+
+  it('plans: runtime under validate, runtime-pair under compare', () => {
+    const plan = path.join(dir, 'plan.yaml');
+    const report = path.join(dir, 'plan.json');
+    fs.copyFileSync(gated, path.join(dir, 'in.onnx'));
+    fs.writeFileSync(
+      plan,
+      [
+        'version: 1',
+        'models:',
+        '  - input: in.onnx',
+        '    output: out/nam.onnx',
+        '    insert: [{after: "6", module: NAM, gate: zero}]',
+        '    validate: {runtime: opencv, warmup: 0, iters: 1}',
+        '    compare: {runtime-pair: "onnxruntime,opencv", warmup: 0, iters: 1}',
+        `reports: [${JSON.stringify(report)}]`,
+      ].join('\n'),
+    );
+    const r = runBin(['apply', plan, '--quiet']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const entry = (JSON.parse(fs.readFileSync(report, 'utf8')) as { entries: { validate: { ep: Ep }; compare: CompareJson }[] }).entries[0]!;
+    assert.equal(entry.validate.ep.runtime, 'opencv');
+    assert.equal(entry.compare.a.ep.runtime, 'onnxruntime');
+    assert.deepEqual([entry.compare.b.ep.runtime, entry.compare.b.ep.opencv, entry.compare.pass], ['opencv', OPENCV_VERSION, true]);
   });
 
   it('a model OpenCV.js refuses is exit 4 in one line saying what: RT-DETR official (an int64 input), RT-DETR (its Slice), a dynamic YOLOv5', () => {
