@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { AttributeProtoSchema, AttributeProto_AttributeType as AT, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TensorProtoSchema } from '../src/onnx/proto.js';
+import { tensorInfo } from '../src/onnx/tensor.js';
 import { opencvMessage } from '../src/runtime/opencv.js';
 import { fixture, runBin, runMain, tmpDir } from './helpers.js';
 
@@ -157,6 +160,33 @@ describe('OpenCV.js as a runtime', () => {
     );
     assertOneLine(runBin(['compare', fixture('rtdetr-l-op17.onnx'), '--runtime-pair', 'onnxruntime,opencv', ...FAST]), 4, /OpenCV\.js cannot load the model \S*rtdetr-l-op17\.onnx: its Slice layer: \(-215:Assertion failed\) end < 0 \|\| end > start in function 'SliceLayerImpl' \(dnn\/src\/layers\/slice_layer\.cpp:\d+\)/);
     assertOneLine(runBin(['validate', fixture('yolov5-dynamic-op12.onnx'), '--runtime', 'opencv', ...FAST]), 4, /OpenCV\.js cannot load the model \S*yolov5-dynamic-op12\.onnx: its Concat layer: /);
+  });
+
+  it('a model whose blobs outgrow OpenCV.js memory is exit 4 in one line, not a crash (a 1x1 Conv to 1536 maps of 512x512)', () => {
+    const c = 1536;
+    const weights = new Float32Array(c * 3).fill(0.5);
+    const big = create(ModelProtoSchema, {
+      irVersion: 7n,
+      opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 12n })],
+      graph: create(GraphProtoSchema, {
+        name: 'wide',
+        node: [
+          create(NodeProtoSchema, {
+            opType: 'Conv',
+            name: '/wide/Conv',
+            input: ['images', 'w'],
+            output: ['y'],
+            attribute: [create(AttributeProtoSchema, { name: 'kernel_shape', type: AT.INTS, ints: [1n, 1n] })],
+          }),
+        ],
+        input: [tensorInfo('images', [1, 3, 512, 512])],
+        output: [tensorInfo('y', [1, c, 512, 512])],
+        initializer: [create(TensorProtoSchema, { name: 'w', dims: [BigInt(c), 3n, 1n, 1n], dataType: 1, rawData: new Uint8Array(weights.buffer) })],
+      }),
+    });
+    const file = path.join(dir, 'wide.onnx');
+    fs.writeFileSync(file, toBinary(ModelProtoSchema, big));
+    assertOneLine(runBin(['validate', file, '--runtime', 'opencv', ...FAST, '--detections', 'off']), 4, /OpenCV\.js 4\.12\.0 failed on the model \S*wide\.onnx: .*\(OpenCV\.js has under 2 GB of WebAssembly memory: its blobs for this model do not fit; run it in onnxruntime\)$/m);
   });
 
   it('onnxruntime-only flags with opencv, and malformed pairs, are usage errors (exit 2) naming the flag', () => {

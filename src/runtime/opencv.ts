@@ -40,6 +40,13 @@ export function opencvMessage(raw: string): string {
   return `${layer}${m[3]!.trim()} (${m[1]}:${m[2]})`;
 }
 
+/** WebAssembly traps and failed allocations: this build's heap stops short of 2 GB, far below onnxruntime's. */
+function memoryHint(message: string): string {
+  return /memory access out of bounds|Insufficient memory|Failed to allocate|OOM|Cannot enlarge memory/i.test(message)
+    ? ' (OpenCV.js has under 2 GB of WebAssembly memory: its blobs for this model do not fit; run it in onnxruntime)'
+    : '';
+}
+
 interface Pending {
   resolve: (value: Record<string, unknown>) => void;
   reject: (e: Error) => void;
@@ -96,7 +103,7 @@ export async function openOpencvSession(bytes: Uint8Array, label = 'model'): Pro
     if (!p) return;
     pending.delete(m.id);
     if (m.ok) p.resolve(m as unknown as Record<string, unknown>);
-    else p.reject(new ModelError(`OpenCV.js ${loadedVersion ?? ''} failed on the ${label}: ${opencvMessage(m.message ?? 'no message')}`.replace(/ {2}/, ' ')));
+    else p.reject(new ModelError(`OpenCV.js ${loadedVersion ?? ''} failed on the ${label}: ${opencvMessage(m.message ?? 'no message')}${memoryHint(m.message ?? '')}`.replace(/ {2}/, ' ')));
   });
   const closed = () => {
     dead ??= new ModelError(`OpenCV.js session of the ${label} is closed`);
