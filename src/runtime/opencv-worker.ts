@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- OpenCV.js ships no usable typings for its DNN module. */
+// OpenCV.js ships no typings for its DNN module (dnn_Net, blobFromImage): its object is typed loosely.
 type Cv = any;
 
 interface LoadMessage {
