@@ -15,6 +15,7 @@ import {
   tooDeep,
 } from '../limits.js';
 import type { ParamSpec } from './types.js';
+import { float16Value } from '../onnx/float16.js';
 import { readCheckpointTensorFile } from '../weights/torch-checkpoint.js';
 
 /**
@@ -127,15 +128,6 @@ function isShape(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
 }
 
-/** IEEE binary16 to a JS number. */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
 
 /**
  * Little-endian (or, with `bigEndian`, big-endian) bytes to a typed array. Copies, so the result is aligned and
@@ -160,7 +152,7 @@ function decode(bytes: Uint8Array, dtype: string, count: number, bigEndian = fal
     case 'F16': {
       const h = new Uint16Array(buf, 0, count);
       const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(h[i]!);
+      for (let i = 0; i < count; i++) out[i] = float16Value(h[i]!);
       return out;
     }
     case 'BF16': {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { unzipSync, type UnzipFileInfo } from 'fflate';
 import { DataFileError, UsageError } from '../errors.js';
 import { MAX_WEIGHTS_FILE_BYTES, mib } from '../limits.js';
+import { float16Value } from '../onnx/float16.js';
 import type { NamedTensor, TensorFile } from '../modules/weights.js';
 import { kindOf, Opaque, PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple, readPickle, type PickleLimits, type PickleValue } from './pickle.js';
 
@@ -331,14 +332,6 @@ function tensorOf(args: PickleValue[]): Opaque {
   return new Opaque('tensor', ref);
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
 
 /**
  * A tensor's values in row-major order, gathered through its strides and offset: F16 and BF16 widened to float32
@@ -353,7 +346,7 @@ export function decodeTensor(t: TensorRef): NamedTensor {
     const at = i * s.itemSize;
     switch (s.dtype) {
       case 'F16':
-        return halfToFloat(dv.getUint16(at, le));
+        return float16Value(dv.getUint16(at, le));
       case 'BF16':
         return new Float32Array(new Uint32Array([dv.getUint16(at, le) << 16]).buffer)[0]!;
       case 'F32':
