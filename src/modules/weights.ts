@@ -128,7 +128,6 @@ function isShape(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
 }
 
-
 /**
  * Little-endian (or, with `bigEndian`, big-endian) bytes to a typed array. Copies, so the result is aligned and
  * does not keep the file buffer alive.
