@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: the speed and memory figures of the README, measured on this machine. Never run by the tests.
  *
+ * - First the node-rich models of issue #15 (scripts/bench-node-rich.ts: insert with and without its check run,
+ *   convert, Python onnx, start-up, each target's verdict); `BENCH_ONLY=node-rich` stops after them.
  * - Generates a 377 MB model (160 Conv layers of 2.4 MB weights) and a 100 MB one in a temp folder.
  * - Times `inspect`, `convert` (load + save) and `insert` (load, locate, build, splice, save; `--no-check`, since
  *   the check runs the model in onnxruntime, which holds its own copy of the weights) as whole processes:
