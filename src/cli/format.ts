@@ -8,7 +8,7 @@ import type { Insertion, InsertResult } from '../insert.js';
 import type { DoctorReport } from '../doctor.js';
 import { escapeControl } from './escape.js';
 import { overheadInterval, overheadText, timingText } from '../report/format.js';
-import { accuracyText, compareAccuracyText, sweepAccuracyText } from '../report/accuracy.js';
+import { accuracyText, compareAccuracyText, sweepAccuracyText } from '../report/accuracy-text.js';
 
 export function shapeText(shape: Dim[] | null): string {
   if (!shape) return '?';
