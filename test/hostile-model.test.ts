@@ -484,6 +484,10 @@ test('a model from a pipe is read as a stream; one with external data, a socket 
     });
   });
   assertRefused(runBounded(['inspect', sock]), sock, /is a socket, not an \.onnx file/);
+  // A character device is no model: /dev/zero never ends (it was read to 2 GiB, 2.1 GB RSS) and a terminal waits.
+  assertRefused(runBounded(['inspect', '/dev/zero']), '/dev/zero', /is a character device \(a terminal or device\), not a model; give the model's file, or pipe it in/);
+  const zeroOut = path.join(dir, 'zero-nam.onnx');
+  assertRefused(runBounded(['insert', '/dev/zero', '--after', '23', '--module', 'NAM', '-o', zeroOut]), '/dev/zero', /character device/, zeroOut);
   // The stream limit, named in the message (a small limit through the library option; the default is 2 GiB).
   const fifo = path.join(dir, 'big.fifo');
   spawnSync('mkfifo', [fifo]);

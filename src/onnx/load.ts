@@ -132,12 +132,12 @@ export function loadModelSync(file: string, options: LoadOptions = {}): OnnxMode
 
 /**
  * The largest model file or stream read: 2 GiB, protobuf's own limit for one message (a larger model keeps its
- * weights in external data). A file past it is refused by its size before it is read; a pipe or character device
- * (`<(cat m.onnx)`, /dev/stdin), whose size is not known before its end, is read up to it.
+ * weights in external data). A file past it is refused by its size before it is read; a pipe (`<(cat m.onnx)`,
+ * /dev/stdin), whose size is not known before its end, is read up to it.
  */
 export const MAX_MODEL_BYTES = 2 ** 31;
 
-/** A model read to its end from a pipe or character device; the loader fills `bytes`. */
+/** A model read to its end from a pipe; the loader fills `bytes`. */
 interface StreamRead {
   fd: number;
   what: string;
@@ -214,8 +214,8 @@ export function nonRegularKind(stat: fs.Stats): string | null {
 }
 
 /**
- * A regular file is read by size; a pipe (`<(cat m.onnx)`, a FIFO) or a character device (/dev/stdin on a terminal
- * or pipe) is read to its end as a stream, up to `limit`. A directory, socket or block device is refused.
+ * A regular file is read by size; a pipe (`<(cat m.onnx)`, a FIFO, /dev/stdin from a pipe) is read to its end as a
+ * stream, up to `limit`. A directory, socket, character device (a terminal, /dev/zero) or block device is refused.
  */
 function modelSource(file: string, inherited: number | null, limit: number): { stream: false; size: number } | { stream: true; kind: string } {
   let stat: fs.Stats;
@@ -235,7 +235,8 @@ function modelSource(file: string, inherited: number | null, limit: number): { s
   }
   if (stat.isDirectory()) throw new ModelError(`${file} is a directory, not an .onnx file`);
   if (stat.isFIFO()) return { stream: true, kind: 'a pipe' };
-  if (stat.isCharacterDevice()) return { stream: true, kind };
+  // A terminal would wait for typing and /dev/zero never ends: a model comes by file or by pipe, never from a device.
+  if (stat.isCharacterDevice()) throw new ModelError(`${file} is ${kind} (a terminal or device), not a model; give the model's file, or pipe it in`);
   // A socket cannot be opened by its path, but one this process holds (stdin from a parent's socketpair) reads as a pipe.
   if (stat.isSocket() && inherited !== null) return { stream: true, kind: 'a pipe' };
   throw new ModelError(`${file} is ${kind}, not an .onnx file; give the model's file (a pipe is read too)`);
