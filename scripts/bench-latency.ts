@@ -83,7 +83,9 @@ async function headBench(iters: number): Promise<void> {
   const original = encodeModel(await loadModel(fixture));
   const overhead = (base: number, ms: number) => `${ms - base >= 0 ? '+' : ''}${(ms - base).toFixed(3)} ms (${((100 * (ms - base)) / base).toFixed(1)}%)`;
   try {
-    console.log(`\nYOLOv5-style fixture (128x128), each module at head (3 points), CPU 1 thread, median of ${iters} runs; every patched model timed alternately with the original`);
+    console.log(
+      `\nYOLOv5-style fixture (128x128), each module at head (3 points), CPU 1 thread, median of ${iters} runs; every patched model timed alternately with the original`,
+    );
     console.log('| module | onnx-attn ops | onnx-attn overhead | torch export ops | torch export overhead |\n|---|---|---|---|---|');
     for (const [stem, name, opts] of FORMS) {
       if (stem === 'nam-pixel') continue;

@@ -96,7 +96,12 @@ export function nodeRichModel(spec: NodeRichSpec): OnnxModel {
     const wName = `model.${layer}.${path.replaceAll('/', '.')}.conv.weight`;
     const bName = `model.${layer}.${path.replaceAll('/', '.')}.conv.bias`;
     inits.push(float32Tensor(wName, [C, C, 3, 3], weights(C * C * 9, seed++)), float32Tensor(bName, [C], weights(C, seed++)));
-    const conv = add(`${scope}/conv`, 'Conv', [x, wName, bName], [ints('dilations', [1, 1]), int('group', 1), ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), ints('strides', [stride, stride])]);
+    const conv = add(
+      `${scope}/conv`,
+      'Conv',
+      [x, wName, bName],
+      [ints('dilations', [1, 1]), int('group', 1), ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), ints('strides', [stride, stride])],
+    );
     const sig = add(`${scope}/act`, 'Sigmoid', [conv]);
     return add(`${scope}/act`, 'Mul', [conv, sig]);
   };
@@ -120,7 +125,8 @@ export function nodeRichModel(spec: NodeRichSpec): OnnxModel {
   const flattenBlock = (layer: number, path: string, x: string): string => {
     const scope = `/model.${layer}/${path}`;
     const shape = add(scope, 'Shape', [x]);
-    const dim = (i: number) => add(scope, 'Unsqueeze', [add(scope, 'Gather', [shape, constant(scope, i64([i], []))], [int('axis', 0)]), constant(scope, i64([0]))]);
+    const dim = (i: number) =>
+      add(scope, 'Unsqueeze', [add(scope, 'Gather', [shape, constant(scope, i64([i], []))], [int('axis', 0)]), constant(scope, i64([0]))]);
     const target = add(scope, 'Concat', [dim(0), dim(1), constant(scope, i64([-1]))], [int('axis', 0)]);
     const flat = add(scope, 'Reshape', [x, target]);
     const scaled = add(scope, 'Mul', [flat, constant(scope, scalar(1))]);
@@ -151,7 +157,12 @@ export function nodeRichModel(spec: NodeRichSpec): OnnxModel {
     const wName = `model.${head}.m.${i}.weight`;
     const bName = `model.${head}.m.${i}.bias`;
     inits.push(float32Tensor(wName, [255, C, 1, 1], weights(255 * C, seed++)), float32Tensor(bName, [255], weights(255, seed++)));
-    const conv = add(`/model.${head}/m.${i}`, 'Conv', [level, wName, bName], [ints('dilations', [1, 1]), int('group', 1), ints('kernel_shape', [1, 1]), ints('pads', [0, 0, 0, 0]), ints('strides', [1, 1])]);
+    const conv = add(
+      `/model.${head}/m.${i}`,
+      'Conv',
+      [level, wName, bName],
+      [ints('dilations', [1, 1]), int('group', 1), ints('kernel_shape', [1, 1]), ints('pads', [0, 0, 0, 0]), ints('strides', [1, 1])],
+    );
     const r = add(`/model.${head}`, 'Reshape', [conv, constant(`/model.${head}`, i64([1, 3, 85, h, h]))]);
     const t = add(`/model.${head}`, 'Transpose', [r], [ints('perm', [0, 1, 3, 4, 2])]);
     const s = add(`/model.${head}`, 'Sigmoid', [t]);

@@ -43,7 +43,13 @@ function run(cmd: string[], cwd: string): Sample {
   const isNode = cmd[0] === process.execPath;
   const argv = isNode ? [cmd[0]!, '--import', RSS_HOOK, ...cmd.slice(1)] : ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...cmd];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ONNX_ATTN_RSS_FILE: rssFile }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    cwd,
+    env: { ...process.env, ONNX_ATTN_RSS_FILE: rssFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr}`);
   const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
@@ -101,18 +107,36 @@ export async function nodeRichBench(runs: number, python: string | undefined): P
       };
       if (python) commands.python = { cmd: [python, '-c', 'import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])', file, path.join(dir, 'py.onnx')] };
       const s = paired(commands, runs, dir);
-      const noCheck = stat(s['insert --no-check']!.map((x) => x.seconds), s['insert --no-check']!.map((x) => x.rssMB));
-      const check = stat(s.insert!.map((x) => x.seconds), s.insert!.map((x) => x.rssMB));
+      const noCheck = stat(
+        s['insert --no-check']!.map((x) => x.seconds),
+        s['insert --no-check']!.map((x) => x.rssMB),
+      );
+      const check = stat(
+        s.insert!.map((x) => x.seconds),
+        s.insert!.map((x) => x.rssMB),
+      );
       const session = stat(s.session!.map((x) => Number(x.stdout)));
-      const convert = stat(s.convert!.map((x) => x.seconds), s.convert!.map((x) => x.rssMB));
-      const py = s.python ? stat(s.python.map((x) => x.seconds), s.python.map((x) => x.rssMB)) : null;
+      const convert = stat(
+        s.convert!.map((x) => x.seconds),
+        s.convert!.map((x) => x.rssMB),
+      );
+      const py = s.python
+        ? stat(
+            s.python.map((x) => x.seconds),
+            s.python.map((x) => x.rssMB),
+          )
+        : null;
       // Round by round: insert with its check against insert --no-check + the session of the same round.
       const checkBudget = stat(s.insert!.map((x, i) => x.seconds / (s['insert --no-check']![i]!.seconds + Number(s.session![i]!.stdout))));
       const rssLimit = 1.3 * mb + 60;
       const target = name === 'rtdetr-like' ? 0.6 : 1.0;
-      console.log(`  insert --no-check       ${secs(noCheck)}, peak RSS ${noCheck.rssMB.toFixed(0)} MB (limit 1.3 × file + 60 = ${rssLimit.toFixed(0)} MB: ${verdict(noCheck.rssMB <= rssLimit)})`);
+      console.log(
+        `  insert --no-check       ${secs(noCheck)}, peak RSS ${noCheck.rssMB.toFixed(0)} MB (limit 1.3 × file + 60 = ${rssLimit.toFixed(0)} MB: ${verdict(noCheck.rssMB <= rssLimit)})`,
+      );
       console.log(`  convert                 ${secs(convert)}, peak RSS ${convert.rssMB.toFixed(0)} MB`);
-      console.log(`  insert (check run)      ${secs(check)}, peak RSS ${check.rssMB.toFixed(0)} MB (${(check.rssMB / mb).toFixed(2)}× file; target ≤ 3×: ${verdict(check.rssMB <= 3 * mb)})`);
+      console.log(
+        `  insert (check run)      ${secs(check)}, peak RSS ${check.rssMB.toFixed(0)} MB (${(check.rssMB / mb).toFixed(2)}× file; target ≤ 3×: ${verdict(check.rssMB <= 3 * mb)})`,
+      );
       console.log(`  session create + run    ${secs(session)} (in-process, the patched model)`);
       console.log(`  insert / (no-check + session): ${times(checkBudget)} (target ≤ 1.5×: ${verdict(checkBudget.median <= 1.5)})`);
       let pyCell = 'n/a (no python3-onnx)';
@@ -144,12 +168,22 @@ export async function nodeRichBench(runs: number, python: string | undefined): P
     const bare = stat(st['node -e 0']!.map((x) => x.seconds));
     const help = ratio(st['--help']!, st['node -e 0']!);
     const version = ratio(st['--version']!, st['node -e 0']!);
-    const helpS = stat(st['--help']!.map((x) => x.seconds), st['--help']!.map((x) => x.rssMB));
+    const helpS = stat(
+      st['--help']!.map((x) => x.seconds),
+      st['--help']!.map((x) => x.rssMB),
+    );
     const versionS = stat(st['--version']!.map((x) => x.seconds));
     console.log(`  node -e 0   ${ms(bare)}`);
     console.log(`  --help      ${ms(helpS)}, ${helpS.rssMB.toFixed(0)} MB: ${times(help)} bare node (target ≤ 1.5×: ${verdict(help.median <= 1.5)})`);
     console.log(`  --version   ${ms(versionS)}: ${times(version)} bare node (target ≤ 1.5×: ${verdict(version.median <= 1.5)})`);
-    rows.push('', '| start-up | time | / bare `node -e 0` |', '|---|---|---|', `| \`node -e 0\` | ${ms(bare)} | 1 |`, `| \`onnx-attn --help\` | ${ms(helpS)} | ${times(help)} |`, `| \`onnx-attn --version\` | ${ms(versionS)} | ${times(version)} |`);
+    rows.push(
+      '',
+      '| start-up | time | / bare `node -e 0` |',
+      '|---|---|---|',
+      `| \`node -e 0\` | ${ms(bare)} | 1 |`,
+      `| \`onnx-attn --help\` | ${ms(helpS)} | ${times(help)} |`,
+      `| \`onnx-attn --version\` | ${ms(versionS)} | ${times(version)} |`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

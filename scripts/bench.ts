@@ -23,7 +23,19 @@ import { create } from '@bufbuild/protobuf';
 import { applyInsertions, planInsertions } from '../src/insert.js';
 import { analyzeModel } from '../src/inspect.js';
 import { loadModel, type OnnxModel } from '../src/onnx/load.js';
-import { ModelProtoSchema, GraphProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, ValueInfoProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, TensorShapeProtoSchema, TensorShapeProto_DimensionSchema, AttributeProtoSchema, AttributeProto_AttributeType } from '../src/onnx/proto.js';
+import {
+  ModelProtoSchema,
+  GraphProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  ValueInfoProtoSchema,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  AttributeProtoSchema,
+  AttributeProto_AttributeType,
+} from '../src/onnx/proto.js';
 import { saveModel } from '../src/onnx/save.js';
 import { float32Tensor } from '../src/onnx/tensor.js';
 
@@ -44,7 +56,9 @@ function tensorType(dims: number[]) {
       case: 'tensorType',
       value: create(TypeProto_TensorSchema, {
         elemType: 1,
-        shape: create(TensorShapeProtoSchema, { dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: { case: 'dimValue', value: BigInt(d) } })) }),
+        shape: create(TensorShapeProtoSchema, {
+          dim: dims.map((d) => create(TensorShapeProto_DimensionSchema, { value: { case: 'dimValue', value: BigInt(d) } })),
+        }),
       }),
     },
   });
@@ -101,7 +115,12 @@ function measure(cmd: string[], cwd: string): Sample {
   const isNode = cmd[0] === process.execPath;
   const argv = isNode ? [cmd[0]!, '--import', RSS_HOOK, ...cmd.slice(1)] : ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...cmd];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ONNX_ATTN_RSS_FILE: rssFile }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    cwd,
+    env: { ...process.env, ONNX_ATTN_RSS_FILE: rssFile },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
   const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
@@ -172,13 +191,17 @@ async function main(): Promise<void> {
   if (!fs.existsSync(RSS_HOOK)) throw new Error('build first: npm run build');
   // Node-rich models first (issue #15's targets); BENCH_ONLY=node-rich stops after them.
   const { nodeRichBench, NODE_RICH_HEADER } = await import('./bench-node-rich.js');
-  console.log(`onnx-attn bench (node-rich) — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}; ${RUNS} paired rounds${PYTHON ? '' : '; Python onnx anchor skipped: Debian python3-onnx not found'}`);
+  console.log(
+    `onnx-attn bench (node-rich) — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}; ${RUNS} paired rounds${PYTHON ? '' : '; Python onnx anchor skipped: Debian python3-onnx not found'}`,
+  );
   const richRows = await nodeRichBench(RUNS, PYTHON);
   console.log(`\nREADME table (node-rich):\n${NODE_RICH_HEADER}`);
   for (const r of richRows) console.log(r);
   if (process.env.BENCH_ONLY === 'node-rich') return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-'));
-  console.log(`onnx-attn bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each`);
+  console.log(
+    `onnx-attn bench — ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ${RUNS} runs each`,
+  );
   const rows: string[] = [];
   const extRows: string[] = [];
   try {
@@ -189,7 +212,10 @@ async function main(): Promise<void> {
       const file = path.join(dir, `${name}.onnx`);
       // Generated in a child process: Linux carries a parent's peak RSS into the children it spawns, so the bench
       // process itself must stay small for the children's peak RSS to be theirs.
-      const made = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_MAKE: file, BENCH_LAYERS: String(layers) }, stdio: 'inherit' });
+      const made = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+        env: { ...process.env, BENCH_MAKE: file, BENCH_LAYERS: String(layers) },
+        stdio: 'inherit',
+      });
       if (made.status !== 0) throw new Error(`generating ${file} failed`);
       const mb = fs.statSync(file).size / 1e6;
       console.log(`\n${name}: ${layers} Conv layers, ${mb.toFixed(0)} MB`);
@@ -206,31 +232,50 @@ async function main(): Promise<void> {
         const label = `insert phases, --external-data ${externalData}`.padEnd(34);
         console.log(`  ${label} ${PHASES.map((p, k) => `${p} ${phase[k]!.toFixed(3)} s`).join(', ')} (medians, in-process)`);
       }
-      const insert = repeat('insert NAM --no-check', () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '-o', out], dir, clean);
+      const insert = repeat(
+        'insert NAM --no-check',
+        () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '-o', out],
+        dir,
+        clean,
+      );
       let py: ReturnType<typeof stats> | null = null;
       if (PYTHON) {
         py = repeat('python onnx load + save', () => [PYTHON, '-c', 'import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])', file, out], dir, clean);
       }
       // The same with the output's weights in an external data file.
-      const insertExt = repeat('insert NAM --external-data always', () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '--external-data', 'always', '-o', out], dir, clean);
+      const insertExt = repeat(
+        'insert NAM --external-data always',
+        () => [node, BIN, 'insert', file, '--after', String(layers / 2), '--module', 'NAM', '--no-check', '--external-data', 'always', '-o', out],
+        dir,
+        clean,
+      );
       let pyExt: ReturnType<typeof stats> | null = null;
       if (PYTHON) {
-        const save = "import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True, all_tensors_to_one_file=True, location='out.onnx.data')";
+        const save =
+          "import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True, all_tensors_to_one_file=True, location='out.onnx.data')";
         pyExt = repeat('python onnx load + save (external)', () => [PYTHON, '-c', save, file, out], dir, clean);
       }
       const ratio = (x: number, y: number | undefined) => (y ? `${(x / y).toFixed(2)}×` : 'n/a');
       console.log(`  insert / python load+save: time ${ratio(insert.median, py?.median)}, peak RSS / file size ${(insert.rssMB / mb).toFixed(2)}×`);
-      console.log(`  external data: insert / python: time ${ratio(insertExt.median, pyExt?.median)}, peak RSS / file size ${(insertExt.rssMB / mb).toFixed(2)}×`);
-      extRows.push(`| ${name} (${mb.toFixed(0)} MB) | ${insertExt.median.toFixed(2)} s, ${insertExt.rssMB.toFixed(0)} MB (${(insertExt.rssMB / mb).toFixed(2)}× file) | ${pyExt ? `${pyExt.median.toFixed(2)} s, ${pyExt.rssMB.toFixed(0)} MB` : 'n/a'} | ${ratio(insertExt.median, pyExt?.median)} |`);
+      console.log(
+        `  external data: insert / python: time ${ratio(insertExt.median, pyExt?.median)}, peak RSS / file size ${(insertExt.rssMB / mb).toFixed(2)}×`,
+      );
+      extRows.push(
+        `| ${name} (${mb.toFixed(0)} MB) | ${insertExt.median.toFixed(2)} s, ${insertExt.rssMB.toFixed(0)} MB (${(insertExt.rssMB / mb).toFixed(2)}× file) | ${pyExt ? `${pyExt.median.toFixed(2)} s, ${pyExt.rssMB.toFixed(0)} MB` : 'n/a'} | ${ratio(insertExt.median, pyExt?.median)} |`,
+      );
       rows.push(
         `| ${name} (${mb.toFixed(0)} MB) | ${inspect.median.toFixed(2)} s | ${convert.median.toFixed(2)} s, ${convert.rssMB.toFixed(0)} MB | ${insert.median.toFixed(2)} s, ${insert.rssMB.toFixed(0)} MB (${(insert.rssMB / mb).toFixed(2)}× file) | ${py ? `${py.median.toFixed(2)} s, ${py.rssMB.toFixed(0)} MB` : 'n/a'} | ${ratio(insert.median, py?.median)} |`,
       );
     }
     console.log('\nstart-up');
     const help = repeat('onnx-attn --help', () => [process.execPath, BIN, '--help'], dir);
-    console.log('\nREADME table:\n| model | inspect | convert (time, peak RSS) | insert (time, peak RSS) | python onnx load+save | insert / python |\n|---|---|---|---|---|---|');
+    console.log(
+      '\nREADME table:\n| model | inspect | convert (time, peak RSS) | insert (time, peak RSS) | python onnx load+save | insert / python |\n|---|---|---|---|---|---|',
+    );
     for (const r of rows) console.log(r);
-    console.log('\nwith external data:\n| model | insert --external-data always (time, peak RSS) | python onnx save_as_external_data | insert / python |\n|---|---|---|---|');
+    console.log(
+      '\nwith external data:\n| model | insert --external-data always (time, peak RSS) | python onnx save_as_external_data | insert / python |\n|---|---|---|---|',
+    );
     for (const r of extRows) console.log(r);
     console.log(`\nCLI start-up (--help): ${(help.median * 1000).toFixed(0)} ms median`);
     const { latencyBench } = await import('./bench-latency.js');

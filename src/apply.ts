@@ -88,7 +88,10 @@ const display = (abs: string) => {
 
 function selectEntries(plan: LoadedPlan, only: readonly string[] | undefined): PlanEntry[] {
   if (!only || only.length === 0) return plan.entries;
-  const names = only.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+  const names = only
+    .flatMap((n) => n.split(','))
+    .map((n) => n.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!plan.entries.some((e) => e.name === n)) {
       throw new UsageError(`--only ${n}: ${plan.file} has no entry of that name; its entries are ${plan.entries.map((e) => e.name).join(', ')}`);
@@ -98,7 +101,8 @@ function selectEntries(plan: LoadedPlan, only: readonly string[] | undefined): P
 }
 
 /** Exit status of a validate or compare result that did not pass: placement (5) or values (1). */
-const failCode = (r: { pass: boolean; placementCheck: { pass: boolean } | null }) => (r.pass ? ExitCode.pass : r.placementCheck && !r.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed);
+const failCode = (r: { pass: boolean; placementCheck: { pass: boolean } | null }) =>
+  r.pass ? ExitCode.pass : r.placementCheck && !r.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
 
 export async function apply(planFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   if (options.check && options.dryRun) throw new UsageError('--check and --dry-run contradict each other; pass one');
@@ -130,7 +134,11 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
       check: b.check,
       validate: null,
       compare: null,
-      planned: { validate: e.validate !== null, compare: e.compare !== null, tolerance: e.compare ? [...((e.compare.tolerance as string[] | undefined) ?? ['fp32'])] : null },
+      planned: {
+        validate: e.validate !== null,
+        compare: e.compare !== null,
+        tolerance: e.compare ? [...((e.compare.tolerance as string[] | undefined) ?? ['fp32'])] : null,
+      },
       pass: b.problems.length === 0,
       exitCode: b.exitCode,
       problems: [...b.problems],

@@ -17,7 +17,13 @@ test('the insert check run fails a patch that makes outputs non-finite, and pass
   const broken = model((t) => t.op('Log', [t.op('Sub', [t.op('Relu', [t.input]), t.floats('one', [], [1])])]));
   const r = await checkRun(original, broken);
   assert.equal(r.problems.length, 1);
-  assert.match(r.problems[0]!, /^output 'y' has (1[0-8]|[1-9]) more non-finite value\(s\) than the original's \(are the module's weights sane\? a negative running_var, say\)$/);
-  const same = await checkRun(original, model((t) => t.op('Relu', [t.input])));
+  assert.match(
+    r.problems[0]!,
+    /^output 'y' has (1[0-8]|[1-9]) more non-finite value\(s\) than the original's \(are the module's weights sane\? a negative running_var, say\)$/,
+  );
+  const same = await checkRun(
+    original,
+    model((t) => t.op('Relu', [t.input])),
+  );
   assert.deepEqual([same.problems, same.identical, same.maxAbsDiff], [[], true, 0]);
 });

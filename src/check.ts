@@ -92,7 +92,11 @@ async function withModelFile<T>(m: OnnxModel, use: (file: string) => Promise<T>)
  * time, released before the next. The original may be given as its file (a regular file, read by onnxruntime
  * itself: no second load, no encoding).
  */
-export async function checkRun(original: OnnxModel | string, patched: OnnxModel, options: { shapes?: Record<string, number[]>; seed?: number } = {}): Promise<RunCheck> {
+export async function checkRun(
+  original: OnnxModel | string,
+  patched: OnnxModel,
+  options: { shapes?: Record<string, number[]>; seed?: number } = {},
+): Promise<RunCheck> {
   const graph = Graph.fromModel(patched);
   const specs = graphInputSpecs(graph, options.shapes);
   const inputs = makeInputs(specs, { seed: options.seed ?? 0 });
@@ -124,7 +128,9 @@ export async function checkRun(original: OnnxModel | string, patched: OnnxModel,
     const d = diff(oa, ob);
     const introduced = nonFinite(ob) - nonFinite(oa);
     if (introduced > 0) {
-      problems.push(`output '${oa.name}' has ${introduced} more non-finite value(s) than the original's (are the module's weights sane? a negative running_var, say)`);
+      problems.push(
+        `output '${oa.name}' has ${introduced} more non-finite value(s) than the original's (are the module's weights sane? a negative running_var, say)`,
+      );
     }
     identical &&= d.identical;
     maxAbsDiff = Math.max(maxAbsDiff, d.maxAbs);
@@ -164,4 +170,3 @@ function diff(a: OutputTensor, b: OutputTensor): { identical: boolean; maxAbs: n
   }
   return { identical, maxAbs };
 }
-

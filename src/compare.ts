@@ -6,7 +6,20 @@ import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
-import { checkDetectionOptions, chooseEp, epReport, loadInputs, placementCheck, prepareModel, sourceName, type ModelSource, type EpReport, type PlacementCheck, type PreparedModel, type RuntimeOptions } from './validate.js';
+import {
+  checkDetectionOptions,
+  chooseEp,
+  epReport,
+  loadInputs,
+  placementCheck,
+  prepareModel,
+  sourceName,
+  type ModelSource,
+  type EpReport,
+  type PlacementCheck,
+  type PreparedModel,
+  type RuntimeOptions,
+} from './validate.js';
 import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
@@ -118,7 +131,13 @@ export function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[]
   const decode = (runs: OutputTensor[][]) => decodeRuns(format, runs, { scoreThreshold: d.conf, iouThreshold: d.iou }).flat();
   const ra = decode(a);
   const rb = decode(b);
-  let matched = 0, same = 0, iouSum = 0, missing = 0, extra = 0, refCount = 0, otherCount = 0;
+  let matched = 0,
+    same = 0,
+    iouSum = 0,
+    missing = 0,
+    extra = 0,
+    refCount = 0,
+    otherCount = 0;
   ra.forEach((ref, i) => {
     const m = matchDetections(ref, rb[i] ?? []);
     matched += m.matched;
@@ -166,7 +185,13 @@ function addedCost(a: PreparedModel, b: PreparedModel): CompareResult['added'] {
  * An output whose shapes differ (a dynamic output can), or that holds a NaN or an infinity on either side, fails
  * with NaN metrics (null in JSON): there is no error to measure, and it must never read as a perfect match.
  */
-export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], tolerance: (name: string) => Tolerance, labelA = 'a', labelB = 'b'): { outputs: OutputComparison[]; problems: string[] } {
+export function compareOutputs(
+  a: OutputTensor[][],
+  b: OutputTensor[][],
+  tolerance: (name: string) => Tolerance,
+  labelA = 'a',
+  labelB = 'b',
+): { outputs: OutputComparison[]; problems: string[] } {
   const problems: string[] = [];
   const outputs: OutputComparison[] = [];
   const namesB = new Set(b[0]!.map((o) => o.name));
@@ -176,8 +201,16 @@ export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], toleran
       continue;
     }
     const tol = tolerance(oa.name);
-    let maxAbs = 0, absSum = 0, count = 0, within = 0, sqDiff = 0, sqRef = 0, dot = 0, sqB = 0;
-    let nonFiniteA = 0, nonFiniteB = 0;
+    let maxAbs = 0,
+      absSum = 0,
+      count = 0,
+      within = 0,
+      sqDiff = 0,
+      sqRef = 0,
+      dot = 0,
+      sqB = 0;
+    let nonFiniteA = 0,
+      nonFiniteB = 0;
     let shapeB: number[] = [];
     let shapesMatch = true;
     for (let s = 0; s < a.length; s++) {
@@ -198,7 +231,8 @@ export function compareOutputs(a: OutputTensor[][], b: OutputTensor[][], toleran
       within += c.count - w.violations;
       // L2 norms and the dot product accumulate across input sets.
       for (let k = 0; k < x.data.length; k++) {
-        const p = Number(x.data[k]), q = Number(y.data[k]);
+        const p = Number(x.data[k]),
+          q = Number(y.data[k]);
         sqRef += p * p;
         sqB += q * q;
         dot += p * q;
@@ -282,7 +316,9 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
     if (options.epPair) throw new UsageError('--runtime-pair and --ep-pair each make a pair; give one of them');
     const pair = options.runtimePair.split(',').map((r) => r.trim().toLowerCase());
     if (pair.length !== 2 || !pair.every((r) => (RUNTIMES as readonly string[]).includes(r))) {
-      throw new UsageError(`--runtime-pair '${options.runtimePair}': expected two of ${RUNTIMES.join(', ')}, e.g. onnxruntime,opencv (the first is the reference)`);
+      throw new UsageError(
+        `--runtime-pair '${options.runtimePair}': expected two of ${RUNTIMES.join(', ')}, e.g. onnxruntime,opencv (the first is the reference)`,
+      );
     }
     runtimes = pair as [RuntimeName, RuntimeName];
     if (runtimes.includes('opencv')) refuseOnnxruntimeOptions(options, runtimes.includes('onnxruntime'), `--runtime-pair ${runtimes.join(',')}`);
@@ -296,7 +332,8 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
     choiceA = chooseEp({ ...options, ep: [pair[1]!] });
     choiceB = chooseEp({ ...options, ep: [pair[0]!] });
   } else {
-    if (!fileB && !runtimes) throw new UsageError('compare needs two models (a.onnx b.onnx), or one model with --ep-pair cuda,cpu or --runtime-pair onnxruntime,opencv');
+    if (!fileB && !runtimes)
+      throw new UsageError('compare needs two models (a.onnx b.onnx), or one model with --ep-pair cuda,cpu or --runtime-pair onnxruntime,opencv');
     choiceA = chooseEp(options);
     choiceB = choiceA;
   }
@@ -311,12 +348,24 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   if (mismatch) throw new UsageError(`the models give different outputs (${mismatch}); compare needs the same output names and shapes`);
   const specKey = (p: PreparedModel) => JSON.stringify(p.specs.map((s) => [s.name, s.elemType, s.dims]));
   if (specKey(a) !== specKey(b)) {
-    throw new UsageError(`the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`);
+    throw new UsageError(
+      `the models take different inputs (${a.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')} vs ${b.specs.map((s) => `${s.name} [${s.dims}]`).join(', ')}); compare needs the same inputs`,
+    );
   }
   const sets = await loadInputs(a, options);
-  const { a: runA, b: runB, stoppedBy } = await runPair(
+  const {
+    a: runA,
+    b: runB,
+    stoppedBy,
+  } = await runPair(
     { bytes: a.bytes, choice: choiceA, label: `model ${fileA}`, profile: !!options.profile, ...(runtimes ? { runtime: runtimes[0] } : {}) },
-    { bytes: b.bytes, choice: choiceB, label: `model ${fileB ?? fileA}`, profile: options.profile || !!options.requireEp, ...(runtimes ? { runtime: runtimes[1] } : {}) },
+    {
+      bytes: b.bytes,
+      choice: choiceB,
+      label: `model ${fileB ?? fileA}`,
+      profile: options.profile || !!options.requireEp,
+      ...(runtimes ? { runtime: runtimes[1] } : {}),
+    },
     sets,
     options,
     target,
@@ -332,7 +381,10 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   // Detections are decoded in a's format: only when b's outputs have a's shapes.
   const reshaped = outputs.some((o) => JSON.stringify(o.shape) !== JSON.stringify(o.shapeB));
   if ((options.detections ?? 'auto') === 'auto' && !reshaped) {
-    const format = detectFormat(runA.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), a.family);
+    const format = detectFormat(
+      runA.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })),
+      a.family,
+    );
     if (format) {
       try {
         detections = agreement(format, runA.outputs, runB.outputs, { conf: options.conf ?? 0.25, iou: options.iou ?? 0.45 });
@@ -344,14 +396,36 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   let accuracy: [AccuracyReport, AccuracyReport] | null = null;
   let mapGate: CompareResult['mapGate'] = null;
   if (options.dataset !== undefined) {
-    const format = (p: PreparedModel, run: ModelRun) => detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), p.family);
-    const toScore = (p: PreparedModel, c: ProviderChoice, run: ModelRun, label: string) => ({ bytes: p.bytes, choice: c, family: p.family, metadata: p.model.proto.metadataProps, format: format(p, run), label });
-    accuracy = (await scoreOnDataset([toScore(a, choiceA, runA, `model ${fileA}`), toScore(b, choiceB, runB, `model ${fileB ?? fileA}`)], a.specs, options, options, dataset)) as [AccuracyReport, AccuracyReport];
+    const format = (p: PreparedModel, run: ModelRun) =>
+      detectFormat(
+        run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })),
+        p.family,
+      );
+    const toScore = (p: PreparedModel, c: ProviderChoice, run: ModelRun, label: string) => ({
+      bytes: p.bytes,
+      choice: c,
+      family: p.family,
+      metadata: p.model.proto.metadataProps,
+      format: format(p, run),
+      label,
+    });
+    accuracy = (await scoreOnDataset(
+      [toScore(a, choiceA, runA, `model ${fileA}`), toScore(b, choiceB, runB, `model ${fileB ?? fileA}`)],
+      a.specs,
+      options,
+      options,
+      dataset,
+    )) as [AccuracyReport, AccuracyReport];
     if (options.maxMapDrop !== undefined) {
       const drop = mapDropOf(accuracy[0], accuracy[1]);
       const pass = drop !== null && drop <= options.maxMapDrop;
       mapGate = { maxMapDrop: options.maxMapDrop, mapDrop: drop, pass };
-      if (!pass) problems.push(drop === null ? 'mAP cannot be measured (no labelled boxes); --max-map-drop fails' : `mAP@0.5:0.95 dropped by ${drop.toFixed(4)} (${accuracy[0].map5095!.toFixed(4)} → ${accuracy[1].map5095!.toFixed(4)}), more than --max-map-drop ${options.maxMapDrop}`);
+      if (!pass)
+        problems.push(
+          drop === null
+            ? 'mAP cannot be measured (no labelled boxes); --max-map-drop fails'
+            : `mAP@0.5:0.95 dropped by ${drop.toFixed(4)} (${accuracy[0].map5095!.toFixed(4)} → ${accuracy[1].map5095!.toFixed(4)}), more than --max-map-drop ${options.maxMapDrop}`,
+        );
     }
   }
   const la = latencyStats(runA.latenciesMs);
@@ -359,11 +433,21 @@ export async function compare(sourceA: ModelSource, sourceB: ModelSource | null 
   const overhead = pairedOverhead(runA.latenciesMs, runB.latenciesMs, { stoppedBy, precisionPct: target.precisionPct ?? null });
   const check = placementCheck(runB.placement, options.requireEp);
   if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}`);
-  for (const c of [choiceA, choiceB]) if (c.fallbackReason && !problems.some((p) => p.includes(c.fallbackReason!))) problems.push(`fell back to CPU: ${c.fallbackReason}`);
+  for (const c of [choiceA, choiceB])
+    if (c.fallbackReason && !problems.some((p) => p.includes(c.fallbackReason!))) problems.push(`fell back to CPU: ${c.fallbackReason}`);
   // Outputs with NaN metrics (reshaped, non-finite) have their own problem line above.
-  const failed = outputs.filter((o) => !o.pass && !Number.isNaN(o.maxAbs)).map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
+  const failed = outputs
+    .filter((o) => !o.pass && !Number.isNaN(o.maxAbs))
+    .map((o) => `output '${o.name}' outside ${o.tolerance.name} tolerance (max abs ${o.maxAbs.toPrecision(3)}, ${o.withinPct}% within)`);
   problems.push(...failed);
-  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun, runtime: RuntimeName | undefined): SideReport => ({ path: p.path, ep: runtimeEpReport(c, runtime ?? options.runtime), family: p.family, inserted: p.inserted, placement: run.placement, accuracy: null });
+  const side = (p: PreparedModel, c: ProviderChoice, run: ModelRun, runtime: RuntimeName | undefined): SideReport => ({
+    path: p.path,
+    ep: runtimeEpReport(c, runtime ?? options.runtime),
+    family: p.family,
+    inserted: p.inserted,
+    placement: run.placement,
+    accuracy: null,
+  });
   return {
     schema: 'onnx-attn/compare@1',
     tool: `onnx-attn ${VERSION}`,

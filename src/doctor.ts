@@ -92,7 +92,10 @@ export async function doctor(): Promise<DoctorReport> {
         fix: fixFor(p.name),
       });
     } else if (missing.length > 0) {
-      problems.push({ what: `${p.name}: the provider library needs ${missing.join(', ')}, which the loader cannot find`, fix: 'install the CUDA 12 / cuDNN 9 (and for TensorRT, TensorRT 10) runtime libraries and add their folder to LD_LIBRARY_PATH' });
+      problems.push({
+        what: `${p.name}: the provider library needs ${missing.join(', ')}, which the loader cannot find`,
+        fix: 'install the CUDA 12 / cuDNN 9 (and for TensorRT, TensorRT 10) runtime libraries and add their folder to LD_LIBRARY_PATH',
+      });
     } else {
       problems.push({ what: `${p.name}: ${p.reason}`, fix: fixFor(p.name) });
     }

@@ -2,16 +2,51 @@
  * onnx-attn's library API: the same verbs as the CLI (load → locate → build → splice → check → save, then
  * inspect, convert, validate, compare). The CLI imports only what a user could import from here.
  */
-export { ExitCode, UsageError, ModelError, LocateError, BuildError, MismatchError, EpUnavailableError, DataFileError, OnnxAttnError, isOnnxAttnError, type ExitCodeValue, type OnnxAttnErrorName } from './errors.js';
+export {
+  ExitCode,
+  UsageError,
+  ModelError,
+  LocateError,
+  BuildError,
+  MismatchError,
+  EpUnavailableError,
+  DataFileError,
+  OnnxAttnError,
+  isOnnxAttnError,
+  type ExitCodeValue,
+  type OnnxAttnErrorName,
+} from './errors.js';
 export { loadModel, loadModelSync, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
 export { saveModel, encodeModel, type SaveOptions, type SaveResult, type ExternalDataMode } from './onnx/save.js';
 export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js';
 export { inferShapes } from './graph/shapes.js';
 export { analyzeStructure, type Family, type Layer, type HeadInput, type ModelStructure } from './locate/structure.js';
 export { locate, splitSpecs, type Site } from './locate/locate.js';
-export { inspect, analyzeModel, summarize, type InspectResult, type InspectOptions, type AnalyzedModel, type LayerSummary, type HeadSummary, type SiteSummary, type TensorSummary } from './inspect.js';
+export {
+  inspect,
+  analyzeModel,
+  summarize,
+  type InspectResult,
+  type InspectOptions,
+  type AnalyzedModel,
+  type LayerSummary,
+  type HeadSummary,
+  type SiteSummary,
+  type TensorSummary,
+} from './inspect.js';
 export { convert, type ConvertOptions } from './convert.js';
-export { insertIntoFile, planInsertions, applyInsertions, applyInsertItems, type InsertOptions, type InsertFileOptions, type InsertResult, type Insertion, type InsertionPlan, type InsertItemsOptions } from './insert.js';
+export {
+  insertIntoFile,
+  planInsertions,
+  applyInsertions,
+  applyInsertItems,
+  type InsertOptions,
+  type InsertFileOptions,
+  type InsertResult,
+  type Insertion,
+  type InsertionPlan,
+  type InsertItemsOptions,
+} from './insert.js';
 export { checkStructure, checkRun, type RunCheck } from './check.js';
 export { MODULES, findModule, resolveOptions, describeModules } from './modules/index.js';
 export type { AttentionModule, ModuleContext } from './modules/types.js';

@@ -133,9 +133,12 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
     throw new UsageError(`--weights names ${weightFiles.length} files for ${sites.length} insertion points; give one per point, or one file`);
   }
   const weightPrefixes = options.weightsPrefix !== undefined ? splitSpecs(options.weightsPrefix) : [];
-  if (weightPrefixes.length > 0 && weightFiles.length === 0) throw new UsageError('--weights-prefix names a module inside a --weights file; give --weights too');
+  if (weightPrefixes.length > 0 && weightFiles.length === 0)
+    throw new UsageError('--weights-prefix names a module inside a --weights file; give --weights too');
   if (weightPrefixes.length > 1 && weightPrefixes.length !== sites.length) {
-    throw new UsageError(`--weights-prefix names ${weightPrefixes.length} prefixes for ${sites.length} insertion points; give one per point, in point order, or one`);
+    throw new UsageError(
+      `--weights-prefix names ${weightPrefixes.length} prefixes for ${sites.length} insertion points; give one per point, in point order, or one`,
+    );
   }
   const sources = new Map<string, TensorSource>();
   const fileCache = new Map<string, Map<string, NamedTensor>>();
@@ -188,8 +191,17 @@ export function planInsertions(analyzed: AnalyzedModel, options: InsertOptions):
       const source = sources.get(weightsFile) ?? sources.set(weightsFile, tensorSource(weightsFile)).get(weightsFile)!;
       const prefix = weightPrefixes.length === 0 ? {} : { prefix: weightPrefixes[weightPrefixes.length === 1 ? 0 : j]! };
       const shared = weightFiles.length === 1;
-      const picked = pickModuleTensors(source, params, { ...prefix, module: module.name, point: `${site.point} (C=${ctx.channels})`, pointIndex: shared ? j : 0, pointCount: shared ? sites.length : 1 });
-      weights = resolveWeights(params, picked.prefix ? `${weightsFile} at ${picked.prefix}` : weightsFile, picked.tensors, { module: module.name, context: `C=${ctx.channels}` });
+      const picked = pickModuleTensors(source, params, {
+        ...prefix,
+        module: module.name,
+        point: `${site.point} (C=${ctx.channels})`,
+        pointIndex: shared ? j : 0,
+        pointCount: shared ? sites.length : 1,
+      });
+      weights = resolveWeights(params, picked.prefix ? `${weightsFile} at ${picked.prefix}` : weightsFile, picked.tensors, {
+        module: module.name,
+        context: `C=${ctx.channels}`,
+      });
       weightsPrefix = picked.prefix;
       init = 'weights';
       seed = null;
@@ -246,7 +258,13 @@ function afterInserted(site: Site, inserted: InsertedModule[], s: ModelStructure
     const out = s.graph.value(m.output);
     if (!out) break;
     const inside = new Set(m.nodes.map((n) => n.name));
-    current = { ...current, value: out, shape: s.shapeOf(out) ?? current.shape, consumers: out.consumers().filter((c) => !inside.has(c.name)), isGraphOutput: out.isGraphOutput };
+    current = {
+      ...current,
+      value: out,
+      shape: s.shapeOf(out) ?? current.shape,
+      consumers: out.consumers().filter((c) => !inside.has(c.name)),
+      isGraphOutput: out.isGraphOutput,
+    };
   }
   return current;
 }
@@ -261,7 +279,7 @@ function consumersBySite(sites: readonly Site[], s: ModelStructure, given: strin
   if (given === undefined) return sites.map((site) => site.consumers);
   const names = (typeof given === 'string' ? [given] : [...given]).flatMap((g) => g.split(',')).map((n) => n.trim());
   if (names.length === 0 || names.some((n) => n === '')) {
-    throw new UsageError('--consumers needs node names (comma-separated), or head for the detection head\'s own nodes');
+    throw new UsageError("--consumers needs node names (comma-separated), or head for the detection head's own nodes");
   }
   const inHead = (node: Node) => !!s.headPath && isWithin(s.scopes.get(node)?.path ?? '\0', s.headPath);
   if (names.includes('head') && !s.headPath) {
@@ -506,7 +524,8 @@ export async function insertIntoFile(input: string, options: InsertFileOptions):
     model,
     insertions.map((ins, i) => ({ input: ins.moduleInput!, output: ins.moduleOutput!, inputType: analyzed.structure.types.get(plans[i]!.site.value) ?? null })),
   );
-  if (structure.length > 0) throw new ModelError(`the patched model is not valid (${structure[0]}); nothing was written. Please report this with --debug output`);
+  if (structure.length > 0)
+    throw new ModelError(`the patched model is not valid (${structure[0]}); nothing was written. Please report this with --debug output`);
   let run: RunCheck | null = null;
   if (options.check !== false) {
     // The original as its file: onnxruntime reads it, without a second load and encoding here. External data is

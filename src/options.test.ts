@@ -10,8 +10,14 @@ test('library options are checked as the CLI checks its flags', async () => {
   const v5 = fixture('yolov5-op12.onnx');
   const out = `${tmpDir()}/x.onnx`;
   const usage = (re: RegExp) => (e: unknown) => e instanceof Error && e.name === 'UsageError' && re.test(e.message);
-  await assert.rejects(insertIntoFile(v5, { after: '23', module: 'NAM', init: 'bogus' as never, output: out }), usage(/^init "bogus": expected one of torch, random$/));
-  await assert.rejects(insertIntoFile(v5, { after: '23', module: 'NAM', gate: 'half' as never, output: out }), usage(/^gate "half": expected one of zero, none$/));
+  await assert.rejects(
+    insertIntoFile(v5, { after: '23', module: 'NAM', init: 'bogus' as never, output: out }),
+    usage(/^init "bogus": expected one of torch, random$/),
+  );
+  await assert.rejects(
+    insertIntoFile(v5, { after: '23', module: 'NAM', gate: 'half' as never, output: out }),
+    usage(/^gate "half": expected one of zero, none$/),
+  );
   await assert.rejects(insertIntoFile(v5, { after: '23', module: 'NAM', bnEps: 0, output: out }), usage(/^bnEps 0: expected a number > 0$/));
   await assert.rejects(insertIntoFile(v5, { after: '23', output: out } as never), usage(/^module: give a module name/));
   await assert.rejects(convert(v5, out, { externalData: 'sometimes' as never }), usage(/^externalData "sometimes": expected one of auto, always, never$/));

@@ -167,7 +167,10 @@ export const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
 };
 
 export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
-  const sorted = [...rows].sort((a, b) => better[by](a, b) || rankedOverhead(a) - rankedOverhead(b) || a.params - b.params || a.module.localeCompare(b.module) || a.point.localeCompare(b.point));
+  const sorted = [...rows].sort(
+    (a, b) =>
+      better[by](a, b) || rankedOverhead(a) - rankedOverhead(b) || a.params - b.params || a.module.localeCompare(b.module) || a.point.localeCompare(b.point),
+  );
   return sorted.map((r, i) => ({ ...r, rank: i + 1 }));
 }
 
@@ -180,7 +183,8 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
   const choice = chooseEp(options);
   const target = timingTarget(options);
   checkAccuracyOptions(options);
-  if (rankBy === 'map-drop' && options.dataset === undefined) throw new UsageError('--rank-by map-drop ranks by the mAP each candidate loses on labelled images; give --dataset DIR|coco.json');
+  if (rankBy === 'map-drop' && options.dataset === undefined)
+    throw new UsageError('--rank-by map-drop ranks by the mAP each candidate loses on labelled images; give --dataset DIR|coco.json');
   // Read before any model runs: a wrong dataset fails in a moment.
   const dataset = options.dataset !== undefined ? await loadDataset(options.dataset) : null;
 
@@ -200,13 +204,34 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
   try {
     const baseOutputs: OutputTensor[][] = [];
     for (const set of sets) baseOutputs.push(await baseline.run(set));
-    const format = (options.detections ?? 'auto') === 'auto' ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
+    const format =
+      (options.detections ?? 'auto') === 'auto'
+        ? detectFormat(
+            baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })),
+            base.structure.family,
+          )
+        : null;
 
     // Accuracy: the original scored once, each candidate in its own session before it is released.
-    const datasetFormat = dataset ? detectFormat(baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), base.structure.family) : null;
-    if (dataset && !datasetFormat) throw new BuildError(`--dataset: the outputs of ${file} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`);
+    const datasetFormat = dataset
+      ? detectFormat(
+          baseOutputs[0]!.map((o) => ({ name: o.name, dims: o.dims })),
+          base.structure.family,
+        )
+      : null;
+    if (dataset && !datasetFormat)
+      throw new BuildError(`--dataset: the outputs of ${file} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`);
     const score = async (session: typeof baseline) =>
-      dataset ? (await evaluateModels([{ session, format: datasetFormat!, family: base.structure.family, classNames: modelClassNames(model.proto.metadataProps) }], specs, dataset, options))[0]! : null;
+      dataset
+        ? (
+            await evaluateModels(
+              [{ session, format: datasetFormat!, family: base.structure.family, classNames: modelClassNames(model.proto.metadataProps) }],
+              specs,
+              dataset,
+              options,
+            )
+          )[0]!
+        : null;
     const baseAccuracy = await score(baseline);
     const candidates = modules.flatMap((module) => (options.combine ? [{ module, points }] : points.map((p) => ({ module, points: [p] }))));
     const rows: SweepRow[] = [];
@@ -308,7 +333,9 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
       options.onCandidate?.(++done, candidates.length);
     }
     if (rows.length === 0) {
-      throw new BuildError(`no candidate could be built: ${skipped[0]!.module} at ${skipped[0]!.point}: ${skipped[0]!.reason}${skipped.length > 1 ? ` (and ${skipped.length - 1} more)` : ''}`);
+      throw new BuildError(
+        `no candidate could be built: ${skipped[0]!.module} at ${skipped[0]!.point}: ${skipped[0]!.reason}${skipped.length > 1 ? ` (and ${skipped.length - 1} more)` : ''}`,
+      );
     }
     const p50s = baselineP50s;
     const drift = p50s.length > 1 ? (100 * (Math.max(...p50s) - Math.min(...p50s))) / Math.min(...p50s) : 0;
@@ -331,4 +358,3 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
     fs.rmSync(profileDir, { recursive: true, force: true });
   }
 }
-

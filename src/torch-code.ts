@@ -341,17 +341,59 @@ const CONFIGS: Record<'yolov5' | 'ultralytics', { file: string; layers: [string,
   yolov5: {
     file: 'models/yolov5s.yaml',
     layers: [
-      ['Conv', -1], ['Conv', -1], ['C3', -1], ['Conv', -1], ['C3', -1], ['Conv', -1], ['C3', -1], ['Conv', -1], ['C3', -1], ['SPPF', -1],
-      ['Conv', -1], ['nn.Upsample', -1], ['Concat', [-1, 6]], ['C3', -1], ['Conv', -1], ['nn.Upsample', -1], ['Concat', [-1, 4]], ['C3', -1],
-      ['Conv', -1], ['Concat', [-1, 14]], ['C3', -1], ['Conv', -1], ['Concat', [-1, 10]], ['C3', -1], ['Detect', [17, 20, 23]],
+      ['Conv', -1],
+      ['Conv', -1],
+      ['C3', -1],
+      ['Conv', -1],
+      ['C3', -1],
+      ['Conv', -1],
+      ['C3', -1],
+      ['Conv', -1],
+      ['C3', -1],
+      ['SPPF', -1],
+      ['Conv', -1],
+      ['nn.Upsample', -1],
+      ['Concat', [-1, 6]],
+      ['C3', -1],
+      ['Conv', -1],
+      ['nn.Upsample', -1],
+      ['Concat', [-1, 4]],
+      ['C3', -1],
+      ['Conv', -1],
+      ['Concat', [-1, 14]],
+      ['C3', -1],
+      ['Conv', -1],
+      ['Concat', [-1, 10]],
+      ['C3', -1],
+      ['Detect', [17, 20, 23]],
     ],
   },
   ultralytics: {
     file: 'ultralytics/cfg/models/v8/yolov8.yaml',
     layers: [
-      ['Conv', -1], ['Conv', -1], ['C2f', -1], ['Conv', -1], ['C2f', -1], ['Conv', -1], ['C2f', -1], ['Conv', -1], ['C2f', -1], ['SPPF', -1],
-      ['nn.Upsample', -1], ['Concat', [-1, 6]], ['C2f', -1], ['nn.Upsample', -1], ['Concat', [-1, 4]], ['C2f', -1],
-      ['Conv', -1], ['Concat', [-1, 12]], ['C2f', -1], ['Conv', -1], ['Concat', [-1, 9]], ['C2f', -1], ['Detect', [15, 18, 21]],
+      ['Conv', -1],
+      ['Conv', -1],
+      ['C2f', -1],
+      ['Conv', -1],
+      ['C2f', -1],
+      ['Conv', -1],
+      ['C2f', -1],
+      ['Conv', -1],
+      ['C2f', -1],
+      ['SPPF', -1],
+      ['nn.Upsample', -1],
+      ['Concat', [-1, 6]],
+      ['C2f', -1],
+      ['nn.Upsample', -1],
+      ['Concat', [-1, 4]],
+      ['C2f', -1],
+      ['Conv', -1],
+      ['Concat', [-1, 12]],
+      ['C2f', -1],
+      ['Conv', -1],
+      ['Concat', [-1, 9]],
+      ['C2f', -1],
+      ['Detect', [15, 18, 21]],
     ],
   },
 };
@@ -389,14 +431,28 @@ export function torchCode(moduleName: string, options: TorchCodeOptions = {}): T
     if (e instanceof UsageError) throw e;
   }
   if ((options.layer === undefined) !== (options.family === undefined)) {
-    throw new UsageError(options.layer === undefined ? '--family needs --layer N (the layer the module goes after)' : '--layer needs --family yolov5|ultralytics (whose YAML the indexes are)');
+    throw new UsageError(
+      options.layer === undefined
+        ? '--family needs --layer N (the layer the module goes after)'
+        : '--layer needs --family yolov5|ultralytics (whose YAML the indexes are)',
+    );
   }
   const name = module.name;
-  const parts = [`"""${name} as a PyTorch module, printed by onnx-attn ${'torch'} ${name}${Object.entries(options.opts ?? {}).map(([k, v]) => ` --opt ${k}=${v}`).join('')}.
+  const parts = [
+    `"""${name} as a PyTorch module, printed by onnx-attn ${'torch'} ${name}${Object.entries(options.opts ?? {})
+      .map(([k, v]) => ` --opt ${k}=${v}`)
+      .join('')}.
 
 Its state_dict keys are the reference code's, so a checkpoint trained with it patches an ONNX export with
-    onnx-attn insert model.onnx --after SPEC --module ${name}${Object.entries(options.opts ?? {}).map(([k, v]) => ` --opt ${k}=${v}`).join('')} --weights best.pt
-"""`, PRELUDE, BN_NOTE, '', source(name, resolved)];
+    onnx-attn insert model.onnx --after SPEC --module ${name}${Object.entries(options.opts ?? {})
+      .map(([k, v]) => ` --opt ${k}=${v}`)
+      .join('')} --weights best.pt
+"""`,
+    PRELUDE,
+    BN_NOTE,
+    '',
+    source(name, resolved),
+  ];
   let yaml: TorchCode['yaml'] = null;
   if (options.layer !== undefined && options.family !== undefined) {
     const config = CONFIGS[options.family];
@@ -420,7 +476,9 @@ Its state_dict keys are the reference code's, so a checkpoint trained with it pa
       `# 3. In the YAML, after layer ${options.layer}:`,
       `#        ${yaml.line}${pixel ? '   (H, W: the feature map size at that layer)' : ''}`,
       `# 4. Every later layer moves down one; absolute \`from\` indexes at or past ${options.layer} follow it:`,
-      ...shifts.filter((s) => JSON.stringify(s.inputs) !== JSON.stringify(s.newInputs)).map((s) => `#        layer ${s.from} -> ${s.to} ${s.type}: from ${fmtFrom(s.inputs[0]!)} -> ${fmtFrom(s.newInputs[0]!)}`),
+      ...shifts
+        .filter((s) => JSON.stringify(s.inputs) !== JSON.stringify(s.newInputs))
+        .map((s) => `#        layer ${s.from} -> ${s.to} ${s.type}: from ${fmtFrom(s.inputs[0]!)} -> ${fmtFrom(s.newInputs[0]!)}`),
       `#    (layers ${options.layer + 1} to ${config.layers.length - 1} are now ${options.layer + 2} to ${config.layers.length}; the module's checkpoint keys are model.${options.layer + 1}.*)`,
     ];
     parts.push('', comment.join('\n'));

@@ -89,7 +89,8 @@ export function refuseOnnxruntimeOptions(options: RuntimeOptions & { dataset?: s
   ];
   const hit = stray.find(([given]) => given);
   if (hit) {
-    const why = hit[1] === '--dataset' ? 'mAP is measured in onnxruntime only in this version' : 'it is an onnxruntime option; OpenCV.js runs on the CPU, in WebAssembly';
+    const why =
+      hit[1] === '--dataset' ? 'mAP is measured in onnxruntime only in this version' : 'it is an onnxruntime option; OpenCV.js runs on the CPU, in WebAssembly';
     throw new UsageError(`${hit[1]} does not apply to ${flag} (${why}); leave ${hit[1]} out`);
   }
 }
@@ -156,7 +157,10 @@ export function checkMapThreshold(name: 'minMap' | 'maxMapDrop', value: number |
 }
 
 export function chooseEp(options: RuntimeOptions): ProviderChoice {
-  const eps: EpName[] = listOf('ep', options.ep).flatMap((e) => e.split(',')).filter(Boolean).map(parseEp);
+  const eps: EpName[] = listOf('ep', options.ep)
+    .flatMap((e) => e.split(','))
+    .filter(Boolean)
+    .map(parseEp);
   const fallback = oneOf('fallback', options.fallback, ['cpu', 'none'] as const) ?? 'none';
   return chooseProviders(eps, fallback, numberIn('deviceId', options.deviceId, 0, Number.MAX_SAFE_INTEGER, true) ?? 0);
 }
@@ -225,7 +229,15 @@ function outputReport(o: { name: string; type: string; dims: number[]; data: Arr
       if (v > max) max = v;
     }
   }
-  return { name: o.name, dtype: o.type, shape: o.dims, finite: nonFinite === 0, nonFinite, min: min === Infinity ? null : min, max: max === -Infinity ? null : max };
+  return {
+    name: o.name,
+    dtype: o.type,
+    shape: o.dims,
+    finite: nonFinite === 0,
+    nonFinite,
+    min: min === Infinity ? null : min,
+    max: max === -Infinity ? null : max,
+  };
 }
 
 export function placementCheck(placement: Placement | null, required: string | undefined): PlacementCheck | null {
@@ -267,11 +279,20 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
   const check = placementCheck(run.placement, options.requireEp);
   const problems: string[] = [];
   for (const o of outputs) if (!o.finite) problems.push(`output '${o.name}' has ${o.nonFinite} non-finite value(s)`);
-  if (check && !check.pass) problems.push(`${check.offProvider.length} node(s) ran off ${check.required}: ${check.offProvider.slice(0, 5).map((n) => `${n.node} (${n.ep})`).join(', ')}`);
+  if (check && !check.pass)
+    problems.push(
+      `${check.offProvider.length} node(s) ran off ${check.required}: ${check.offProvider
+        .slice(0, 5)
+        .map((n) => `${n.node} (${n.ep})`)
+        .join(', ')}`,
+    );
   if (choice.fallbackReason) problems.push(`fell back to CPU: ${choice.fallbackReason}`);
   let detections: DetectionCounts | null = null;
   if ((options.detections ?? 'auto') === 'auto') {
-    const format = detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), prepared.family);
+    const format = detectFormat(
+      run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })),
+      prepared.family,
+    );
     if (format) {
       try {
         detections = countDetections(format, run.outputs, options.conf ?? 0.25, options.iou ?? 0.45);
@@ -284,12 +305,24 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
   let accuracy: AccuracyReport | null = null;
   let mapGate: ValidateResult['mapGate'] = null;
   if (options.dataset !== undefined) {
-    const format = detectFormat(run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })), prepared.family);
-    [accuracy] = (await scoreOnDataset([{ bytes: prepared.bytes, choice, family: prepared.family, metadata: prepared.model.proto.metadataProps, format, label: `model ${file}` }], prepared.specs, options, options, dataset)) as [AccuracyReport];
+    const format = detectFormat(
+      run.outputs[0]!.map((o) => ({ name: o.name, dims: o.dims })),
+      prepared.family,
+    );
+    [accuracy] = (await scoreOnDataset(
+      [{ bytes: prepared.bytes, choice, family: prepared.family, metadata: prepared.model.proto.metadataProps, format, label: `model ${file}` }],
+      prepared.specs,
+      options,
+      options,
+      dataset,
+    )) as [AccuracyReport];
     if (options.minMap !== undefined) {
       const pass = accuracy.map5095 !== null && accuracy.map5095 >= options.minMap;
       mapGate = { minMap: options.minMap, map5095: accuracy.map5095, pass };
-      if (!pass) problems.push(`mAP@0.5:0.95 ${accuracy.map5095 === null ? 'cannot be measured (no labelled boxes)' : accuracy.map5095.toFixed(4)} is below --min-map ${options.minMap}`);
+      if (!pass)
+        problems.push(
+          `mAP@0.5:0.95 ${accuracy.map5095 === null ? 'cannot be measured (no labelled boxes)' : accuracy.map5095.toFixed(4)} is below --min-map ${options.minMap}`,
+        );
     }
   }
   return {
@@ -313,4 +346,3 @@ export async function validate(source: ModelSource, options: ValidateOptions = {
     problems,
   };
 }
-

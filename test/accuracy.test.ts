@@ -33,7 +33,27 @@ test('validate --dataset: YOLO labels and the COCO file give the same mAP; the t
   const yolo = json(await runMain(['validate', model, '--dataset', yoloDir, ...FAST, '--json']));
   const coco = json(await runMain(['validate', model, '--dataset', cocoJson, ...FAST, '--json']));
   const a = yolo.accuracy;
-  assert.deepEqual(Object.keys(a).sort(), ['ar100', 'classMap', 'conf', 'dataset', 'format', 'images', 'instances', 'iou', 'map50', 'map5095', 'map75', 'multiLabel', 'perClass', 'pr50', 'precision', 'recall'].sort());
+  assert.deepEqual(
+    Object.keys(a).sort(),
+    [
+      'ar100',
+      'classMap',
+      'conf',
+      'dataset',
+      'format',
+      'images',
+      'instances',
+      'iou',
+      'map50',
+      'map5095',
+      'map75',
+      'multiLabel',
+      'perClass',
+      'pr50',
+      'precision',
+      'recall',
+    ].sort(),
+  );
   assert.deepEqual([a.images, a.instances, a.format, a.conf, a.iou, a.multiLabel], [50, 113, 'yolov5', 0.001, 0.6, true]);
   assert.ok(a.map50 >= 0.5, `the trained fixture detects: mAP@0.5 ${a.map50}`);
   assert.ok(a.map5095 < a.map50);
@@ -42,7 +62,10 @@ test('validate --dataset: YOLO labels and the COCO file give the same mAP; the t
     coco.accuracy.perClass.map((c: { name: string; ap5095: number }) => [c.name, c.ap5095]),
     a.perClass.map((c: { name: string; ap5095: number }) => [c.name, c.ap5095]),
   );
-  assert.deepEqual(a.perClass.map((c: { name: string }) => c.name), ['circle', 'square', 'triangle']);
+  assert.deepEqual(
+    a.perClass.map((c: { name: string }) => c.name),
+    ['circle', 'square', 'triangle'],
+  );
   assert.equal(a.pr50.length, 101);
 });
 
@@ -53,8 +76,21 @@ test("validate --dataset agrees with another implementation: each trained fixtur
   const trained = JSON.parse(fs.readFileSync(fixture('trained/trained.json'), 'utf8')) as { files: Figures[] };
   assert.ok(trained.files.some((f) => f.file === 'yolov5-mini.onnx'));
   for (const theirs of trained.files) {
-    const a = json(await runMain(['validate', fixture(`trained/${theirs.file}`), '--dataset', yoloDir, '--dataset-iou', '0.7', '--no-dataset-multi-label', ...FAST, '--json'])).accuracy;
-    const near = (ours: number, reported: number, what: string) => assert.ok(Math.abs(ours - reported) <= 5e-5 + 1e-12, `${theirs.file} ${what}: ${ours} vs ${reported}`);
+    const a = json(
+      await runMain([
+        'validate',
+        fixture(`trained/${theirs.file}`),
+        '--dataset',
+        yoloDir,
+        '--dataset-iou',
+        '0.7',
+        '--no-dataset-multi-label',
+        ...FAST,
+        '--json',
+      ]),
+    ).accuracy;
+    const near = (ours: number, reported: number, what: string) =>
+      assert.ok(Math.abs(ours - reported) <= 5e-5 + 1e-12, `${theirs.file} ${what}: ${ours} vs ${reported}`);
     near(a.map50, theirs.mAP50, 'mAP@0.5');
     near(a.map5095, theirs.mAP5095, 'mAP@0.5:0.95');
     near(a.ar100, theirs.mAR100, 'AR@100');
@@ -65,20 +101,24 @@ test("validate --dataset agrees with another implementation: each trained fixtur
   }
 });
 
-test('the YOLOv8-style fixture: a --gate zero patch keeps mAP exactly, an untrained NAM at the head lowers it', { skip: fs.existsSync(fixture('trained/yolov8-mini.onnx')) ? false : 'no yolov8-mini.onnx' }, async () => {
-  const v8 = fixture('trained/yolov8-mini.onnx');
-  const gz = path.join(dir, 'v8-gate-zero.onnx');
-  const n = path.join(dir, 'v8-nam.onnx');
-  assert.equal((await runMain(['insert', v8, '--after', 'head', '--module', 'NAM', '--gate', 'zero', '-o', gz, '--quiet'])).code, 0);
-  assert.equal((await runMain(['insert', v8, '--after', 'head', '--module', 'NAM', '-o', n, '--quiet'])).code, 0);
-  const same = json(await runMain(['compare', v8, gz, '--dataset', yoloDir, '--max-map-drop', '0', ...FAST, '--json']));
-  assert.deepEqual([same.pass, same.mapDrop, same.a.accuracy.format, same.a.accuracy.iou], [true, 0, 'yolov8', 0.7]);
-  assert.deepEqual(same.a.accuracy, same.b.accuracy);
-  assert.ok(same.a.accuracy.map50 >= 0.5, `the trained fixture detects: ${same.a.accuracy.map50}`);
-  const lost = json(await runMain(['compare', v8, n, '--dataset', yoloDir, '--max-map-drop', '0', '--tolerance', 'atol=1000,rtol=1000', ...FAST, '--json']));
-  assert.equal(lost.pass, false);
-  assert.ok(lost.mapDrop > 0.01, `NAM at the head: ${lost.a.accuracy.map5095} → ${lost.b.accuracy.map5095}`);
-});
+test(
+  'the YOLOv8-style fixture: a --gate zero patch keeps mAP exactly, an untrained NAM at the head lowers it',
+  { skip: fs.existsSync(fixture('trained/yolov8-mini.onnx')) ? false : 'no yolov8-mini.onnx' },
+  async () => {
+    const v8 = fixture('trained/yolov8-mini.onnx');
+    const gz = path.join(dir, 'v8-gate-zero.onnx');
+    const n = path.join(dir, 'v8-nam.onnx');
+    assert.equal((await runMain(['insert', v8, '--after', 'head', '--module', 'NAM', '--gate', 'zero', '-o', gz, '--quiet'])).code, 0);
+    assert.equal((await runMain(['insert', v8, '--after', 'head', '--module', 'NAM', '-o', n, '--quiet'])).code, 0);
+    const same = json(await runMain(['compare', v8, gz, '--dataset', yoloDir, '--max-map-drop', '0', ...FAST, '--json']));
+    assert.deepEqual([same.pass, same.mapDrop, same.a.accuracy.format, same.a.accuracy.iou], [true, 0, 'yolov8', 0.7]);
+    assert.deepEqual(same.a.accuracy, same.b.accuracy);
+    assert.ok(same.a.accuracy.map50 >= 0.5, `the trained fixture detects: ${same.a.accuracy.map50}`);
+    const lost = json(await runMain(['compare', v8, n, '--dataset', yoloDir, '--max-map-drop', '0', '--tolerance', 'atol=1000,rtol=1000', ...FAST, '--json']));
+    assert.equal(lost.pass, false);
+    assert.ok(lost.mapDrop > 0.01, `NAM at the head: ${lost.a.accuracy.map5095} → ${lost.b.accuracy.map5095}`);
+  },
+);
 
 test('validate --min-map: at the measured mAP it passes (exit 0), a hair above it fails (exit 1) with a line saying why', async () => {
   const m: number = json(await runMain(['validate', model, '--dataset', yoloDir, ...FAST, '--json'])).accuracy.map5095;
@@ -101,7 +141,20 @@ test('compare --dataset: a --gate zero patch keeps mAP exactly; an untrained NAM
 
   // Loose output tolerance, so that the mAP gate alone decides.
   const reports = ['r.json', 'r.md', 'r.xml', 'r.html'].map((f) => path.join(dir, `nam-${f}`));
-  const lost = await runMain(['compare', model, nam, '--dataset', yoloDir, '--max-map-drop', '0.01', '--tolerance', 'atol=1000,rtol=1000', ...FAST, '--quiet', ...reports.flatMap((r) => ['--report', r])]);
+  const lost = await runMain([
+    'compare',
+    model,
+    nam,
+    '--dataset',
+    yoloDir,
+    '--max-map-drop',
+    '0.01',
+    '--tolerance',
+    'atol=1000,rtol=1000',
+    ...FAST,
+    '--quiet',
+    ...reports.flatMap((r) => ['--report', r]),
+  ]);
   assert.equal(lost.code, 1, lost.stderr);
   const r = JSON.parse(fs.readFileSync(reports[0]!, 'utf8'));
   assert.ok(r.outputs.every((o: { pass: boolean }) => o.pass));
@@ -124,7 +177,11 @@ test('compare --dataset: a --gate zero patch keeps mAP exactly; an untrained NAM
     const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
     await page.goto(`file://${reports[3]}`);
     assert.ok((await page.$$eval('h2', (hs) => hs.map((h) => h.textContent))).includes('Accuracy'));
-    const pr = await page.$eval('svg[data-chart="pr"]', (s) => ({ w: s.getBoundingClientRect().width, h: s.getBoundingClientRect().height, paths: [...s.querySelectorAll('path[data-series]')].map((p) => p.getAttribute('data-series')) }));
+    const pr = await page.$eval('svg[data-chart="pr"]', (s) => ({
+      w: s.getBoundingClientRect().width,
+      h: s.getBoundingClientRect().height,
+      paths: [...s.querySelectorAll('path[data-series]')].map((p) => p.getAttribute('data-series')),
+    }));
     assert.ok(pr.w > 300 && pr.h > 200, `PR chart ${pr.w}x${pr.h}`);
     assert.deepEqual(pr.paths, ['a (before)', 'b (after)']);
     assert.equal(await page.textContent('[data-gate="max-map-drop"] .bad'), 'fail');
@@ -185,7 +242,12 @@ test('plans: dataset, min-map and max-map-drop under validate/compare gate each 
   const r = await runMain(['apply', plan, '--json']);
   assert.equal(r.code, 1, r.stderr);
   const result = json(r);
-  const [gz, n] = result.entries as { name: string; pass: boolean; validate: { mapGate: { pass: boolean } } | null; compare: { mapDrop: number; mapGate: { pass: boolean } } }[];
+  const [gz, n] = result.entries as {
+    name: string;
+    pass: boolean;
+    validate: { mapGate: { pass: boolean } } | null;
+    compare: { mapDrop: number; mapGate: { pass: boolean } };
+  }[];
   assert.deepEqual([gz!.name, gz!.pass, gz!.validate!.mapGate.pass, gz!.compare.mapDrop, gz!.compare.mapGate.pass], ['gate-zero', true, true, 0, true]);
   assert.deepEqual([n!.name, n!.pass, n!.compare.mapGate.pass], ['nam', false, false]);
   assert.ok(n!.compare.mapDrop > 0.01);
@@ -193,12 +255,33 @@ test('plans: dataset, min-map and max-map-drop under validate/compare gate each 
   assert.match(xml, /<testcase name="validate: mAP@0\.5:0\.95 at least 0\.3"/);
   assert.equal((xml.match(/<testcase name="compare: mAP@0\.5:0\.95 drops by at most/g) ?? []).length, 2);
 
-  fs.writeFileSync(plan, ['version: 1', 'models:', `  - input: ${model}`, '    output: out/x.onnx', '    insert: [{after: head, module: NAM}]', '    validate: {max-map-drop: 0.1}', '    compare: {min-map: 0.2}'].join('\n'));
+  fs.writeFileSync(
+    plan,
+    [
+      'version: 1',
+      'models:',
+      `  - input: ${model}`,
+      '    output: out/x.onnx',
+      '    insert: [{after: head, module: NAM}]',
+      '    validate: {max-map-drop: 0.1}',
+      '    compare: {min-map: 0.2}',
+    ].join('\n'),
+  );
   const bad = await runMain(['apply', plan]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /plan\.yaml:6: models\[0\]\.validate\.max-map-drop: max-map-drop applies to compare/);
   assert.match(bad.stderr, /plan\.yaml:7: models\[0\]\.compare\.min-map: min-map applies to validate/);
-  fs.writeFileSync(plan, ['version: 1', 'models:', `  - input: ${model}`, '    output: out/x.onnx', '    insert: [{after: head, module: NAM}]', '    compare: {max-map-drop: 0.1, class-map: "0=1"}'].join('\n'));
+  fs.writeFileSync(
+    plan,
+    [
+      'version: 1',
+      'models:',
+      `  - input: ${model}`,
+      '    output: out/x.onnx',
+      '    insert: [{after: head, module: NAM}]',
+      '    compare: {max-map-drop: 0.1, class-map: "0=1"}',
+    ].join('\n'),
+  );
   const orphan = await runMain(['apply', plan]);
   assert.equal(orphan.code, 2);
   assert.match(orphan.stderr, /plan\.yaml:6: models\[0\]\.compare\.max-map-drop: max-map-drop needs dataset:/);
@@ -206,13 +289,35 @@ test('plans: dataset, min-map and max-map-drop under validate/compare gate each 
 
 test('sweep --dataset --rank-by map-drop: candidates ranked by the mAP they lose; the original scored once; CSV columns', async () => {
   const csv = path.join(dir, 'sweep.csv');
-  const r = await runMain(['sweep', model, '--modules', 'NAM,SimAM', '--after', 'head', '--dataset', yoloDir, '--rank-by', 'map-drop', '--iters', '2', '--warmup', '0', '--json', '--report', csv]);
+  const r = await runMain([
+    'sweep',
+    model,
+    '--modules',
+    'NAM,SimAM',
+    '--after',
+    'head',
+    '--dataset',
+    yoloDir,
+    '--rank-by',
+    'map-drop',
+    '--iters',
+    '2',
+    '--warmup',
+    '0',
+    '--json',
+    '--report',
+    csv,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const s = json(r);
   const base = json(await runMain(['validate', model, '--dataset', yoloDir, ...FAST, '--json'])).accuracy;
   assert.equal(s.accuracy.map5095, base.map5095);
   const drops = s.rows.map((x: { mapDrop: number }) => x.mapDrop);
-  assert.deepEqual([...drops].sort((a, b) => a - b), drops, 'best (smallest drop) first');
+  assert.deepEqual(
+    [...drops].sort((a, b) => a - b),
+    drops,
+    'best (smallest drop) first',
+  );
   for (const x of s.rows) assert.equal(x.mapDrop, base.map5095 - x.accuracy.map5095);
   const [header, ...lines] = fs.readFileSync(csv, 'utf8').trim().split('\r\n');
   assert.deepEqual(header!.split(',').slice(-3), ['map50', 'map5095', 'map_drop']);

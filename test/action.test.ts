@@ -152,7 +152,11 @@ function runAction(options: { actionPath: string; workspace: string; inputs: Rec
 }
 
 const outcomes = (run: ActionRun) => run.steps.map((s) => s.outcome);
-const log = (run: ActionRun) => run.steps.map((s) => `--- ${s.name} (${s.outcome})\n${s.stdout}${s.stderr}`).join('\n').slice(-6000);
+const log = (run: ActionRun) =>
+  run.steps
+    .map((s) => `--- ${s.name} (${s.outcome})\n${s.stdout}${s.stderr}`)
+    .join('\n')
+    .slice(-6000);
 
 /**
  * The Action's checkout at a ref, as the runner downloads it: the files of the commit checked out here (action.yml
@@ -206,21 +210,42 @@ test('the Action installs and runs the onnx-attn at its own ref, without network
   assert.match(md, /plan: `examples\/ci\/onnx-attn\.plan\.yaml`/);
   // Each entry's output, where the plan puts it (relative to the plan), written.
   const entries = (parseYaml(fs.readFileSync(path.join(ws, PLAN), 'utf8')) as { models: { name: string; output: string }[] }).models;
-  const outputs = entries.map((m) => path.relative(ws, path.resolve(ws, path.dirname(PLAN), m.output)).split(path.sep).join('/'));
-  assert.deepEqual(entries.map((m) => m.name), ['yolov5-gate0', 'rtdetr-nam']);
+  const outputs = entries.map((m) =>
+    path
+      .relative(ws, path.resolve(ws, path.dirname(PLAN), m.output))
+      .split(path.sep)
+      .join('/'),
+  );
+  assert.deepEqual(
+    entries.map((m) => m.name),
+    ['yolov5-gate0', 'rtdetr-nam'],
+  );
   entries.forEach((m, i) => assert.ok(md.includes(`| ${m.name} | \`${outputs[i]}\` (written)`), `${m.name}: ${outputs[i]}`));
   for (const f of outputs) assert.ok(fs.statSync(path.join(ws, f)).size > 10_000, f);
   const json = JSON.parse(fs.readFileSync(path.join(ws, 'onnx-attn-report.json'), 'utf8')) as { pass: boolean; entries: { name: string }[] };
   assert.equal(json.pass, true);
-  assert.deepEqual(json.entries.map((e) => e.name), ['yolov5-gate0', 'rtdetr-nam']);
+  assert.deepEqual(
+    json.entries.map((e) => e.name),
+    ['yolov5-gate0', 'rtdetr-nam'],
+  );
   assert.match(fs.readFileSync(path.join(ws, 'onnx-attn-report.xml'), 'utf8'), /<testsuite [^>]*name="yolov5-gate0"/);
   // No install script ran: onnxruntime-node's would have fetched its CUDA provider. What the CLI needs loads without
   // them: onnxruntime (the run above) and sharp, whose binaries are prebuilt optional packages.
   const ort = path.join(actionPath, 'node_modules/onnxruntime-node/bin');
-  assert.deepEqual(fs.readdirSync(ort, { recursive: true }).map(String).filter((f) => /cuda|tensorrt/i.test(f)), []);
+  assert.deepEqual(
+    fs
+      .readdirSync(ort, { recursive: true })
+      .map(String)
+      .filter((f) => /cuda|tensorrt/i.test(f)),
+    [],
+  );
   const sharp = spawnSync(
     process.execPath,
-    ['--input-type=module', '-e', "import sharp from 'sharp'; const png = await sharp({ create: { width: 3, height: 2, channels: 3, background: '#ff0000' } }).png().toBuffer(); const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true }); console.log(info.width, info.height, [...data.subarray(0, 3)].join(','))"],
+    [
+      '--input-type=module',
+      '-e',
+      "import sharp from 'sharp'; const png = await sharp({ create: { width: 3, height: 2, channels: 3, background: '#ff0000' } }).png().toBuffer(); const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true }); console.log(info.width, info.height, [...data.subarray(0, 3)].join(','))",
+    ],
     { cwd: actionPath, encoding: 'utf8' },
   );
   assert.equal(sharp.status, 0, sharp.stderr);
@@ -249,7 +274,11 @@ test('the Action installs and runs the onnx-attn at its own ref, without network
   // --check writes no report: the summary says so rather than show the first run's.
   assert.equal(installed.summary, 'onnx-attn apply wrote no report (exit 1); see the step log.\n');
   for (const f of REPORTS) assert.equal(fs.existsSync(path.join(ws, f)), false, f);
-  assert.deepEqual(outputs.map((f) => fs.existsSync(path.join(ws, f))), [false, true], '--check wrote nothing');
+  assert.deepEqual(
+    outputs.map((f) => fs.existsSync(path.join(ws, f))),
+    [false, true],
+    '--check wrote nothing',
+  );
 });
 
 test('use-installed: true without an installed onnx-attn, or not a boolean, fails with exit 2 and one line', () => {
@@ -259,7 +288,8 @@ test('use-installed: true without an installed onnx-attn, or not a boolean, fail
   decoy(path.join(bin, 'npx'), marks);
   decoy(path.join(bin, 'onnx-attn'), marks);
   const actionPath = tmpDir('onnx-attn-action-empty-');
-  const missing = /^::error title=onnx-attn::use-installed is true but .*\/node_modules\/\.bin\/onnx-attn does not exist: add onnx-attn to the repository's package\.json and run npm ci before this step, or remove use-installed to run the Action's own copy\.$/;
+  const missing =
+    /^::error title=onnx-attn::use-installed is true but .*\/node_modules\/\.bin\/onnx-attn does not exist: add onnx-attn to the repository's package\.json and run npm ci before this step, or remove use-installed to run the Action's own copy\.$/;
   for (const [use, message] of [
     ['true', missing],
     ['True', missing], // GitHub's `if:` compares strings ignoring case: so does the script
@@ -305,23 +335,39 @@ test("action.yml and the example workflow pass GitHub's validator, which catches
   // The validator is live on these very files: a step without its shell, a context that does not exist, an
   // expression that does not parse, a key that workflows do not have.
   const action = fs.readFileSync(ACTION_FILE, 'utf8');
-  assert.ok(action.includes("    - name: onnx-attn apply\n      id: apply\n      shell: bash\n"));
+  assert.ok(action.includes('    - name: onnx-attn apply\n      id: apply\n      shell: bash\n'));
   const noShell = await lint('action.yml', action.replace('      id: apply\n      shell: bash\n', '      id: apply\n'));
-  assert.ok(noShell.some((d) => /^action\.yml:\d+:\d+: Required property is missing: shell$/.test(d)), noShell.join('\n'));
+  assert.ok(
+    noShell.some((d) => /^action\.yml:\d+:\d+: Required property is missing: shell$/.test(d)),
+    noShell.join('\n'),
+  );
   const badContext = await lint('action.yml', action.replace('${{ steps.apply.outputs.exit-code }}', '${{ step.apply.outputs.exit-code }}'));
-  assert.ok(badContext.some((d) => /Unrecognized named-value: 'step'/.test(d)), badContext.join('\n'));
+  assert.ok(
+    badContext.some((d) => /Unrecognized named-value: 'step'/.test(d)),
+    badContext.join('\n'),
+  );
   const badIf = await lint('action.yml', action.replace("if: inputs.use-installed == 'false'", "if: inputs.use-installed == 'false"));
-  assert.ok(badIf.some((d) => /^action\.yml:\d+:\d+: Unexpected symbol/.test(d)), badIf.join('\n'));
+  assert.ok(
+    badIf.some((d) => /^action\.yml:\d+:\d+: Unexpected symbol/.test(d)),
+    badIf.join('\n'),
+  );
   const workflow = fs.readFileSync(path.join(ROOT, 'examples/ci/github-workflow.yml'), 'utf8');
   const badKey = await lint('examples/ci/github-workflow.yml', workflow.replace('runs-on:', 'runs_on:'));
-  assert.ok(badKey.some((d) => /Unexpected value 'runs_on'/.test(d)), badKey.join('\n'));
+  assert.ok(
+    badKey.some((d) => /Unexpected value 'runs_on'/.test(d)),
+    badKey.join('\n'),
+  );
 });
 
 test('no CI example or README form runs onnx-attn by name from the registry; they show the pinned forms', () => {
   const action = loadAction();
   assert.deepEqual(Object.keys(action.inputs), ['plan', 'args', 'node-version', 'use-installed']);
   assert.equal(action.inputs['use-installed']!.default, 'false', 'the installed copy only when asked');
-  const commands = (script: string) => script.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+  const commands = (script: string) =>
+    script
+      .split('\n')
+      .filter((l) => !/^\s*#/.test(l))
+      .join('\n');
   for (const step of action.runs.steps) if (step.run) assert.doesNotMatch(commands(step.run), /\bnpx\b|npm (i|install|exec)\b/, step.name);
   const install = action.runs.steps.find((s) => s.run?.includes('npm ci'))!;
   assert.match(install.run!, /^cd "\$GITHUB_ACTION_PATH"$/m);
@@ -329,7 +375,10 @@ test('no CI example or README form runs onnx-attn by name from the registry; the
 
   const gitlab = parseYaml(fs.readFileSync(path.join(ROOT, 'examples/ci/gitlab-ci.yml'), 'utf8')) as Record<string, { script?: string[] }>;
   const script = gitlab['onnx-attn']!.script!;
-  assert.deepEqual(script.map((l) => l.split(' ')[0]), ['npm', 'node_modules/.bin/onnx-attn']);
+  assert.deepEqual(
+    script.map((l) => l.split(' ')[0]),
+    ['npm', 'node_modules/.bin/onnx-attn'],
+  );
   assert.match(script[0]!, /^npm ci\b/);
 
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');

@@ -88,28 +88,40 @@ reports: [reports/apply.md, reports/apply.xml, reports/apply.html, reports/apply
   assert.equal(json.pass, false);
   assert.equal(json.planSha256, sha256(fs.readFileSync(plan)));
   const byName = new Map(json.entries.map((e) => [e.name, e]));
-  assert.deepEqual(json.entries.map((e) => [e.name, e.pass, e.exitCode, e.written, e.upToDate]), [
-    ['v5-gate', true, 0, true, false],
-    ['rtdetr-gate', true, 0, true, false],
-    ['official-simam', true, 0, true, false], // the name defaults to the output's stem
-    ['v8-nam', false, 1, true, false],
-  ]);
+  assert.deepEqual(
+    json.entries.map((e) => [e.name, e.pass, e.exitCode, e.written, e.upToDate]),
+    [
+      ['v5-gate', true, 0, true, false],
+      ['rtdetr-gate', true, 0, true, false],
+      ['official-simam', true, 0, true, false], // the name defaults to the output's stem
+      ['v8-nam', false, 1, true, false],
+    ],
+  );
 
   // Insertions apply in order on one load: the SE at head:2 stacks behind the NAM inserted after layer 23.
   const v5 = byName.get('v5-gate')!;
-  assert.deepEqual(v5.insertions.map((i) => [i.k, i.module, i.point, i.gate]), [
-    [0, 'NAM', 'model.23', 'zero'],
-    [1, 'SE', 'head:0', 'zero'],
-    [2, 'SE', 'head:1', 'zero'],
-    [3, 'SE', 'head:2', 'zero'],
-  ]);
+  assert.deepEqual(
+    v5.insertions.map((i) => [i.k, i.module, i.point, i.gate]),
+    [
+      [0, 'NAM', 'model.23', 'zero'],
+      [1, 'SE', 'head:0', 'zero'],
+      [2, 'SE', 'head:1', 'zero'],
+      [3, 'SE', 'head:2', 'zero'],
+    ],
+  );
   assert.match(v5.insertions[3]!.tensor, /^\/onnx_attn\/0_NAM\//);
-  assert.deepEqual(v5.compare!.outputs.map((o) => [o.name, o.maxAbs, o.tolerance.name]), [['output0', 0, 'exact']]);
+  assert.deepEqual(
+    v5.compare!.outputs.map((o) => [o.name, o.maxAbs, o.tolerance.name]),
+    [['output0', 0, 'exact']],
+  );
   assert.equal(v5.validate!.pass, true);
   assert.equal(byName.get('rtdetr-gate')!.insertions.length, 4);
   assert.ok(byName.get('rtdetr-gate')!.compare!.outputs.every((o) => o.maxAbs === 0));
   const official = byName.get('official-simam')!;
-  assert.deepEqual(official.insertions.map((i) => i.module), ['SimAM', 'CA']);
+  assert.deepEqual(
+    official.insertions.map((i) => i.module),
+    ['SimAM', 'CA'],
+  );
   assert.equal(official.compare, null);
   assert.ok(official.validate!.outputs.every((o) => o.finite));
   const nam = byName.get('v8-nam')!;
@@ -123,24 +135,41 @@ reports: [reports/apply.md, reports/apply.xml, reports/apply.html, reports/apply
     assert.equal(e.sha256, sha256(bytes), e.name);
     const props = loadModelSync(path.resolve(e.output)).proto.metadataProps;
     const prov = JSON.parse(props.find((p) => p.key === 'onnx_attn')!.value) as { k: number; plan: string; entry: string }[];
-    assert.deepEqual(prov.map((p) => [p.k, p.plan, p.entry]), e.insertions.map((i) => [i.k, json.planSha256, e.name]));
+    assert.deepEqual(
+      prov.map((p) => [p.k, p.plan, p.entry]),
+      e.insertions.map((i) => [i.k, json.planSha256, e.name]),
+    );
   }
   const v8Keys = loadModelSync(fixture('yolov8-op17.onnx')).proto.metadataProps.map((p) => p.key);
-  assert.deepEqual(loadModelSync(path.join(dir, 'out/yolov8-nam.onnx')).proto.metadataProps.map((p) => p.key), [...v8Keys, 'onnx_attn']);
+  assert.deepEqual(
+    loadModelSync(path.join(dir, 'out/yolov8-nam.onnx')).proto.metadataProps.map((p) => p.key),
+    [...v8Keys, 'onnx_attn'],
+  );
 
   // Reports (the plan's, relative to it, in a folder apply made; and --report's).
   assert.deepEqual(listFiles(path.join(dir, 'reports')), ['apply.html', 'apply.json', 'apply.md', 'apply.xml']);
   const report = JSON.parse(fs.readFileSync(path.join(dir, 'reports/apply.json'), 'utf8'));
   assert.equal(report.schema, 'onnx-attn/apply@1');
-  assert.deepEqual(report.entries.map((e: EntryJson) => e.name), ['v5-gate', 'rtdetr-gate', 'official-simam', 'v8-nam']);
+  assert.deepEqual(
+    report.entries.map((e: EntryJson) => e.name),
+    ['v5-gate', 'rtdetr-gate', 'official-simam', 'v8-nam'],
+  );
   assert.equal(JSON.parse(fs.readFileSync(extra, 'utf8')).entries.length, 4);
 
   type Case = { '@name': string; '@classname': string; failure?: { '@message': string } };
   type Suite = { '@name': string; '@tests': string; '@failures': string; testcase: Case[] };
-  const xml = convert(fs.readFileSync(path.join(dir, 'reports/apply.xml'), 'utf8'), { format: 'object' }) as { testsuites: { '@failures': string; testsuite: Suite[] } };
+  const xml = convert(fs.readFileSync(path.join(dir, 'reports/apply.xml'), 'utf8'), { format: 'object' }) as {
+    testsuites: { '@failures': string; testsuite: Suite[] };
+  };
   const suites = xml.testsuites.testsuite;
-  assert.deepEqual(suites.map((s) => s['@name']), ['v5-gate', 'rtdetr-gate', 'official-simam', 'v8-nam']);
-  assert.deepEqual(suites.map((s) => s['@failures']), ['0', '0', '0', '1']);
+  assert.deepEqual(
+    suites.map((s) => s['@name']),
+    ['v5-gate', 'rtdetr-gate', 'official-simam', 'v8-nam'],
+  );
+  assert.deepEqual(
+    suites.map((s) => s['@failures']),
+    ['0', '0', '0', '1'],
+  );
   assert.equal(xml.testsuites['@failures'], '1');
   const v5Cases = suites[0]!.testcase.map((c) => c['@name']);
   assert.deepEqual(v5Cases.slice(0, 6), [
@@ -161,7 +190,10 @@ reports: [reports/apply.md, reports/apply.xml, reports/apply.html, reports/apply
   const md = fs.readFileSync(path.join(dir, 'reports/apply.md'), 'utf8');
   assert.match(md, /^## onnx-attn apply: ❌ \*\*fail\*\*$/m);
   assert.match(md, /^\| entry \| output \| insertions \| params \| validate \| compare \| result \|$/m);
-  assert.match(md, /^\| v5-gate \| `.*yolov5-gate\.onnx` \(written\) \| NAM after model\.23, SE after head:0, SE after head:1, SE after head:2 \| \d+ \| ✅ cpu, p50 .+ \| ✅ exact, max abs 0 \| ✅ \|$/m);
+  assert.match(
+    md,
+    /^\| v5-gate \| `.*yolov5-gate\.onnx` \(written\) \| NAM after model\.23, SE after head:0, SE after head:1, SE after head:2 \| \d+ \| ✅ cpu, p50 .+ \| ✅ exact, max abs 0 \| ✅ \|$/m,
+  );
   assert.match(md, /^\| official-simam \| .+ \| ➖ skipped \| ✅ \|$/m);
   assert.match(md, /^\| v8-nam \| .+ \| ➖ skipped \| ❌ exact, max abs .+ \| ❌ \|$/m);
   assert.deepEqual(md.match(/^### .+$/gm), ['### ✅ v5-gate', '### ✅ rtdetr-gate', '### ✅ official-simam', '### ❌ v8-nam']);
@@ -170,18 +202,21 @@ reports: [reports/apply.md, reports/apply.xml, reports/apply.html, reports/apply
   assert.doesNotMatch(md, /^##? onnx-attn (compare|validate)/m, 'nested pages sit below the entry headings');
 
   const html = fs.readFileSync(path.join(dir, 'reports/apply.html'), 'utf8');
-  assert.deepEqual([...html.matchAll(/<section class="entry" id="[^"]+" data-entry="([^"]+)" data-verdict="(\w+)">/g)].map((m) => [m[1], m[2]]), [
-    ['v5-gate', 'pass'],
-    ['rtdetr-gate', 'pass'],
-    ['official-simam', 'pass'],
-    ['v8-nam', 'fail'],
-  ]);
+  assert.deepEqual(
+    [...html.matchAll(/<section class="entry" id="[^"]+" data-entry="([^"]+)" data-verdict="(\w+)">/g)].map((m) => [m[1], m[2]]),
+    [
+      ['v5-gate', 'pass'],
+      ['rtdetr-gate', 'pass'],
+      ['official-simam', 'pass'],
+      ['v8-nam', 'fail'],
+    ],
+  );
   assert.match(html, /<h1>onnx-attn apply <span class="verdict fail" data-verdict="fail">FAIL<\/span><\/h1>/);
   assert.equal(html.match(/data-chart="error"/g)?.length, 3);
   assert.doesNotMatch(html, /<script|<link|src="http/, 'self-contained');
 });
 
-test('the exit status is the worst entry\'s: execution provider unavailable (3), placement (5); the other entries still run', async () => {
+test("the exit status is the worst entry's: execution provider unavailable (3), placement (5); the other entries still run", async () => {
   const dir = tmpDir('onnx-attn-apply-exit-');
   const plan = writePlan(
     dir,
@@ -206,11 +241,20 @@ reports: [r.xml]
   const r = await runMain(['apply', plan, '--json']);
   assert.equal(r.code, 5, r.stderr);
   const json = JSON.parse(r.stdout) as { entries: EntryJson[] };
-  assert.deepEqual(json.entries.map((e) => [e.name, e.exitCode, e.pass]), [['on-cuda', 3, false], ['placed', 5, false]]);
+  assert.deepEqual(
+    json.entries.map((e) => [e.name, e.exitCode, e.pass]),
+    [
+      ['on-cuda', 3, false],
+      ['placed', 5, false],
+    ],
+  );
   assert.match(json.entries[0]!.problems[0]!, /^validate: execution provider 'cuda' is unavailable/);
   assert.equal(json.entries[0]!.compare!.pass, true, 'compare still ran (on the CPU, as asked)');
   const xml = fs.readFileSync(path.join(dir, 'r.xml'), 'utf8');
-  assert.match(xml, /<testcase name="validate" classname="onnx-attn\.apply\.on-cuda\.validate" time="0\.000">\s*<failure message="validate: execution provider 'cuda' is unavailable/);
+  assert.match(
+    xml,
+    /<testcase name="validate" classname="onnx-attn\.apply\.on-cuda\.validate" time="0\.000">\s*<failure message="validate: execution provider 'cuda' is unavailable/,
+  );
   assert.match(xml, /<testcase name="validate: inserted nodes run on cuda" [^>]*>\s*<failure message="\d+ node\(s\) ran elsewhere: \/onnx_attn\/0_NAM\//);
   const only = await runMain(['apply', plan, '--only', 'on-cuda', '--quiet']);
   assert.equal(only.code, 3);
@@ -225,45 +269,189 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   const entry = (out: string, insert: string, more = '') => `  - input: ${v5}\n    output: ${out}\n    insert:\n${insert}${more}`;
   const ok = entry('out/a.onnx', '      - {after: "23", module: NAM}\n');
   const cases: [string, string, RegExp][] = [
-    ['unknown top-level key', `version: 1\nmodels:\n${ok}extra: 1\n`, /^plan\.yaml:7: extra: unknown key 'extra'; expected one of version, defaults, models, reports$/],
-    ['unknown insert key', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        modul: NAM\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[0\]\.modul: unknown key 'modul' \(did you mean 'module'\?\); expected one of after, module, opts, init, seed, weights, weights-prefix, bn-eps, gate, consumers, external-data$/],
-    ['wrong type', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: "2"\n')}`, /^plan\.yaml:8: models\[0\]\.validate\.iters: expected a whole number ≥ 1, got the string '2'$/],
+    [
+      'unknown top-level key',
+      `version: 1\nmodels:\n${ok}extra: 1\n`,
+      /^plan\.yaml:7: extra: unknown key 'extra'; expected one of version, defaults, models, reports$/,
+    ],
+    [
+      'unknown insert key',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        modul: NAM\n')}`,
+      /^plan\.yaml:7: models\[0\]\.insert\[0\]\.modul: unknown key 'modul' \(did you mean 'module'\?\); expected one of after, module, opts, init, seed, weights, weights-prefix, bn-eps, gate, consumers, external-data$/,
+    ],
+    [
+      'wrong type',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: "2"\n')}`,
+      /^plan\.yaml:8: models\[0\]\.validate\.iters: expected a whole number ≥ 1, got the string '2'$/,
+    ],
     // Numbers as the CLI checks them (`--iters '0': expected a whole number ≥ 1`), in the plan's words.
-    ['iters over 100000', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {iters: 100001}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.iters: expected a whole number ≤ 100000, got the number 100001$/],
-    ['iters 0', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iters: 0}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.iters: expected a whole number ≥ 1, got the number 0$/],
-    ['iters 2.5', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iters: 2.5}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.iters: expected a whole number ≥ 1, got the number 2\.5$/],
-    ['warmup over 100000 in defaults', `version: 1\ndefaults:\n  compare: {warmup: 1000000}\nmodels:\n${ok}`, /^plan\.yaml:3: defaults\.compare\.warmup: expected a whole number ≤ 100000, got the number 1000000$/],
-    ['warmup -1', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {warmup: -1}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.warmup: expected a whole number ≥ 0, got the number -1$/],
-    ['threads 0', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {threads: 0}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.threads: expected a whole number ≥ 1, got the number 0$/],
-    ['device-id -1', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {device-id: -1}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.device-id: expected a whole number ≥ 0, got the number -1$/],
-    ['device-id 0.5', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {device-id: 0.5}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.device-id: expected a whole number ≥ 0, got the number 0\.5$/],
-    ['conf over 1 (validate)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {conf: 1.5}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.conf: expected a number ≤ 1, got the number 1\.5$/],
-    ['iou under 0 (compare)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iou: -0.1}\n')}`, /^plan\.yaml:7: models\[0\]\.compare\.iou: expected a number ≥ 0, got the number -0\.1$/],
-    ['detections neither auto nor off (validate)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {detections: on}\n')}`, /^plan\.yaml:7: models\[0\]\.validate\.detections: expected one of auto, off; got the string 'on'$/],
-    ['tolerance under validate', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: 2\n      tolerance: exact\n')}`, /^plan\.yaml:9: models\[0\]\.validate\.tolerance: tolerance applies to compare \(validate runs one model\); move it under compare:$/],
-    ['tolerance under defaults.validate', `version: 1\ndefaults:\n  validate: {tolerance: fp16}\nmodels:\n${ok}`, /^plan\.yaml:3: defaults\.validate\.tolerance: tolerance applies to compare \(validate runs one model\); move it under compare:$/],
+    [
+      'iters over 100000',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {iters: 100001}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.validate\.iters: expected a whole number ≤ 100000, got the number 100001$/,
+    ],
+    [
+      'iters 0',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iters: 0}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.compare\.iters: expected a whole number ≥ 1, got the number 0$/,
+    ],
+    [
+      'iters 2.5',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iters: 2.5}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.compare\.iters: expected a whole number ≥ 1, got the number 2\.5$/,
+    ],
+    [
+      'warmup over 100000 in defaults',
+      `version: 1\ndefaults:\n  compare: {warmup: 1000000}\nmodels:\n${ok}`,
+      /^plan\.yaml:3: defaults\.compare\.warmup: expected a whole number ≤ 100000, got the number 1000000$/,
+    ],
+    [
+      'warmup -1',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {warmup: -1}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.validate\.warmup: expected a whole number ≥ 0, got the number -1$/,
+    ],
+    [
+      'threads 0',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {threads: 0}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.validate\.threads: expected a whole number ≥ 1, got the number 0$/,
+    ],
+    [
+      'device-id -1',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {device-id: -1}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.compare\.device-id: expected a whole number ≥ 0, got the number -1$/,
+    ],
+    [
+      'device-id 0.5',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {device-id: 0.5}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.compare\.device-id: expected a whole number ≥ 0, got the number 0\.5$/,
+    ],
+    [
+      'conf over 1 (validate)',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {conf: 1.5}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.validate\.conf: expected a number ≤ 1, got the number 1\.5$/,
+    ],
+    [
+      'iou under 0 (compare)',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare: {iou: -0.1}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.compare\.iou: expected a number ≥ 0, got the number -0\.1$/,
+    ],
+    [
+      'detections neither auto nor off (validate)',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: {detections: on}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.validate\.detections: expected one of auto, off; got the string 'on'$/,
+    ],
+    [
+      'tolerance under validate',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      iters: 2\n      tolerance: exact\n')}`,
+      /^plan\.yaml:9: models\[0\]\.validate\.tolerance: tolerance applies to compare \(validate runs one model\); move it under compare:$/,
+    ],
+    [
+      'tolerance under defaults.validate',
+      `version: 1\ndefaults:\n  validate: {tolerance: fp16}\nmodels:\n${ok}`,
+      /^plan\.yaml:3: defaults\.validate\.tolerance: tolerance applies to compare \(validate runs one model\); move it under compare:$/,
+    ],
     // Sizes as --shape checks them: every one a whole number ≥ 1, each input once.
-    ['shape size 0 (map)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape: {images: 1x3x0x64}\n')}`, /^plan\.yaml:7: models\[0\]\.shape\.images: dim 2 of '1x3x0x64' is 0; every size must be a whole number ≥ 1$/],
-    ['shape size 0 (list)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      shape: [images=1x3x64x64, other=0x3]\n')}`, /^plan\.yaml:8: models\[0\]\.validate\.shape\[1\]: dim 0 of 'other=0x3' is 0; every size must be a whole number ≥ 1$/],
-    ['shape size 0 (numbers)', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare:\n      shape: {images: [1, 3, 64, 0]}\n')}`, /^plan\.yaml:8: models\[0\]\.compare\.shape\.images\[3\]: expected a whole number ≥ 1, got the number 0$/],
-    ['shape size past 2^53', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape: {images: 1x99999999999999999999}\n')}`, /^plan\.yaml:7: models\[0\]\.shape\.images: dim 1 of '1x99999999999999999999' is 99999999999999999999; every size must be a whole number ≥ 1$/],
-    ['shape naming an input twice', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape:\n      - images=1x3x64x64\n      - images=1x3x32x32\n')}`, /^plan\.yaml:9: models\[0\]\.shape\[1\]: names input 'images' twice \(images=1x3x64x64, images=1x3x32x32\); give it once$/],
+    [
+      'shape size 0 (map)',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape: {images: 1x3x0x64}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.shape\.images: dim 2 of '1x3x0x64' is 0; every size must be a whole number ≥ 1$/,
+    ],
+    [
+      'shape size 0 (list)',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate:\n      shape: [images=1x3x64x64, other=0x3]\n')}`,
+      /^plan\.yaml:8: models\[0\]\.validate\.shape\[1\]: dim 0 of 'other=0x3' is 0; every size must be a whole number ≥ 1$/,
+    ],
+    [
+      'shape size 0 (numbers)',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    compare:\n      shape: {images: [1, 3, 64, 0]}\n')}`,
+      /^plan\.yaml:8: models\[0\]\.compare\.shape\.images\[3\]: expected a whole number ≥ 1, got the number 0$/,
+    ],
+    [
+      'shape size past 2^53',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape: {images: 1x99999999999999999999}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.shape\.images: dim 1 of '1x99999999999999999999' is 99999999999999999999; every size must be a whole number ≥ 1$/,
+    ],
+    [
+      'shape naming an input twice',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    shape:\n      - images=1x3x64x64\n      - images=1x3x32x32\n')}`,
+      /^plan\.yaml:9: models\[0\]\.shape\[1\]: names input 'images' twice \(images=1x3x64x64, images=1x3x32x32\); give it once$/,
+    ],
     // As insert refuses --weights with --init or --seed: they would be silently ignored.
-    ['weights with seed', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        module: NAM\n        weights: w.json\n        seed: 3\n')}`, /^plan\.yaml:9: models\[0\]\.insert\[0\]\.seed: weights and seed 3 contradict each other \(seed is for weights made without a file\); keep one$/],
-    ['weights with init', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM, init: random, weights: [w.json]}\n')}`, /^plan\.yaml:6: models\[0\]\.insert\[0\]\.init: weights and init random contradict each other \(init is for weights made without a file\); keep one$/],
-    ['validate: true', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: true\n')}`, /^plan\.yaml:7: models\[0\]\.validate: expected an object of runtime options, or false to skip, got true$/],
-    ['unknown module', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n      - {after: head, module: Swin}\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[1\]\.module: unknown module 'Swin'; expected one of NAM, GAM, SimAM, SE, CBAM, ECA, CA$/],
-    ['unknown option', `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: head\n        module: SE\n        opts:\n          ratio: 4\n')}`, /^plan\.yaml:9: models\[0\]\.insert\[0\]\.opts\.ratio: SE has no option 'ratio'; expected one of reduction$/],
-    ['bad option value', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: GAM, opts: {variant: fancy}}\n')}`, /^plan\.yaml:6: models\[0\]\.insert\[0\]\.opts\.variant: GAM option variant=fancy: expected one of paper, plain, grouped$/],
-    ['SPEC that does not resolve (second entry; the first is fine)', `version: 1\nmodels:\n${ok}${entry('out/b.onnx', '      - {after: "99", module: NAM}\n')}`, /^plan\.yaml:10: models\[1\]\.insert\[0\]\.after: layer 99 not found/],
-    ['module that cannot be built here', `version: 1\nmodels:\n${ok}${entry('out/b.onnx', '      - {after: "23", module: NAM}\n      - {after: "17", module: GAM, opts: {variant: grouped}}\n')}`, /^plan\.yaml:11: models\[1\]\.insert\[1\]: model\.17 .*C=8\): GAM variant=grouped needs C divisible by r² = 16/],
-    ['consumer that does not read the point', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM, consumers: [/model.9/cv1/conv/Conv]}\n')}`, /^plan\.yaml:6: models\[0\]\.insert\[0\]\.consumers: node '\/model\.9\/cv1\/conv\/Conv' does not read /],
-    ['missing input', `version: 1\nmodels:\n  - input: models/none.onnx\n    output: out/a.onnx\n    insert: [{after: "23", module: NAM}]\n`, /^plan\.yaml:3: models\[0\]\.input: no such file 'models\/none\.onnx' \(.+models\/none\.onnx\); paths are relative to the plan file$/],
-    ['missing weights', `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n      - {after: "20", module: NAM, weights: w/nam20.safetensors}\n')}`, /^plan\.yaml:7: models\[0\]\.insert\[1\]\.weights: no such file 'w\/nam20\.safetensors'/],
-    ['two entries with one output', `version: 1\nmodels:\n${ok}${entry('out/a.onnx', '      - {after: "20", module: SimAM}\n')}`, /^plan\.yaml:8: models\[1\]\.output: models\[0\] writes .*out\/a\.onnx.* too; each output belongs to one entry/],
-    ['output equal to the input', `version: 1\nmodels:\n  - input: model.onnx\n    output: ./model.onnx\n    insert: [{after: "23", module: NAM}]\n`, /^plan\.yaml:4: models\[0\]\.output: the output is the input; choose another output path/],
-    ['duplicate names', `version: 1\nmodels:\n  - name: v5\n    input: ${v5}\n    output: out/a.onnx\n    insert: [{after: "23", module: NAM}]\n  - name: v5\n    input: ${v5}\n    output: out/b.onnx\n    insert: [{after: "20", module: SimAM}]\n`, /^plan\.yaml:7: models\[1\]\.name: the name 'v5' is already models\[0\]'s; entry names must be unique$/],
-    ['bad tolerance', `version: 1\ndefaults:\n  compare: {tolerance: loose}\nmodels:\n${ok}`, /^plan\.yaml:3: defaults\.compare\.tolerance: bad tolerance 'loose'/],
+    [
+      'weights with seed',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: "23"\n        module: NAM\n        weights: w.json\n        seed: 3\n')}`,
+      /^plan\.yaml:9: models\[0\]\.insert\[0\]\.seed: weights and seed 3 contradict each other \(seed is for weights made without a file\); keep one$/,
+    ],
+    [
+      'weights with init',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM, init: random, weights: [w.json]}\n')}`,
+      /^plan\.yaml:6: models\[0\]\.insert\[0\]\.init: weights and init random contradict each other \(init is for weights made without a file\); keep one$/,
+    ],
+    [
+      'validate: true',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n', '    validate: true\n')}`,
+      /^plan\.yaml:7: models\[0\]\.validate: expected an object of runtime options, or false to skip, got true$/,
+    ],
+    [
+      'unknown module',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n      - {after: head, module: Swin}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.insert\[1\]\.module: unknown module 'Swin'; expected one of NAM, GAM, SimAM, SE, CBAM, ECA, CA$/,
+    ],
+    [
+      'unknown option',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - after: head\n        module: SE\n        opts:\n          ratio: 4\n')}`,
+      /^plan\.yaml:9: models\[0\]\.insert\[0\]\.opts\.ratio: SE has no option 'ratio'; expected one of reduction$/,
+    ],
+    [
+      'bad option value',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: GAM, opts: {variant: fancy}}\n')}`,
+      /^plan\.yaml:6: models\[0\]\.insert\[0\]\.opts\.variant: GAM option variant=fancy: expected one of paper, plain, grouped$/,
+    ],
+    [
+      'SPEC that does not resolve (second entry; the first is fine)',
+      `version: 1\nmodels:\n${ok}${entry('out/b.onnx', '      - {after: "99", module: NAM}\n')}`,
+      /^plan\.yaml:10: models\[1\]\.insert\[0\]\.after: layer 99 not found/,
+    ],
+    [
+      'module that cannot be built here',
+      `version: 1\nmodels:\n${ok}${entry('out/b.onnx', '      - {after: "23", module: NAM}\n      - {after: "17", module: GAM, opts: {variant: grouped}}\n')}`,
+      /^plan\.yaml:11: models\[1\]\.insert\[1\]: model\.17 .*C=8\): GAM variant=grouped needs C divisible by r² = 16/,
+    ],
+    [
+      'consumer that does not read the point',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM, consumers: [/model.9/cv1/conv/Conv]}\n')}`,
+      /^plan\.yaml:6: models\[0\]\.insert\[0\]\.consumers: node '\/model\.9\/cv1\/conv\/Conv' does not read /,
+    ],
+    [
+      'missing input',
+      `version: 1\nmodels:\n  - input: models/none.onnx\n    output: out/a.onnx\n    insert: [{after: "23", module: NAM}]\n`,
+      /^plan\.yaml:3: models\[0\]\.input: no such file 'models\/none\.onnx' \(.+models\/none\.onnx\); paths are relative to the plan file$/,
+    ],
+    [
+      'missing weights',
+      `version: 1\nmodels:\n${entry('out/a.onnx', '      - {after: "23", module: NAM}\n      - {after: "20", module: NAM, weights: w/nam20.safetensors}\n')}`,
+      /^plan\.yaml:7: models\[0\]\.insert\[1\]\.weights: no such file 'w\/nam20\.safetensors'/,
+    ],
+    [
+      'two entries with one output',
+      `version: 1\nmodels:\n${ok}${entry('out/a.onnx', '      - {after: "20", module: SimAM}\n')}`,
+      /^plan\.yaml:8: models\[1\]\.output: models\[0\] writes .*out\/a\.onnx.* too; each output belongs to one entry/,
+    ],
+    [
+      'output equal to the input',
+      `version: 1\nmodels:\n  - input: model.onnx\n    output: ./model.onnx\n    insert: [{after: "23", module: NAM}]\n`,
+      /^plan\.yaml:4: models\[0\]\.output: the output is the input; choose another output path/,
+    ],
+    [
+      'duplicate names',
+      `version: 1\nmodels:\n  - name: v5\n    input: ${v5}\n    output: out/a.onnx\n    insert: [{after: "23", module: NAM}]\n  - name: v5\n    input: ${v5}\n    output: out/b.onnx\n    insert: [{after: "20", module: SimAM}]\n`,
+      /^plan\.yaml:7: models\[1\]\.name: the name 'v5' is already models\[0\]'s; entry names must be unique$/,
+    ],
+    [
+      'bad tolerance',
+      `version: 1\ndefaults:\n  compare: {tolerance: loose}\nmodels:\n${ok}`,
+      /^plan\.yaml:3: defaults\.compare\.tolerance: bad tolerance 'loose'/,
+    ],
     ['YAML syntax error', `version: 1\nmodels:\n  - input: ${v5}\n    output: [out/a.onnx\n`, /^plan\.yaml:\d+: not valid YAML: /],
     ['empty plan', '', /^plan\.yaml:1: the plan is empty; expected version: 1 and a list of models/],
   ];
@@ -273,7 +461,14 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
     const r = await runMain(['apply', path.join(dir, 'plan.yaml')]);
     assert.equal(r.code, 2, `${what}: ${r.stderr}`);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, `${what}: ${r.stderr}`);
-    assert.match(r.stderr.trimEnd().replace(/^onnx-attn: /, '').replace(dir + path.sep, ''), re, what);
+    assert.match(
+      r.stderr
+        .trimEnd()
+        .replace(/^onnx-attn: /, '')
+        .replace(dir + path.sep, ''),
+      re,
+      what,
+    );
     assert.deepEqual(listFiles(dir), [...before, 'plan.yaml'].sort(), `${what}: nothing written`);
     assert.equal(r.stdout, '', what);
   }
@@ -282,7 +477,23 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   const jsonPlan = writePlan(
     dir,
     'plan.json',
-    JSON.stringify({ version: 1, models: [{ input: v5, output: 'out/a.onnx', insert: [{ after: '23', module: 'NAM' }, { after: 'head', module: 'SE', opts: { reduction: 0 } }] }] }, null, 2),
+    JSON.stringify(
+      {
+        version: 1,
+        models: [
+          {
+            input: v5,
+            output: 'out/a.onnx',
+            insert: [
+              { after: '23', module: 'NAM' },
+              { after: 'head', module: 'SE', opts: { reduction: 0 } },
+            ],
+          },
+        ],
+      },
+      null,
+      2,
+    ),
   );
   const j = await runMain(['apply', jsonPlan]);
   assert.equal(j.code, 2);
@@ -291,7 +502,7 @@ test('plan errors: exit 2, one line naming file:line and the key path, and nothi
   // position (`Unexpected token '}', "...source..." is not valid JSON` gives none, and quotes the source).
   const broken = path.join(dir, 'broken.json');
   const syntax: [string, string][] = [
-    ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx",\n    }\n  ]\n}\n', "5: not valid JSON: Expected double-quoted property name"],
+    ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx",\n    }\n  ]\n}\n', '5: not valid JSON: Expected double-quoted property name'],
     ['{"version": 1,\n "models": [}', "2: not valid JSON: Unexpected token '}'"],
     ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx"},\n    {"input": "b.onnx", "gate": tru}\n  ]\n}\n', "5: not valid JSON: Unexpected token '}'"],
     ['{\n  "version": 1,\n  "models": [\n    {"input": "a.onnx"}\n  ]\n}\n\n}\n', '8: not valid JSON: Unexpected non-whitespace character after JSON'],
@@ -328,18 +539,46 @@ test('reports that would replace the plan, a weights or inputs file are refused 
   const plan = path.join(dir, 'plan.json');
   const text = (reports: string[]) =>
     JSON.stringify(
-      { version: 1, models: [{ input: 'm.onnx', output: 'out/p.onnx', insert: [{ after: '23', module: 'NAM', weights: 'w.json' }], validate: { inputs: 'in.json', iters: 1, warmup: 0 }, compare: false }], reports },
+      {
+        version: 1,
+        models: [
+          {
+            input: 'm.onnx',
+            output: 'out/p.onnx',
+            insert: [{ after: '23', module: 'NAM', weights: 'w.json' }],
+            validate: { inputs: 'in.json', iters: 1, warmup: 0 },
+            compare: false,
+          },
+        ],
+        reports,
+      },
       null,
       2,
     );
   const refused = 'which this command reads; a report there would replace it; choose another report path';
   const cases: [string[], string[], string][] = [
     [[], ['--report', plan], `--report ${plan}: that is the plan (${plan}), ${refused}`],
-    [[], ['--report', path.join(dir, 'w.json')], `--report ${path.join(dir, 'w.json')}: that is a weights file of models[0].insert[0] (${path.join(dir, 'w.json')}), ${refused}`],
-    [[], ['--report', path.join(dir, 'in.json')], `--report ${path.join(dir, 'in.json')}: that is the inputs file of models[0].validate (${path.join(dir, 'in.json')}), ${refused}`],
+    [
+      [],
+      ['--report', path.join(dir, 'w.json')],
+      `--report ${path.join(dir, 'w.json')}: that is a weights file of models[0].insert[0] (${path.join(dir, 'w.json')}), ${refused}`,
+    ],
+    [
+      [],
+      ['--report', path.join(dir, 'in.json')],
+      `--report ${path.join(dir, 'in.json')}: that is the inputs file of models[0].validate (${path.join(dir, 'in.json')}), ${refused}`,
+    ],
     [['plan.json'], [], `${plan}: reports[0] ${path.relative(process.cwd(), plan)}: that is the plan (${plan}), ${refused}`],
-    [['w.json'], [], `${plan}: reports[0] ${path.relative(process.cwd(), path.join(dir, 'w.json'))}: that is a weights file of models[0].insert[0] (${path.join(dir, 'w.json')}), ${refused}`],
-    [['in.json'], ['--dry-run'], `${plan}: reports[0] ${path.relative(process.cwd(), path.join(dir, 'in.json'))}: that is the inputs file of models[0].validate (${path.join(dir, 'in.json')}), ${refused}`],
+    [
+      ['w.json'],
+      [],
+      `${plan}: reports[0] ${path.relative(process.cwd(), path.join(dir, 'w.json'))}: that is a weights file of models[0].insert[0] (${path.join(dir, 'w.json')}), ${refused}`,
+    ],
+    [
+      ['in.json'],
+      ['--dry-run'],
+      `${plan}: reports[0] ${path.relative(process.cwd(), path.join(dir, 'in.json'))}: that is the inputs file of models[0].validate (${path.join(dir, 'in.json')}), ${refused}`,
+    ],
   ];
   for (const [reports, args, message] of cases) {
     fs.writeFileSync(plan, text(reports));
@@ -371,12 +610,15 @@ test('validate blocks take detections, conf and iou, and pass them to validate',
   assert.equal(r.code, 0, r.stderr);
   type Counts = { conf: number; iou: number; perInput: number[] } | null;
   const entries = JSON.parse(r.stdout).entries as { name: string; validate: { detections: Counts } }[];
-  assert.deepEqual(entries.map((e) => [e.name, e.validate.detections && [e.validate.detections.conf, e.validate.detections.iou]]), [
-    ['plain', [0.25, 0.45]],
-    ['off', null],
-    ['strict', [0.9, 0.3]],
-    ['loose', [0, 1]],
-  ]);
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.validate.detections && [e.validate.detections.conf, e.validate.detections.iou]]),
+    [
+      ['plain', [0.25, 0.45]],
+      ['off', null],
+      ['strict', [0.9, 0.3]],
+      ['loose', [0, 1]],
+    ],
+  );
   const boxes = (name: string) => entries.find((e) => e.name === name)!.validate.detections!.perInput[0]!;
   assert.ok(boxes('loose') > boxes('strict'), `a lower threshold keeps more boxes (${boxes('loose')} vs ${boxes('strict')})`);
 });
@@ -411,8 +653,18 @@ models:
   read().forEach((b, i) => assert.ok(b.equals(bytes[i]!), `${outputs[i]} is byte-identical on a second run`));
   const mtimes = outputs.map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
   const third = JSON.parse((await runMain(['apply', plan, '--json'])).stdout) as { entries: EntryJson[] };
-  assert.deepEqual(third.entries.map((e) => [e.name, e.upToDate, e.written]), [['gate', true, false], ['ext', true, false]]);
-  assert.deepEqual(outputs.map((f) => fs.statSync(path.join(dir, f)).mtimeMs), mtimes, 'up-to-date outputs are not rewritten');
+  assert.deepEqual(
+    third.entries.map((e) => [e.name, e.upToDate, e.written]),
+    [
+      ['gate', true, false],
+      ['ext', true, false],
+    ],
+  );
+  assert.deepEqual(
+    outputs.map((f) => fs.statSync(path.join(dir, f)).mtimeMs),
+    mtimes,
+    'up-to-date outputs are not rewritten',
+  );
 
   const check = async (...args: string[]) => runMain(['apply', plan, '--check', ...args]);
   const clean = await check();
@@ -489,10 +741,29 @@ test('--dry-run prints points, tensors and parameters and writes nothing; --sche
   assert.ok(!validate({ version: 1, models: [{ input: 'a', output: 'b', insert: [{ after: 1, module: 'NAM', gate: 'one' }] }] }));
   // What the loader accepts, the schema says: the CLI's limits on numbers and sizes, validate's own keys.
   const defs = schema['definitions'] as Record<string, { properties: Record<string, { maximum?: number }> }>;
-  for (const block of ['validateOrFalse', 'compareOrFalse']) for (const key of ['iters', 'warmup']) assert.equal(defs[block]!.properties[key]!.maximum, MAX_RUNS, `${block}.${key}`);
-  const withEntry = (more: Record<string, unknown>, item: Record<string, unknown> = {}) => validate({ version: 1, models: [{ input: 'a', output: 'b', insert: [{ after: 1, module: 'NAM', ...item }], ...more }] });
-  assert.ok(withEntry({ validate: { iters: 100000, warmup: 100000, detections: 'off', conf: 0.5, iou: 0.5, shape: ['images=1x3x64x64'] }, shape: { images: '01x3x64x64' } }), JSON.stringify(validate.errors));
-  for (const bad of [{ validate: { iters: 100001 } }, { compare: { warmup: 100001 } }, { validate: { threads: 0 } }, { validate: { conf: 2 } }, { compare: { iou: -1 } }, { validate: { 'device-id': 0.5 } }, { validate: { tolerance: 'exact' } }, { shape: { images: '1x0x64x64' } }, { shape: { images: [1, 0] } }, { compare: { shape: ['images=0x3'] } }]) {
+  for (const block of ['validateOrFalse', 'compareOrFalse'])
+    for (const key of ['iters', 'warmup']) assert.equal(defs[block]!.properties[key]!.maximum, MAX_RUNS, `${block}.${key}`);
+  const withEntry = (more: Record<string, unknown>, item: Record<string, unknown> = {}) =>
+    validate({ version: 1, models: [{ input: 'a', output: 'b', insert: [{ after: 1, module: 'NAM', ...item }], ...more }] });
+  assert.ok(
+    withEntry({
+      validate: { iters: 100000, warmup: 100000, detections: 'off', conf: 0.5, iou: 0.5, shape: ['images=1x3x64x64'] },
+      shape: { images: '01x3x64x64' },
+    }),
+    JSON.stringify(validate.errors),
+  );
+  for (const bad of [
+    { validate: { iters: 100001 } },
+    { compare: { warmup: 100001 } },
+    { validate: { threads: 0 } },
+    { validate: { conf: 2 } },
+    { compare: { iou: -1 } },
+    { validate: { 'device-id': 0.5 } },
+    { validate: { tolerance: 'exact' } },
+    { shape: { images: '1x0x64x64' } },
+    { shape: { images: [1, 0] } },
+    { compare: { shape: ['images=0x3'] } },
+  ]) {
     assert.ok(!withEntry(bad), JSON.stringify(bad));
   }
   assert.ok(withEntry({}, { weights: 'w.safetensors' }) && withEntry({}, { init: 'random', seed: 2 }));
@@ -549,13 +820,19 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
   const committed = path.join(ROOT, 'examples/ci/onnx-attn.plan.yaml');
   const dry = await runMain(['apply', committed, '--dry-run', '--json']);
   assert.equal(dry.code, 0, dry.stderr);
-  assert.deepEqual(JSON.parse(dry.stdout).entries.map((e: { name: string; input: string }) => [e.name, path.basename(e.input)]), [
-    ['yolov5-gate0', 'yolov5-op12.onnx'],
-    ['rtdetr-nam', 'rtdetr-l-op16.onnx'],
-  ]);
+  assert.deepEqual(
+    JSON.parse(dry.stdout).entries.map((e: { name: string; input: string }) => [e.name, path.basename(e.input)]),
+    [
+      ['yolov5-gate0', 'yolov5-op12.onnx'],
+      ['rtdetr-nam', 'rtdetr-l-op16.onnx'],
+    ],
+  );
   // ...and a test-only copy (fixtures by absolute path, outputs in a tmp folder, short runs) passes as CI runs it.
   const dir = tmpDir('onnx-attn-apply-ci-');
-  const plan = parseYaml(fs.readFileSync(committed, 'utf8')) as { defaults: Record<string, Record<string, number>>; models: { input: string; output: string; compare?: unknown }[] };
+  const plan = parseYaml(fs.readFileSync(committed, 'utf8')) as {
+    defaults: Record<string, Record<string, number>>;
+    models: { input: string; output: string; compare?: unknown }[];
+  };
   for (const m of plan.models) {
     m.input = path.resolve(path.dirname(committed), m.input);
     m.output = path.join('out', path.basename(m.output));
@@ -571,11 +848,17 @@ test('CI examples: the action, the GitHub workflow, the GitLab job, and the plan
   const check = await runMain(['apply', copy, '--check']);
   assert.equal(check.code, 0, check.stderr);
   const [gate, namEntry] = JSON.parse(r.stdout).entries as EntryJson[];
-  assert.deepEqual(gate!.compare!.outputs.map((o) => [o.maxAbs, o.tolerance.name]), [[0, 'exact']]);
+  assert.deepEqual(
+    gate!.compare!.outputs.map((o) => [o.maxAbs, o.tolerance.name]),
+    [[0, 'exact']],
+  );
   assert.ok(gate!.insertions.every((i) => i.gate === 'zero'));
   assert.equal(namEntry!.compare, null);
   assert.equal(namEntry!.validate!.pass, true);
-  assert.deepEqual(namEntry!.insertions.map((i) => i.module), ['NAM', 'NAM', 'NAM']);
+  assert.deepEqual(
+    namEntry!.insertions.map((i) => i.module),
+    ['NAM', 'NAM', 'NAM'],
+  );
   assert.deepEqual(listFiles(path.join(dir, 'out')), ['rtdetr-l-nam.onnx', 'yolov5-gate0.onnx']);
 });
 
@@ -588,7 +871,8 @@ test('apply: a damaged model or weights file named by a plan is exit 4 at its li
   const bad = Buffer.alloc(8 + 64, 0x7b);
   bad.writeBigUInt64LE(64n, 0);
   fs.writeFileSync(path.join(dir, 'w.safetensors'), bad);
-  const entry = (name: string, input: string, item: string) => `  - name: ${name}\n    input: ${input}\n    output: out/${name}.onnx\n    insert:\n      - ${item}\n`;
+  const entry = (name: string, input: string, item: string) =>
+    `  - name: ${name}\n    input: ${input}\n    output: out/${name}.onnx\n    insert:\n      - ${item}\n`;
 
   const cut = writePlan(dir, 'cut.yaml', `version: 1\nmodels:\n${entry('a', 'cut.onnx', '{after: "23", module: NAM}')}`);
   let r = await runMain(['apply', cut]);

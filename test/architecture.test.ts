@@ -44,11 +44,19 @@ const STAGES: Stage[] = [
     isolated: true,
   },
   // Verbs made of verbs: sweep (insert + compare), apply and plans (insert + validate + compare).
-  { name: 'composite', files: ['sweep.ts', 'apply.ts', 'plan/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'command'] },
+  {
+    name: 'composite',
+    files: ['sweep.ts', 'apply.ts', 'plan/'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'command'],
+  },
   // Reports render the results of commands (their types) into files.
   { name: 'report', files: ['report/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'save', 'runtime', 'command', 'composite'] },
   // The edge: the public index and the CLI may import everything.
-  { name: 'edge', files: ['index.ts', 'cli/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'command', 'composite', 'report'] },
+  {
+    name: 'edge',
+    files: ['index.ts', 'cli/'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'command', 'composite', 'report'],
+  },
 ];
 
 /**
@@ -117,7 +125,11 @@ const FILES = sourceFiles();
 const EDGES = new Map(FILES.map((f) => [f, [...new Set(importsOf(f))]]));
 
 test('every src file belongs to exactly one stage, and every relative import resolves to a src file', () => {
-  assert.deepEqual(FILES.filter((f) => !stageOf(f)), [], 'add the file to a stage in STAGES and ARCHITECTURE.md');
+  assert.deepEqual(
+    FILES.filter((f) => !stageOf(f)),
+    [],
+    'add the file to a stage in STAGES and ARCHITECTURE.md',
+  );
   const dangling = [...EDGES].flatMap(([from, to]) => to.filter((t) => !FILES.includes(t)).map((t) => `${from} -> ${t}`));
   assert.deepEqual(dangling, []);
 });
@@ -173,8 +185,16 @@ test('no import cycles between files, type-only included, beyond the listed ones
     }
   };
   for (const f of FILES) if (!index.has(f)) visit(f);
-  assert.deepEqual(cycles.filter((c) => !KNOWN_CYCLES.has(c)), [], 'new import cycles');
-  assert.deepEqual([...KNOWN_CYCLES].filter((c) => !cycles.includes(c)), [], 'fixed: remove these from KNOWN_CYCLES');
+  assert.deepEqual(
+    cycles.filter((c) => !KNOWN_CYCLES.has(c)),
+    [],
+    'new import cycles',
+  );
+  assert.deepEqual(
+    [...KNOWN_CYCLES].filter((c) => !cycles.includes(c)),
+    [],
+    'fixed: remove these from KNOWN_CYCLES',
+  );
 });
 
 test('the stages themselves form no cycle: each may import only stages listed before it', () => {

@@ -25,7 +25,11 @@ const cases: [string, () => string, RegExp][] = [
   ['a missing file', () => path.join(dir, 'nope.onnx'), /no such file/],
   ['a directory', () => dir, /is a directory/],
   ['an empty file', () => write('empty.onnx', Buffer.alloc(0)), /is empty/],
-  ['random bytes', () => write('random.onnx', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251))), /not a valid ONNX protobuf|not an ONNX ModelProto|damaged/],
+  [
+    'random bytes',
+    () => write('random.onnx', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251))),
+    /not a valid ONNX protobuf|not an ONNX ModelProto|damaged/,
+  ],
   ['a truncated model', () => write('truncated.onnx', bytes.subarray(0, Math.floor(bytes.length * 0.6))), /not a valid ONNX protobuf|truncated|damaged/],
   [
     'a protobuf that is not a ModelProto',
@@ -81,7 +85,10 @@ test('usage errors are exit 2', () => {
   assert.match(r1.stderr, /^onnx-attn: Unknown argument: frobnicate/);
   const r0 = runBin([]);
   assert.equal(r0.code, 2);
-  assert.equal(r0.stderr, "onnx-attn: name a command: inspect, insert, validate, compare, sweep, apply, convert, modules, doctor, torch (see 'onnx-attn --help')\n");
+  assert.equal(
+    r0.stderr,
+    "onnx-attn: name a command: inspect, insert, validate, compare, sweep, apply, convert, modules, doctor, torch (see 'onnx-attn --help')\n",
+  );
   const r2 = runBin(['inspect']);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /Not enough non-option arguments/);
@@ -137,14 +144,33 @@ test('a scalar option given twice is a usage error naming both values; repeatabl
     [['compare', model, model, '--conf', '0.1', '--conf', '0.2'], '--conf given more than once (0.1, 0.2); give it once'],
     [['compare', model, '--ep-pair', 'cuda,cpu', '--ep-pair', 'cpu,cpu'], '--ep-pair given more than once (cuda,cpu, cpu,cpu); give it once'],
     [['convert', model, a, '--threshold', '1', '--threshold', '2'], '--threshold given more than once (1, 2); give it once'],
-    [['inspect', model, '--at', '23', '--json', '--shape', 'images=1x3x128x128', '--shape', 'images=1x3x128x128'], "--shape names input 'images' twice (images=1x3x128x128, images=1x3x128x128); give it once"],
+    [
+      ['inspect', model, '--at', '23', '--json', '--shape', 'images=1x3x128x128', '--shape', 'images=1x3x128x128'],
+      "--shape names input 'images' twice (images=1x3x128x128, images=1x3x128x128); give it once",
+    ],
   ];
   for (const [args, line] of cases) assertLine(await runMain(args), 2, line, args.join(' '));
   assert.deepEqual(listFiles(d), ['m.onnx']);
   // Repeatable options and flags given twice are fine.
-  const ok = await runMain([...ins.slice(0, 4), '--after', '20', '--module', 'NAM', '--opt', 'spatial=channel', '--opt', 'spatial=channel', '--json', '--json', '--dry-run']);
+  const ok = await runMain([
+    ...ins.slice(0, 4),
+    '--after',
+    '20',
+    '--module',
+    'NAM',
+    '--opt',
+    'spatial=channel',
+    '--opt',
+    'spatial=channel',
+    '--json',
+    '--json',
+    '--dry-run',
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.deepEqual(JSON.parse(ok.stdout).insertions.map((i: { point: string }) => i.point), ['model.23', 'model.20']);
+  assert.deepEqual(
+    JSON.parse(ok.stdout).insertions.map((i: { point: string }) => i.point),
+    ['model.23', 'model.20'],
+  );
   const twoEps = await runMain(['validate', model, '--ep', 'cpu', '--ep', 'cpu', '--iters', '1', '--warmup', '0', '--json']);
   assert.equal(twoEps.code, 0, twoEps.stderr);
   assert.deepEqual(JSON.parse(twoEps.stdout).ep.used, ['cpu']);
@@ -230,14 +256,23 @@ test('options that would be ignored are refused: empty values, --weights with --
   const cases: [string[], string][] = [
     [[...ins, '--weights', ''], '--weights is empty; give a value, or leave --weights out'],
     [[...ins, '--weights'], '--weights is empty; give a value, or leave --weights out'],
-    [[...ins, '--weights', weights, '--init', 'random'], '--weights and --init random contradict each other (--init is for weights made without a file); pass one'],
-    [[...ins, '--weights', weights, '--init', 'torch'], '--weights and --init torch contradict each other (--init is for weights made without a file); pass one'],
+    [
+      [...ins, '--weights', weights, '--init', 'random'],
+      '--weights and --init random contradict each other (--init is for weights made without a file); pass one',
+    ],
+    [
+      [...ins, '--weights', weights, '--init', 'torch'],
+      '--weights and --init torch contradict each other (--init is for weights made without a file); pass one',
+    ],
     [[...ins, '--weights', weights, '--seed', '3'], '--weights and --seed 3 contradict each other (--seed is for weights made without a file); pass one'],
     [['insert', model, '--module', 'NAM', '--after'], '--after is empty; give a value'],
     [['inspect', model, '--at', ''], '--at is empty; give a value, or leave --at out'],
     [['validate', model, '--inputs', ''], '--inputs is empty; give a value, or leave --inputs out'],
     [['validate', model, '--require-ep', 'foo'], "--require-ep 'foo': expected one of cpu, cuda, tensorrt, webgpu"],
-    [['apply', path.join(d, 'plan.yaml'), '--schema'], `--schema takes no plan (${path.join(d, 'plan.yaml')}); run onnx-attn apply --schema alone, or drop --schema to run the plan`],
+    [
+      ['apply', path.join(d, 'plan.yaml'), '--schema'],
+      `--schema takes no plan (${path.join(d, 'plan.yaml')}); run onnx-attn apply --schema alone, or drop --schema to run the plan`,
+    ],
     [['apply', '--schema', '--check'], '--schema takes no other option (--check); run onnx-attn apply --schema alone'],
   ];
   for (const [args, line] of cases) assertLine(await runMain(args), 2, line, args.join(' '));

@@ -42,7 +42,8 @@ test('inspect --json gives the contract fields on every fixture', () => {
     for (const key of ['scope', 'index', 'type', 'boundary', 'shape', 'consumers']) assert.ok(key in j.layers[0], `layers[].${key}`);
     // consumers are scopes (cli-contract), or `output` for a graph output.
     const scopes = new Set(j.layers.map((l: { scope: string }) => l.scope));
-    for (const l of j.layers) for (const c of l.consumers) assert.ok(scopes.has(c) || c === 'output' || !/^\d+$/.test(c), `${f.file} ${l.scope} consumer '${c}'`);
+    for (const l of j.layers)
+      for (const c of l.consumers) assert.ok(scopes.has(c) || c === 'output' || !/^\d+$/.test(c), `${f.file} ${l.scope} consumer '${c}'`);
     for (const l of f.layers ?? []) {
       const ours = j.layers.find((x: { index: number }) => x.index === l.index);
       if (l.index !== f.headLayer) assert.deepEqual(ours.boundary, [l.tensor], `${f.file} layer ${l.index}`);
@@ -180,8 +181,12 @@ test('validate decodes detections: boxes per input set as compare counts them, o
   assert.match(text.stdout, new RegExp(`^detections \\(yolov5, conf 0\\.00005, iou 0\\.45, 1 image\\(s\\)\\): ${expected} box\\(es\\)$`, 'm'));
   // Two images: one count each.
   const imgs = tmpDir();
-  await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(path.join(imgs, 'a.png'));
-  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toFile(path.join(imgs, 'b.jpg'));
+  await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+    .png()
+    .toFile(path.join(imgs, 'a.png'));
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } })
+    .jpeg()
+    .toFile(path.join(imgs, 'b.jpg'));
   const two = JSON.parse((await runMain(['validate', v5, '--json', '--inputs', imgs, ...quick])).stdout).detections;
   assert.equal(two.images, 2);
   assert.equal(two.perInput.length, 2);
@@ -206,7 +211,10 @@ test('a plan with several problems prints each on its own line (file:line: key: 
   );
   const r = runBin(['apply', plan]);
   assert.equal(r.code, 2);
-  const lines = r.stderr.trimEnd().split('\n').map((l) => l.replace(dir + path.sep, ''));
+  const lines = r.stderr
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.replace(dir + path.sep, ''));
   assert.deepEqual(lines, [
     `onnx-attn: plan.yaml:3: models[0].input: no such file 'nope.onnx' (${path.join(dir, 'nope.onnx')}); paths are relative to the plan file`,
     `onnx-attn: plan.yaml:7: models[1].input: no such file 'nope2.onnx' (${path.join(dir, 'nope2.onnx')}); paths are relative to the plan file`,
@@ -218,7 +226,12 @@ test('a plan with several problems prints each on its own line (file:line: key: 
 test('an internal error (a bug, not bad input) exits 70, one line, no stack trace unless --debug', async () => {
   const { main } = await import('../src/cli/main.js');
   let stderr = '';
-  const boom = { stdout: () => { throw new TypeError('boom'); }, stderr: (t: string) => (stderr += t) };
+  const boom = {
+    stdout: () => {
+      throw new TypeError('boom');
+    },
+    stderr: (t: string) => (stderr += t),
+  };
   assert.equal(await main(['modules'], boom), 70);
   assert.equal(stderr, 'onnx-attn: internal error: boom (rerun with --debug for the stack trace)\n');
   stderr = '';

@@ -166,7 +166,16 @@ test('fuzzed plans (YAML and JSON) end in a plan error or a run, never an intern
     version: 1,
     defaults: { validate: { ep: ['cpu'], warmup: 0, iters: 1 }, compare: { tolerance: 'fp32', iters: 1 } },
     models: [
-      { name: 'a', input: 'm.onnx', output: 'out/a.onnx', insert: [{ after: '23', module: 'NAM' }, { after: 'head', module: 'SE', opts: { reduction: 4 }, gate: 'zero' }], compare: false },
+      {
+        name: 'a',
+        input: 'm.onnx',
+        output: 'out/a.onnx',
+        insert: [
+          { after: '23', module: 'NAM' },
+          { after: 'head', module: 'SE', opts: { reduction: 4 }, gate: 'zero' },
+        ],
+        compare: false,
+      },
       { input: 'm.onnx', output: 'out/b.onnx', shape: { images: '1x3x128x128' }, insert: [{ after: ['17', '20'], module: 'ECA', seed: 3 }] },
     ],
     reports: ['out/r.md'],
@@ -274,7 +283,16 @@ test('fuzzed weights files (safetensors, npz, json) end in a file or build error
   const bases: Record<string, Uint8Array> = {
     '.safetensors': safetensors(tensors),
     '.npz': zipSync(Object.fromEntries(tensors.map(([k, s, d]) => [`${k}.npy`, npy(s, d)]))),
-    '.json': Buffer.from(JSON.stringify(Object.fromEntries(tensors.map(([k, s, d], n) => [k, n === 0 ? { shape: s, data: [...d] } : [...Array(s[0]!).keys()].map((r) => [...d.subarray(r * s[1]!, (r + 1) * s[1]!)])])))),
+    '.json': Buffer.from(
+      JSON.stringify(
+        Object.fromEntries(
+          tensors.map(([k, s, d], n) => [
+            k,
+            n === 0 ? { shape: s, data: [...d] } : [...Array(s[0]!).keys()].map((r) => [...d.subarray(r * s[1]!, (r + 1) * s[1]!)]),
+          ]),
+        ),
+      ),
+    ),
   };
   const tally: Tally = { ok: 0, refused: new Map() };
   const exts = Object.keys(bases);
@@ -297,7 +315,11 @@ test('fuzzed weights files (safetensors, npz, json) end in a file or build error
     } else mutated = mutateBytes(base, rand);
     const file = path.join(dir, `w${i}${ext}`);
     fs.writeFileSync(file, mutated);
-    await survives(`weights mutation ${i} (${file})`, () => resolveWeights(params, file, readTensorFile(file, { expect }).tensors, { module: 'SE', context: 'C=32' }), tally);
+    await survives(
+      `weights mutation ${i} (${file})`,
+      () => resolveWeights(params, file, readTensorFile(file, { expect }).tensors, { module: 'SE', context: 'C=32' }),
+      tally,
+    );
     if (i % 20 === 0) await cliSurvives(`weights CLI mutation ${i}`, ['insert', v5, '--after', '23', '--module', 'SE', '--weights', file, '--dry-run']);
     fs.rmSync(file);
   }

@@ -96,14 +96,25 @@ test('hundreds of rewired graphs never reach an internal error or hang inspect -
     if (r.code === 4) {
       assert.equal(r.stderr.trimEnd().split('\n').length, 1, `rewiring ${i}: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /internal error/, `rewiring ${i}: ${r.stderr}`);
-      messages.add(r.stderr.replace(/'[^']*'/g, "'…'").replace(/\S*r\d+\.onnx/g, 'FILE').trim());
+      messages.add(
+        r.stderr
+          .replace(/'[^']*'/g, "'…'")
+          .replace(/\S*r\d+\.onnx/g, 'FILE')
+          .trim(),
+      );
     } else JSON.parse(r.stdout);
     codes.set(r.code, (codes.get(r.code) ?? 0) + 1);
     fs.rmSync(file);
   }
   // The mutations reach every new rule: cycles or unsorted nodes, double assignment, duplicate names, dangling reads.
   const all = [...messages].join('\n');
-  for (const rule of [/has a cycle|topological order/, /assigned twice/, /two nodes are named/, /initializer '…' is defined twice/, /which no node, input or initializer defines/]) {
+  for (const rule of [
+    /has a cycle|topological order/,
+    /assigned twice/,
+    /two nodes are named/,
+    /initializer '…' is defined twice/,
+    /which no node, input or initializer defines/,
+  ]) {
     assert.match(all, rule);
   }
   assert.ok((codes.get(0) ?? 0) > 0, `outcomes ${JSON.stringify([...codes])}`);

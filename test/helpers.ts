@@ -18,7 +18,8 @@ export function fixtureFiles(): string[] {
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
-      if (e.isDirectory() && e.name !== 'torch-form') walk(p); // torch-form: single modules, not detectors
+      if (e.isDirectory() && e.name !== 'torch-form')
+        walk(p); // torch-form: single modules, not detectors
       else if (e.name.endsWith('.onnx')) found.push(path.relative(FIXTURES, p));
     }
   };

@@ -30,11 +30,21 @@ test('hostile checkpoints at the CLI: exit 4, one line, no output, nothing execu
     P.str('w'),
     P.global('torch._utils', '_rebuild_tensor_v2'),
     P.mark,
-    P.mark, P.str('storage'), P.global('torch', 'FloatStorage'), P.str('0'), P.str('cpu'), P.int4(1 << 20), P.tuple,
+    P.mark,
+    P.str('storage'),
+    P.global('torch', 'FloatStorage'),
+    P.str('0'),
+    P.str('cpu'),
+    P.int4(1 << 20),
+    P.tuple,
     [0x51],
     P.int4(0),
-    P.mark, P.int4(1 << 20), P.tuple,
-    P.mark, P.int4(1), P.tuple,
+    P.mark,
+    P.int4(1 << 20),
+    P.tuple,
+    P.mark,
+    P.int4(1),
+    P.tuple,
     [0x89],
     P.none,
     P.tuple,
@@ -46,10 +56,18 @@ test('hostile checkpoints at the CLI: exit 4, one line, no output, nothing execu
   const files: [string, Uint8Array, RegExp][] = [
     ['system.pt', zip({ 'archive/data.pkl': call('os', 'system') }), /refused: the pickle calls os\.system/],
     ['posix.pth', zip({ 'best/data.pkl': call('posix', 'system') }), /refused: the pickle calls posix\.system/],
-    ['size.pt', zip({ 'archive/data.pkl': tensorPkl, 'archive/data/0': new Uint8Array(16) }), /storage 0 holds 1048576 F32 values \(4194304 bytes\), but its record archive\/data\/0 has 16 bytes/],
+    [
+      'size.pt',
+      zip({ 'archive/data.pkl': tensorPkl, 'archive/data/0': new Uint8Array(16) }),
+      /storage 0 holds 1048576 F32 values \(4194304 bytes\), but its record archive\/data\/0 has 16 bytes/,
+    ],
     ['truncated.pt', good.subarray(0, good.length - 200), /not a valid PyTorch checkpoint: a damaged or truncated zip/],
     ['bomb.pt', zip({ 'archive/data.pkl': tensorPkl, 'archive/data/0': new Uint8Array(4 << 20) }, 9), /a zip bomb/],
-    ['deep.pt', zip({ 'archive/data.pkl': bytesOf(P.proto(2), ...Array.from({ length: 50_000 }, () => P.mark), P.stop) }), /more than 10000 MARKs \(a recursion bomb\?\)/],
+    [
+      'deep.pt',
+      zip({ 'archive/data.pkl': bytesOf(P.proto(2), ...Array.from({ length: 50_000 }, () => P.mark), P.stop) }),
+      /more than 10000 MARKs \(a recursion bomb\?\)/,
+    ],
   ];
   for (const [name, bytes, message] of files) {
     const file = path.join(dir, name);
@@ -68,7 +86,16 @@ test('hostile checkpoints at the CLI: exit 4, one line, no output, nothing execu
 
 test('hundreds of mutated checkpoints are read or refused (exit 4), never an internal error or a hang', { timeout: 240_000 }, async () => {
   const rand = seededRandom(16_2026);
-  const names = ['yolov5-nam.pt', 'ultralytics-cbam.pt', 'rtdetr-ema-eca.pth', 'gam-views.pt', 'nam-legacy.pt', 'nam-bare.pth', 'yolov5-nam-p5.pt', 'ultralytics-cbam-legacy.pt'];
+  const names = [
+    'yolov5-nam.pt',
+    'ultralytics-cbam.pt',
+    'rtdetr-ema-eca.pth',
+    'gam-views.pt',
+    'nam-legacy.pt',
+    'nam-bare.pth',
+    'yolov5-nam-p5.pt',
+    'ultralytics-cbam-legacy.pt',
+  ];
   const sources = names.map((n) => fs.readFileSync(fixture(`checkpoints/${n}`)));
   const outcomes = new Map<string, number>();
   const N = 360;

@@ -44,7 +44,12 @@ const code = await main(JSON.parse(process.argv[1]), { stdout: (t) => (out += t)
 const { user, system } = process.cpuUsage();
 process.stdout.write(JSON.stringify({ code, out, err, rss: process.resourceUsage().maxRSS, cpu: (user + system) / 1000 }));`;
   // The wall-clock limit only catches a hang; the bound asserted is CPU time.
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { cwd, encoding: 'utf8', timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 180_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   assert.equal(r.status, 0, `the child ended with ${r.status} ${r.signal ?? ''}: ${r.stderr.slice(0, 2000)}`);
   const o = JSON.parse(r.stdout) as { code: number; out: string; err: string; rss: number; cpu: number };
   return { code: o.code, stdout: o.out, stderr: o.err, cpuMs: o.cpu, rssMb: o.rss / 1024 };
@@ -68,7 +73,12 @@ const deepArray = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 test('a YAML alias bomb is a bad plan (exit 2) at the alias line, naming the alias limit', () => {
   const dir = tmpDir();
   const lines = ['version: 1', 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i < 12; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+  for (let i = 1; i < 12; i++)
+    lines.push(
+      `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]`,
+    );
   lines.push('models: []');
   const plan = path.join(dir, 'plan.yaml');
   fs.writeFileSync(plan, lines.join('\n') + '\n');
@@ -88,7 +98,13 @@ test('plans nested 200k deep (JSON and YAML, flow and block) are exit 2 naming t
   for (const [name, text, line] of cases) {
     const plan = path.join(dir, name);
     fs.writeFileSync(plan, text);
-    refused(run(['apply', plan]), 2, `${plan}:${line}: `, new RegExp(`nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps \\(the limit for a plan\\)`), { ms: 15_000 });
+    refused(
+      run(['apply', plan]),
+      2,
+      `${plan}:${line}: `,
+      new RegExp(`nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps \\(the limit for a plan\\)`),
+      { ms: 15_000 },
+    );
   }
   assert.deepEqual(listFiles(dir), cases.map(([n]) => n).sort());
 });
@@ -97,7 +113,8 @@ test('plans nested 200k deep (JSON and YAML, flow and block) are exit 2 naming t
 function bigPlan(dir: string, n: number, bad: number, name: string): string {
   fs.copyFileSync(v5, path.join(dir, 'm.onnx'));
   const lines = ['version: 1', 'models:'];
-  for (let i = 0; i < n; i++) lines.push('  - input: m.onnx', `    output: out/e${i}.onnx`, `    insert: [{after: "23", module: ${i === bad ? 'NAMX' : 'NAM'}}]`);
+  for (let i = 0; i < n; i++)
+    lines.push('  - input: m.onnx', `    output: out/e${i}.onnx`, `    insert: [{after: "23", module: ${i === bad ? 'NAMX' : 'NAM'}}]`);
   const plan = path.join(dir, name);
   fs.writeFileSync(plan, lines.join('\n') + '\n');
   return plan;
@@ -109,7 +126,12 @@ test('a plan at the entry limit with one bad entry is answered at that entry (ch
   const plan = bigPlan(dir, MAX_PLAN_ENTRIES, 700, 'plan.yaml');
   refused(run(['apply', plan, '--dry-run']), 2, `${plan}:${5 + 700 * 3}: models[700].insert[0].module: unknown module 'NAMX'`, /expected one of NAM,/);
   const over = bigPlan(dir, 10_000, 9_000, 'over.yaml');
-  refused(run(['apply', over, '--dry-run']), 2, `${over}:2: models: 10000 entries`, new RegExp(`more than the ${MAX_PLAN_ENTRIES} a plan may hold; split the plan`));
+  refused(
+    run(['apply', over, '--dry-run']),
+    2,
+    `${over}:2: models: 10000 entries`,
+    new RegExp(`more than the ${MAX_PLAN_ENTRIES} a plan may hold; split the plan`),
+  );
   assert.deepEqual(listFiles(dir), ['m.onnx', 'over.yaml', 'plan.yaml']);
 });
 
@@ -119,9 +141,17 @@ test('insert items and reports past their limits, and a plan file past its size 
   const items = Array.from({ length: MAX_INSERT_ITEMS + 1 }, () => '      - {after: "23", module: NAM}').join('\n');
   const plan = path.join(dir, 'items.yaml');
   fs.writeFileSync(plan, `version: 1\nmodels:\n  - input: m.onnx\n    output: o.onnx\n    insert:\n${items}\n`);
-  refused(run(['apply', plan]), 2, `${plan}:5: models[0].insert: ${MAX_INSERT_ITEMS + 1} insert items`, new RegExp(`more than the ${MAX_INSERT_ITEMS} one entry may hold`));
+  refused(
+    run(['apply', plan]),
+    2,
+    `${plan}:5: models[0].insert: ${MAX_INSERT_ITEMS + 1} insert items`,
+    new RegExp(`more than the ${MAX_INSERT_ITEMS} one entry may hold`),
+  );
   const reports = path.join(dir, 'reports.yaml');
-  fs.writeFileSync(reports, `version: 1\nmodels:\n  - {input: m.onnx, output: o.onnx, insert: [{after: "23", module: NAM}]}\nreports: [${Array.from({ length: MAX_PLAN_REPORTS + 1 }, (_, i) => `r${i}.md`).join(', ')}]\n`);
+  fs.writeFileSync(
+    reports,
+    `version: 1\nmodels:\n  - {input: m.onnx, output: o.onnx, insert: [{after: "23", module: NAM}]}\nreports: [${Array.from({ length: MAX_PLAN_REPORTS + 1 }, (_, i) => `r${i}.md`).join(', ')}]\n`,
+  );
   refused(run(['apply', reports]), 2, `${reports}:4: reports: ${MAX_PLAN_REPORTS + 1} reports`, /split the plan/);
   const huge = path.join(dir, 'huge.yaml');
   fs.writeFileSync(huge, 'version: 1\n');
@@ -137,11 +167,22 @@ test("a plan's outputs and reports stay in its folder (after symlinks) unless --
   fs.mkdirSync(path.join(root, 'elsewhere'));
   fs.symlinkSync(path.join(root, 'elsewhere'), path.join(dir, 'link'));
   const plan = path.join(dir, 'plan.yaml');
-  const write = (output: string, reports = '') => fs.writeFileSync(plan, `version: 1\nmodels:\n  - input: ${v5}\n    output: ${output}\n    insert: [{after: "23", module: NAM}]\n${reports}`);
+  const write = (output: string, reports = '') =>
+    fs.writeFileSync(plan, `version: 1\nmodels:\n  - input: ${v5}\n    output: ${output}\n    insert: [{after: "23", module: NAM}]\n${reports}`);
   write('../out/x.onnx');
-  refused(run(['apply', plan]), 2, `${plan}:4: models[0].output: '../out/x.onnx' (${path.join(root, 'out/x.onnx')}) is outside the plan's folder ${dir}`, /run apply --allow-outside if you trust this plan$/);
+  refused(
+    run(['apply', plan]),
+    2,
+    `${plan}:4: models[0].output: '../out/x.onnx' (${path.join(root, 'out/x.onnx')}) is outside the plan's folder ${dir}`,
+    /run apply --allow-outside if you trust this plan$/,
+  );
   write('link/x.onnx');
-  refused(run(['apply', plan, '--check']), 2, `${plan}:4: models[0].output: 'link/x.onnx'`, new RegExp(`really ${path.join(root, 'elsewhere/x.onnx').replace(/[/.]/g, '\\$&')}\\) is outside`));
+  refused(
+    run(['apply', plan, '--check']),
+    2,
+    `${plan}:4: models[0].output: 'link/x.onnx'`,
+    new RegExp(`really ${path.join(root, 'elsewhere/x.onnx').replace(/[/.]/g, '\\$&')}\\) is outside`),
+  );
   write('out/x.onnx', `reports: [${path.join(root, 'r.md')}]\n`);
   refused(run(['apply', plan, '--dry-run']), 2, `${plan}:6: reports[0]: '${path.join(root, 'r.md')}' is outside the plan's folder`, /--allow-outside/);
   assert.deepEqual(listFiles(root), ['elsewhere', 'plans', 'plans/link', 'plans/plan.yaml']);
@@ -158,7 +199,12 @@ test('--inputs JSON nested 200k deep, or over its size limit, is exit 4 naming t
   const dir = tmpDir();
   const deep = path.join(dir, 'deep.json');
   fs.writeFileSync(deep, `{"images": ${deepArray(200_000)}}`);
-  refused(run(['validate', v5, '--inputs', deep, '--iters', '1', '--warmup', '0']), 4, `--inputs ${deep}: images[0][0][0][0]…[0] (level 65)`, new RegExp(`nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects \\(the limit\\)`));
+  refused(
+    run(['validate', v5, '--inputs', deep, '--iters', '1', '--warmup', '0']),
+    4,
+    `--inputs ${deep}: images[0][0][0][0]…[0] (level 65)`,
+    new RegExp(`nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects \\(the limit\\)`),
+  );
   const big = path.join(dir, 'big.json');
   fs.writeFileSync(big, '{}');
   fs.truncateSync(big, MAX_INPUTS_JSON_BYTES + 1);
@@ -226,7 +272,10 @@ function bombZip(name: string, stream: Uint8Array, declared: number): Uint8Array
   const out = Buffer.concat([local, stream, central]);
   const lh = 0;
   const cd = local.length + stream.length;
-  for (const [at, sizeAt] of [[lh + 18, lh + 22], [cd + 20, cd + 24]] as const) {
+  for (const [at, sizeAt] of [
+    [lh + 18, lh + 22],
+    [cd + 20, cd + 24],
+  ] as const) {
     out.writeUInt32LE(stream.length, at);
     out.writeUInt32LE(declared, sizeAt);
   }
@@ -245,7 +294,13 @@ test('an .npz bomb is refused before it is inflated, or stopped at its declared 
   // Honest about its size, named as the module's key: its declared size is more than that key's shape can take.
   const honest = path.join(dir, 'honest.npz');
   fs.writeFileSync(honest, bombZip('Channel_Att.bn2.weight.npy', stream, 2 ** 30));
-  refused(insert(honest), 4, `${honest}: member Channel_Att.bn2.weight.npy declares 1073741824 bytes inflated`, /more than a \[32\] array can take .*; not inflated$/, { ms: 10_000, rssMb: 300 });
+  refused(
+    insert(honest),
+    4,
+    `${honest}: member Channel_Att.bn2.weight.npy declares 1073741824 bytes inflated`,
+    /more than a \[32\] array can take .*; not inflated$/,
+    { ms: 10_000, rssMb: 300 },
+  );
   // Named as no key of the module: refused by name, nothing inflated.
   const stranger = path.join(dir, 'stranger.npz');
   fs.writeFileSync(stranger, bombZip('payload.npy', stream, 2 ** 30));
@@ -253,7 +308,10 @@ test('an .npz bomb is refused before it is inflated, or stopped at its declared 
   // Lying: declares 1 KiB, inflates to 1 GiB: stopped at the declared size.
   const liar = path.join(dir, 'liar.npz');
   fs.writeFileSync(liar, bombZip('Channel_Att.bn2.weight.npy', stream, 1024));
-  refused(insert(liar), 4, `${liar}: member Channel_Att.bn2.weight.npy inflates past the 1024 bytes its zip entry declares`, /stopped there$/, { ms: 10_000, rssMb: 300 });
+  refused(insert(liar), 4, `${liar}: member Channel_Att.bn2.weight.npy inflates past the 1024 bytes its zip entry declares`, /stopped there$/, {
+    ms: 10_000,
+    rssMb: 300,
+  });
   assert.deepEqual(listFiles(dir), ['honest.npz', 'liar.npz', 'stranger.npz']);
 });
 
@@ -267,8 +325,20 @@ test('a FIFO given as a plan, an --inputs file or a weights file is refused at o
   const npz = path.join(dir, 'w.npz');
   fs.symlinkSync(fifo, npz);
   refused(run(['apply', plan]), 2, plan, /is not a regular file; expected a plan file/, { ms: 10_000 });
-  refused(run(['validate', v5, '--inputs', fifo, '--iters', '1', '--warmup', '0']), 2, `--inputs ${fifo}: not a regular file or folder`, /give a \.json file or a folder of images/, { ms: 10_000 });
-  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', npz, '-o', path.join(dir, 'o.onnx')]), 2, `${npz}: not a regular file`, /give a \.safetensors, \.npz or \.json file/, { ms: 10_000 });
+  refused(
+    run(['validate', v5, '--inputs', fifo, '--iters', '1', '--warmup', '0']),
+    2,
+    `--inputs ${fifo}: not a regular file or folder`,
+    /give a \.json file or a folder of images/,
+    { ms: 10_000 },
+  );
+  refused(
+    run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', npz, '-o', path.join(dir, 'o.onnx')]),
+    2,
+    `${npz}: not a regular file`,
+    /give a \.safetensors, \.npz or \.json file/,
+    { ms: 10_000 },
+  );
   assert.deepEqual(listFiles(dir), ['f.json', 'p.yaml', 'w.npz']);
 });
 
@@ -314,10 +384,22 @@ test('an --inputs or weights JSON just under its size limit, all numbers, stays 
   const inputs = path.join(dir, 'in.json');
   fs.writeFileSync(inputs, zeros('images', MAX_INPUTS_JSON_BYTES));
   assert.ok(fs.statSync(inputs).size <= MAX_INPUTS_JSON_BYTES);
-  refused(run(['validate', v5, '--inputs', inputs, '--iters', '1', '--warmup', '0']), 4, `--inputs ${inputs}: images: more than the 49152 values the model's input takes`, /takes$/, { rssMb: 800 });
+  refused(
+    run(['validate', v5, '--inputs', inputs, '--iters', '1', '--warmup', '0']),
+    4,
+    `--inputs ${inputs}: images: more than the 49152 values the model's input takes`,
+    /takes$/,
+    { rssMb: 800 },
+  );
   const weights = path.join(dir, 'w.json');
   fs.writeFileSync(weights, zeros('Channel_Att.bn2.weight', MAX_WEIGHTS_JSON_BYTES));
-  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', weights, '--dry-run']), 4, `${weights}: Channel_Att.bn2.weight holds`, /values, more than the 32 of \[32\]$/, { rssMb: 800 });
+  refused(
+    run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', weights, '--dry-run']),
+    4,
+    `${weights}: Channel_Att.bn2.weight holds`,
+    /values, more than the 32 of \[32\]$/,
+    { rssMb: 800 },
+  );
   assert.deepEqual(listFiles(dir), ['in.json', 'w.json']);
 });
 
@@ -335,10 +417,27 @@ test('a safetensors file is judged by its header before it is read: an oversized
   };
   const big = 400_000_000;
   const huge = file('huge.safetensors', { 'Channel_Att.bn2.weight': { dtype: 'F32', shape: [big / 4], data_offsets: [0, big] } }, big);
-  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', huge, '-o', out]), 4, `${huge}: Channel_Att.bn2.weight has shape [100000000], expected [32]`, /nothing was read past the header$/, { rssMb: 300 });
-  const entries = Object.fromEntries(['weight', 'bias', 'running_mean', 'running_var'].map((k, i) => [`Channel_Att.bn2.${k}`, { dtype: 'F32', shape: [32], data_offsets: [i * 128, (i + 1) * 128] }]));
+  refused(
+    run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', huge, '-o', out]),
+    4,
+    `${huge}: Channel_Att.bn2.weight has shape [100000000], expected [32]`,
+    /nothing was read past the header$/,
+    { rssMb: 300 },
+  );
+  const entries = Object.fromEntries(
+    ['weight', 'bias', 'running_mean', 'running_var'].map((k, i) => [
+      `Channel_Att.bn2.${k}`,
+      { dtype: 'F32', shape: [32], data_offsets: [i * 128, (i + 1) * 128] },
+    ]),
+  );
   const tail = file('tail.safetensors', entries, big);
-  refused(run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', tail, '-o', out]), 4, `${tail}: not a valid safetensors file: ${big - 512} bytes after its last tensor belong to none`, /nothing was read past the header$/, { rssMb: 300 });
+  refused(
+    run(['insert', v5, '--after', '23', '--module', 'NAM', '--weights', tail, '-o', out]),
+    4,
+    `${tail}: not a valid safetensors file: ${big - 512} bytes after its last tensor belong to none`,
+    /nothing was read past the header$/,
+    { rssMb: 300 },
+  );
   assert.deepEqual(listFiles(dir), ['huge.safetensors', 'tail.safetensors']);
 });
 
@@ -352,7 +451,10 @@ test('no output of a plan may replace a file the plan reads: the plan itself, a 
   const cases: [string, string][] = [
     [entry('plan.yaml'), 'models[0].output: the output is the plan itself'],
     [entry('a.onnx', ', weights: w.safetensors') + entry('w.safetensors'), 'models[1].output: the output is the file models[0].insert[0].weights reads'],
-    [`  - {input: m.onnx, output: b.onnx, insert: [{after: "23", module: NAM}], validate: {inputs: in.json}}\n${entry('in.json')}`, 'models[1].output: the output is the file models[0].validate.inputs reads'],
+    [
+      `  - {input: m.onnx, output: b.onnx, insert: [{after: "23", module: NAM}], validate: {inputs: in.json}}\n${entry('in.json')}`,
+      'models[1].output: the output is the file models[0].validate.inputs reads',
+    ],
   ];
   for (const [models, message] of cases) {
     fs.writeFileSync(plan, `version: 1\nmodels:\n${models}`);
@@ -363,6 +465,11 @@ test('no output of a plan may replace a file the plan reads: the plan itself, a 
   // A plan named as an output's external data file (any name but .json reads as YAML).
   const dataPlan = path.join(dir, 'o.onnx.data');
   fs.writeFileSync(dataPlan, `version: 1\nmodels:\n${entry('o.onnx')}`);
-  refused(run(['apply', dataPlan]), 2, `${dataPlan}:3: models[0].output: its external data file ${path.join(dir, 'o.onnx.data')} is the plan itself`, /choose another output path$/);
+  refused(
+    run(['apply', dataPlan]),
+    2,
+    `${dataPlan}:3: models[0].output: its external data file ${path.join(dir, 'o.onnx.data')} is the plan itself`,
+    /choose another output path$/,
+  );
   assert.deepEqual(listFiles(dir), ['in.json', 'm.onnx', 'o.onnx.data', 'plan.yaml', 'w.safetensors']);
 });

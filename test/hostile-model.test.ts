@@ -87,14 +87,21 @@ const node = (opType: string, inputs: string[], outputs: string[], name: string,
     output: outputs,
     name,
     attribute: Object.entries(attrs).map(([k, v]) =>
-      Array.isArray(v) ? create(AttributeProtoSchema, { name: k, type: AT.INTS, ints: v.map(BigInt) }) : create(AttributeProtoSchema, { name: k, type: AT.INT, i: BigInt(v) }),
+      Array.isArray(v)
+        ? create(AttributeProtoSchema, { name: k, type: AT.INTS, ints: v.map(BigInt) })
+        : create(AttributeProtoSchema, { name: k, type: AT.INT, i: BigInt(v) }),
     ),
   });
 
 /** A float tensor of `elemType` (float32, float16 or float64) with raw little-endian data. */
 function floatTensor(name: string, dims: number[], values: ArrayLike<number>, elemType: number = DT.FLOAT): TensorProto {
   const typed = elemType === DT.FLOAT16 ? toFloat16Array(values) : elemType === DT.DOUBLE ? Float64Array.from(values) : Float32Array.from(values);
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: elemType, rawData: new Uint8Array(typed.buffer as ArrayBuffer, typed.byteOffset, typed.byteLength) });
+  return create(TensorProtoSchema, {
+    name,
+    dims: dims.map(BigInt),
+    dataType: elemType,
+    rawData: new Uint8Array(typed.buffer as ArrayBuffer, typed.byteOffset, typed.byteLength),
+  });
 }
 
 function model(parts: { nodes: NodeProto[]; inputs: ValueInfoProto[]; outputs: ValueInfoProto[]; initializers?: TensorProto[]; opset?: number }): ModelProto {
@@ -137,9 +144,19 @@ function convModel(elemType: number, c = 16, hw: number | 'dynamic' = 16): Model
     inputs: [tensorInfo('x', dims, elemType)],
     outputs: [tensorInfo('y', hw === 'dynamic' ? [1, 4, 'H', 'W'] : [1, 4, hw, hw], elemType)],
     initializers: [
-      floatTensor('w1', [c, 3, 3, 3], values(c * 27, 1).map((v) => v * 0.5), elemType),
+      floatTensor(
+        'w1',
+        [c, 3, 3, 3],
+        values(c * 27, 1).map((v) => v * 0.5),
+        elemType,
+      ),
       floatTensor('b1', [c], values(c, 2), elemType),
-      floatTensor('w2', [4, c, 1, 1], values(4 * c, 3).map((v) => v * 0.5), elemType),
+      floatTensor(
+        'w2',
+        [4, c, 1, 1],
+        values(4 * c, 3).map((v) => v * 0.5),
+        elemType,
+      ),
       floatTensor('b2', [4], values(4, 4), elemType),
     ],
   });
@@ -148,7 +165,14 @@ function convModel(elemType: number, c = 16, hw: number | 'dynamic' = 16): Model
 /** One input per dtype (`x_<dtype>`, [1,2,3]), each cast to float and summed into y: a model whose point is its inputs' types. */
 function castModel(dtypes: readonly (readonly [number, string])[]): ModelProto {
   const nodes = dtypes.map(([t, name]) => node('Cast', [`x_${name}`], [`f_${name}`], `cast_${name}`, { to: DT.FLOAT }));
-  nodes.push(node('Sum', dtypes.map(([, name]) => `f_${name}`), ['y'], 'sum'));
+  nodes.push(
+    node(
+      'Sum',
+      dtypes.map(([, name]) => `f_${name}`),
+      ['y'],
+      'sum',
+    ),
+  );
   return model({
     nodes,
     inputs: dtypes.map(([t, name]) => tensorInfo(`x_${name}`, [1, 2, 3], t)),
@@ -215,13 +239,21 @@ test('external data that is a FIFO, a directory or a socket is refused at once, 
   fs.truncateSync(path.join(dir, 'huge.bin'), 5 * 2 ** 30);
   const lying = externalModel('huge.bin');
   lying.graph!.initializer[0]!.externalData[2]!.value = String(5 * 2 ** 30);
-  assertRefused(runBounded(['inspect', save(dir, 'lying.onnx', lying)]), "external data file 'huge.bin'", /tensor 'w' \(\[1,4,1,1\] float32, 16 bytes\) points to 5368709120 bytes/);
+  assertRefused(
+    runBounded(['inspect', save(dir, 'lying.onnx', lying)]),
+    "external data file 'huge.bin'",
+    /tensor 'w' \(\[1,4,1,1\] float32, 16 bytes\) points to 5368709120 bytes/,
+  );
   // Node 20 cannot allocate one Buffer past 4 GiB (buffer.constants.MAX_LENGTH); a later Node could, and would read it.
   if (MAX_LENGTH < 5 * 2 ** 30) {
     const vast = externalModel('huge.bin');
     vast.graph!.initializer[0]!.dims = [BigInt(5 * 2 ** 28)];
     vast.graph!.initializer[0]!.externalData[2]!.value = String(5 * 2 ** 30);
-    assertRefused(runBounded(['inspect', save(dir, 'vast.onnx', vast)]), "'huge.bin'", /tensor 'w' needs 5368709120 bytes of external data \('huge\.bin'\), more than can be allocated here/);
+    assertRefused(
+      runBounded(['inspect', save(dir, 'vast.onnx', vast)]),
+      "'huge.bin'",
+      /tensor 'w' needs 5368709120 bytes of external data \('huge\.bin'\), more than can be allocated here/,
+    );
   }
   // A model file past protobuf's 2 GiB is refused by its size, before a byte is read.
   const giant = path.join(dir, 'giant.onnx');
@@ -293,7 +325,22 @@ test('validate feeds every input dtype onnxruntime-node takes, in its own type; 
   assert.deepEqual([out.dtype, out.shape, out.min, out.max], ['float32', [1, 2, 3], 0, 0]);
   // The JSON form is converted to each declared type too (it used to be fed as float32 or uint8): 1 + 0 + 1 per input.
   const inputs = path.join(dir, 'inputs.json');
-  fs.writeFileSync(inputs, JSON.stringify(Object.fromEntries(fed.map(([, name]) => [`x_${name}`, [[[1, 0, 1], [0, 1, 1]]]]))));
+  fs.writeFileSync(
+    inputs,
+    JSON.stringify(
+      Object.fromEntries(
+        fed.map(([, name]) => [
+          `x_${name}`,
+          [
+            [
+              [1, 0, 1],
+              [0, 1, 1],
+            ],
+          ],
+        ]),
+      ),
+    ),
+  );
   const j = runBounded(['validate', file, '--iters', '1', '--warmup', '0', '--inputs', inputs, '--json']);
   assert.equal(j.code, 0, j.stderr);
   assert.deepEqual([JSON.parse(j.stdout).outputs[0].min, JSON.parse(j.stdout).outputs[0].max], [0, fed.length]);
@@ -304,8 +351,19 @@ test('validate feeds every input dtype onnxruntime-node takes, in its own type; 
     [DT.BFLOAT16, 'bfloat16'],
     [DT.STRING, 'string'],
   ] as const) {
-    const bad = save(dir, `${name}.onnx`, castModel([[DT.FLOAT, 'float32'], [elemType, name]]));
-    assertRefused(runBounded(['validate', bad, '--iters', '1', '--warmup', '0']), bad, new RegExp(`model input 'x_${name}' is ${name}, which onnxruntime-node cannot feed`));
+    const bad = save(
+      dir,
+      `${name}.onnx`,
+      castModel([
+        [DT.FLOAT, 'float32'],
+        [elemType, name],
+      ]),
+    );
+    assertRefused(
+      runBounded(['validate', bad, '--iters', '1', '--warmup', '0']),
+      bad,
+      new RegExp(`model input 'x_${name}' is ${name}, which onnxruntime-node cannot feed`),
+    );
   }
 });
 
@@ -343,7 +401,10 @@ test('insert on a float16 model builds every module in float16 and matches the f
     const outH = path.join(dir, `half-${name}.onnx`);
     const outF = path.join(dir, `full-${name}.onnx`);
     // --init random: BN statistics randomised too, so folding is exercised in float16 as well.
-    for (const [src, out] of [[f16, outH], [f32, outF]] as const) {
+    for (const [src, out] of [
+      [f16, outH],
+      [f32, outF],
+    ] as const) {
       const r = runBounded(['insert', src, '--after', 'tensor:act', '--module', name, ...opts, '--init', 'random', '--seed', '3', '-o', out]);
       assert.equal(r.code, 0, `${name}: ${r.stderr}`);
     }
@@ -363,7 +424,10 @@ test('insert on a float16 model builds every module in float16 and matches the f
     assert.ok(worst <= 0, `${name}: float16 differs from float32 beyond atol 1e-2 + rtol 1e-2 by ${worst}`);
     // The module changed the output: the comparison is not vacuous.
     const base = await runOnce(f32, DT.FLOAT, xh, [1, 3, 16, 16]);
-    assert.ok(yf.some((v, i) => Math.abs(v - base[i]!) > 1e-3), `${name}: the module changed nothing`);
+    assert.ok(
+      yf.some((v, i) => Math.abs(v - base[i]!) > 1e-3),
+      `${name}: the module changed nothing`,
+    );
   }
   // Dynamic H, W: SimAM counts H·W at run time and casts it to the map's type.
   const dyn = save(dir, 'half-dynamic.onnx', convModel(DT.FLOAT16, 16, 'dynamic'));
@@ -394,7 +458,12 @@ test('a module at an integer tensor is one line, exit 4, naming the dtype', () =
     }),
   );
   const out = path.join(dir, 'o.onnx');
-  assertRefused(runBounded(['insert', file, '--after', 'tensor:a', '--module', 'SimAM', '-o', out]), 'tensor:a', /\(a\) is int32; SimAM is built in float32, float16 or float64/, out);
+  assertRefused(
+    runBounded(['insert', file, '--after', 'tensor:a', '--module', 'SimAM', '-o', out]),
+    'tensor:a',
+    /\(a\) is int32; SimAM is built in float32, float16 or float64/,
+    out,
+  );
 });
 
 // ------------------------------------------------------------------------------------------- sparse initializers
@@ -420,13 +489,20 @@ test('a sparse initializer is an initializer: inspect and insert work, and the p
   assert.equal(patched.graph!.sparseInitializer.length, 1);
   assert.equal(patched.graph!.sparseInitializer[0]!.values!.name, 'w');
   // onnxruntime runs it: channel 1 scaled by 2, the others zeroed, then SimAM and Relu.
-  const y = await runOnce(out, DT.FLOAT, Array(4 * 64).fill(1).map((v, i) => v + (i % 7) / 7), [1, 4, 8, 8]);
+  const y = await runOnce(
+    out,
+    DT.FLOAT,
+    Array(4 * 64)
+      .fill(1)
+      .map((v, i) => v + (i % 7) / 7),
+    [1, 4, 8, 8],
+  );
   assert.ok(y.slice(0, 64).every((v) => v === 0) && y.slice(64, 128).some((v) => v > 0));
 });
 
 // ------------------------------------------------------------------------------------------- names
 
-test('control characters in a model\'s names are escaped in the inspect and insert --dry-run tables', () => {
+test("control characters in a model's names are escaped in the inspect and insert --dry-run tables", () => {
   const dir = tmpDir();
   const nasty = 'a\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202e';
   const file = save(dir, 'names.onnx', reluChain({ nodes: [node('Relu', ['x'], [nasty], 'first\u001b[31m'), node('Relu', [nasty], ['y'], 'second\r')] }));
@@ -485,7 +561,11 @@ test('a model from a pipe is read as a stream; one with external data, a socket 
   });
   assertRefused(runBounded(['inspect', sock]), sock, /is a socket, not an \.onnx file/);
   // A character device is no model: /dev/zero never ends (it was read to 2 GiB, 2.1 GB RSS) and a terminal waits.
-  assertRefused(runBounded(['inspect', '/dev/zero']), '/dev/zero', /is a character device \(a terminal or device\), not a model; give the model's file, or pipe it in/);
+  assertRefused(
+    runBounded(['inspect', '/dev/zero']),
+    '/dev/zero',
+    /is a character device \(a terminal or device\), not a model; give the model's file, or pipe it in/,
+  );
   const zeroOut = path.join(dir, 'zero-nam.onnx');
   assertRefused(runBounded(['insert', '/dev/zero', '--after', '23', '--module', 'NAM', '-o', zeroOut]), '/dev/zero', /character device/, zeroOut);
   // The stream limit, named in the message (a small limit through the library option; the default is 2 GiB).
@@ -503,11 +583,15 @@ test('a model from a pipe is read as a stream; one with external data, a socket 
 
 // ------------------------------------------------------------------------------------------- ONNX rules
 
-test('an input that breaks ONNX\'s rules is refused when loaded, blaming the input, before anything is built', () => {
+test("an input that breaks ONNX's rules is refused when loaded, blaming the input, before anything is built", () => {
   const dir = tmpDir();
   const w = floatTensor('w', [1, 4, 1, 1], [1, 2, 3, 4]);
   const cases: [string, ModelProto, RegExp][] = [
-    ['two nodes with one name', reluChain({ nodes: [node('Relu', ['x'], ['a'], 'n'), node('Relu', ['a'], ['y'], 'n')] }), /two nodes are named 'n'; the model breaks ONNX's rules/],
+    [
+      'two nodes with one name',
+      reluChain({ nodes: [node('Relu', ['x'], ['a'], 'n'), node('Relu', ['a'], ['y'], 'n')] }),
+      /two nodes are named 'n'; the model breaks ONNX's rules/,
+    ],
     [
       'two initializers with one name',
       reluChain({ nodes: [node('Mul', ['x', 'w'], ['a'], 'm'), node('Relu', ['a'], ['y'], 'r')], initializers: [w, { ...w }] }),
@@ -543,7 +627,15 @@ test('an input that breaks ONNX\'s rules is refused when loaded, blaming the inp
 test('an absurd declared channel count is refused before any weight is made (MAX_MODULE_PARAMETERS)', () => {
   const dir = tmpDir();
   // Relu keeps the declared [1, 100000, 4, 4]: GAM's two 7x7 convs would have 2.45e11 weights (minutes and tens of GB).
-  const file = save(dir, 'wide.onnx', model({ nodes: [node('Relu', ['x'], ['a'], 'r1'), node('Relu', ['a'], ['y'], 'r2')], inputs: [tensorInfo('x', [1, 100_000, 4, 4])], outputs: [tensorInfo('y', [1, 100_000, 4, 4])] }));
+  const file = save(
+    dir,
+    'wide.onnx',
+    model({
+      nodes: [node('Relu', ['x'], ['a'], 'r1'), node('Relu', ['a'], ['y'], 'r2')],
+      inputs: [tensorInfo('x', [1, 100_000, 4, 4])],
+      outputs: [tensorInfo('y', [1, 100_000, 4, 4])],
+    }),
+  );
   const out = path.join(dir, 'o.onnx');
   for (const module of ['GAM', 'SE', 'CBAM', 'CA']) {
     assertRefused(

@@ -20,7 +20,21 @@ test('compare and sweep HTML in chromium: part rows, the error chart per part, o
   const compareHtml = path.join(dir, 'compare.html');
   assert.equal((await runMain(['compare', v8, patched, '--report', compareHtml, '--iters', '10', '--warmup', '0', '--quiet'])).code, 1);
   const sweepHtml = path.join(dir, 'sweep.html');
-  const s = await runMain(['sweep', fixture('yolov5-op12.onnx'), '--modules', 'NAM,SimAM', '--after', '23,head', '--report', sweepHtml, '--iters', '6', '--warmup', '0', '--quiet']);
+  const s = await runMain([
+    'sweep',
+    fixture('yolov5-op12.onnx'),
+    '--modules',
+    'NAM,SimAM',
+    '--after',
+    '23,head',
+    '--report',
+    sweepHtml,
+    '--iters',
+    '6',
+    '--warmup',
+    '0',
+    '--quiet',
+  ]);
   assert.equal(s.code, 0, s.stderr);
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -30,15 +44,23 @@ test('compare and sweep HTML in chromium: part rows, the error chart per part, o
     const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
     await page.goto(`file://${compareHtml}`);
     // Under output0 [1, 84, 336]: its box rows and its score rows, each with its own max abs, rel L2 and cosine.
-    const rows = await page.$$eval('table:first-of-type tr', (trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
-    assert.deepEqual(rows.map((r) => r[0]), ['output0', '↳ boxes', '↳ scores']);
+    const rows = await page.$$eval('table:first-of-type tr', (trs) =>
+      trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+    );
+    assert.deepEqual(
+      rows.map((r) => r[0]),
+      ['output0', '↳ boxes', '↳ scores'],
+    );
     for (const r of rows.slice(1)) assert.match(r[4]!, /^\d/, `rel L2 of ${r[0]}`);
     assert.notEqual(rows[1]![4], rows[2]![4], 'boxes and scores move by different amounts');
     const visible = await page.$$eval('[data-part]', (els) => els.map((e) => e.getBoundingClientRect().width > 0));
     assert.deepEqual(visible, [true, true]);
     const labels = await page.$$eval('svg[data-chart="error"] text.label', (ts) => ts.map((t) => t.textContent));
     assert.deepEqual(labels, ['output0', 'output0 · boxes', 'output0 · scores']);
-    assert.match((await page.textContent('[data-overhead]')) ?? '', /^overhead \(b − a\): (within noise \()?[+-]\d+\.\d{3} ms.*95% interval [+-][\d.]+\.\.[+-][\d.]+%.*; median of 10 paired runs$/);
+    assert.match(
+      (await page.textContent('[data-overhead]')) ?? '',
+      /^overhead \(b − a\): (within noise \()?[+-]\d+\.\d{3} ms.*95% interval [+-][\d.]+\.\.[+-][\d.]+%.*; median of 10 paired runs$/,
+    );
     assert.equal(await page.$eval('html', (el) => el.scrollWidth - el.clientWidth), 0, 'no horizontal scrolling at 1024 px');
     await page.screenshot({ path: path.join(shots, 'compare-parts.png'), fullPage: true });
 

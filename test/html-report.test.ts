@@ -34,8 +34,13 @@ test('the compare HTML report renders in chromium: verdict, tables, charts, site
     assert.deepEqual(requests, [], 'the report loads nothing from the network');
     assert.equal(await page.textContent('[data-verdict]'), 'FAIL');
     assert.equal(await page.getAttribute('[data-verdict]', 'data-verdict'), 'fail');
-    const sizes = await page.$$eval('svg[data-chart]', (svgs) => svgs.map((s) => ({ chart: s.getAttribute('data-chart'), w: s.getBoundingClientRect().width, h: s.getBoundingClientRect().height })));
-    assert.deepEqual(sizes.map((s) => s.chart), ['error', 'latency', 'site', 'site']);
+    const sizes = await page.$$eval('svg[data-chart]', (svgs) =>
+      svgs.map((s) => ({ chart: s.getAttribute('data-chart'), w: s.getBoundingClientRect().width, h: s.getBoundingClientRect().height })),
+    );
+    assert.deepEqual(
+      sizes.map((s) => s.chart),
+      ['error', 'latency', 'site', 'site'],
+    );
     for (const s of sizes) assert.ok(s.w > 300 && s.h > 50, `${s.chart} chart is ${s.w}x${s.h}`);
     const overflow = await page.$eval('html', (el) => el.scrollWidth - el.clientWidth);
     assert.equal(overflow, 0, 'no horizontal scrolling at 1024 px');
@@ -59,11 +64,29 @@ test('the validate HTML report renders in chromium: the detection counts show, p
   const imgs = path.join(dir, 'images');
   fs.mkdirSync(imgs);
   for (const [i, f] of ['a.png', 'b.png'].entries()) {
-    await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 60 * i, g: 100, b: 180 }, noise: { type: 'gaussian', mean: 110 + 30 * i, sigma: 40 } } }).png().toFile(path.join(imgs, f));
+    await sharp({
+      create: { width: 160, height: 120, channels: 3, background: { r: 60 * i, g: 100, b: 180 }, noise: { type: 'gaussian', mean: 110 + 30 * i, sigma: 40 } },
+    })
+      .png()
+      .toFile(path.join(imgs, f));
   }
   const html = path.join(dir, 'validate.html');
   const json = path.join(dir, 'validate.json');
-  const r = await runMain(['validate', fixture('yolov5-op12.onnx'), '--inputs', imgs, '--conf', '0.00005', '--iters', '3', '--report', html, '--report', json, '--quiet']);
+  const r = await runMain([
+    'validate',
+    fixture('yolov5-op12.onnx'),
+    '--inputs',
+    imgs,
+    '--conf',
+    '0.00005',
+    '--iters',
+    '3',
+    '--report',
+    html,
+    '--report',
+    json,
+    '--quiet',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const perInput: number[] = JSON.parse(fs.readFileSync(json, 'utf8')).detections.perInput;
   assert.equal(perInput.length, 2);
@@ -82,8 +105,14 @@ test('the validate HTML report renders in chromium: the detection counts show, p
     const box = await summary.boundingBox();
     assert.ok(box && box.width > 200 && box.height > 10, JSON.stringify(box));
     // The per-set table follows the line: one row per input set, in the folder's order.
-    const rows = await page.$$eval('xpath=//h2[.="Detections"]/following-sibling::table[1]//tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
-    assert.deepEqual(rows, [['input set', 'boxes'], ['1', String(perInput[0])], ['2', String(perInput[1])]]);
+    const rows = await page.$$eval('xpath=//h2[.="Detections"]/following-sibling::table[1]//tr', (trs) =>
+      trs.map((tr) => [...tr.children].map((c) => c.textContent)),
+    );
+    assert.deepEqual(rows, [
+      ['input set', 'boxes'],
+      ['1', String(perInput[0])],
+      ['2', String(perInput[1])],
+    ]);
     assert.equal(await page.$eval('html', (el) => el.scrollWidth - el.clientWidth), 0, 'no horizontal scrolling at 1024 px');
     const shots = process.env['ONNX_ATTN_SCREENSHOTS'] ?? dir;
     fs.mkdirSync(shots, { recursive: true });
@@ -99,7 +128,10 @@ test('the sweep and apply HTML reports render in chromium too: ranking table, tr
   const dir = tmpDir();
   const v5 = fixture('yolov5-op12.onnx');
   const sweepHtml = path.join(dir, 'sweep.html');
-  assert.equal((await runMain(['sweep', v5, '--modules', 'NAM,SimAM', '--after', '17,23', '--iters', '2', '--warmup', '0', '--report', sweepHtml, '--quiet'])).code, 0);
+  assert.equal(
+    (await runMain(['sweep', v5, '--modules', 'NAM,SimAM', '--after', '17,23', '--iters', '2', '--warmup', '0', '--report', sweepHtml, '--quiet'])).code,
+    0,
+  );
   const plan = path.join(dir, 'plan.yaml');
   fs.writeFileSync(
     plan,
@@ -121,7 +153,11 @@ models:
     const page = await browser.newPage({ viewport: { width: 1024, height: 800 } });
     await page.goto(`file://${sweepHtml}`);
     assert.equal(await page.$$eval('table[data-table="ranking"] tr', (rows) => rows.length), 1 + 4);
-    const chart = await page.$eval('svg[data-chart="tradeoff"]', (s) => ({ w: s.getBoundingClientRect().width, h: s.getBoundingClientRect().height, dots: s.querySelectorAll('circle').length }));
+    const chart = await page.$eval('svg[data-chart="tradeoff"]', (s) => ({
+      w: s.getBoundingClientRect().width,
+      h: s.getBoundingClientRect().height,
+      dots: s.querySelectorAll('circle').length,
+    }));
     assert.ok(chart.w > 300 && chart.h > 150, JSON.stringify(chart));
     assert.equal(chart.dots, 4 + 2, 'one dot per candidate, one legend dot per module');
     assert.equal(await page.$eval('html', (el) => el.scrollWidth - el.clientWidth), 0);

@@ -34,17 +34,25 @@ interface ManifestTensor {
 }
 const manifestEntry = (file: string) => MANIFEST.files.find((f) => f.file === file)!;
 const ORT_DTYPE: Record<string, string> = { FLOAT: 'float32', INT64: 'int64' };
-const manifestOutputs = (file: string) =>
-  manifestEntry(file).outputs.map((o) => ({ name: o.name, dtype: ORT_DTYPE[o.dtype], shape: o.runtimeShape }));
+const manifestOutputs = (file: string) => manifestEntry(file).outputs.map((o) => ({ name: o.name, dtype: ORT_DTYPE[o.dtype], shape: o.runtimeShape }));
 
 /** Every output of a model run in onnxruntime-node directly, on inputs made from the manifest's shapes. */
 async function runOutputs(model: string, file: string): Promise<Record<string, number[]>> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const i of manifestEntry(file).inputs) {
     const size = i.runtimeShape.reduce((a, b) => a * b, 1);
-    feeds[i.name] = i.dtype === 'INT64'
-      ? new ort.Tensor('int64', BigInt64Array.from({ length: size }, () => 128n), i.runtimeShape)
-      : new ort.Tensor('float32', Float32Array.from({ length: size }, (_, k) => ((k * 7919) % 1000) / 1000), i.runtimeShape);
+    feeds[i.name] =
+      i.dtype === 'INT64'
+        ? new ort.Tensor(
+            'int64',
+            BigInt64Array.from({ length: size }, () => 128n),
+            i.runtimeShape,
+          )
+        : new ort.Tensor(
+            'float32',
+            Float32Array.from({ length: size }, (_, k) => ((k * 7919) % 1000) / 1000),
+            i.runtimeShape,
+          );
   }
   const session = await ort.InferenceSession.create(model);
   try {
@@ -87,12 +95,23 @@ for (const [file, layer] of FAMILIES) {
 
       const atHead = await insert(file, ['--after', 'head', '--module', module, ...opts]);
       assert.equal(atHead.code, 0, `${module} at head: ${atHead.stderr}`);
-      assert.deepEqual(atHead.json.insertions.map((i: { k: number; point: string }) => [i.k, i.point]), [[0, 'head:0'], [1, 'head:1'], [2, 'head:2']]);
+      assert.deepEqual(
+        atHead.json.insertions.map((i: { k: number; point: string }) => [i.k, i.point]),
+        [
+          [0, 'head:0'],
+          [1, 'head:1'],
+          [2, 'head:2'],
+        ],
+      );
       // Every consumer of a head tensor is rewired, including the neck's (cli-contract "Consumers").
       const model = loadModelSync(atHead.out);
       for (const i of atHead.json.insertions) {
         const readers = model.proto.graph!.node.filter((nd) => nd.input.includes(i.tensor)).map((nd) => nd.name);
-        assert.deepEqual(readers.filter((r) => !r.startsWith('/onnx_attn/')), [], `${module}: ${i.tensor} still read by ${readers}`);
+        assert.deepEqual(
+          readers.filter((r) => !r.startsWith('/onnx_attn/')),
+          [],
+          `${module}: ${i.tensor} still read by ${readers}`,
+        );
       }
     }
   });
@@ -128,12 +147,25 @@ test('a residual branch: with --consumers every module feeds only the Add, on ev
   const add = loadModelSync(v5.out).proto.graph!.node.find((nd) => nd.name === '/model.2/m/m.0/Add')!;
   assert.deepEqual(add.input, ['/model.2/cv1/act/Mul_output_0', '/onnx_attn/0_NAM/Mul_output_0']);
 
-  const wrong = await runMain(['insert', fixture('yolov5-op12.onnx'), '--after', 'model.2/m/m.0/cv2', '--module', 'NAM', '--consumers', '/model.9/cv1/conv/Conv', '--dry-run']);
+  const wrong = await runMain([
+    'insert',
+    fixture('yolov5-op12.onnx'),
+    '--after',
+    'model.2/m/m.0/cv2',
+    '--module',
+    'NAM',
+    '--consumers',
+    '/model.9/cv1/conv/Conv',
+    '--dry-run',
+  ]);
   assert.equal(wrong.code, 4);
-  assert.match(wrong.stderr, /--consumers: node '\/model\.9\/cv1\/conv\/Conv' does not read \/model\.2\/m\/m\.0\/cv2\/act\/Mul_output_0; its consumers are '\/model\.2\/m\/m\.0\/Add'/);
+  assert.match(
+    wrong.stderr,
+    /--consumers: node '\/model\.9\/cv1\/conv\/Conv' does not read \/model\.2\/m\/m\.0\/cv2\/act\/Mul_output_0; its consumers are '\/model\.2\/m\/m\.0\/Add'/,
+  );
 });
 
-test('--after head with --consumers: each level takes the named nodes that read it, or `head` for the head\'s own', async () => {
+test("--after head with --consumers: each level takes the named nodes that read it, or `head` for the head's own", async () => {
   const headOnly = (r: { json: { insertions: { rewired: string[] }[] } }) => r.json.insertions.map((i) => i.rewired);
   const expected = [0, 1, 2].map((l) => [`/model.22/cv2.${l}/cv2.${l}.0/conv/Conv`, `/model.22/cv3.${l}/cv3.${l}.0/conv/Conv`]);
   const byKeyword = await insert('yolov8-op12.onnx', ['--after', 'head', '--module', 'NAM', '--consumers', 'head']);
@@ -147,8 +179,16 @@ test('--after head with --consumers: each level takes the named nodes that read 
   assert.deepEqual(headOnly(byName), expected);
 
   const cases: [string[], number, RegExp][] = [
-    [['--consumers', expected[0]!.join(',')], 4, /--consumers: none of .* reads \/model\.18\/cv2\/act\/Mul_output_0 \(point head:1\), so its module would feed nothing; its consumers are '\/model\.19\/conv\/Conv', /],
-    [['--consumers', `${expected.flat().join(',')},/model.9/cv1/conv/Conv`], 4, /node '\/model\.9\/cv1\/conv\/Conv' does not read .* or .* or .*; their consumers are/],
+    [
+      ['--consumers', expected[0]!.join(',')],
+      4,
+      /--consumers: none of .* reads \/model\.18\/cv2\/act\/Mul_output_0 \(point head:1\), so its module would feed nothing; its consumers are '\/model\.19\/conv\/Conv', /,
+    ],
+    [
+      ['--consumers', `${expected.flat().join(',')},/model.9/cv1/conv/Conv`],
+      4,
+      /node '\/model\.9\/cv1\/conv\/Conv' does not read .* or .* or .*; their consumers are/,
+    ],
     [['--consumers'], 2, /--consumers needs node names \(comma-separated\), or head for the detection head's own nodes/],
   ];
   for (const [args, code, re] of cases) {
@@ -167,7 +207,10 @@ test('--gate zero is bit-identical to the original on every family', async () =>
     // outside the tool, on the same seeded input and compare every output byte.
     assert.deepEqual(await runOutputs(r.out, file), await runOutputs(fixture(file), file), file);
     const gates = loadModelSync(r.out).proto.graph!.initializer.filter((t) => /^onnx_attn\.\d\.gate$/.test(t.name));
-    assert.deepEqual(gates.map((t) => readFloats(t)), [[0], [0], [0]]);
+    assert.deepEqual(
+      gates.map((t) => readFloats(t)),
+      [[0], [0], [0]],
+    );
   }
 });
 
@@ -180,10 +223,33 @@ test('provenance: existing metadata kept, one object per insertion, unique names
   assert.equal(r.code, 0, r.stderr);
   const model = loadModelSync(second);
   const props = model.proto.metadataProps.map((p) => [p.key, p.value]);
-  assert.deepEqual(props.filter(([k]) => k !== 'onnx_attn'), before, 'ultralytics names, stride, imgsz ... unchanged');
+  assert.deepEqual(
+    props.filter(([k]) => k !== 'onnx_attn'),
+    before,
+    'ultralytics names, stride, imgsz ... unchanged',
+  );
   const prov = JSON.parse(props.find(([k]) => k === 'onnx_attn')![1]!);
-  assert.deepEqual(prov.map((p: { k: number; module: string; point: string; tool: string }) => [p.k, p.module, p.point, p.tool]), [[0, 'ECA', 'model.15', 'onnx-attn'], [1, 'ECA', 'model.15', 'onnx-attn']]);
-  assert.deepEqual(Object.keys(prov[1]).slice(0, 12), ['tool', 'version', 'k', 'module', 'variant', 'options', 'point', 'spec', 'tensor', 'shape', 'init', 'seed']);
+  assert.deepEqual(
+    prov.map((p: { k: number; module: string; point: string; tool: string }) => [p.k, p.module, p.point, p.tool]),
+    [
+      [0, 'ECA', 'model.15', 'onnx-attn'],
+      [1, 'ECA', 'model.15', 'onnx-attn'],
+    ],
+  );
+  assert.deepEqual(Object.keys(prov[1]).slice(0, 12), [
+    'tool',
+    'version',
+    'k',
+    'module',
+    'variant',
+    'options',
+    'point',
+    'spec',
+    'tensor',
+    'shape',
+    'init',
+    'seed',
+  ]);
   assert.equal(prov[1].gate, 'none');
   const names = model.proto.graph!.node.map((nd) => nd.name);
   assert.equal(new Set(names).size, names.length);
@@ -209,8 +275,14 @@ test('--dry-run writes nothing and prints the plan; the default output is <stem>
   const written = loadModelSync(path.join(d, 'yolov5s-simam.onnx')).proto.graph!;
   const names = dryJson.insertions[0].nodes as string[];
   assert.equal(names.length, 10);
-  assert.deepEqual(written.node.filter((nd) => nd.name.startsWith('/onnx_attn/')).map((nd) => nd.name), names);
-  assert.deepEqual(written.initializer.filter((t) => t.name.startsWith('onnx_attn.')).map((t) => t.name), dryJson.insertions[0].initializers);
+  assert.deepEqual(
+    written.node.filter((nd) => nd.name.startsWith('/onnx_attn/')).map((nd) => nd.name),
+    names,
+  );
+  assert.deepEqual(
+    written.initializer.filter((t) => t.name.startsWith('onnx_attn.')).map((t) => t.name),
+    dryJson.insertions[0].initializers,
+  );
   const again = await runMain(['insert', input, '--after', '17', '--module', 'SimAM']);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /yolov5s-simam\.onnx already exists; pass --force/);
@@ -222,7 +294,9 @@ test('--dry-run writes nothing and prints the plan; the default output is <stem>
 test('--weights: a reference state_dict (.json) lands in the model as given, folded where the doc says', async () => {
   const golden = readTensorFile(fixture('goldens/nam-channel-c16-8x8.safetensors'));
   const state = Object.fromEntries(
-    [...golden.tensors].filter(([k]) => k.startsWith('Channel_Att.')).map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data as Float32Array, Number) }]),
+    [...golden.tensors]
+      .filter(([k]) => k.startsWith('Channel_Att.'))
+      .map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data as Float32Array, Number) }]),
   );
   const w = path.join(dir, 'nam16.json');
   fs.writeFileSync(w, JSON.stringify(state));
@@ -260,7 +334,11 @@ test('an unknown module or option, or an option value wrong anywhere, is a usage
 
 test('module errors are exit 4 with one line', async () => {
   const cases: [string, string[], RegExp][] = [
-    ['yolov5-op12.onnx', ['--after', '17', '--module', 'GAM', '--opt', 'variant=grouped'], /model\.17 .*C=8\): GAM variant=grouped needs C divisible by r² = 16/],
+    [
+      'yolov5-op12.onnx',
+      ['--after', '17', '--module', 'GAM', '--opt', 'variant=grouped'],
+      /model\.17 .*C=8\): GAM variant=grouped needs C divisible by r² = 16/,
+    ],
     ['yolov5-dynamic-op12.onnx', ['--after', '23', '--module', 'NAM', '--opt', 'spatial=pixel'], /NAM spatial=pixel needs a static H and W/],
     ['yolov5-op12.onnx', ['--after', 'tensor:/model.24/Constant_output_0', '--module', 'NAM'], /is a constant .* not data; pick a data tensor/],
   ];
@@ -297,6 +375,9 @@ test('output paths are checked before the model is read: a folder in the way, a 
 test('the library refuses --weights with --init or --seed too: they would be ignored', async () => {
   const analyzed = await analyzeModel(loadModelSync(fixture('yolov5-op12.onnx')));
   const weights = fixture('goldens/nam-channel-c16-8x8.safetensors');
-  assert.throws(() => planInsertions(analyzed, { after: '20', module: 'NAM', weights, seed: 3 }), /--weights gives the module's weights, so --seed would be ignored; pass one or the other/);
+  assert.throws(
+    () => planInsertions(analyzed, { after: '20', module: 'NAM', weights, seed: 3 }),
+    /--weights gives the module's weights, so --seed would be ignored; pass one or the other/,
+  );
   assert.throws(() => planInsertions(analyzed, { after: '20', module: 'NAM', weights, init: 'random' }), /so --init would be ignored/);
 });

@@ -3,7 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { AttributeProtoSchema, AttributeProto_AttributeType as AT, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TensorProtoSchema } from '../src/onnx/proto.js';
+import {
+  AttributeProtoSchema,
+  AttributeProto_AttributeType as AT,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  TensorProtoSchema,
+} from '../src/onnx/proto.js';
 import { tensorInfo } from '../src/onnx/tensor.js';
 import { opencvMessage } from '../src/runtime/opencv.js';
 import { fixture, runBin, runMain, tmpDir } from './helpers.js';
@@ -98,10 +106,15 @@ describe('OpenCV.js as a runtime', () => {
       [nam, [1, 1008, 85]],
       [cbam, [1, 84, 336]],
     ] as const) {
-      const v = json<{ pass: boolean; ep: Ep; outputs: { shape: number[]; finite: boolean }[]; latencyMs: { n: number } }>(runBin(['validate', model, '--runtime', 'opencv', ...FAST, '--json']));
+      const v = json<{ pass: boolean; ep: Ep; outputs: { shape: number[]; finite: boolean }[]; latencyMs: { n: number } }>(
+        runBin(['validate', model, '--runtime', 'opencv', ...FAST, '--json']),
+      );
       assert.equal(v.pass, true, model);
       assert.deepEqual(v.ep, { requested: ['cpu'], used: ['cpu'], fallbackReason: null, runtime: 'opencv', opencv: OPENCV_VERSION });
-      assert.deepEqual(v.outputs.map((o) => [o.shape, o.finite]), [[shape, true]]);
+      assert.deepEqual(
+        v.outputs.map((o) => [o.shape, o.finite]),
+        [[shape, true]],
+      );
       assert.equal(v.latencyMs.n, 2);
     }
   });
@@ -158,8 +171,16 @@ describe('OpenCV.js as a runtime', () => {
       4,
       `OpenCV.js cannot run the model ${fixture('rtdetr-official-op17.onnx')}: input 'orig_target_sizes' is int64 [1,2]; OpenCV.js takes NCHW float32 image blobs only`,
     );
-    assertOneLine(runBin(['compare', fixture('rtdetr-l-op17.onnx'), '--runtime-pair', 'onnxruntime,opencv', ...FAST]), 4, /OpenCV\.js cannot load the model \S*rtdetr-l-op17\.onnx: its Slice layer: \(-215:Assertion failed\) end < 0 \|\| end > start in function 'SliceLayerImpl' \(dnn\/src\/layers\/slice_layer\.cpp:\d+\)/);
-    assertOneLine(runBin(['validate', fixture('yolov5-dynamic-op12.onnx'), '--runtime', 'opencv', ...FAST]), 4, /OpenCV\.js cannot load the model \S*yolov5-dynamic-op12\.onnx: its Concat layer: /);
+    assertOneLine(
+      runBin(['compare', fixture('rtdetr-l-op17.onnx'), '--runtime-pair', 'onnxruntime,opencv', ...FAST]),
+      4,
+      /OpenCV\.js cannot load the model \S*rtdetr-l-op17\.onnx: its Slice layer: \(-215:Assertion failed\) end < 0 \|\| end > start in function 'SliceLayerImpl' \(dnn\/src\/layers\/slice_layer\.cpp:\d+\)/,
+    );
+    assertOneLine(
+      runBin(['validate', fixture('yolov5-dynamic-op12.onnx'), '--runtime', 'opencv', ...FAST]),
+      4,
+      /OpenCV\.js cannot load the model \S*yolov5-dynamic-op12\.onnx: its Concat layer: /,
+    );
   });
 
   it('a model whose blobs outgrow OpenCV.js memory is exit 4 in one line, not a crash (a 1x1 Conv to 1536 maps of 512x512)', () => {
@@ -186,7 +207,11 @@ describe('OpenCV.js as a runtime', () => {
     });
     const file = path.join(dir, 'wide.onnx');
     fs.writeFileSync(file, toBinary(ModelProtoSchema, big));
-    assertOneLine(runBin(['validate', file, '--runtime', 'opencv', ...FAST, '--detections', 'off']), 4, /OpenCV\.js 4\.12\.0 failed on the model \S*wide\.onnx: .*\(OpenCV\.js has under 2 GB of WebAssembly memory: its blobs for this model do not fit; run it in onnxruntime\)$/m);
+    assertOneLine(
+      runBin(['validate', file, '--runtime', 'opencv', ...FAST, '--detections', 'off']),
+      4,
+      /OpenCV\.js 4\.12\.0 failed on the model \S*wide\.onnx: .*\(OpenCV\.js has under 2 GB of WebAssembly memory: its blobs for this model do not fit; run it in onnxruntime\)$/m,
+    );
   });
 
   it('onnxruntime-only flags with opencv, and malformed pairs, are usage errors (exit 2) naming the flag', () => {
@@ -201,7 +226,10 @@ describe('OpenCV.js as a runtime', () => {
       [['compare', v8, '--runtime-pair', 'onnxruntime,opencv', '--ep', 'cuda'], '--ep does not apply to --runtime-pair onnxruntime,opencv'],
       [['compare', v8, '--runtime-pair', 'onnxruntime,opencv', '--require-ep', 'cpu'], '--require-ep does not apply to --runtime-pair onnxruntime,opencv'],
       [['compare', v8, '--runtime-pair', 'onnxruntime,opencv', '--ep-pair', 'cuda,cpu'], '--runtime-pair and --ep-pair each make a pair; give one of them'],
-      [['compare', v8, '--runtime-pair', 'onnxruntime,tensorrt'], "--runtime-pair 'onnxruntime,tensorrt': expected two of onnxruntime, opencv, e.g. onnxruntime,opencv (the first is the reference)"],
+      [
+        ['compare', v8, '--runtime-pair', 'onnxruntime,tensorrt'],
+        "--runtime-pair 'onnxruntime,tensorrt': expected two of onnxruntime, opencv, e.g. onnxruntime,opencv (the first is the reference)",
+      ],
       [['compare', v8, '--runtime-pair', 'opencv'], "--runtime-pair 'opencv': expected two of onnxruntime, opencv"],
       [['validate', v8, '--runtime', 'tflite'], 'Argument: runtime, Given: "tflite", Choices: "onnxruntime", "opencv"'],
     ];
@@ -226,10 +254,15 @@ describe('OpenCV.js as a runtime', () => {
 
   it("OpenCV's messages lose their build path and name the layer kind from its source file", () => {
     assert.equal(
-      opencvMessage("OpenCV(4.12.0) /home/ci/opencv/modules/dnn/src/layers/nary_eltwise_layers.cpp:318: error: (-215:Assertion failed) shape[i] == 1 || outShape[i] == 1 in function 'findCommonShape'\n"),
+      opencvMessage(
+        "OpenCV(4.12.0) /home/ci/opencv/modules/dnn/src/layers/nary_eltwise_layers.cpp:318: error: (-215:Assertion failed) shape[i] == 1 || outShape[i] == 1 in function 'findCommonShape'\n",
+      ),
       "its element-wise (Add, Sub, Mul, Div, ...) layer: (-215:Assertion failed) shape[i] == 1 || outShape[i] == 1 in function 'findCommonShape' (dnn/src/layers/nary_eltwise_layers.cpp:318)",
     );
-    assert.equal(opencvMessage("OpenCV(4.12.0) /x/opencv/modules/dnn/src/onnx/onnx_importer.cpp:278: error: (-5:Bad argument) in function 'ONNXImporter'"), "(-5:Bad argument) in function 'ONNXImporter' (dnn/src/onnx/onnx_importer.cpp:278)");
+    assert.equal(
+      opencvMessage("OpenCV(4.12.0) /x/opencv/modules/dnn/src/onnx/onnx_importer.cpp:278: error: (-5:Bad argument) in function 'ONNXImporter'"),
+      "(-5:Bad argument) in function 'ONNXImporter' (dnn/src/onnx/onnx_importer.cpp:278)",
+    );
     assert.equal(opencvMessage('something else\nsecond line'), 'something else second line');
   });
 });

@@ -61,7 +61,32 @@ const VARIANTS: { module: string; variant: string; opts: Record<string, string> 
   { module: 'CA', variant: 'default', opts: {} },
 ];
 /** Ops onnx-tensorrt's operators.md (TensorRT 10.15, opsets 9 to 24) lists as supported; Reduce* need initializer axes, as onnx-attn writes them. */
-const TENSORRT_LISTED = new Set(['Add', 'AveragePool', 'BatchNormalization', 'Cast', 'Concat', 'Conv', 'Div', 'GlobalAveragePool', 'GlobalMaxPool', 'HardSigmoid', 'HardSwish', 'MaxPool', 'Mul', 'ReduceMax', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Relu', 'Reshape', 'Shape', 'Sigmoid', 'Slice', 'Sub', 'Transpose']);
+const TENSORRT_LISTED = new Set([
+  'Add',
+  'AveragePool',
+  'BatchNormalization',
+  'Cast',
+  'Concat',
+  'Conv',
+  'Div',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'HardSigmoid',
+  'HardSwish',
+  'MaxPool',
+  'Mul',
+  'ReduceMax',
+  'ReduceMean',
+  'ReduceProd',
+  'ReduceSum',
+  'Relu',
+  'Reshape',
+  'Shape',
+  'Sigmoid',
+  'Slice',
+  'Sub',
+  'Transpose',
+]);
 
 interface Job {
   id: string;
@@ -151,7 +176,9 @@ function startOpenCv() {
     const line = await lines.next();
     if (line.done) {
       await exited;
-      throw new Error(`${PYTHON} ${SCRIPT} ended early (OpenCV DNN is this test's second runtime: apt-get install python3-opencv python3-numpy python3-onnx, as .ci/run does): ${stderr.slice(-2000)}`);
+      throw new Error(
+        `${PYTHON} ${SCRIPT} ended early (OpenCV DNN is this test's second runtime: apt-get install python3-opencv python3-numpy python3-onnx, as .ci/run does): ${stderr.slice(-2000)}`,
+      );
     }
     return JSON.parse(line.value) as unknown;
   };
@@ -183,7 +210,10 @@ before(async () => {
   const inputNames = new Map<string, string>();
   const outputNames = new Map<string, string[]>();
   const baseline: Job[] = [];
-  for (const name of fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.onnx')).sort()) {
+  for (const name of fs
+    .readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.onnx'))
+    .sort()) {
     const file = path.join(FIXTURES, name);
     const model = decodeModel(fs.readFileSync(file), name);
     const inits = new Set(model.graph!.initializer.map((t) => t.name));
@@ -192,9 +222,17 @@ before(async () => {
     const dims = type.case === 'tensorType' ? type.value.shape!.dim.map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : null)) : [];
     const opset = Number(model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')!.version);
     const staticSingle = inputs.length === 1 && dims.every((d) => d !== null);
-    fixtures.push({ file: name, opset, patchable: staticSingle, why: staticSingle ? '' : inputs.length > 1 ? `${inputs.length} inputs` : 'dynamic input dims' });
+    fixtures.push({
+      file: name,
+      opset,
+      patchable: staticSingle,
+      why: staticSingle ? '' : inputs.length > 1 ? `${inputs.length} inputs` : 'dynamic input dims',
+    });
     inputNames.set(name, inputs[0]!.name);
-    outputNames.set(name, model.graph!.output.map((o) => o.name));
+    outputNames.set(
+      name,
+      model.graph!.output.map((o) => o.name),
+    );
     baseline.push({ id: `fixture:${name}`, file, input: { file: imageFile, dims: [1, 3, 128, 128] }, outputs: outputNames.get(name)!, outDir });
   }
   await opencv.run(baseline);
@@ -229,7 +267,14 @@ before(async () => {
     for (const dynamic of [false, true]) {
       if (dynamic && variant.module === 'NAM' && variant.variant === 'pixel') continue; // static H, W only
       for (const opset of BANDS.flatMap((b) => b.opsets)) {
-        const ctx: ModuleContext = { channels: 32, height: dynamic ? null : 8, width: dynamic ? null : 8, opset, bnEps: 1e-3, options: resolveOptions(m, variant.opts) };
+        const ctx: ModuleContext = {
+          channels: 32,
+          height: dynamic ? null : 8,
+          width: dynamic ? null : 8,
+          opset,
+          bnEps: 1e-3,
+          options: resolveOptions(m, variant.opts),
+        };
         m.validate(ctx);
         const tape = new ModuleBuilder(opset);
         const y = m.build(tape, tape.input, initWeights(m.params(ctx), 'random', 3), ctx);
@@ -272,34 +317,43 @@ const isBaseline = (f: FixtureInfo) => loadsInOpenCv(f) && f.patchable && baseli
 function measuredRows(): PortabilityRow[] {
   const rows: PortabilityRow[] = [];
   for (const variant of VARIANTS) {
-   for (const dynamic of [false, true]) {
-    if (!standalone.some((s) => s.variant === variant && s.dynamic === dynamic)) continue;
-    for (const band of BANDS) {
-      const alone = standalone.filter((s) => s.variant === variant && s.dynamic === dynamic && band.opsets.includes(s.opset));
-      const inFixtures = dynamic ? [] : patched.filter((p) => p.variant === variant && band.opsets.includes(p.opset));
-      const base = { module: variant.module, variant: variant.variant + (dynamic ? DYNAMIC : ''), opsets: band.label };
-      rows.push({ ...base, runtime: 'onnxruntime-cpu', loads: alone.every((s) => reference.has(s.id)), agrees: true, note: 'the reference: within 1e-5 of PyTorch at every opset (src/modules/goldens.test.ts)' });
+    for (const dynamic of [false, true]) {
+      if (!standalone.some((s) => s.variant === variant && s.dynamic === dynamic)) continue;
+      for (const band of BANDS) {
+        const alone = standalone.filter((s) => s.variant === variant && s.dynamic === dynamic && band.opsets.includes(s.opset));
+        const inFixtures = dynamic ? [] : patched.filter((p) => p.variant === variant && band.opsets.includes(p.opset));
+        const base = { module: variant.module, variant: variant.variant + (dynamic ? DYNAMIC : ''), opsets: band.label };
+        rows.push({
+          ...base,
+          runtime: 'onnxruntime-cpu',
+          loads: alone.every((s) => reference.has(s.id)),
+          agrees: true,
+          note: 'the reference: within 1e-5 of PyTorch at every opset (src/modules/goldens.test.ts)',
+        });
 
-      const refused = [...alone, ...inFixtures].find((s) => results.get(s.id)!.error !== null);
-      const wrongAlone = alone.find((s) => errorOf(s.id) > STANDALONE_TOLERANCE);
-      const wrongPatched = inFixtures.find((p) => errorOf(p.id) > tolerance(p.fixture));
-      const where = `alone at opsets ${alone.map((s) => s.opset).join(', ')}${inFixtures.length ? `; in ${new Set(inFixtures.map((p) => p.fixture)).size} fixtures at ${POINTS.map((p) => p.label).join(' and ')}` : ''}`;
-      let note: string;
-      if (refused) note = `refused at opset ${refused.opset}: ${results.get(refused.id)!.error}`;
-      else if (wrongAlone || wrongPatched) note = `loads but computes a different result (${(wrongAlone ?? wrongPatched)!.id})`;
-      else note = `loads and agrees with onnxruntime: ${where}`;
-      rows.push({ ...base, runtime: 'opencv-4.6', loads: !refused, agrees: refused ? null : !(wrongAlone || wrongPatched), note });
+        const refused = [...alone, ...inFixtures].find((s) => results.get(s.id)!.error !== null);
+        const wrongAlone = alone.find((s) => errorOf(s.id) > STANDALONE_TOLERANCE);
+        const wrongPatched = inFixtures.find((p) => errorOf(p.id) > tolerance(p.fixture));
+        const where = `alone at opsets ${alone.map((s) => s.opset).join(', ')}${inFixtures.length ? `; in ${new Set(inFixtures.map((p) => p.fixture)).size} fixtures at ${POINTS.map((p) => p.label).join(' and ')}` : ''}`;
+        let note: string;
+        if (refused) note = `refused at opset ${refused.opset}: ${results.get(refused.id)!.error}`;
+        else if (wrongAlone || wrongPatched) note = `loads but computes a different result (${(wrongAlone ?? wrongPatched)!.id})`;
+        else note = `loads and agrees with onnxruntime: ${where}`;
+        rows.push({ ...base, runtime: 'opencv-4.6', loads: !refused, agrees: refused ? null : !(wrongAlone || wrongPatched), note });
 
-      const unlisted = [...new Set(alone.flatMap((s) => s.ops))].filter((op) => !TENSORRT_LISTED.has(op));
-      rows.push({
-        ...base,
-        runtime: 'tensorrt',
-        loads: unlisted.length === 0,
-        agrees: null,
-        note: unlisted.length === 0 ? "every op of the form is listed in onnx-tensorrt's operators.md (TensorRT 10.15, opsets 9-24); not run here" : `not listed in onnx-tensorrt's operators.md: ${unlisted.join(', ')}`,
-      });
+        const unlisted = [...new Set(alone.flatMap((s) => s.ops))].filter((op) => !TENSORRT_LISTED.has(op));
+        rows.push({
+          ...base,
+          runtime: 'tensorrt',
+          loads: unlisted.length === 0,
+          agrees: null,
+          note:
+            unlisted.length === 0
+              ? "every op of the form is listed in onnx-tensorrt's operators.md (TensorRT 10.15, opsets 9-24); not run here"
+              : `not listed in onnx-tensorrt's operators.md: ${unlisted.join(', ')}`,
+        });
+      }
     }
-   }
   }
   return rows;
 }
@@ -309,7 +363,8 @@ function fixtureRows(): string[] {
     const r = results.get(`fixture:${f.file}`)!;
     const asExported = r.rawError === null ? 'yes' : `no: ${r.rawError}`;
     let cleaned = r.rawError === null ? '(not needed)' : r.error === null ? `yes (${r.cleanups.join(', ')})` : `no: ${r.error}`;
-    if (r.error === null && !isBaseline(f)) cleaned += f.patchable ? `, but its output differs from onnxruntime's (relative error > ${BASELINE_LIMIT}): no baseline` : `, but has ${f.why}`;
+    if (r.error === null && !isBaseline(f))
+      cleaned += f.patchable ? `, but its output differs from onnxruntime's (relative error > ${BASELINE_LIMIT}): no baseline` : `, but has ${f.why}`;
     return `| ${f.file} | ${asExported.replace(/\|/g, '\\|')} | ${cleaned.replace(/\|/g, '\\|')} |`;
   });
 }
@@ -332,10 +387,11 @@ function renderReadme(rows: PortabilityRow[]): string {
     '|---|---|---|---|---|---|',
   ];
   for (const r of rows.filter((x) => x.runtime === 'onnxruntime-cpu')) {
-    const of = (runtime: PortabilityRow['runtime']) => rows.find((x) => x.module === r.module && x.variant === r.variant && x.opsets === r.opsets && x.runtime === runtime)!;
+    const of = (runtime: PortabilityRow['runtime']) =>
+      rows.find((x) => x.module === r.module && x.variant === r.variant && x.opsets === r.opsets && x.runtime === runtime)!;
     lines.push(`| ${r.module} | ${r.variant} | ${r.opsets} | ${cell(r)} | ${cell(of('opencv-4.6'))} | ${cell(of('tensorrt'))} |`);
   }
-  lines.push('', 'The fixtures in OpenCV 4.6 (clean-ups touch only the exporter\'s nodes, never the inserted ones):', '');
+  lines.push('', "The fixtures in OpenCV 4.6 (clean-ups touch only the exporter's nodes, never the inserted ones):", '');
   lines.push('| fixture | loads as exported | after clean-ups |', '|---|---|---|', ...fixtureRows(), '');
   for (const [k, v] of Object.entries(cleanupText)) lines.push(`- \`${k}\`: ${v}`);
   lines.push('<!-- portability:end -->');
@@ -351,13 +407,20 @@ function renderData(rows: PortabilityRow[]): string {
 
 describe(`OpenCV DNN as a second runtime (tolerance: max(${BASELINE_FACTOR} × the unpatched fixture's OpenCV-vs-onnxruntime error, ${FLOOR}), relative to max(1, max|y|))`, () => {
   it('OpenCV is 4.6, and YOLOv5 and YOLOv8 fixtures at opsets 12 and 17 are baselines (load after clean-ups, agree unpatched)', () => {
-    console.log(`# OpenCV ${opencvVersion} on the fixtures:\n${fixtureRows().map((l) => `# ${l}`).join('\n')}`);
+    console.log(
+      `# OpenCV ${opencvVersion} on the fixtures:\n${fixtureRows()
+        .map((l) => `# ${l}`)
+        .join('\n')}`,
+    );
     for (const f of fixtures.filter(loadsInOpenCv)) {
-      console.log(`# ${f.file}: unpatched relative error ${baselineError(f.file).toExponential(2)}${isBaseline(f) ? `, tolerance for patched ${tolerance(f.file).toExponential(2)}` : ': no baseline'}`);
+      console.log(
+        `# ${f.file}: unpatched relative error ${baselineError(f.file).toExponential(2)}${isBaseline(f) ? `, tolerance for patched ${tolerance(f.file).toExponential(2)}` : ': no baseline'}`,
+      );
     }
     assert.match(opencvVersion, /^4\.6\./);
     const baselines = fixtures.filter(isBaseline).map((f) => f.file);
-    for (const f of ['yolov5-op12.onnx', 'yolov5-op17.onnx', 'yolov8-op12.onnx', 'yolov8-op17.onnx']) assert.ok(baselines.includes(f), `${f} is no baseline:\n${fixtureRows().join('\n')}`);
+    for (const f of ['yolov5-op12.onnx', 'yolov5-op17.onnx', 'yolov8-op12.onnx', 'yolov8-op17.onnx'])
+      assert.ok(baselines.includes(f), `${f} is no baseline:\n${fixtureRows().join('\n')}`);
   });
 
   it('every fixture that loads in OpenCV has static inputs, so it was patched or measured as no baseline', () => {
@@ -383,11 +446,16 @@ describe(`OpenCV DNN as a second runtime (tolerance: max(${BASELINE_FACTOR} × t
       const change = Math.max(...reference.get(`fixture:${p.fixture}`)!.map((o, i) => relError(reference.get(p.id)![i]!, o)));
       return !(change > tolerance(p.fixture));
     });
-    assert.deepEqual(unchanged.map((p) => p.id), []);
+    assert.deepEqual(
+      unchanged.map((p) => p.id),
+      [],
+    );
   });
 
   it(`with a static H, W every variant alone loads and agrees in OpenCV at opsets 11 to 21 (relative error ≤ ${STANDALONE_TOLERANCE})`, () => {
-    const failures = standalone.filter((s) => !s.dynamic && !(errorOf(s.id) <= STANDALONE_TOLERANCE)).map((s) => `${s.id}: ${results.get(s.id)!.error ?? errorOf(s.id)}`);
+    const failures = standalone
+      .filter((s) => !s.dynamic && !(errorOf(s.id) <= STANDALONE_TOLERANCE))
+      .map((s) => `${s.id}: ${results.get(s.id)!.error ?? errorOf(s.id)}`);
     assert.deepEqual(failures, []);
   });
 

@@ -63,10 +63,16 @@ test('compare: a gate-zero patch has every part identical; the text, Markdown, H
     { part: 'scores', maxAbs: 0, relL2: 0, cosine: 1 },
   ]);
   const md = fs.readFileSync(reports[0]!, 'utf8');
-  assert.match(md, /^\| output0 \| \[1, 1008, 85\] \| 0 \| 0 \| 0 \| 1 \| exact .*\n\| ↳ boxes \|  \| 0 \|  \| 0 \| 1 \|  \|  \|  \|\n\| ↳ objectness \|.*\n\| ↳ scores \|/m);
+  assert.match(
+    md,
+    /^\| output0 \| \[1, 1008, 85\] \| 0 \| 0 \| 0 \| 1 \| exact .*\n\| ↳ boxes \|  \| 0 \|  \| 0 \| 1 \|  \|  \|  \|\n\| ↳ objectness \|.*\n\| ↳ scores \|/m,
+  );
   assert.match(md, /^- latency p50: .*; overhead (within noise \()?[+-]\d+\.\d{3} ms.*95% interval [+-][\d.]+\.\.[+-][\d.]+%.*median of 10 paired runs$/m);
   const html = fs.readFileSync(reports[1]!, 'utf8');
-  assert.deepEqual([...html.matchAll(/data-part="(\w+)"/g)].map((m) => m[1]), ['boxes', 'objectness', 'scores']);
+  assert.deepEqual(
+    [...html.matchAll(/data-part="(\w+)"/g)].map((m) => m[1]),
+    ['boxes', 'objectness', 'scores'],
+  );
   assert.match(html, /data-overhead="(within-noise|measured)">overhead \(b − a\): /);
   assert.match(html, />output0 · scores</, 'the error chart has a row per part');
   const xml = fs.readFileSync(reports[2]!, 'utf8');
@@ -93,14 +99,17 @@ test('compare: the overhead is the median of the paired differences, its interva
 });
 
 test('--precision times on to the target (or the budget); --budget alone times until it ends', async () => {
-  const p = JSON.parse((await runMain(['compare', v5, v5, '--json', '--iters', '6', '--warmup', '0', '--precision', '50%', '--budget', '20s'])).stdout).latencyMs.overhead;
+  const p = JSON.parse((await runMain(['compare', v5, v5, '--json', '--iters', '6', '--warmup', '0', '--precision', '50%', '--budget', '20s'])).stdout)
+    .latencyMs.overhead;
   assert.equal(p.precisionPct, 50);
   assert.ok(p.pairs >= 6);
   assert.ok(p.stoppedBy === 'precision' ? p.precisionReached === true : p.stoppedBy === 'budget', JSON.stringify(p));
   const b = await runMain(['compare', v5, v5, '--iters', '1', '--warmup', '0', '--budget', '300ms']);
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stdout, /median of \d+ paired runs, stopped by the time budget$/m);
-  const s = JSON.parse((await runMain(['sweep', v5, '--modules', 'SimAM', '--after', '23', '--json', '--iters', '1', '--warmup', '0', '--budget', '0.3s'])).stdout);
+  const s = JSON.parse(
+    (await runMain(['sweep', v5, '--modules', 'SimAM', '--after', '23', '--json', '--iters', '1', '--warmup', '0', '--budget', '0.3s'])).stdout,
+  );
   assert.deepEqual(s.timing, { precisionPct: null, budgetS: 0.3 });
   assert.equal(s.rows[0].latencyMs.overhead.stoppedBy, 'budget');
 });
@@ -132,13 +141,19 @@ test('unknown models keep whole-output metrics: no parts, and sweep ranks by the
   fs.writeFileSync(bare, encodeModel(model));
   const c = JSON.parse((await runMain(['compare', bare, bare, '--json', ...FAST])).stdout);
   assert.equal(c.a.family, 'unknown');
-  assert.deepEqual(c.outputs.map((o: Output) => o.parts), [[]]);
+  assert.deepEqual(
+    c.outputs.map((o: Output) => o.parts),
+    [[]],
+  );
   const s = JSON.parse((await runMain(['sweep', bare, '--modules', 'NAM,SimAM', '--after', 'head', '--json', ...FAST])).stdout);
   assert.equal(s.rankBy, 'score-change');
   const rows: SweepRow[] = s.rows;
   assert.ok(rows.every((x) => x.scoreChange === null && x.outputs[0]!.parts.length === 0));
   const changes = rows.map((x) => x.relL2);
-  assert.deepEqual(changes, [...changes].sort((x, y) => x - y));
+  assert.deepEqual(
+    changes,
+    [...changes].sort((x, y) => x - y),
+  );
 });
 
 test('plans: compare takes precision and budget, checked as the flags are; under validate they are misplaced', async () => {
@@ -165,13 +180,28 @@ models:
   const entry = JSON.parse(ok.stdout).entries[0];
   assert.equal(entry.compare.latencyMs.overhead.precisionPct, 50);
   assert.ok(['precision', 'budget'].includes(entry.compare.latencyMs.overhead.stoppedBy));
-  assert.deepEqual(entry.compare.outputs[0].parts.map((p: Part) => [p.part, p.maxAbs]), [['boxes', 0], ['objectness', 0], ['scores', 0]]);
+  assert.deepEqual(
+    entry.compare.outputs[0].parts.map((p: Part) => [p.part, p.maxAbs]),
+    [
+      ['boxes', 0],
+      ['objectness', 0],
+      ['scores', 0],
+    ],
+  );
   const cases: [string, string, RegExp][] = [
     ['{precision: 0%}', 'false', /plan\.yaml:9: models\[0\]\.compare\.precision: expected a percentage > 0 and ≤ 100, e\.g\. 2%, got the string '0%'$/],
     ['{precision: 150}', 'false', /plan\.yaml:9: models\[0\]\.compare\.precision: expected a number ≤ 100, got the number 150$/],
-    ['{budget: 2d}', 'false', /plan\.yaml:9: models\[0\]\.compare\.budget: expected a time > 0 and ≤ 24 h, e\.g\. 60s, 500ms, 2m \(a number is seconds\), got the string '2d'$/],
+    [
+      '{budget: 2d}',
+      'false',
+      /plan\.yaml:9: models\[0\]\.compare\.budget: expected a time > 0 and ≤ 24 h, e\.g\. 60s, 500ms, 2m \(a number is seconds\), got the string '2d'$/,
+    ],
     ['{budget: 30h}', 'false', /plan\.yaml:9: models\[0\]\.compare\.budget: expected a time > 0 and ≤ 24 h, e\.g\. 60s, 500ms, 2m, got the string '30h'$/],
-    ['false', '{precision: 2%}', /plan\.yaml:8: models\[0\]\.validate\.precision: precision applies to compare \(the overhead of b over a\); move it under compare:$/],
+    [
+      'false',
+      '{precision: 2%}',
+      /plan\.yaml:8: models\[0\]\.validate\.precision: precision applies to compare \(the overhead of b over a\); move it under compare:$/,
+    ],
   ];
   for (const [compare, validate, re] of cases) {
     const r = await runMain(['apply', write(compare, validate)]);

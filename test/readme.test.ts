@@ -17,7 +17,7 @@ test("the README's library example runs and writes the patched model", () => {
   const js = code
     .replace("from 'onnx-attn'", `from '${pathToFileURL(path.join(ROOT, 'dist/src/index.js')).href}'`)
     .replace(/!(?=[,)\s}])/g, '')
-    .concat("\nconsole.log(JSON.stringify({ problems, cosine: report.outputs[0].cosine, detections: report.detections !== null }));\n");
+    .concat('\nconsole.log(JSON.stringify({ problems, cosine: report.outputs[0].cosine, detections: report.detections !== null }));\n');
   fs.writeFileSync(path.join(dir, 'example.mjs'), js);
   const r = spawnSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

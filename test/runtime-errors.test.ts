@@ -52,7 +52,11 @@ test('--report over the --inputs file, or over the model through a link, is exit
   fs.symlinkSync(model, link);
   const bytes = sha(model);
   const r = await runMain(['compare', model, v5, '--report', path.join(dir, 'ok.md'), '--report', link, ...FAST, '--quiet']);
-  assertRefused(r, 2, `--report ${link}: that is the model a (${model}), which this command reads; a report there would replace it; choose another report path`);
+  assertRefused(
+    r,
+    2,
+    `--report ${link}: that is the model a (${model}), which this command reads; a report there would replace it; choose another report path`,
+  );
   assert.equal(sha(model), bytes);
   assert.deepEqual(listFiles(dir), ['in.json', 'm.onnx', 'report.json'], 'no report written, not even the good one');
 });
@@ -72,10 +76,19 @@ test('checkReportPaths refuses, before anything runs, a report that is one of th
     { path: v5, what: 'the model a' },
     { path: v8, what: 'the model b' },
   ]);
-  assert.throws(() => checkReportPaths([inputs], undefined, commandFiles(args)), { name: 'UsageError', message: `--report ${inputs}: that is the --inputs file (${inputs}), which this command reads; a report there would replace it; choose another report path` });
-  assert.throws(() => checkReportPaths([model], undefined, commandFiles(args)), { name: 'UsageError', message: /^--report .*model\.json: that is the model \(/ });
+  assert.throws(() => checkReportPaths([inputs], undefined, commandFiles(args)), {
+    name: 'UsageError',
+    message: `--report ${inputs}: that is the --inputs file (${inputs}), which this command reads; a report there would replace it; choose another report path`,
+  });
+  assert.throws(() => checkReportPaths([model], undefined, commandFiles(args)), {
+    name: 'UsageError',
+    message: /^--report .*model\.json: that is the model \(/,
+  });
   assert.doesNotThrow(() => checkReportPaths([path.join(dir, 'new.json')], undefined, commandFiles(args)));
-  assert.deepEqual(commandFiles({ model: v5, weights: ['a.npz,b.npz'] }).map((f) => f.what), ['the model', 'a --weights file', 'a --weights file']);
+  assert.deepEqual(
+    commandFiles({ model: v5, weights: ['a.npz,b.npz'] }).map((f) => f.what),
+    ['the model', 'a --weights file', 'a --weights file'],
+  );
 });
 
 test('apply: a report that is the plan itself, an input or a weights file is refused before anything is built', () => {
@@ -84,15 +97,31 @@ test('apply: a report that is the plan itself, an input or a weights file is ref
   fs.writeFileSync(path.join(dir, 'w.json'), '{}');
   const plan = path.join(dir, 'plan.json');
   const write = (reports: string[]) =>
-    fs.writeFileSync(plan, JSON.stringify({ version: 1, models: [{ input: 'm.onnx', output: 'out/p.onnx', insert: [{ after: '23', module: 'NAM', weights: 'w.json' }] }], reports }));
+    fs.writeFileSync(
+      plan,
+      JSON.stringify({ version: 1, models: [{ input: 'm.onnx', output: 'out/p.onnx', insert: [{ after: '23', module: 'NAM', weights: 'w.json' }] }], reports }),
+    );
   write(['plan.json']);
   const loaded = loadPlan(plan);
-  assert.throws(() => checkApplyReports(loaded), { name: 'UsageError', message: /^.*plan\.json: reports\[0\] .*plan\.json: that is the plan \(.*plan\.json\), which this command reads; a report there would replace it; choose another report path$/ });
+  assert.throws(() => checkApplyReports(loaded), {
+    name: 'UsageError',
+    message:
+      /^.*plan\.json: reports\[0\] .*plan\.json: that is the plan \(.*plan\.json\), which this command reads; a report there would replace it; choose another report path$/,
+  });
   write([]);
-  assert.throws(() => checkApplyReports(loadPlan(plan), [plan]), { name: 'UsageError', message: `--report ${plan}: that is the plan (${plan}), which this command reads; a report there would replace it; choose another report path` });
-  assert.throws(() => checkApplyReports(loadPlan(plan), [path.join(dir, 'w.json')]), { name: 'UsageError', message: /that is a weights file of models\[0\]\.insert\[0\]/ });
+  assert.throws(() => checkApplyReports(loadPlan(plan), [plan]), {
+    name: 'UsageError',
+    message: `--report ${plan}: that is the plan (${plan}), which this command reads; a report there would replace it; choose another report path`,
+  });
+  assert.throws(() => checkApplyReports(loadPlan(plan), [path.join(dir, 'w.json')]), {
+    name: 'UsageError',
+    message: /that is a weights file of models\[0\]\.insert\[0\]/,
+  });
   write(['m.onnx/r.md']);
-  assert.throws(() => checkApplyReports(loadPlan(plan)), { name: 'UsageError', message: /reports\[0\] .*m\.onnx\/r\.md: .*m\.onnx is a file, not a folder; choose a report path in a folder$/ });
+  assert.throws(() => checkApplyReports(loadPlan(plan)), {
+    name: 'UsageError',
+    message: /reports\[0\] .*m\.onnx\/r\.md: .*m\.onnx is a file, not a folder; choose a report path in a folder$/,
+  });
   write(['reports/new/r.md']);
   assert.doesNotThrow(() => checkApplyReports(loadPlan(plan), [path.join(dir, 'r.xml')]));
   assert.deepEqual(listFiles(dir), ['m.onnx', 'plan.json', 'w.json']);
@@ -102,8 +131,16 @@ test('--report under a file is exit 2 with one line, not an ENOTDIR internal err
   const dir = tmpDir();
   const file = path.join(dir, 'text.onnx');
   fs.writeFileSync(file, 'not a folder');
-  assertRefused(await runMain(['validate', v5, '--report', path.join(file, 'r.json'), ...FAST]), 2, `--report ${path.join(file, 'r.json')}: ${file} is a file, not a folder; choose a report path in a folder`);
-  assertRefused(await runMain(['validate', v5, '--report', path.join(dir, 'missing', 'r.json'), ...FAST]), 2, `--report ${path.join(dir, 'missing', 'r.json')}: folder ${path.join(dir, 'missing')} does not exist; create it or choose another report path`);
+  assertRefused(
+    await runMain(['validate', v5, '--report', path.join(file, 'r.json'), ...FAST]),
+    2,
+    `--report ${path.join(file, 'r.json')}: ${file} is a file, not a folder; choose a report path in a folder`,
+  );
+  assertRefused(
+    await runMain(['validate', v5, '--report', path.join(dir, 'missing', 'r.json'), ...FAST]),
+    2,
+    `--report ${path.join(dir, 'missing', 'r.json')}: folder ${path.join(dir, 'missing')} does not exist; create it or choose another report path`,
+  );
   assert.deepEqual(listFiles(dir), ['text.onnx']);
 });
 
@@ -125,15 +162,45 @@ test('a CPU fallback is in the JUnit of compare (two models and --ep-pair), and 
 
   const pair = path.join(dir, 'pair.xml');
   assert.equal((await runMain(['compare', v5, '--ep-pair', 'cuda,cpu', '--fallback', 'cpu', '--report', pair, ...FAST, '--quiet'])).code, 0);
-  assert.deepEqual(casesOf(pair).map((c) => c['@name']), ['output output0 within fp32', 'detections agree', 'latency overhead: within noise', 'b runs on cpu: fell back from cuda']);
+  assert.deepEqual(
+    casesOf(pair).map((c) => c['@name']),
+    ['output output0 within fp32', 'detections agree', 'latency overhead: within noise', 'b runs on cpu: fell back from cuda'],
+  );
 
   const xml = path.join(dir, 's.xml');
   const csv = path.join(dir, 's.csv');
-  const s = await runMain(['sweep', v5, '--modules', 'NAM', '--after', '23', '--ep', 'cuda', '--fallback', 'cpu', '--report', xml, '--report', csv, ...FAST, '--quiet']);
+  const s = await runMain([
+    'sweep',
+    v5,
+    '--modules',
+    'NAM',
+    '--after',
+    '23',
+    '--ep',
+    'cuda',
+    '--fallback',
+    'cpu',
+    '--report',
+    xml,
+    '--report',
+    csv,
+    ...FAST,
+    '--quiet',
+  ]);
   assert.equal(s.code, 0, s.stderr);
-  assert.match(fs.readFileSync(xml, 'utf8'), /<testsuites name="onnx-attn" tests="2" failures="0">/, 'the verdict is the exit status: a fallback is not a failure');
+  assert.match(
+    fs.readFileSync(xml, 'utf8'),
+    /<testsuites name="onnx-attn" tests="2" failures="0">/,
+    'the verdict is the exit status: a fallback is not a failure',
+  );
   const cases = casesOf(xml);
-  assert.deepEqual(cases.map((c) => [c['@name'], c.failure]), [['runs on cpu: fell back from cuda', undefined], ['NAM at 23', undefined]]);
+  assert.deepEqual(
+    cases.map((c) => [c['@name'], c.failure]),
+    [
+      ['runs on cpu: fell back from cuda', undefined],
+      ['NAM at 23', undefined],
+    ],
+  );
   assert.match(cases[1]!['system-out']!, /; ran on cpu \(fell back from cuda\)$/);
   const [header, row] = fs.readFileSync(csv, 'utf8').trimEnd().split('\r\n');
   assert.match(header!, /,on_requested_ep,same_as,overhead_lo_ms,.*,requested_ep,used_ep,fallback_reason$/);
@@ -143,18 +210,32 @@ test('a CPU fallback is in the JUnit of compare (two models and --ep-pair), and 
 test('sweep JUnit: candidates that cannot be built are <skipped>, not failures, as the exit status says', async () => {
   const { sweepJunit } = await import('../src/report/sweep.js');
   const xml = sweepJunit({
-    schema: 'onnx-attn/sweep@1', tool: 't', model: 'm.onnx', family: 'yolov5', ep: { requested: ['cpu'], used: ['cpu'], fallbackReason: null },
-    rankBy: 'overhead', iters: 1, timing: { precisionPct: null, budgetS: null }, baseline: { p50s: [1], driftPct: 0 }, rows: [], skipped: [{ module: 'SE', point: '0', reason: 'C // r = 0' }],
+    schema: 'onnx-attn/sweep@1',
+    tool: 't',
+    model: 'm.onnx',
+    family: 'yolov5',
+    ep: { requested: ['cpu'], used: ['cpu'], fallbackReason: null },
+    rankBy: 'overhead',
+    iters: 1,
+    timing: { precisionPct: null, budgetS: null },
+    baseline: { p50s: [1], driftPct: 0 },
+    rows: [],
+    skipped: [{ module: 'SE', point: '0', reason: 'C // r = 0' }],
   });
   assert.match(xml, /<testsuites name="onnx-attn" tests="1" failures="0">/);
-  assert.match(xml, /<testsuite name="sweep m.onnx" tests="1" failures="0" errors="0" skipped="1" time="0.000">\s*<testcase name="SE at 0" [^>]*>\s*<skipped message="not built: C \/\/ r = 0"\/>/);
+  assert.match(
+    xml,
+    /<testsuite name="sweep m.onnx" tests="1" failures="0" errors="0" skipped="1" time="0.000">\s*<testcase name="SE at 0" [^>]*>\s*<skipped message="not built: C \/\/ r = 0"\/>/,
+  );
 });
 
 test('apply: the JUnit compare testcases record a CPU fallback', async () => {
   const dir = tmpDir();
   fs.copyFileSync(v5, path.join(dir, 'm.onnx'));
   const plan = path.join(dir, 'plan.yaml');
-  fs.writeFileSync(plan, `version: 1
+  fs.writeFileSync(
+    plan,
+    `version: 1
 models:
   - name: e
     input: m.onnx
@@ -163,16 +244,24 @@ models:
     validate: false
     compare: {ep: [cuda], fallback: cpu, tolerance: exact, iters: 1, warmup: 0}
 reports: [r.xml, r.md]
-`);
+`,
+  );
   const r = await runMain(['apply', plan, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
   const xml = fs.readFileSync(path.join(dir, 'r.xml'), 'utf8');
-  assert.match(xml, /<testcase name="compare: runs on cpu: fell back from cuda" classname="onnx-attn\.apply\.e\.compare" time="0\.000">\s*<system-out>requested cuda, used cpu; fallback: cuda unavailable: /);
+  assert.match(
+    xml,
+    /<testcase name="compare: runs on cpu: fell back from cuda" classname="onnx-attn\.apply\.e\.compare" time="0\.000">\s*<system-out>requested cuda, used cpu; fallback: cuda unavailable: /,
+  );
   assert.match(fs.readFileSync(path.join(dir, 'r.md'), 'utf8'), /^\| e \| .+ \| ✅ exact, max abs 0 \(cpu, fallback\) \| ✅ \|$/m);
 });
 
 test('compare refuses models with other output shapes or names (exit 2), before running them', async () => {
-  assertRefused(await runMain(['compare', v5, v8, ...FAST]), 2, 'the models give different outputs (output0 [1,1008,85] vs [1,84,336]); compare needs the same output names and shapes');
+  assertRefused(
+    await runMain(['compare', v5, v8, ...FAST]),
+    2,
+    'the models give different outputs (output0 [1,1008,85] vs [1,84,336]); compare needs the same output names and shapes',
+  );
   const dir = tmpDir();
   const proto = decodeModel(fs.readFileSync(v5));
   for (const n of proto.graph!.node) n.output = n.output.map((o) => (o === 'output0' ? 'detections' : o));
@@ -180,7 +269,11 @@ test('compare refuses models with other output shapes or names (exit 2), before 
   const renamed = path.join(dir, 'renamed.onnx');
   fs.writeFileSync(renamed, toBinary(ModelProtoSchema, proto));
   const report = path.join(dir, 'r.json');
-  assertRefused(await runMain(['compare', v5, renamed, '--report', report, ...FAST]), 2, 'the models give different outputs (output0 [1,1008,85] vs detections [1,1008,85]); compare needs the same output names and shapes');
+  assertRefused(
+    await runMain(['compare', v5, renamed, '--report', report, ...FAST]),
+    2,
+    'the models give different outputs (output0 [1,1008,85] vs detections [1,1008,85]); compare needs the same output names and shapes',
+  );
   assert.deepEqual(listFiles(dir), ['renamed.onnx']);
 });
 
@@ -208,7 +301,11 @@ test('compare: non-finite outputs fail (exit 1) with null metrics, even when bot
   assert.deepEqual([o.maxAbs, o.meanAbs, o.relL2, o.cosine, o.pass, o.nonFinite], [null, null, null, null, false, { a: 48, b: 48 }]);
   assert.deepEqual(json.problems, [`output 'y' has non-finite values (NaN or infinity: 48 in ${file}, 48 in ${file}); its error cannot be measured`]);
   assert.match(fs.readFileSync(report, 'utf8'), /<failure message="non-finite values \(48 in b, 48 in the reference\): error not measurable">/);
-  const one = compareOutputs([[{ name: 'y', type: 'float32', dims: [3], data: Float32Array.from([1, 2, 3]) }]], [[{ name: 'y', type: 'float32', dims: [3], data: Float32Array.from([1, NaN, 3]) }]], () => TOLERANCES.fp16);
+  const one = compareOutputs(
+    [[{ name: 'y', type: 'float32', dims: [3], data: Float32Array.from([1, 2, 3]) }]],
+    [[{ name: 'y', type: 'float32', dims: [3], data: Float32Array.from([1, NaN, 3]) }]],
+    () => TOLERANCES.fp16,
+  );
   assert.deepEqual([one.outputs[0]!.relL2, one.outputs[0]!.cosine, one.outputs[0]!.pass, one.outputs[0]!.nonFinite], [NaN, NaN, false, { a: 0, b: 1 }]);
 });
 
@@ -219,7 +316,10 @@ test("onnxruntime's own log stays off stderr; a failed run on a chosen --shape s
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, r.stderr);
   assert.doesNotMatch(r.stderr, /\u001b\[|\[E:onnxruntime/);
-  assert.match(lines[0]!, /^onnx-attn: onnxruntime failed to run the model .*yolov5-dynamic-op12\.onnx: .*Concat.*; the model may need sizes that are multiples of its stride \(32\); try --shape images=1x3x32x32$/);
+  assert.match(
+    lines[0]!,
+    /^onnx-attn: onnxruntime failed to run the model .*yolov5-dynamic-op12\.onnx: .*Concat.*; the model may need sizes that are multiples of its stride \(32\); try --shape images=1x3x32x32$/,
+  );
   assert.equal(shapeHint({ images: [2, 3, 100, 640] }), '; the model may need sizes that are multiples of its stride (32); try --shape images=2x3x128x640');
   assert.equal(shapeHint({ images: [1, 3, 640, 320] }), '');
   assert.equal(shapeHint(undefined), '');
@@ -236,11 +336,23 @@ test('--inputs FILE.json: {shape, data} as --weights files have it, and a non-fi
   fs.writeFileSync(file, '{"images": {"shape": [1, 3, 128, 128], "data": [0.1, 0.2, 0.3, 1e999]}}');
   assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: images[3] is not a finite number; give finite values`);
   fs.writeFileSync(file, '{"images": [[[[0.1, -1e999]]]]}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: images[0][0][0][1] is not a finite number; give finite values`);
+  assertRefused(
+    await runMain(['validate', v5, '--inputs', file, ...FAST]),
+    4,
+    `--inputs ${file}: images[0][0][0][1] is not a finite number; give finite values`,
+  );
   fs.writeFileSync(file, '{"images": {"dims": [1, 3, 128, 128], "shape": [1, 3, 64, 64], "data": [1]}}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: 'images' has dims [1,3,128,128] and shape [1,3,64,64]; give one of them`);
+  assertRefused(
+    await runMain(['validate', v5, '--inputs', file, ...FAST]),
+    4,
+    `--inputs ${file}: 'images' has dims [1,3,128,128] and shape [1,3,64,64]; give one of them`,
+  );
   fs.writeFileSync(file, '{"images": {"dims": [1, 3, 128, 128]}}');
-  assertRefused(await runMain(['validate', v5, '--inputs', file, ...FAST]), 4, `--inputs ${file}: 'images' is an object without "data"; expected {"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}`);
+  assertRefused(
+    await runMain(['validate', v5, '--inputs', file, ...FAST]),
+    4,
+    `--inputs ${file}: 'images' is an object without "data"; expected {"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}`,
+  );
   assert.deepEqual(listFiles(dir), ['in.json']);
 });
 

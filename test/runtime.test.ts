@@ -35,12 +35,23 @@ test('compare: a gate-zero patch is exact, and every report says so', async () =
   const json = JSON.parse(fs.readFileSync(reports[0]!, 'utf8'));
   assert.equal(json.schema, 'onnx-attn/compare@1');
   assert.equal(json.pass, true);
-  assert.deepEqual(json.outputs.map((o: { name: string; maxAbs: number; withinPct: number; tolerance: { name: string } }) => [o.name, o.maxAbs, o.withinPct, o.tolerance.name]), [['output0', 0, 100, 'exact']]);
+  assert.deepEqual(
+    json.outputs.map((o: { name: string; maxAbs: number; withinPct: number; tolerance: { name: string } }) => [
+      o.name,
+      o.maxAbs,
+      o.withinPct,
+      o.tolerance.name,
+    ]),
+    [['output0', 0, 100, 'exact']],
+  );
   assert.equal(json.insertions.length, 3);
   // SimAM: 4 MACs per element (Sub, square, Div, gating Mul) plus the zero gate's Mul, at the three head levels
   // (8x16x16, 16x8x8, 32x4x4 on this fixture).
   const perSite = [8 * 16 * 16, 16 * 8 * 8, 32 * 4 * 4].map((elements) => 5 * elements);
-  assert.deepEqual(json.insertions.map((p: { macs: number }) => p.macs), perSite);
+  assert.deepEqual(
+    json.insertions.map((p: { macs: number }) => p.macs),
+    perSite,
+  );
   assert.deepEqual(json.added, { params: 3, macs: perSite[0]! + perSite[1]! + perSite[2]!, nodes: 39, source: 'provenance' });
   assert.equal(json.latencyMs.b.n, 5);
   assert.deepEqual(Object.keys(json.latencyMs.a).slice(0, 4), ['p50', 'p90', 'p99', 'mean']);
@@ -58,9 +69,14 @@ test('compare: a gate-zero patch is exact, and every report says so', async () =
   assert.equal(html.match(/data-chart="error"/g)?.length, 1);
   assert.doesNotMatch(html, /<script|<link|src="http/, 'self-contained: no script, stylesheet link or remote image');
 
-  const xml = convert(fs.readFileSync(reports[3]!, 'utf8'), { format: 'object' }) as { testsuites: { '@tests': string; '@failures': string; testsuite: { testcase: { '@name': string }[] } } };
+  const xml = convert(fs.readFileSync(reports[3]!, 'utf8'), { format: 'object' }) as {
+    testsuites: { '@tests': string; '@failures': string; testsuite: { testcase: { '@name': string }[] } };
+  };
   assert.equal(xml.testsuites['@failures'], '0');
-  assert.deepEqual(xml.testsuites.testsuite.testcase.map((c) => c['@name']), ['output output0 within exact', 'detections agree', 'latency overhead: within noise']);
+  assert.deepEqual(
+    xml.testsuites.testsuite.testcase.map((c) => c['@name']),
+    ['output output0 within exact', 'detections agree', 'latency overhead: within noise'],
+  );
 });
 
 test('compare: a NAM patch fails fp32 (exit 1) and reports how far the outputs and detections moved', async () => {
@@ -93,7 +109,10 @@ test('compare: RT-DETR detections are matched query by query (no NMS)', async ()
   assert.equal(json.detections.format, 'rtdetr-official');
   assert.equal(json.detections.refCount, 30);
   assert.ok(json.detections.matchedPct < 100 && json.detections.matchedPct > 0, `matched ${json.detections.matchedPct}`);
-  assert.deepEqual(json.outputs.map((o: { name: string }) => o.name), ['labels', 'boxes', 'scores']);
+  assert.deepEqual(
+    json.outputs.map((o: { name: string }) => o.name),
+    ['labels', 'boxes', 'scores'],
+  );
 });
 
 // The CUDA tests assert the branch this machine takes: no CUDA provider (every CI machine) or a working one.
@@ -105,7 +124,10 @@ test('validate --ep cuda without the CUDA provider is exit 3 with the fix', () =
   }
   assert.equal(r.code, 3);
   assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-  assert.match(r.stderr, /^onnx-attn: execution provider 'cuda' is unavailable \(.+\)\. Fix: .*npm install onnxruntime-node --onnxruntime-node-install=cuda12.*npm install-scripts approve onnxruntime-node.*CUDA 12 and cuDNN 9.*--fallback cpu/);
+  assert.match(
+    r.stderr,
+    /^onnx-attn: execution provider 'cuda' is unavailable \(.+\)\. Fix: .*npm install onnxruntime-node --onnxruntime-node-install=cuda12.*npm install-scripts approve onnxruntime-node.*CUDA 12 and cuDNN 9.*--fallback cpu/,
+  );
   assert.equal(r.stdout, '');
 });
 
@@ -178,8 +200,12 @@ test('inputs: zeros, a JSON file and a folder of images', async () => {
   const imgs = path.join(dir, 'images');
   fs.mkdirSync(imgs, { recursive: true });
   // A 200x100 red image: letterboxed to 128x128 it keeps its aspect, grey (114) bands above and below.
-  await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(path.join(imgs, 'a.png'));
-  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toFile(path.join(imgs, 'b.jpg'));
+  await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+    .png()
+    .toFile(path.join(imgs, 'a.png'));
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } })
+    .jpeg()
+    .toFile(path.join(imgs, 'b.jpg'));
   fs.writeFileSync(path.join(imgs, 'notes.txt'), 'not an image');
   const fromImages = JSON.parse((await runMain(['validate', v5, '--inputs', imgs, '--json', '--iters', '1'])).stdout);
   assert.equal(fromImages.inputs.sets, 2);
@@ -187,7 +213,10 @@ test('inputs: zeros, a JSON file and a folder of images', async () => {
   const [set] = await inputSets(imgs, [{ name: 'images', elemType: 1, dims: [1, 3, 128, 128] }]);
   const px = (c: number, y: number, x: number) => (set![0]!.data as Float32Array)[c * 128 * 128 + y * 128 + x]!;
   assert.deepEqual([px(0, 64, 64), px(1, 64, 64), px(2, 64, 64)], [1, 0, 0]);
-  assert.deepEqual([px(0, 5, 64), px(1, 5, 64), px(2, 5, 64)].map((v) => Math.round(v * 255)), [114, 114, 114]);
+  assert.deepEqual(
+    [px(0, 5, 64), px(1, 5, 64), px(2, 5, 64)].map((v) => Math.round(v * 255)),
+    [114, 114, 114],
+  );
 
   const json = path.join(dir, 'inputs.json');
   fs.writeFileSync(json, JSON.stringify({ images: { dims: [1, 3, 128, 128], data: new Array(3 * 128 * 128).fill(0.5) } }));
@@ -203,7 +232,15 @@ async function noisyImages(name: string, files: string[]): Promise<string> {
   const imgs = path.join(dir, name);
   fs.mkdirSync(imgs, { recursive: true });
   for (const [i, f] of files.entries()) {
-    await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 40 * i, g: 90, b: 200 - 40 * i }, noise: { type: 'gaussian', mean: 120 + 20 * i, sigma: 40 } } })
+    await sharp({
+      create: {
+        width: 160,
+        height: 120,
+        channels: 3,
+        background: { r: 40 * i, g: 90, b: 200 - 40 * i },
+        noise: { type: 'gaussian', mean: 120 + 20 * i, sigma: 40 },
+      },
+    })
       .png()
       .toFile(path.join(imgs, f));
   }
@@ -213,7 +250,20 @@ async function noisyImages(name: string, files: string[]): Promise<string> {
 test('validate: detection counts per input set are in every report, and compare counts the same boxes on the same inputs', async () => {
   const imgs = await noisyImages('noisy', ['a.png', 'b.png']);
   const reports = ['r.json', 'r.md', 'r.html', 'r.xml'].map((f) => path.join(dir, `det-${f}`));
-  const r = await runMain(['validate', v5, '--inputs', imgs, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--quiet', ...reports.flatMap((f) => ['--report', f])]);
+  const r = await runMain([
+    'validate',
+    v5,
+    '--inputs',
+    imgs,
+    '--conf',
+    '0.00005',
+    '--iters',
+    '1',
+    '--warmup',
+    '0',
+    '--quiet',
+    ...reports.flatMap((f) => ['--report', f]),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(fs.readFileSync(reports[0]!, 'utf8'));
   const d = json.detections;
@@ -239,7 +289,9 @@ test('validate: detection counts per input set are in every report, and compare 
   assert.ok(html.includes(`<h2>Detections</h2>\n<p class="meta" data-detections="${total}">${line}</p>`), html);
   assert.ok(html.includes(`<tr><td class="num">1</td><td class="num">${n1}</td></tr><tr><td class="num">2</td><td class="num">${n2}</td></tr>`));
 
-  const xml = convert(fs.readFileSync(reports[3]!, 'utf8'), { format: 'object' }) as { testsuites: { '@failures': string; testsuite: { testcase: { '@name': string; failure?: unknown; 'system-out'?: string }[] } } };
+  const xml = convert(fs.readFileSync(reports[3]!, 'utf8'), { format: 'object' }) as {
+    testsuites: { '@failures': string; testsuite: { testcase: { '@name': string; failure?: unknown; 'system-out'?: string }[] } };
+  };
   assert.equal(xml.testsuites['@failures'], '0');
   const c = xml.testsuites.testsuite.testcase.find((t) => t['@name'] === 'detections decoded');
   assert.ok(c, JSON.stringify(xml.testsuites.testsuite.testcase.map((t) => t['@name'])));
@@ -249,7 +301,10 @@ test('validate: detection counts per input set are in every report, and compare 
 
 test('validate: one input set reports its count without a per-set table; --detections off reports none', async () => {
   const on = ['r.json', 'r.md', 'r.xml'].map((f) => path.join(dir, `det1-${f}`));
-  assert.equal((await runMain(['validate', v5, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--quiet', ...on.flatMap((f) => ['--report', f])])).code, 0);
+  assert.equal(
+    (await runMain(['validate', v5, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--quiet', ...on.flatMap((f) => ['--report', f])])).code,
+    0,
+  );
   const [n] = JSON.parse(fs.readFileSync(on[0]!, 'utf8')).detections.perInput as [number];
   const compared = JSON.parse((await runMain(['compare', v5, v5, '--conf', '0.00005', '--iters', '1', '--warmup', '0', '--json'])).stdout);
   assert.ok(n > 0);
@@ -257,10 +312,18 @@ test('validate: one input set reports its count without a per-set table; --detec
   const md = fs.readFileSync(on[1]!, 'utf8');
   assert.ok(md.includes(`### Detections\n\ndetections (yolov5, conf 0.00005, iou 0.45): ${n} boxes in 1 image\n`), md);
   assert.doesNotMatch(md, /input set \| boxes/);
-  assert.match(fs.readFileSync(on[2]!, 'utf8'), new RegExp(`<testcase name="detections decoded" [^>]*>\\s*<system-out>detections \\(yolov5, conf 0\\.00005, iou 0\\.45\\): ${n} boxes in 1 image</system-out>`));
+  assert.match(
+    fs.readFileSync(on[2]!, 'utf8'),
+    new RegExp(
+      `<testcase name="detections decoded" [^>]*>\\s*<system-out>detections \\(yolov5, conf 0\\.00005, iou 0\\.45\\): ${n} boxes in 1 image</system-out>`,
+    ),
+  );
 
   const off = ['r.md', 'r.html', 'r.xml'].map((f) => path.join(dir, `det0-${f}`));
-  assert.equal((await runMain(['validate', v5, '--detections', 'off', '--iters', '1', '--warmup', '0', '--quiet', ...off.flatMap((f) => ['--report', f])])).code, 0);
+  assert.equal(
+    (await runMain(['validate', v5, '--detections', 'off', '--iters', '1', '--warmup', '0', '--quiet', ...off.flatMap((f) => ['--report', f])])).code,
+    0,
+  );
   for (const f of off) assert.doesNotMatch(fs.readFileSync(f, 'utf8'), /[Dd]etections/, f);
 });
 
@@ -268,7 +331,9 @@ test('--optimization disabled runs the graph as written: every inserted node sho
   const nam = patched('nam.onnx', ['--after', '23', '--module', 'NAM']);
   const r = await runMain(['validate', nam, '--optimization', 'disabled', '--profile', '--json', '--iters', '1', '--warmup', '0']);
   assert.equal(r.code, 0, r.stderr);
-  const nodes = JSON.parse(r.stdout).placement.inserted.map((n: { node: string }) => n.node).sort();
+  const nodes = JSON.parse(r.stdout)
+    .placement.inserted.map((n: { node: string }) => n.node)
+    .sort();
   assert.deepEqual(nodes, ['/onnx_attn/0_NAM/BatchNormalization', '/onnx_attn/0_NAM/Mul', '/onnx_attn/0_NAM/Sigmoid']);
 });
 
@@ -294,7 +359,10 @@ test('bad runtime flags are exit 2 before anything runs or is written', async ()
     [['compare', v5], /compare needs two models/],
     [['validate', v5, '--inputs', path.join(out, 'nope')], /no such file or folder/],
     [['validate', v5, '--shape', 'nope=1x3x128x128'], /--shape nope=\.\.\.: the model has no input 'nope'; its inputs are images/],
-    [['validate', v5, '--shape', 'images=1x3x64x64'], /--shape images=1x3x64x64: dim 2 of input 'images' is fixed at 128 in the model \[1,3,128,128\]; only its dynamic dims can be set/],
+    [
+      ['validate', v5, '--shape', 'images=1x3x64x64'],
+      /--shape images=1x3x64x64: dim 2 of input 'images' is fixed at 128 in the model \[1,3,128,128\]; only its dynamic dims can be set/,
+    ],
     [['validate', fixture('yolov5-dynamic-op12.onnx'), '--shape', 'images=1x3x64'], /input 'images' has 4 dims .*, not 3/],
     [['compare', v5, v5, '--tolerance', 'nope:atol=1'], /--tolerance nope:\.\.\.: .* has no output 'nope'; its outputs are output0/],
   ];

@@ -86,93 +86,213 @@ async function moduleTensors(output: string, pairs: { input: string; output: str
   }
 }
 
-test('checkpoints: every tensor equals torch.load; each layout patches its fixture as PyTorch computes; printed modules round-trip', { timeout: 300_000 }, async () => {
-  const dir = tmpDir();
-  const codeDir = path.join(dir, 'code');
-  fs.mkdirSync(codeDir);
-  const codeFile = (tag: string) => path.join(codeDir, `${tag}.py`);
-  for (const v of VARIANTS) {
-    const printed = torchCode(v.module, { opts: v.opts });
-    fs.writeFileSync(codeFile(v.tag), printed.code);
-    fs.writeFileSync(path.join(codeDir, `${v.tag}.json`), JSON.stringify({ className: printed.className, args: v.args }));
-  }
-  for (const [tag, module, opts] of [['fixture-nam', 'NAM', {}], ['fixture-cbam-u', 'CBAM', { variant: 'ultralytics' }], ['fixture-eca', 'ECA', {}], ['fixture-gam', 'GAM', {}]] as const) {
-    fs.writeFileSync(path.join(dir, `${tag}.py`), torchCode(module, { opts }).code);
-  }
-  python(['prepare', dir, codeDir]);
-
-  // 1. Every tensor of every fixture, exactly as torch.load reads it (fp16 widened exactly, views gathered).
-  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, [string, number[], string, number[]][]>;
-  assert.equal(Object.keys(expected).length, 10);
-  for (const [file, tensors] of Object.entries(expected)) {
-    const ckpt = readTorchCheckpoint(CKPT(file));
-    assert.deepEqual([...ckpt.tensors.keys()], tensors.map((t) => t[0]), file);
-    for (const [key, shape, , values] of tensors) {
-      const t = decodeTensor(ckpt.tensors.get(key)!);
-      assert.deepEqual(t.shape, shape, `${file} ${key}`);
-      assert.deepEqual(Array.from(t.data, Number), values, `${file} ${key}`);
+test(
+  'checkpoints: every tensor equals torch.load; each layout patches its fixture as PyTorch computes; printed modules round-trip',
+  { timeout: 300_000 },
+  async () => {
+    const dir = tmpDir();
+    const codeDir = path.join(dir, 'code');
+    fs.mkdirSync(codeDir);
+    const codeFile = (tag: string) => path.join(codeDir, `${tag}.py`);
+    for (const v of VARIANTS) {
+      const printed = torchCode(v.module, { opts: v.opts });
+      fs.writeFileSync(codeFile(v.tag), printed.code);
+      fs.writeFileSync(path.join(codeDir, `${v.tag}.json`), JSON.stringify({ className: printed.className, args: v.args }));
     }
-  }
+    for (const [tag, module, opts] of [
+      ['fixture-nam', 'NAM', {}],
+      ['fixture-cbam-u', 'CBAM', { variant: 'ultralytics' }],
+      ['fixture-eca', 'ECA', {}],
+      ['fixture-gam', 'GAM', {}],
+    ] as const) {
+      fs.writeFileSync(path.join(dir, `${tag}.py`), torchCode(module, { opts }).code);
+    }
+    python(['prepare', dir, codeDir]);
 
-  // 2. Each layout on its fixture, and 3. each printed module saved whole by PyTorch, through --weights.
-  const fixtureCases: Case[] = [
-    { name: 'yolov5 model pickled whole, fp16', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('yolov5-nam.pt'), module: 'NAM', opts: {}, args: [[32]], prefixes: ['model.24.'], bnEps: 1e-3 },
-    { name: 'yolov5 ema, fp32, --after head', model: 'yolov5-op12.onnx', insert: { after: 'head', module: 'NAM' }, checkpoint: CKPT('yolov5-head-nam-fp32.pt'), module: 'NAM', opts: {}, args: [[8], [16], [32]], prefixes: ['model.18.', 'model.22.', 'model.26.'], bnEps: 1e-3 },
-    { name: 'ultralytics model pickled whole, fp16', model: 'yolov8-op12.onnx', insert: { after: '21', module: 'CBAM', opts: { variant: 'ultralytics' } }, checkpoint: CKPT('ultralytics-cbam.pt'), module: 'CBAM', opts: { variant: 'ultralytics' }, args: [[32]], prefixes: ['model.22.'], bnEps: 1e-3 },
-    { name: "official RT-DETR {'model': state_dict}", model: 'rtdetr-official-op16.onnx', insert: { after: 'model/backbone/res_layers.2', module: 'NAM' }, checkpoint: CKPT('rtdetr-nam.pth'), module: 'NAM', opts: {}, args: [[16]], prefixes: ['backbone.res_layers.2.blocks.1.nam.'], bnEps: 1e-5 },
-    { name: "official RT-DETR {'ema': {'module'}}, point order", model: 'rtdetr-official-op16.onnx', insert: { after: 'head', module: 'ECA' }, checkpoint: CKPT('rtdetr-ema-eca.pth'), module: 'ECA', opts: {}, args: [[16], [16], [16]], prefixes: ['encoder.fpn_blocks.1.attn.', 'encoder.pan_blocks.0.attn.', 'encoder.pan_blocks.1.attn.'], bnEps: 1e-5 },
-    { name: 'bare state_dict', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('nam-bare.pth'), module: 'NAM', opts: {}, args: [[32]], prefixes: [''], bnEps: 1e-3 },
-    { name: 'views of one storage', model: 'yolov5-op12.onnx', insert: { after: '20', module: 'GAM' }, checkpoint: CKPT('gam-views.pt'), module: 'GAM', opts: {}, args: [[16]], prefixes: [''], bnEps: 1e-3 },
-    { name: 'yolov5, pickle protocol 5', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('yolov5-nam-p5.pt'), module: 'NAM', opts: {}, args: [[32]], prefixes: ['model.24.'], bnEps: 1e-3 },
-    { name: 'ultralytics model pickled whole, legacy format', model: 'yolov8-op12.onnx', insert: { after: '21', module: 'CBAM', opts: { variant: 'ultralytics' } }, checkpoint: CKPT('ultralytics-cbam-legacy.pt'), module: 'CBAM', opts: { variant: 'ultralytics' }, args: [[32]], prefixes: ['model.22.'], bnEps: 1e-3 },
-    { name: 'legacy non-zip format, fp16', model: 'yolov5-op12.onnx', insert: { after: '23', module: 'NAM' }, checkpoint: CKPT('nam-legacy.pt'), module: 'NAM', opts: {}, args: [[32]], prefixes: ['model.24.'], bnEps: 1e-3 },
-  ];
-  const codeOf = (module: string, opts: Record<string, string>) => {
-    const tag = module === 'CBAM' ? 'fixture-cbam-u' : module === 'ECA' ? 'fixture-eca' : module === 'GAM' ? 'fixture-gam' : 'fixture-nam';
-    assert.deepEqual(opts, module === 'CBAM' ? { variant: 'ultralytics' } : {});
-    return path.join(dir, `${tag}.py`);
-  };
-  const loopCases: Case[] = VARIANTS.map((v) => ({
-    name: `printed ${v.tag}`,
-    model: 'yolov5-op12.onnx',
-    insert: { after: '23', module: v.module, opts: v.opts },
-    checkpoint: path.join(dir, `loop-${v.tag}.pt`),
-    module: v.module,
-    opts: v.opts,
-    args: [v.args],
-    prefixes: ['model.24.'],
-    bnEps: 1e-3,
-  }));
-  const pyCases: object[] = [];
-  for (const c of [...fixtureCases, ...loopCases]) {
-    const out = path.join(dir, `${c.name.replace(/[^\w]+/g, '-')}.onnx`);
-    const result = await insertIntoFile(fixture(c.model), { ...c.insert, weights: c.checkpoint, output: out });
-    assert.equal(result.insertions.length, c.prefixes.length, c.name);
-    const hasWeights = c.module !== 'SimAM';
-    assert.deepEqual(result.insertions.map((i) => i.weightsPrefix), hasWeights ? c.prefixes : c.prefixes.map(() => undefined), c.name);
-    const tensors = await moduleTensors(out, result.insertions.map((i) => ({ input: i.moduleInput!, output: i.moduleOutput! })));
-    tensors.forEach((t, j) =>
-      pyCases.push({
-        name: `${c.name} #${j}`,
-        code: c.name.startsWith('printed') ? codeFile(c.name.slice('printed '.length)) : codeOf(c.module, c.opts),
-        className: c.module,
-        args: c.args[j],
-        checkpoint: c.checkpoint,
-        prefix: c.prefixes[j],
-        bnEps: c.bnEps,
-        ...t,
-      }),
-    );
-  }
-  const casesFile = path.join(dir, 'cases.json');
-  fs.writeFileSync(casesFile, JSON.stringify(pyCases));
-  const results = JSON.parse(python(['check', casesFile])) as { name: string; maxAbs: number; scale: number; shape: number[] }[];
-  assert.equal(results.length, 3 + 3 + 8 + VARIANTS.length);
-  for (const r of results) {
-    assert.ok(r.scale > 0.01, `${r.name}: the module's output is all but zero (max |y| ${r.scale}); the check would be empty`);
-    assert.ok(within(r.maxAbs, r.scale), `${r.name}: max |y_onnx − y_torch| = ${r.maxAbs} at max |y| ${r.scale}`);
-  }
-});
+    // 1. Every tensor of every fixture, exactly as torch.load reads it (fp16 widened exactly, views gathered).
+    const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, [string, number[], string, number[]][]>;
+    assert.equal(Object.keys(expected).length, 10);
+    for (const [file, tensors] of Object.entries(expected)) {
+      const ckpt = readTorchCheckpoint(CKPT(file));
+      assert.deepEqual(
+        [...ckpt.tensors.keys()],
+        tensors.map((t) => t[0]),
+        file,
+      );
+      for (const [key, shape, , values] of tensors) {
+        const t = decodeTensor(ckpt.tensors.get(key)!);
+        assert.deepEqual(t.shape, shape, `${file} ${key}`);
+        assert.deepEqual(Array.from(t.data, Number), values, `${file} ${key}`);
+      }
+    }
+
+    // 2. Each layout on its fixture, and 3. each printed module saved whole by PyTorch, through --weights.
+    const fixtureCases: Case[] = [
+      {
+        name: 'yolov5 model pickled whole, fp16',
+        model: 'yolov5-op12.onnx',
+        insert: { after: '23', module: 'NAM' },
+        checkpoint: CKPT('yolov5-nam.pt'),
+        module: 'NAM',
+        opts: {},
+        args: [[32]],
+        prefixes: ['model.24.'],
+        bnEps: 1e-3,
+      },
+      {
+        name: 'yolov5 ema, fp32, --after head',
+        model: 'yolov5-op12.onnx',
+        insert: { after: 'head', module: 'NAM' },
+        checkpoint: CKPT('yolov5-head-nam-fp32.pt'),
+        module: 'NAM',
+        opts: {},
+        args: [[8], [16], [32]],
+        prefixes: ['model.18.', 'model.22.', 'model.26.'],
+        bnEps: 1e-3,
+      },
+      {
+        name: 'ultralytics model pickled whole, fp16',
+        model: 'yolov8-op12.onnx',
+        insert: { after: '21', module: 'CBAM', opts: { variant: 'ultralytics' } },
+        checkpoint: CKPT('ultralytics-cbam.pt'),
+        module: 'CBAM',
+        opts: { variant: 'ultralytics' },
+        args: [[32]],
+        prefixes: ['model.22.'],
+        bnEps: 1e-3,
+      },
+      {
+        name: "official RT-DETR {'model': state_dict}",
+        model: 'rtdetr-official-op16.onnx',
+        insert: { after: 'model/backbone/res_layers.2', module: 'NAM' },
+        checkpoint: CKPT('rtdetr-nam.pth'),
+        module: 'NAM',
+        opts: {},
+        args: [[16]],
+        prefixes: ['backbone.res_layers.2.blocks.1.nam.'],
+        bnEps: 1e-5,
+      },
+      {
+        name: "official RT-DETR {'ema': {'module'}}, point order",
+        model: 'rtdetr-official-op16.onnx',
+        insert: { after: 'head', module: 'ECA' },
+        checkpoint: CKPT('rtdetr-ema-eca.pth'),
+        module: 'ECA',
+        opts: {},
+        args: [[16], [16], [16]],
+        prefixes: ['encoder.fpn_blocks.1.attn.', 'encoder.pan_blocks.0.attn.', 'encoder.pan_blocks.1.attn.'],
+        bnEps: 1e-5,
+      },
+      {
+        name: 'bare state_dict',
+        model: 'yolov5-op12.onnx',
+        insert: { after: '23', module: 'NAM' },
+        checkpoint: CKPT('nam-bare.pth'),
+        module: 'NAM',
+        opts: {},
+        args: [[32]],
+        prefixes: [''],
+        bnEps: 1e-3,
+      },
+      {
+        name: 'views of one storage',
+        model: 'yolov5-op12.onnx',
+        insert: { after: '20', module: 'GAM' },
+        checkpoint: CKPT('gam-views.pt'),
+        module: 'GAM',
+        opts: {},
+        args: [[16]],
+        prefixes: [''],
+        bnEps: 1e-3,
+      },
+      {
+        name: 'yolov5, pickle protocol 5',
+        model: 'yolov5-op12.onnx',
+        insert: { after: '23', module: 'NAM' },
+        checkpoint: CKPT('yolov5-nam-p5.pt'),
+        module: 'NAM',
+        opts: {},
+        args: [[32]],
+        prefixes: ['model.24.'],
+        bnEps: 1e-3,
+      },
+      {
+        name: 'ultralytics model pickled whole, legacy format',
+        model: 'yolov8-op12.onnx',
+        insert: { after: '21', module: 'CBAM', opts: { variant: 'ultralytics' } },
+        checkpoint: CKPT('ultralytics-cbam-legacy.pt'),
+        module: 'CBAM',
+        opts: { variant: 'ultralytics' },
+        args: [[32]],
+        prefixes: ['model.22.'],
+        bnEps: 1e-3,
+      },
+      {
+        name: 'legacy non-zip format, fp16',
+        model: 'yolov5-op12.onnx',
+        insert: { after: '23', module: 'NAM' },
+        checkpoint: CKPT('nam-legacy.pt'),
+        module: 'NAM',
+        opts: {},
+        args: [[32]],
+        prefixes: ['model.24.'],
+        bnEps: 1e-3,
+      },
+    ];
+    const codeOf = (module: string, opts: Record<string, string>) => {
+      const tag = module === 'CBAM' ? 'fixture-cbam-u' : module === 'ECA' ? 'fixture-eca' : module === 'GAM' ? 'fixture-gam' : 'fixture-nam';
+      assert.deepEqual(opts, module === 'CBAM' ? { variant: 'ultralytics' } : {});
+      return path.join(dir, `${tag}.py`);
+    };
+    const loopCases: Case[] = VARIANTS.map((v) => ({
+      name: `printed ${v.tag}`,
+      model: 'yolov5-op12.onnx',
+      insert: { after: '23', module: v.module, opts: v.opts },
+      checkpoint: path.join(dir, `loop-${v.tag}.pt`),
+      module: v.module,
+      opts: v.opts,
+      args: [v.args],
+      prefixes: ['model.24.'],
+      bnEps: 1e-3,
+    }));
+    const pyCases: object[] = [];
+    for (const c of [...fixtureCases, ...loopCases]) {
+      const out = path.join(dir, `${c.name.replace(/[^\w]+/g, '-')}.onnx`);
+      const result = await insertIntoFile(fixture(c.model), { ...c.insert, weights: c.checkpoint, output: out });
+      assert.equal(result.insertions.length, c.prefixes.length, c.name);
+      const hasWeights = c.module !== 'SimAM';
+      assert.deepEqual(
+        result.insertions.map((i) => i.weightsPrefix),
+        hasWeights ? c.prefixes : c.prefixes.map(() => undefined),
+        c.name,
+      );
+      const tensors = await moduleTensors(
+        out,
+        result.insertions.map((i) => ({ input: i.moduleInput!, output: i.moduleOutput! })),
+      );
+      tensors.forEach((t, j) =>
+        pyCases.push({
+          name: `${c.name} #${j}`,
+          code: c.name.startsWith('printed') ? codeFile(c.name.slice('printed '.length)) : codeOf(c.module, c.opts),
+          className: c.module,
+          args: c.args[j],
+          checkpoint: c.checkpoint,
+          prefix: c.prefixes[j],
+          bnEps: c.bnEps,
+          ...t,
+        }),
+      );
+    }
+    const casesFile = path.join(dir, 'cases.json');
+    fs.writeFileSync(casesFile, JSON.stringify(pyCases));
+    const results = JSON.parse(python(['check', casesFile])) as { name: string; maxAbs: number; scale: number; shape: number[] }[];
+    assert.equal(results.length, 3 + 3 + 8 + VARIANTS.length);
+    for (const r of results) {
+      assert.ok(r.scale > 0.01, `${r.name}: the module's output is all but zero (max |y| ${r.scale}); the check would be empty`);
+      assert.ok(within(r.maxAbs, r.scale), `${r.name}: max |y_onnx − y_torch| = ${r.maxAbs} at max |y| ${r.scale}`);
+    }
+  },
+);
 
 test('torch MODULE prints Python that compiles, with the YAML line and the shifted indexes', () => {
   const r = runBin(['torch', 'NAM', '--layer', '23', '--family', 'yolov5']);
@@ -182,11 +302,17 @@ test('torch MODULE prints Python that compiles, with the YAML line and the shift
   assert.match(r.stdout, /#        layer 24 -> 25 Detect: from \[17, 20, 23\] -> \[17, 20, 24\]$/m);
   const head = runBin(['torch', 'GAM', '--opt', 'variant=grouped', '--layer', '17', '--family', 'ultralytics', '--json']);
   assert.equal(head.code, 0, head.stderr);
-  const json = JSON.parse(head.stdout) as { options: Record<string, unknown>; yaml: { line: string; shifts: { from: number; to: number; newInputs: unknown[] }[] } };
+  const json = JSON.parse(head.stdout) as {
+    options: Record<string, unknown>;
+    yaml: { line: string; shifts: { from: number; to: number; newInputs: unknown[] }[] };
+  };
   assert.equal(json.options['variant'], 'grouped');
   assert.equal(json.yaml.line, '[-1, 1, GAM, []]  # 18');
   // yolov8.yaml: 20 Concat [-1, 9] keeps 9; 22 Detect [15, 18, 21] becomes [15, 19, 22] at 23.
-  assert.deepEqual(json.yaml.shifts.find((s) => s.from === 22), { from: 22, to: 23, type: 'Detect', inputs: [[15, 18, 21]], newInputs: [[15, 19, 22]] });
+  assert.deepEqual(
+    json.yaml.shifts.find((s) => s.from === 22),
+    { from: 22, to: 23, type: 'Detect', inputs: [[15, 18, 21]], newInputs: [[15, 19, 22]] },
+  );
   assert.deepEqual(json.yaml.shifts.find((s) => s.from === 20)?.newInputs, [[-1, 9]]);
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'm.py'), r.stdout);
@@ -212,17 +338,56 @@ test('--weights best.pt at the CLI: found prefixes, --weights-prefix, and the ca
   const ok = runBin(['insert', fixture('yolov5-op12.onnx'), '--after', '23', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '-o', out, '--json']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal((JSON.parse(ok.stdout) as { insertions: { weightsPrefix: string }[] }).insertions[0]!.weightsPrefix, 'model.24.');
-  const given = runBin(['insert', fixture('rtdetr-official-op16.onnx'), '--after', 'head:1', '--module', 'ECA', '--weights', CKPT('rtdetr-ema-eca.pth'), '--weights-prefix', 'encoder.pan_blocks.1.attn', '-o', out, '--force', '--json']);
+  const given = runBin([
+    'insert',
+    fixture('rtdetr-official-op16.onnx'),
+    '--after',
+    'head:1',
+    '--module',
+    'ECA',
+    '--weights',
+    CKPT('rtdetr-ema-eca.pth'),
+    '--weights-prefix',
+    'encoder.pan_blocks.1.attn',
+    '-o',
+    out,
+    '--force',
+    '--json',
+  ]);
   assert.equal(given.code, 0, given.stderr);
   assert.equal((JSON.parse(given.stdout) as { insertions: { weightsPrefix: string }[] }).insertions[0]!.weightsPrefix, 'encoder.pan_blocks.1.attn.');
   const cases: [string[], number, RegExp][] = [
     // head:1 alone: three ECAs fit and only one point asks.
-    [['--after', 'head:1', '--module', 'ECA', '--weights', CKPT('rtdetr-ema-eca.pth')], 2, /3 modules fit ECA at head:1 \(C=16\): encoder\.fpn_blocks\.1\.attn\. \(conv\.weight \[1, 1, 3\]\), encoder\.pan_blocks\.0\.attn\. .*pass --weights-prefix/],
-    [['--after', '17', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt')], 2, /no NAM in it fits model\.17 \(C=8\), which needs Channel_Att\.bn2\.weight \[8\]; found model\.10\. \(Channel_Att\.bn2\.weight \[16\]\), model\.24\. \(Channel_Att\.bn2\.weight \[32\]\)/],
-    [['--after', '23', '--module', 'SE', '--weights', CKPT('yolov5-nam.pt')], 2, /no module in it has SE's state_dict keys \(fc\.0\.weight, fc\.2\.weight, \.\.\.\)/],
-    [['--after', '23', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '--weights-prefix', 'model.99.'], 2, /has no tensor under --weights-prefix 'model\.99\.'; modules with NAM's keys: model\.10\. /],
-    [['--after', '23', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '--weights-prefix', 'model.10.'], 4, /yolov5-nam\.pt at model\.10\.: Channel_Att\.bn2\.weight has shape \[16\], expected \[32\] \(C=32\)/],
-    [['--after', 'head', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '--weights-prefix', 'model.10.,model.24.'], 2, /names 2 prefixes for 3 insertion points/],
+    [
+      ['--after', 'head:1', '--module', 'ECA', '--weights', CKPT('rtdetr-ema-eca.pth')],
+      2,
+      /3 modules fit ECA at head:1 \(C=16\): encoder\.fpn_blocks\.1\.attn\. \(conv\.weight \[1, 1, 3\]\), encoder\.pan_blocks\.0\.attn\. .*pass --weights-prefix/,
+    ],
+    [
+      ['--after', '17', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt')],
+      2,
+      /no NAM in it fits model\.17 \(C=8\), which needs Channel_Att\.bn2\.weight \[8\]; found model\.10\. \(Channel_Att\.bn2\.weight \[16\]\), model\.24\. \(Channel_Att\.bn2\.weight \[32\]\)/,
+    ],
+    [
+      ['--after', '23', '--module', 'SE', '--weights', CKPT('yolov5-nam.pt')],
+      2,
+      /no module in it has SE's state_dict keys \(fc\.0\.weight, fc\.2\.weight, \.\.\.\)/,
+    ],
+    [
+      ['--after', '23', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '--weights-prefix', 'model.99.'],
+      2,
+      /has no tensor under --weights-prefix 'model\.99\.'; modules with NAM's keys: model\.10\. /,
+    ],
+    [
+      ['--after', '23', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '--weights-prefix', 'model.10.'],
+      4,
+      /yolov5-nam\.pt at model\.10\.: Channel_Att\.bn2\.weight has shape \[16\], expected \[32\] \(C=32\)/,
+    ],
+    [
+      ['--after', 'head', '--module', 'NAM', '--weights', CKPT('yolov5-nam.pt'), '--weights-prefix', 'model.10.,model.24.'],
+      2,
+      /names 2 prefixes for 3 insertion points/,
+    ],
     [['--after', '23', '--module', 'NAM', '--weights-prefix', 'model.24.'], 2, /--weights-prefix names a module inside a --weights file; give --weights too/],
     [['--after', '23', '--module', 'NAM', '--weights', path.join(dir, 'missing.pt')], 2, /missing\.pt: no such file/],
   ];

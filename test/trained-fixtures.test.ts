@@ -31,11 +31,14 @@ const coco = JSON.parse(fs.readFileSync(path.join(VAL, 'instances.json'), 'utf8'
 const NAMES = { 0: 'circle', 1: 'square', 2: 'triangle' };
 
 test('trained.json lists one small detector per family, and inspect recognises each family and head', () => {
-  assert.deepEqual(trained.files.map((f) => [f.file, f.family]), [
-    ['yolov5-mini.onnx', 'yolov5'],
-    ['yolov8-mini.onnx', 'yolov8'],
-    ['rtdetr-mini.onnx', 'rtdetr'],
-  ]);
+  assert.deepEqual(
+    trained.files.map((f) => [f.file, f.family]),
+    [
+      ['yolov5-mini.onnx', 'yolov5'],
+      ['yolov8-mini.onnx', 'yolov8'],
+      ['rtdetr-mini.onnx', 'rtdetr'],
+    ],
+  );
   const shapes: Record<string, number[]> = { yolov5: [1, 1008, 8], yolov8: [1, 7, 336], rtdetr: [1, 100, 7] };
   for (const f of trained.files) {
     const file = path.join(DIR, f.file);
@@ -61,10 +64,16 @@ test('trained.json lists one small detector per family, and inspect recognises e
 });
 
 test('the validation set: YOLO labels and the COCO file give the same boxes on the same images', async () => {
-  assert.deepEqual(coco.categories.map((c) => [c.id, c.name]), Object.entries(NAMES).map(([k, v]) => [Number(k), v]));
+  assert.deepEqual(
+    coco.categories.map((c) => [c.id, c.name]),
+    Object.entries(NAMES).map(([k, v]) => [Number(k), v]),
+  );
   const images = fs.readdirSync(path.join(VAL, 'images')).sort();
   assert.equal(images.length, 50);
-  assert.deepEqual(coco.images.map((i) => i.file_name), images.map((f) => `images/${f}`));
+  assert.deepEqual(
+    coco.images.map((i) => i.file_name),
+    images.map((f) => `images/${f}`),
+  );
   let objects = 0;
   let nonSquare = 0;
   for (const im of coco.images) {
@@ -81,7 +90,12 @@ test('the validation set: YOLO labels and the COCO file give the same boxes on t
       const a = anns[k]!;
       const [x, y, bw, bh] = a.bbox as [number, number, number, number];
       assert.equal(c, a.category_id);
-      for (const [got, want] of [[cx, (x + bw / 2) / im.width], [cy, (y + bh / 2) / im.height], [w, bw / im.width], [h, bh / im.height]] as const) {
+      for (const [got, want] of [
+        [cx, (x + bw / 2) / im.width],
+        [cy, (y + bh / 2) / im.height],
+        [w, bw / im.width],
+        [h, bh / im.height],
+      ] as const) {
         assert.ok(Math.abs(got - want) < 1e-6, `${label} line ${k + 1}: ${got} vs ${want}`);
       }
       assert.ok(x >= 0 && y >= 0 && x + bw <= im.width + 1e-6 && y + bh <= im.height + 1e-6, `${label}: box inside the image`);

@@ -33,7 +33,12 @@ if (args[1] === '--images') {
   const s = Number(args[sizeAt + 1]);
   output = args[outAt + 1];
   for (const file of files) {
-    const raw = await sharp(file).removeAlpha().resize(s, s, { fit: 'contain', background: { r: 114, g: 114, b: 114 } }).toColourspace('srgb').raw().toBuffer();
+    const raw = await sharp(file)
+      .removeAlpha()
+      .resize(s, s, { fit: 'contain', background: { r: 114, g: 114, b: 114 } })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer();
     const inner = await sharp(file).resize(s, s, { fit: 'inside' }).raw().toBuffer({ resolveWithObject: true });
     // sharp centres the resized image: the left/top padding is the floor of half the spare pixels
     letterbox.push([inner.info.width, inner.info.height, Math.floor((s - inner.info.width) / 2), Math.floor((s - inner.info.height) / 2)]);

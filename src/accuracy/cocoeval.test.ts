@@ -151,54 +151,59 @@ suite('cocoEvaluate against another implementation', () => {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/trained/cocoeval.py');
   const numpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { encoding: 'utf8' });
 
-  test('a seeded random case (crowds, duplicates, jitter, tied scores, 3 classes over 12 images) agrees to 1e-9', { skip: numpy.status !== 0 ? 'no /usr/bin/python3 with numpy' : false }, () => {
-    const rand = seededRandom(7);
-    const gts: GroundTruth[] = [];
-    const dts: DetectionBox[] = [];
-    for (let img = 1; img <= 12; img++) {
-      for (let n = 0; n < 1 + Math.floor(rand() * 6); n++) {
-        const box: Xywh = [rand() * 200, rand() * 200, 5 + rand() * 60, 5 + rand() * 60];
-        const cat = Math.floor(rand() * 3);
-        gts.push(gt(img, cat, box, rand() < 0.1));
-        // Found (jittered) most of the time, sometimes twice; scores on a 0.05 grid so that ties happen.
-        for (let copy = 0; copy < (rand() < 0.2 ? 2 : rand() < 0.8 ? 1 : 0); copy++) {
-          const j = () => (rand() - 0.5) * 0.4 * Math.min(box[2], box[3]);
-          dts.push(dt(img, rand() < 0.9 ? cat : (cat + 1) % 3, [box[0] + j(), box[1] + j(), box[2] + j(), box[3] + j()], Math.round(rand() * 20) / 20));
+  test(
+    'a seeded random case (crowds, duplicates, jitter, tied scores, 3 classes over 12 images) agrees to 1e-9',
+    { skip: numpy.status !== 0 ? 'no /usr/bin/python3 with numpy' : false },
+    () => {
+      const rand = seededRandom(7);
+      const gts: GroundTruth[] = [];
+      const dts: DetectionBox[] = [];
+      for (let img = 1; img <= 12; img++) {
+        for (let n = 0; n < 1 + Math.floor(rand() * 6); n++) {
+          const box: Xywh = [rand() * 200, rand() * 200, 5 + rand() * 60, 5 + rand() * 60];
+          const cat = Math.floor(rand() * 3);
+          gts.push(gt(img, cat, box, rand() < 0.1));
+          // Found (jittered) most of the time, sometimes twice; scores on a 0.05 grid so that ties happen.
+          for (let copy = 0; copy < (rand() < 0.2 ? 2 : rand() < 0.8 ? 1 : 0); copy++) {
+            const j = () => (rand() - 0.5) * 0.4 * Math.min(box[2], box[3]);
+            dts.push(dt(img, rand() < 0.9 ? cat : (cat + 1) % 3, [box[0] + j(), box[1] + j(), box[2] + j(), box[3] + j()], Math.round(rand() * 20) / 20));
+          }
         }
+        for (let n = 0; n < Math.floor(rand() * 3); n++)
+          dts.push(dt(img, Math.floor(rand() * 3), [rand() * 200, rand() * 200, 10 + rand() * 40, 10 + rand() * 40], Math.round(rand() * 20) / 20));
       }
-      for (let n = 0; n < Math.floor(rand() * 3); n++) dts.push(dt(img, Math.floor(rand() * 3), [rand() * 200, rand() * 200, 10 + rand() * 40, 10 + rand() * 40], Math.round(rand() * 20) / 20));
-    }
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-coco-'));
-    const file = path.join(dir, 'case.json');
-    const snake = {
-      gts: gts.map((g) => ({ image_id: g.imageId, category_id: g.categoryId, bbox: g.bbox, area: g.area, iscrowd: g.iscrowd ? 1 : 0 })),
-      dets: dts.map((d) => ({ image_id: d.imageId, category_id: d.categoryId, bbox: d.bbox, score: d.score })),
-    };
-    fs.writeFileSync(file, JSON.stringify(snake));
-    const py = [
-      'import json, sys, importlib.util',
-      `spec = importlib.util.spec_from_file_location('cocoeval', ${JSON.stringify(script)})`,
-      'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)',
-      `c = json.load(open(${JSON.stringify(file)}))`,
-      // Later versions of the script take the data set's image ids too.
-      'import inspect',
-      'extra = {"img_ids": sorted({g["image_id"] for g in c["gts"]} | {d["image_id"] for d in c["dets"]})} if "img_ids" in inspect.signature(m.evaluate).parameters else {}',
-      'r = m.evaluate(c["gts"], c["dets"], [0, 1, 2], **extra)',
-      'print(json.dumps({"map50": r["mAP50"], "map5095": r["mAP5095"], "ar": r["mAR100"], "perClass": [[r["perClass"][k]["AP50"], r["perClass"][k]["AP5095"]] for k in (0, 1, 2)]}))',
-    ].join('\n');
-    const out = spawnSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' });
-    fs.rmSync(dir, { recursive: true, force: true });
-    assert.equal(out.status, 0, out.stderr);
-    const theirs = JSON.parse(out.stdout) as { map50: number; map5095: number; ar: number; perClass: [number, number][] };
-    const ours = cocoEvaluate(gts, dts, { categoryIds: [0, 1, 2] });
-    assert.ok(ours.map5095 > 0.2 && ours.map5095 < 0.9, `a case that is neither trivial nor hopeless: ${ours.map5095}`);
-    const close = (a: number | null, b: number, what: string) => assert.ok(a !== null && Math.abs(a - b) <= 1e-9, `${what}: ${a} vs ${b}`);
-    close(ours.map50, theirs.map50, 'mAP50');
-    close(ours.map5095, theirs.map5095, 'mAP50-95');
-    close(ours.ar, theirs.ar, 'AR100');
-    ours.perCategory.forEach((c, k) => {
-      close(c.ap50, theirs.perClass[k]![0], `class ${k} AP50`);
-      close(c.ap5095, theirs.perClass[k]![1], `class ${k} AP50-95`);
-    });
-  });
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-coco-'));
+      const file = path.join(dir, 'case.json');
+      const snake = {
+        gts: gts.map((g) => ({ image_id: g.imageId, category_id: g.categoryId, bbox: g.bbox, area: g.area, iscrowd: g.iscrowd ? 1 : 0 })),
+        dets: dts.map((d) => ({ image_id: d.imageId, category_id: d.categoryId, bbox: d.bbox, score: d.score })),
+      };
+      fs.writeFileSync(file, JSON.stringify(snake));
+      const py = [
+        'import json, sys, importlib.util',
+        `spec = importlib.util.spec_from_file_location('cocoeval', ${JSON.stringify(script)})`,
+        'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)',
+        `c = json.load(open(${JSON.stringify(file)}))`,
+        // Later versions of the script take the data set's image ids too.
+        'import inspect',
+        'extra = {"img_ids": sorted({g["image_id"] for g in c["gts"]} | {d["image_id"] for d in c["dets"]})} if "img_ids" in inspect.signature(m.evaluate).parameters else {}',
+        'r = m.evaluate(c["gts"], c["dets"], [0, 1, 2], **extra)',
+        'print(json.dumps({"map50": r["mAP50"], "map5095": r["mAP5095"], "ar": r["mAR100"], "perClass": [[r["perClass"][k]["AP50"], r["perClass"][k]["AP5095"]] for k in (0, 1, 2)]}))',
+      ].join('\n');
+      const out = spawnSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8' });
+      fs.rmSync(dir, { recursive: true, force: true });
+      assert.equal(out.status, 0, out.stderr);
+      const theirs = JSON.parse(out.stdout) as { map50: number; map5095: number; ar: number; perClass: [number, number][] };
+      const ours = cocoEvaluate(gts, dts, { categoryIds: [0, 1, 2] });
+      assert.ok(ours.map5095 > 0.2 && ours.map5095 < 0.9, `a case that is neither trivial nor hopeless: ${ours.map5095}`);
+      const close = (a: number | null, b: number, what: string) => assert.ok(a !== null && Math.abs(a - b) <= 1e-9, `${what}: ${a} vs ${b}`);
+      close(ours.map50, theirs.map50, 'mAP50');
+      close(ours.map5095, theirs.map5095, 'mAP50-95');
+      close(ours.ar, theirs.ar, 'AR100');
+      ours.perCategory.forEach((c, k) => {
+        close(c.ap50, theirs.perClass[k]![0], `class ${k} AP50`);
+        close(c.ap5095, theirs.perClass[k]![1], `class ${k} AP50-95`);
+      });
+    },
+  );
 });

@@ -207,7 +207,9 @@ export function cocoEvaluate(gts: readonly GroundTruth[], dts: readonly Detectio
   let pooledGt = 0;
 
   for (const [k, cat] of categoryIds.entries()) {
-    const evals = imageIds.map((img) => evaluateImage(gtBy.get(key(img, cat)) ?? [], dtBy.get(key(img, cat)) ?? [], areaRange, maxDets)).filter((e): e is ImageEval => e !== null);
+    const evals = imageIds
+      .map((img) => evaluateImage(gtBy.get(key(img, cat)) ?? [], dtBy.get(key(img, cat)) ?? [], areaRange, maxDets))
+      .filter((e): e is ImageEval => e !== null);
     const groundTruths = imageIds.reduce((n, img) => n + (gtBy.get(key(img, cat))?.length ?? 0), 0);
     const detections = evals.reduce((n, e) => n + e.dtScores.length, 0);
     if (evals.length === 0) {

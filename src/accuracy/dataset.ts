@@ -84,7 +84,8 @@ async function loadCoco(source: string): Promise<Dataset> {
     const candidates = [path.resolve(dir, im.file_name), path.resolve(dir, 'images', im.file_name)];
     const file = candidates.find((f) => fs.existsSync(f));
     if (!file) throw fail(source, `images[${i}]: ${im.file_name} is neither beside the file nor in images/ beside it`);
-    if (!finite(im.width) || !finite(im.height) || im.width <= 0 || im.height <= 0) throw fail(source, `images[${i}] (${im.file_name}) needs a positive "width" and "height"`);
+    if (!finite(im.width) || !finite(im.height) || im.width <= 0 || im.height <= 0)
+      throw fail(source, `images[${i}] (${im.file_name}) needs a positive "width" and "height"`);
     return { id: im.id, file, width: im.width, height: im.height };
   });
   const imageIds = new Set(images.map((im) => im.id));
@@ -98,7 +99,8 @@ async function loadCoco(source: string): Promise<Dataset> {
     const where = `annotations[${i}]`;
     if (!isRecord(a) || !finite(a.image_id) || !finite(a.category_id)) throw fail(source, `${where} needs a numeric "image_id" and "category_id"`);
     const bbox = a.bbox;
-    if (!Array.isArray(bbox) || bbox.length !== 4 || !bbox.every(finite) || bbox[2]! < 0 || bbox[3]! < 0) throw fail(source, `${where}: "bbox" must be [x, y, width, height] with width and height ≥ 0`);
+    if (!Array.isArray(bbox) || bbox.length !== 4 || !bbox.every(finite) || bbox[2]! < 0 || bbox[3]! < 0)
+      throw fail(source, `${where}: "bbox" must be [x, y, width, height] with width and height ≥ 0`);
     if (!imageIds.has(a.image_id)) throw fail(source, `${where}: image_id ${a.image_id} is not in "images"`);
     if (!categoryIds.has(a.category_id)) throw fail(source, `${where}: category_id ${a.category_id} is not in "categories"`);
     const [x, y, w, h] = bbox as [number, number, number, number];
@@ -134,13 +136,15 @@ async function loadYoloYaml(source: string, file: string): Promise<Dataset> {
 }
 
 function listImages(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true }) as string[])
-    .map(String)
-    .filter((f) => IMAGE.test(f))
-    .sort()
-    .map((f) => path.join(dir, f))
-    // Regular files only: a FIFO named x.jpg would block the decoder.
-    .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile());
+  return (
+    (fs.readdirSync(dir, { recursive: true }) as string[])
+      .map(String)
+      .filter((f) => IMAGE.test(f))
+      .sort()
+      .map((f) => path.join(dir, f))
+      // Regular files only: a FIFO named x.jpg would block the decoder.
+      .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile())
+  );
 }
 
 /** ultralytics' img2label_paths: the last `/images/` becomes `/labels/`, the extension `.txt`. */
@@ -204,7 +208,11 @@ async function loadYolo(source: string, imagesDir: string, names: string[]): Pro
       annotations.push({ imageId: id, categoryId: cls, bbox: [(cx - w / 2) * width, (cy - h / 2) * height, bw, bh], area: bw * bh, iscrowd: false });
     }
   }
-  if (labelled === 0) throw usage(source, `none of the ${files.length} images has a label file (looked for ${path.relative(process.cwd(), labelPathOf(files[0]!)) || labelPathOf(files[0]!)} and a .txt beside each image); ${HOW}`);
+  if (labelled === 0)
+    throw usage(
+      source,
+      `none of the ${files.length} images has a label file (looked for ${path.relative(process.cwd(), labelPathOf(files[0]!)) || labelPathOf(files[0]!)} and a .txt beside each image); ${HOW}`,
+    );
   const count = Math.max(names.length, ...[...classes].map((c) => c + 1));
   const categories = Array.from({ length: count }, (_, id) => ({ id, name: names[id] ?? String(id) }));
   return { source, kind: 'yolo', images, categories, annotations };

@@ -17,14 +17,19 @@ let dir: string;
 async function labelled(file: string, w: number, h: number, boxes: [number, number, number, number, number][], labelFile = labelPathOf(file)): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.mkdirSync(path.dirname(labelFile), { recursive: true });
-  await sharp({ create: { width: w, height: h, channels: 3, background: { r: 30, g: 120, b: 200 } } }).png().toFile(file);
+  await sharp({ create: { width: w, height: h, channels: 3, background: { r: 30, g: 120, b: 200 } } })
+    .png()
+    .toFile(file);
   fs.writeFileSync(labelFile, boxes.map((b) => b.join(' ')).join('\n') + '\n');
 }
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-acc-'));
   // A landscape and a portrait image: the letterbox pads top/bottom for one, left/right for the other.
-  await labelled(path.join(dir, 'yolo/images/a.png'), 160, 120, [[0, 0.5, 0.5, 0.25, 0.5], [1, 0.2, 0.3, 0.1, 0.2]]);
+  await labelled(path.join(dir, 'yolo/images/a.png'), 160, 120, [
+    [0, 0.5, 0.5, 0.25, 0.5],
+    [1, 0.2, 0.3, 0.1, 0.2],
+  ]);
   await labelled(path.join(dir, 'yolo/images/b.png'), 90, 200, [[1, 0.5, 0.25, 0.8, 0.3]]);
 });
 
@@ -64,7 +69,14 @@ function perfectDetections(ds: Dataset, shift = 0): [number, number, number, num
       .filter((a) => a.imageId === im.id)
       .map((a) => {
         const [x, y, w, h] = a.bbox;
-        return [x * g.gain + g.padX + shift, y * g.gain + g.padY, (x + w) * g.gain + g.padX + shift, (y + h) * g.gain + g.padY, a.categoryId, 0.9] as [number, number, number, number, number, number];
+        return [x * g.gain + g.padX + shift, y * g.gain + g.padY, (x + w) * g.gain + g.padX + shift, (y + h) * g.gain + g.padY, a.categoryId, 0.9] as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
       });
   });
 }
@@ -94,13 +106,19 @@ suite('datasets', () => {
     assert.equal(viaImages.annotations.length, 3);
     await labelled(path.join(dir, 'flat/a.png'), 64, 64, [[2, 0.5, 0.5, 0.5, 0.5]], path.join(dir, 'flat/a.txt'));
     const flat = await loadDataset(path.join(dir, 'flat'));
-    assert.deepEqual(flat.annotations.map((a) => a.bbox), [[16, 16, 32, 32]]);
+    assert.deepEqual(
+      flat.annotations.map((a) => a.bbox),
+      [[16, 16, 32, 32]],
+    );
     assert.equal(flat.categories.length, 3);
     await labelled(path.join(dir, 'root/images/val/c.png'), 50, 50, [[1, 0.5, 0.5, 0.2, 0.2]]);
     await labelled(path.join(dir, 'root/images/train/d.png'), 50, 50, [[0, 0.5, 0.5, 0.2, 0.2]]);
     fs.writeFileSync(path.join(dir, 'root/data.yaml'), 'path: .\ntrain: images/train\nval: images/val\nnames:\n  0: circle\n  1: square\n');
     const root = await loadDataset(path.join(dir, 'root'));
-    assert.deepEqual(root.images.map((im) => path.basename(im.file)), ['c.png']);
+    assert.deepEqual(
+      root.images.map((im) => path.basename(im.file)),
+      ['c.png'],
+    );
     assert.deepEqual(root.categories, [
       { id: 0, name: 'circle' },
       { id: 1, name: 'square' },
@@ -126,21 +144,34 @@ suite('datasets', () => {
     const ds = await loadDataset(file);
     assert.equal(ds.kind, 'coco');
     assert.deepEqual(ds.images, [{ id: 7, file: path.join(dir, 'yolo/images/a.png'), width: 160, height: 120 }]);
-    assert.deepEqual(ds.categories.map((c) => c.id), [3, 5]);
+    assert.deepEqual(
+      ds.categories.map((c) => c.id),
+      [3, 5],
+    );
     assert.deepEqual(ds.annotations[1], { imageId: 7, categoryId: 5, bbox: [0, 0, 10, 10], area: 100, iscrowd: true });
   });
 
   test('bad datasets: a missing path is a usage error (2), bad content is the file at fault (4), each naming the place', async () => {
-    await assert.rejects(loadDataset(path.join(dir, 'nope')), (e: Error & { exitCode: number }) => e.exitCode === 2 && /no such file or folder/.test(e.message));
+    await assert.rejects(
+      loadDataset(path.join(dir, 'nope')),
+      (e: Error & { exitCode: number }) => e.exitCode === 2 && /no such file or folder/.test(e.message),
+    );
     await labelled(path.join(dir, 'bad/images/a.png'), 32, 32, [], path.join(dir, 'bad/labels/a.txt'));
     fs.writeFileSync(path.join(dir, 'bad/labels/a.txt'), '0 0.5 0.5 0.2\n');
-    await assert.rejects(loadDataset(path.join(dir, 'bad')), (e: Error & { exitCode: number }) => e.exitCode === 4 && e.message.includes(`${path.join(dir, 'bad/labels/a.txt')}:1: 4 values; expected class cx cy w h`));
+    await assert.rejects(
+      loadDataset(path.join(dir, 'bad')),
+      (e: Error & { exitCode: number }) =>
+        e.exitCode === 4 && e.message.includes(`${path.join(dir, 'bad/labels/a.txt')}:1: 4 values; expected class cx cy w h`),
+    );
     fs.mkdirSync(path.join(dir, 'unlabelled'));
     fs.copyFileSync(path.join(dir, 'bad/images/a.png'), path.join(dir, 'unlabelled/a.png'));
     await assert.rejects(loadDataset(path.join(dir, 'unlabelled')), /none of the 1 images has a label file/);
     const json = path.join(dir, 'bad.json');
     fs.writeFileSync(json, JSON.stringify({ images: [], annotations: [{ image_id: 1, category_id: 1, bbox: [0, 0, 1] }], categories: [] }));
-    await assert.rejects(loadDataset(json), (e: Error & { exitCode: number }) => e.exitCode === 4 && /annotations\[0\]: "bbox" must be \[x, y, width, height\]/.test(e.message));
+    await assert.rejects(
+      loadDataset(json),
+      (e: Error & { exitCode: number }) => e.exitCode === 4 && /annotations\[0\]: "bbox" must be \[x, y, width, height\]/.test(e.message),
+    );
   });
 });
 
@@ -152,10 +183,13 @@ suite('evaluateModels', () => {
     assert.equal(perfect[0]!.classMap, 'index');
     assert.ok(Math.abs(perfect[0]!.map5095! - 1) < 1e-6, `perfect: ${perfect[0]!.map5095}`);
     assert.ok(perfect[0]!.pr50.every((p) => Math.abs(p - 1) < 1e-6));
-    assert.deepEqual(perfect[0]!.perClass.map((c) => [c.class, c.instances]), [
-      [0, 1],
-      [1, 2],
-    ]);
+    assert.deepEqual(
+      perfect[0]!.perClass.map((c) => [c.class, c.instances]),
+      [
+        [0, 1],
+        [1, 2],
+      ],
+    );
     assert.ok(shifted[0]!.map5095! < 0.9 && shifted[0]!.map50! === perfect[0]!.map50, `shifted: ${shifted[0]!.map5095}`);
     assert.equal(perfect[0]!.conf, 0.001);
     assert.equal(perfect[0]!.iou, 0.7);
@@ -188,9 +222,21 @@ suite('evaluateModels', () => {
 
   test('classes map to categories: by order onto COCO ids, by names, or as given', async () => {
     const ds = await loadDataset(path.join(dir, 'yolo'));
-    const coco: Dataset = { ...ds, categories: [{ id: 3, name: 'circle' }, { id: 9, name: 'square' }], annotations: ds.annotations.map((a) => ({ ...a, categoryId: a.categoryId === 0 ? 3 : 9 })) };
+    const coco: Dataset = {
+      ...ds,
+      categories: [
+        { id: 3, name: 'circle' },
+        { id: 9, name: 'square' },
+      ],
+      annotations: ds.annotations.map((a) => ({ ...a, categoryId: a.categoryId === 0 ? 3 : 9 })),
+    };
     const run = (classMap?: string, classNames: string[] = []) =>
-      evaluateModels([{ session: scriptedSession(perfectDetections(ds)), format: 'yolov8', family: 'yolov8', classNames }], SPECS, coco, classMap ? { dataset: 'x', classMap } : {}).then((r) => r[0]!);
+      evaluateModels(
+        [{ session: scriptedSession(perfectDetections(ds)), format: 'yolov8', family: 'yolov8', classNames }],
+        SPECS,
+        coco,
+        classMap ? { dataset: 'x', classMap } : {},
+      ).then((r) => r[0]!);
     const byOrder = await run();
     assert.equal(byOrder.classMap, 'order');
     assert.ok(Math.abs(byOrder.map5095! - 1) < 1e-6);

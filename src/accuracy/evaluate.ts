@@ -73,10 +73,12 @@ const orNull = (v: number) => (v < 0 ? null : v);
 
 /** Checks the accuracy options as the CLI checks its flags. */
 export function checkAccuracyOptions(o: AccuracyOptions): void {
-  if (o.dataset !== undefined && (typeof o.dataset !== 'string' || o.dataset === '')) throw new UsageError('dataset: expected a folder, a data.yaml or a COCO .json path');
+  if (o.dataset !== undefined && (typeof o.dataset !== 'string' || o.dataset === ''))
+    throw new UsageError('dataset: expected a folder, a data.yaml or a COCO .json path');
   numberIn('datasetConf', o.datasetConf, 0, 1);
   numberIn('datasetIou', o.datasetIou, 0, 1);
-  if (o.datasetMultiLabel !== undefined && typeof o.datasetMultiLabel !== 'boolean') throw new UsageError(`datasetMultiLabel ${JSON.stringify(o.datasetMultiLabel)}: expected true or false`);
+  if (o.datasetMultiLabel !== undefined && typeof o.datasetMultiLabel !== 'boolean')
+    throw new UsageError(`datasetMultiLabel ${JSON.stringify(o.datasetMultiLabel)}: expected true or false`);
   if (o.classMap !== undefined) parseClassMap(o.classMap);
   if (o.dataset === undefined) {
     const stray = (['datasetConf', 'datasetIou', 'datasetMultiLabel', 'classMap'] as const).find((k) => o[k] !== undefined);
@@ -107,12 +109,17 @@ export function modelClassNames(metadata: readonly { key: string; value: string 
 }
 
 /** Resolves the class map for a dataset, and says how it was made. */
-export function resolveClassMap(text: string | undefined, dataset: Dataset, modelNames: readonly string[]): { map: Map<number, number>; how: AccuracyReport['classMap'] } {
+export function resolveClassMap(
+  text: string | undefined,
+  dataset: Dataset,
+  modelNames: readonly string[],
+): { map: Map<number, number>; how: AccuracyReport['classMap'] } {
   const parsed = parseClassMap(text ?? 'auto');
   if (parsed !== 'auto') {
     const known = new Set(dataset.categories.map((c) => c.id));
     const unknown = [...parsed.values()].find((id) => !known.has(id));
-    if (unknown !== undefined) throw new UsageError(`class map: category ${unknown} is not in ${dataset.source} (its categories: ${dataset.categories.map((c) => c.id).join(', ')})`);
+    if (unknown !== undefined)
+      throw new UsageError(`class map: category ${unknown} is not in ${dataset.source} (its categories: ${dataset.categories.map((c) => c.id).join(', ')})`);
     return { map: parsed, how: 'given' };
   }
   const cats = dataset.categories;
@@ -247,11 +254,20 @@ export interface ModelToScore {
 }
 
 /** Loads the dataset (unless given, loaded already), opens a session per model, scores them all and closes the sessions. */
-export async function scoreOnDataset(models: readonly ModelToScore[], specs: readonly InputSpec[], settings: RunSettings, options: AccuracyOptions, loaded?: Dataset): Promise<AccuracyReport[]> {
+export async function scoreOnDataset(
+  models: readonly ModelToScore[],
+  specs: readonly InputSpec[],
+  settings: RunSettings,
+  options: AccuracyOptions,
+  loaded?: Dataset,
+): Promise<AccuracyReport[]> {
   checkAccuracyOptions(options);
   if (options.dataset === undefined) throw new UsageError('scoreOnDataset needs a dataset');
   const undecodable = models.find((m) => m.format === null);
-  if (undecodable) throw new ModelError(`--dataset: the outputs of the ${undecodable.label} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`);
+  if (undecodable)
+    throw new ModelError(
+      `--dataset: the outputs of the ${undecodable.label} are not a detector format onnx-attn decodes (YOLOv5, YOLOv8/11, RT-DETR); accuracy needs boxes`,
+    );
   const dataset = loaded ?? (await loadDataset(options.dataset));
   const sessions: ModelSession[] = [];
   try {

@@ -23,7 +23,12 @@ const roundHalfEven = (x: number) => {
  * ultralytics' LetterBox for an image of w0×h0 into h×w: scale r = min(h/h0, w/w0), size round(w0·r)×round(h0·r),
  * padding split as round(d/2 ∓ 0.1) on either side.
  */
-export function letterboxGeometry(w0: number, h0: number, h: number, w: number): LetterboxGeometry & { width: number; height: number; right: number; bottom: number } {
+export function letterboxGeometry(
+  w0: number,
+  h0: number,
+  h: number,
+  w: number,
+): LetterboxGeometry & { width: number; height: number; right: number; bottom: number } {
   const gain = Math.min(h / h0, w / w0);
   const width = Math.max(1, roundHalfEven(w0 * gain));
   const height = Math.max(1, roundHalfEven(h0 * gain));
@@ -47,8 +52,8 @@ function linearWeights(dst: number, src: number, clampEdges: boolean): { offset:
     let i = Math.floor(f);
     f = f32(f - i);
     // Columns are clamped here; rows past an edge read the edge row twice instead (as OpenCV does).
-    if (clampEdges && i < 0) (f = 0), (i = 0);
-    if (clampEdges && i >= src - 1) (f = 0), (i = src - 1);
+    if (clampEdges && i < 0) ((f = 0), (i = 0));
+    if (clampEdges && i >= src - 1) ((f = 0), (i = src - 1));
     offset[d] = i;
     weight[2 * d] = round(f32(f32(1 - f) * 2048));
     weight[2 * d + 1] = round(f32(f * 2048));
@@ -108,7 +113,11 @@ export function resizeLinearCv(src: Uint8Array, sw: number, sh: number, dw: numb
  * Letterbox to [H, W] as ultralytics' LetterBox does: decoded (EXIF orientation applied, as OpenCV's imread does),
  * resized by OpenCV's bilinear rule unless the size is already right, centred on grey 114; RGB, CHW, /255.
  */
-export async function letterboxImage(file: string, h: number, w: number): Promise<{ data: Float32Array; geometry: LetterboxGeometry; width: number; height: number }> {
+export async function letterboxImage(
+  file: string,
+  h: number,
+  w: number,
+): Promise<{ data: Float32Array; geometry: LetterboxGeometry; width: number; height: number }> {
   const sharp = (await import('sharp')).default;
   let decoded: { data: Buffer; info: { width: number; height: number } };
   try {

@@ -35,7 +35,9 @@ export function formatInspect(r: InspectResult): string {
     .map(([d, v]) => `${d} ${v}`)
     .join(', ');
   out.push(`model     ${r.path ?? '(memory)'}`);
-  out.push(`family    ${r.family}   opset ${opsets}   IR ${r.irVersion}   ${r.nodeCount} nodes   ${r.initializerCount} initializers${r.externalData ? '   external data' : ''}`);
+  out.push(
+    `family    ${r.family}   opset ${opsets}   IR ${r.irVersion}   ${r.nodeCount} nodes   ${r.initializerCount} initializers${r.externalData ? '   external data' : ''}`,
+  );
   if (r.producer) out.push(`producer  ${r.producer}`);
   for (const i of r.inputs) out.push(`input     ${i.name}  ${i.dtype}  ${shapeText(i.shape)}`);
   for (const o of r.outputs) out.push(`output    ${o.name}  ${o.dtype}  ${shapeText(o.shape)}`);
@@ -101,7 +103,9 @@ function insertionTable(insertions: readonly Insertion[]): string {
     `${i.module}(${i.variant})${i.gate === 'zero' ? ' gate=0' : ''}`,
     count(i.params),
     count(i.macs),
-    Object.values(i.ops).reduce((a, b) => a + b, 0).toString(),
+    Object.values(i.ops)
+      .reduce((a, b) => a + b, 0)
+      .toString(),
     i.rewired.join(', ') || '-',
   ]);
   return table(['k', 'point', 'tensor', 'shape', 'module', 'params', 'MACs', 'ops', 'rewired consumers'], rows);
@@ -157,7 +161,16 @@ export function formatModules(modules: ModuleDescription[]): string {
       lines.push(`  --opt ${o.key}=${values} (default ${o.default}): ${o.describe}`);
     }
     if (m.options.length === 0) lines.push('  no options');
-    const rows = m.examples.map((e) => [e.context, e.variant, count(e.params), count(e.macs), String(e.opCount), Object.entries(e.ops).map(([k, v]) => (v > 1 ? `${k}×${v}` : k)).join(' ')]);
+    const rows = m.examples.map((e) => [
+      e.context,
+      e.variant,
+      count(e.params),
+      count(e.macs),
+      String(e.opCount),
+      Object.entries(e.ops)
+        .map(([k, v]) => (v > 1 ? `${k}×${v}` : k))
+        .join(' '),
+    ]);
     lines.push(
       table(['example', 'variant', 'params', 'MACs', 'ops', 'op types'], rows)
         .split('\n')
@@ -175,7 +188,12 @@ const epLine = (e: { requested: string[]; used: string[]; fallbackReason: string
 
 export function formatValidate(r: ValidateResult): string {
   const lines = [`${r.pass ? 'PASS' : 'FAIL'}  ${r.model} (${r.family}) on ${epLine(r.ep)}`, ''];
-  lines.push(table(['output', 'dtype', 'shape', 'finite', 'min', 'max'], r.outputs.map((o) => [o.name, o.dtype, `[${o.shape}]`, o.finite ? 'yes' : `NO (${o.nonFinite})`, fmt(o.min), fmt(o.max)])));
+  lines.push(
+    table(
+      ['output', 'dtype', 'shape', 'finite', 'min', 'max'],
+      r.outputs.map((o) => [o.name, o.dtype, `[${o.shape}]`, o.finite ? 'yes' : `NO (${o.nonFinite})`, fmt(o.min), fmt(o.max)]),
+    ),
+  );
   const l = r.latencyMs;
   lines.push('', `latency: p50 ${l.p50.toFixed(3)} ms, p90 ${l.p90.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, mean ${l.mean.toFixed(3)} ms over ${l.n} runs`);
   if (r.detections) {
@@ -185,7 +203,12 @@ export function formatValidate(r: ValidateResult): string {
   }
   if (r.accuracy) lines.push(...accuracyText(r.accuracy, r.mapGate));
   if (r.placement) lines.push(`placement: ${r.placement.providers.map((p) => `${p.ep} ${p.nodes} nodes (${p.nodesPct}%), ${p.timePct}% of time`).join('; ')}`);
-  if (r.placementCheck) lines.push(r.placementCheck.pass ? `every checked node ran on ${r.placementCheck.required}` : `${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}: ${r.placementCheck.offProvider.map((n) => `${n.node} (${n.ep})`).join(', ')}`);
+  if (r.placementCheck)
+    lines.push(
+      r.placementCheck.pass
+        ? `every checked node ran on ${r.placementCheck.required}`
+        : `${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}: ${r.placementCheck.offProvider.map((n) => `${n.node} (${n.ep})`).join(', ')}`,
+    );
   for (const p of r.problems) lines.push(`problem: ${p}`);
   return lines.join('\n');
 }
@@ -204,7 +227,10 @@ export function formatCompare(r: CompareResult): string {
   );
   if (r.detections) {
     const d = r.detections;
-    lines.push('', `detections (${d.format}, ${d.images} image(s)): ${d.matchedPct}% of ${d.refCount} matched, class agreement ${d.classAgreement === null ? '-' : `${(100 * d.classAgreement).toFixed(1)}%`}, mean IoU ${fmt(d.meanIoU)}, missing ${d.missing}, extra ${d.extra}`);
+    lines.push(
+      '',
+      `detections (${d.format}, ${d.images} image(s)): ${d.matchedPct}% of ${d.refCount} matched, class agreement ${d.classAgreement === null ? '-' : `${(100 * d.classAgreement).toFixed(1)}%`}, mean IoU ${fmt(d.meanIoU)}, missing ${d.missing}, extra ${d.extra}`,
+    );
   }
   if (r.a.accuracy && r.b.accuracy) lines.push(...compareAccuracyText(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate));
   lines.push(
@@ -218,9 +244,13 @@ export function formatCompare(r: CompareResult): string {
 /** `20 pairs each`, or `12..340 pairs` when a precision target or budget made them differ. */
 function pairsText(r: SweepResult): string {
   const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
-  const lo = pairs.length > 0 ? Math.min(...pairs) : 0, hi = pairs.length > 0 ? Math.max(...pairs) : 0;
+  const lo = pairs.length > 0 ? Math.min(...pairs) : 0,
+    hi = pairs.length > 0 ? Math.max(...pairs) : 0;
   const timed = r.rows.filter((x) => x.sameAs === null);
-  const target = r.timing.precisionPct !== null ? `, precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}` : '';
+  const target =
+    r.timing.precisionPct !== null
+      ? `, precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}`
+      : '';
   const budget = r.timing.budgetS !== null ? `, budget ${r.timing.budgetS} s` : '';
   return `${lo === hi ? `${lo} pairs each` : `${lo}..${hi} pairs`}${target}${budget}`;
 }
@@ -240,7 +270,9 @@ export function formatSweep(r: SweepResult): string {
         count(x.macs),
         x.latencyMs.p50.toFixed(3),
         // An overhead whose interval holds 0 is not a number to rank by: it says so instead.
-        x.latencyMs.overhead.withinNoise ? `within noise (${overheadInterval(x.latencyMs.overhead)})` : `${signed(x.overheadMs, 3)} ms (${signed(x.overheadPct, 1)}%, ${overheadInterval(x.latencyMs.overhead)})`,
+        x.latencyMs.overhead.withinNoise
+          ? `within noise (${overheadInterval(x.latencyMs.overhead)})`
+          : `${signed(x.overheadMs, 3)} ms (${signed(x.overheadPct, 1)}%, ${overheadInterval(x.latencyMs.overhead)})`,
         x.cosine.toFixed(6),
         fmt(x.relL2),
         fmt(x.scoreChange),
@@ -281,13 +313,18 @@ export function formatApplyEntry(e: ApplyEntryResult, mode: ApplyResult['mode'])
     lines.push(`  then: ${then.length ? then.join(', ') : 'nothing (validate and compare are off)'}`);
     return lines.join('\n');
   }
-  const step = (name: string, planned: boolean, r: { pass: boolean } | null) => (!planned ? `${name} skipped` : r ? `${name} ${r.pass ? 'pass' : 'FAIL'}` : `${name} not run`);
+  const step = (name: string, planned: boolean, r: { pass: boolean } | null) =>
+    !planned ? `${name} skipped` : r ? `${name} ${r.pass ? 'pass' : 'FAIL'}` : `${name} not run`;
   const state = e.written ? 'written' : e.upToDate ? 'unchanged' : 'not written';
-  lines.push(`${e.pass ? 'PASS' : 'FAIL'}  ${e.name}  ${e.output} ${state} (${what})  ${step('validate', e.planned.validate, e.validate)}  ${step('compare', e.planned.compare, e.compare)}`);
+  lines.push(
+    `${e.pass ? 'PASS' : 'FAIL'}  ${e.name}  ${e.output} ${state} (${what})  ${step('validate', e.planned.validate, e.validate)}  ${step('compare', e.planned.compare, e.compare)}`,
+  );
   if (e.compare) {
     for (const o of e.compare.outputs) {
       const parts = (o.parts ?? []).map((p) => `${p.part} rel L2 ${fmt(p.relL2)}`).join(', ');
-      lines.push(`      ${o.name}: max abs ${fmt(o.maxAbs)}, cosine ${o.cosine.toFixed(6)}, ${o.withinPct}% within ${o.tolerance.name}${parts ? ` (${parts})` : ''}${o.pass ? '' : '  FAIL'}`);
+      lines.push(
+        `      ${o.name}: max abs ${fmt(o.maxAbs)}, cosine ${o.cosine.toFixed(6)}, ${o.withinPct}% within ${o.tolerance.name}${parts ? ` (${parts})` : ''}${o.pass ? '' : '  FAIL'}`,
+      );
     }
   }
   for (const p of e.problems) lines.push(`      problem: ${p}`);

@@ -11,8 +11,14 @@ const names = (nodes: readonly Node[]) => nodes.map((n) => n.name);
 test('linear: each value knows its producer and consumers; inputs and outputs are indexed', () => {
   const g = Graph.fromModel(linear());
   assert.deepEqual(names(g.nodes), ['/model.0/Relu', '/model.1/Sigmoid', '/model.2/Neg']);
-  assert.deepEqual(g.inputs.map((v) => v.name), ['x']);
-  assert.deepEqual(g.outputs.map((v) => v.name), ['y']);
+  assert.deepEqual(
+    g.inputs.map((v) => v.name),
+    ['x'],
+  );
+  assert.deepEqual(
+    g.outputs.map((v) => v.name),
+    ['y'],
+  );
   const a = g.value('a')!;
   assert.equal(a.producer!.name, '/model.0/Relu');
   assert.deepEqual(names(a.consumers()).sort(), ['/model.1/Sigmoid']);
@@ -25,7 +31,10 @@ test('linear: each value knows its producer and consumers; inputs and outputs ar
 test('diamond: a value read twice has both consumers; topological order is file order when already sorted', () => {
   const g = Graph.fromModel(diamond());
   assert.deepEqual(names(g.value('a')!.consumers()).sort(), ['/model.1/Sigmoid', '/model.2/Tanh']);
-  assert.deepEqual(g.value('y')!.producer!.inputs.map((v) => v!.name), ['b', 'c']);
+  assert.deepEqual(
+    g.value('y')!.producer!.inputs.map((v) => v!.name),
+    ['b', 'c'],
+  );
   assert.deepEqual(names(g.topologicalOrder()), names(g.nodes));
 });
 
@@ -54,16 +63,28 @@ test('a cycle is found and named, and topologicalOrder refuses it', () => {
 test('fromModel refuses what breaks ONNX rules, naming the tensor or node', () => {
   const twice = linear();
   twice.proto.graph!.node[1]!.output = ['a'];
-  assert.throws(() => Graph.fromModel(twice), (e: Error) => e instanceof ModelError && /tensor 'a' is assigned twice/.test(e.message));
+  assert.throws(
+    () => Graph.fromModel(twice),
+    (e: Error) => e instanceof ModelError && /tensor 'a' is assigned twice/.test(e.message),
+  );
   const dangling = linear();
   dangling.proto.graph!.node[1]!.input = ['nowhere'];
-  assert.throws(() => Graph.fromModel(dangling), (e: Error) => e instanceof ModelError && /reads tensor 'nowhere', which no node, input or initializer defines/.test(e.message));
+  assert.throws(
+    () => Graph.fromModel(dangling),
+    (e: Error) => e instanceof ModelError && /reads tensor 'nowhere', which no node, input or initializer defines/.test(e.message),
+  );
   const sameName = diamond();
   sameName.proto.graph!.node[2]!.name = '/model.1/Sigmoid';
-  assert.throws(() => Graph.fromModel(sameName), (e: Error) => e instanceof ModelError && /two nodes are named '\/model\.1\/Sigmoid'/.test(e.message));
+  assert.throws(
+    () => Graph.fromModel(sameName),
+    (e: Error) => e instanceof ModelError && /two nodes are named '\/model\.1\/Sigmoid'/.test(e.message),
+  );
   const noOutput = linear();
   noOutput.proto.graph!.output[0]!.name = 'z';
-  assert.throws(() => Graph.fromModel(noOutput), (e: Error) => e instanceof ModelError && /graph output 'z' is not produced/.test(e.message));
+  assert.throws(
+    () => Graph.fromModel(noOutput),
+    (e: Error) => e instanceof ModelError && /graph output 'z' is not produced/.test(e.message),
+  );
 });
 
 test('uniqueName: the base, then _1, _2, skipping names already taken; each name is reserved', () => {
@@ -119,7 +140,10 @@ test('graph output: renameValue renames the tensor everywhere, or keeps the decl
   const g = Graph.fromModel(m);
   g.renameValue(g.value('a')!, 'a2');
   g.commit();
-  assert.deepEqual(m.proto.graph!.output.map((o) => o.name), ['a2', 'y']);
+  assert.deepEqual(
+    m.proto.graph!.output.map((o) => o.name),
+    ['a2', 'y'],
+  );
   assert.deepEqual([...m.proto.graph!.node[1]!.input], ['a2']);
   assert.equal(g.value('a'), undefined);
   assert.throws(() => g.renameValue(g.value('a2')!, 'y'), /name 'y' is already used/);
@@ -127,6 +151,9 @@ test('graph output: renameValue renames the tensor everywhere, or keeps the decl
   const kept = graphOutput();
   const g2 = Graph.fromModel(kept);
   g2.renameValue(g2.value('a')!, 'a_inner', { keepGraphOutputName: true });
-  assert.deepEqual(kept.proto.graph!.output.map((o) => o.name), ['a', 'y']);
+  assert.deepEqual(
+    kept.proto.graph!.output.map((o) => o.name),
+    ['a', 'y'],
+  );
   assert.equal(g2.value('a_inner')!.isGraphOutput, true);
 });

@@ -257,7 +257,10 @@ export class Graph {
           if (st === 1) {
             // p is on the path: the cycle is p ... top, reversed into data-flow order (p feeds ... feeds top feeds p).
             const at = path.findIndex((f) => f.node === p);
-            return path.slice(at).map((f) => f.node).reverse();
+            return path
+              .slice(at)
+              .map((f) => f.node)
+              .reverse();
           }
           if (st === undefined) {
             state.set(p, 1);
@@ -412,7 +415,10 @@ export class Graph {
     }
     if (order.length !== this.nodes.length) {
       const ordered = new Set(order);
-      const stuck = this.nodes.filter((n) => !ordered.has(n)).slice(0, 3).map((n) => n.name || n.opType);
+      const stuck = this.nodes
+        .filter((n) => !ordered.has(n))
+        .slice(0, 3)
+        .map((n) => n.name || n.opType);
       throw new ModelError(`the graph has a cycle (through ${stuck.join(', ')}); it is not a valid ONNX model`);
     }
     return order;

@@ -45,9 +45,7 @@ export function insertedModules(graph: Graph): InsertedModule[] {
   for (const [key, nodes] of groups) {
     const inside = new Set(nodes);
     const input = nodes.flatMap((n) => n.inputs).find((v) => v && !v.initializer && !(v.producer && inside.has(v.producer)));
-    const output = nodes
-      .flatMap((n) => n.outputs)
-      .find((v) => v.isGraphOutput || v.consumers().some((c) => !inside.has(c)));
+    const output = nodes.flatMap((n) => n.outputs).find((v) => v.isGraphOutput || v.consumers().some((c) => !inside.has(c)));
     if (!input || !output) continue;
     const [k, module] = [Number(key.slice(0, key.indexOf('_'))), key.slice(key.indexOf('_') + 1)];
     found.push({

@@ -60,7 +60,12 @@ const names = (nodes: readonly Node[]) => nodes.map((n) => n.name);
 test('a 20,000-node chain stored backwards comes out producers first, in chain order', () => {
   const n = 20_000;
   const edges = Array.from({ length: n }, (_, i) => (i === 0 ? [] : [i - 1]));
-  const g = Graph.fromModel(dag(edges, edges.map((_, i) => n - 1 - i)));
+  const g = Graph.fromModel(
+    dag(
+      edges,
+      edges.map((_, i) => n - 1 - i),
+    ),
+  );
   const order = g.topologicalOrder();
   assert.equal(order.length, n);
   assert.deepEqual(names(order.slice(0, 3)), ['n0', 'n1', 'n2']);
@@ -71,7 +76,11 @@ test('a 20,000-node chain stored backwards comes out producers first, in chain o
 test('a diamond read twice by one node (x + x) and a wide fan-in keep the reference order', () => {
   // n0 → n1, n2 (both read n0); n3 reads n1 twice; n4 reads n2, n3, n0.
   const edges = [[], [0], [0], [1, 1], [2, 3, 0]];
-  for (const fileOrder of [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]]) {
+  for (const fileOrder of [
+    [0, 1, 2, 3, 4],
+    [4, 3, 2, 1, 0],
+    [2, 0, 4, 1, 3],
+  ]) {
     const g = Graph.fromModel(dag(edges, fileOrder));
     assert.deepEqual(names(g.topologicalOrder()), names(referenceOrder(g)), `file order ${fileOrder}`);
   }

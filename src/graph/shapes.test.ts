@@ -128,9 +128,7 @@ function tiny(
       name: 'tiny',
       input,
       initializer: spec.inits ?? [],
-      node: spec.nodes.map((n, i) =>
-        create(NodeProtoSchema, { opType: n.op, name: `n${i}`, input: n.inputs, output: n.outputs, attribute: n.attrs ?? [] }),
-      ),
+      node: spec.nodes.map((n, i) => create(NodeProtoSchema, { opType: n.op, name: `n${i}`, input: n.inputs, output: n.outputs, attribute: n.attrs ?? [] })),
       output: last.outputs.filter(Boolean).map((name) => create(ValueInfoProtoSchema, { name })),
       valueInfo: Object.entries(spec.valueInfo ?? {}).map(([name, dims]) => valueInfo(name, 1, dims)),
     }),
@@ -276,12 +274,29 @@ test('Split: split attribute (12), split input (13), num_outputs with a smaller 
     });
     return shapes(g, outputs);
   };
-  assert.deepEqual(split(12, [ints('split', [2, 6])], ['x'], 2), [[1, 2, 4], [1, 6, 4]]);
-  assert.deepEqual(split(13, [], ['x', 'sizes'], 2), [[1, 2, 4], [1, 6, 4]]);
-  assert.deepEqual(split(13, [], ['x'], 2), [[1, 4, 4], [1, 4, 4]]);
-  assert.deepEqual(split(18, [int('num_outputs', 3)], ['x'], 3, 10), [[1, 4, 4], [1, 4, 4], [1, 2, 4]]);
+  assert.deepEqual(split(12, [ints('split', [2, 6])], ['x'], 2), [
+    [1, 2, 4],
+    [1, 6, 4],
+  ]);
+  assert.deepEqual(split(13, [], ['x', 'sizes'], 2), [
+    [1, 2, 4],
+    [1, 6, 4],
+  ]);
+  assert.deepEqual(split(13, [], ['x'], 2), [
+    [1, 4, 4],
+    [1, 4, 4],
+  ]);
+  assert.deepEqual(split(18, [int('num_outputs', 3)], ['x'], 3, 10), [
+    [1, 4, 4],
+    [1, 4, 4],
+    [1, 2, 4],
+  ]);
   // Before 18, an uneven equal split is invalid: unknown, not guessed.
-  assert.deepEqual(split(13, [], ['x'], 3, 10), [[1, null, 4], [1, null, 4], [1, null, 4]]);
+  assert.deepEqual(split(13, [], ['x'], 3, 10), [
+    [1, null, 4],
+    [1, null, 4],
+    [1, null, 4],
+  ]);
 });
 
 test('broadcasting: numpy rules with 1s, symbols and unknown dims', () => {
@@ -314,8 +329,15 @@ test('declared value_info fills gaps, inferred sizes refine it, inputShapes over
     ],
     valueInfo: { m: [2, null, 3], r: [null, null, 16, null] },
   });
-  assert.deepEqual(shapes(g, ['m', 'r', 'y']), [[2, null, 3], ['batch', 4, 16, 'w'], [null, null, null, null]]);
-  assert.deepEqual(shapes(g, ['x', 'r'], { inputShapes: { x: [1, 4, 16, 20] } }), [[1, 4, 16, 20], [1, 4, 16, 20]]);
+  assert.deepEqual(shapes(g, ['m', 'r', 'y']), [
+    [2, null, 3],
+    ['batch', 4, 16, 'w'],
+    [null, null, null, null],
+  ]);
+  assert.deepEqual(shapes(g, ['x', 'r'], { inputShapes: { x: [1, 4, 16, 20] } }), [
+    [1, 4, 16, 20],
+    [1, 4, 16, 20],
+  ]);
   const types = inferShapes(g);
   assert.equal(types.get(g.value('p')!)?.elemType, 7);
 });

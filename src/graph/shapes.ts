@@ -145,9 +145,7 @@ interface Tensor {
 
 function broadcastData(shape: Dim[], ins: Tensor[], f: (xs: Dim[]) => Dim): Dim[] | null {
   const r = shape.length;
-  return build(shape, (o) =>
-    f(ins.map((t) => t.data[t.shape.reduce((s, d, i) => s + (d === 1 ? 0 : o[r - t.shape.length + i]!) * t.st[i]!, 0)] ?? null)),
-  );
+  return build(shape, (o) => f(ins.map((t) => t.data[t.shape.reduce((s, d, i) => s + (d === 1 ? 0 : o[r - t.shape.length + i]!) * t.st[i]!, 0)] ?? null)));
 }
 
 /** Rounds a computed value to what the element type can hold. */
@@ -412,7 +410,12 @@ function reduce(since: number, combine?: (xs: Dim[]) => Dim, elemType?: number):
       const kst = strides(kept as number[]);
       build(t.shape, (idx) => {
         const v = t.data[flat(idx, t.st)] ?? null;
-        groups[flat(idx.map((x, i) => (axes.includes(i) ? 0 : x)), kst)]!.push(v);
+        groups[
+          flat(
+            idx.map((x, i) => (axes.includes(i) ? 0 : x)),
+            kst,
+          )
+        ]!.push(v);
         return v;
       });
       data = groups.map(combine!);
@@ -495,13 +498,34 @@ const RULES: Record<string, Rule> = {
   PRelu: elementwise(),
   BitShift: elementwise(),
   Equal: elementwise(EQUAL, { elemType: DT.BOOL }),
-  Greater: elementwise(cmp((a, b) => a > b), { elemType: DT.BOOL }),
-  Less: elementwise(cmp((a, b) => a < b), { elemType: DT.BOOL }),
-  GreaterOrEqual: elementwise(cmp((a, b) => a >= b), { elemType: DT.BOOL }),
-  LessOrEqual: elementwise(cmp((a, b) => a <= b), { elemType: DT.BOOL }),
-  And: elementwise(cmp((a, b) => !!a && !!b), { elemType: DT.BOOL }),
-  Or: elementwise(cmp((a, b) => !!a || !!b), { elemType: DT.BOOL }),
-  Xor: elementwise(cmp((a, b) => !!a !== !!b), { elemType: DT.BOOL }),
+  Greater: elementwise(
+    cmp((a, b) => a > b),
+    { elemType: DT.BOOL },
+  ),
+  Less: elementwise(
+    cmp((a, b) => a < b),
+    { elemType: DT.BOOL },
+  ),
+  GreaterOrEqual: elementwise(
+    cmp((a, b) => a >= b),
+    { elemType: DT.BOOL },
+  ),
+  LessOrEqual: elementwise(
+    cmp((a, b) => a <= b),
+    { elemType: DT.BOOL },
+  ),
+  And: elementwise(
+    cmp((a, b) => !!a && !!b),
+    { elemType: DT.BOOL },
+  ),
+  Or: elementwise(
+    cmp((a, b) => !!a || !!b),
+    { elemType: DT.BOOL },
+  ),
+  Xor: elementwise(
+    cmp((a, b) => !!a !== !!b),
+    { elemType: DT.BOOL },
+  ),
   Where: elementwise(([cond, x = null, y = null]) => (cond === 1 ? x : cond === 0 ? y : null), { from: 1 }),
   Not: unary((x) => (x ? 0 : 1), DT.BOOL),
   Neg: unary((x) => -x),
@@ -514,11 +538,48 @@ const RULES: Record<string, Rule> = {
   IsInf: toBool,
   ...Object.fromEntries(
     [
-      'Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sin', 'Cos', 'Tan', 'Erf', 'Sign', 'Round', 'Softplus', 'Softsign',
-      'HardSwish', 'HardSigmoid', 'LeakyRelu', 'Elu', 'Selu', 'Celu', 'Gelu', 'Mish', 'ThresholdedRelu', 'Clip',
-      'Softmax', 'LogSoftmax', 'Hardmax', 'BatchNormalization', 'InstanceNormalization', 'LpNormalization',
-      'GroupNormalization', 'MeanVarianceNormalization', 'CumSum', 'Trilu', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh',
-      'LRN', 'ReverseSequence', 'ScatterElements', 'ScatterND',
+      'Relu',
+      'Sigmoid',
+      'Tanh',
+      'Exp',
+      'Log',
+      'Sin',
+      'Cos',
+      'Tan',
+      'Erf',
+      'Sign',
+      'Round',
+      'Softplus',
+      'Softsign',
+      'HardSwish',
+      'HardSigmoid',
+      'LeakyRelu',
+      'Elu',
+      'Selu',
+      'Celu',
+      'Gelu',
+      'Mish',
+      'ThresholdedRelu',
+      'Clip',
+      'Softmax',
+      'LogSoftmax',
+      'Hardmax',
+      'BatchNormalization',
+      'InstanceNormalization',
+      'LpNormalization',
+      'GroupNormalization',
+      'MeanVarianceNormalization',
+      'CumSum',
+      'Trilu',
+      'Asin',
+      'Acos',
+      'Atan',
+      'Sinh',
+      'Cosh',
+      'LRN',
+      'ReverseSequence',
+      'ScatterElements',
+      'ScatterND',
     ].map((op) => [op, same]),
   ),
   Dropout: (c) => [
@@ -530,7 +591,11 @@ const RULES: Record<string, Rule> = {
     const axis = s ? normAxis(c.int('axis', -1), s.length) : null;
     const stats = s && axis !== null ? s.map((d, i) => (i < axis ? d : 1)) : null;
     const stash = c.int('stash_type', DT.FLOAT);
-    return [{ elemType: c.elem(0), shape: s }, { elemType: stash, shape: stats }, { elemType: stash, shape: stats }];
+    return [
+      { elemType: c.elem(0), shape: s },
+      { elemType: stash, shape: stats },
+      { elemType: stash, shape: stats },
+    ];
   },
 
   // Convolutions, pools, matrix products.
@@ -596,9 +661,7 @@ const RULES: Record<string, Rule> = {
       return { elemType: elem, shape: isNum(len) && len <= MAX_RANK ? new Array<Dim>(len).fill(null) : null };
     }
     const allowZero = c.int('allowzero', 0) !== 0;
-    const out = target.map((t, i): Dim | 'infer' =>
-      t === -1 ? 'infer' : t === 0 && !allowZero ? (s?.[i] ?? null) : typeof t === 'string' ? t : cleanDim(t),
-    );
+    const out = target.map((t, i): Dim | 'infer' => (t === -1 ? 'infer' : t === 0 && !allowZero ? (s?.[i] ?? null) : typeof t === 'string' ? t : cleanDim(t)));
     const at = out.indexOf('infer');
     if (at >= 0 && out.lastIndexOf('infer') === at) out[at] = inferDim(s, out.filter((_, i) => i !== at) as Dim[]);
     return { elemType: elem, shape: out.map((d) => (d === 'infer' ? null : d)), ...c.pass(0) };
@@ -705,7 +768,19 @@ const RULES: Record<string, Rule> = {
       const shape = s.map((x, k) => (k === axis ? cleanDim(size) : x));
       const from = start;
       start += isNum(size) ? size : NaN;
-      const data = t && Number.isFinite(from) ? build(shape, (o) => t.data[flat(o.map((x, k) => (k === axis ? x + from : x)), t.st)]) : null;
+      const data =
+        t && Number.isFinite(from)
+          ? build(
+              shape,
+              (o) =>
+                t.data[
+                  flat(
+                    o.map((x, k) => (k === axis ? x + from : x)),
+                    t.st,
+                  )
+                ],
+            )
+          : null;
       return { elemType: elem, shape, data };
     });
   },
@@ -742,7 +817,18 @@ const RULES: Record<string, Rule> = {
       step[ax] = st;
     }
     const t = c.tensor(0);
-    const data = t ? build(shape, (o) => t.data[flat(o.map((x, k) => begin[k]! + x * step[k]!), t.st)]) : null;
+    const data = t
+      ? build(
+          shape,
+          (o) =>
+            t.data[
+              flat(
+                o.map((x, k) => begin[k]! + x * step[k]!),
+                t.st,
+              )
+            ],
+        )
+      : null;
     return { elemType: elem, shape, data };
   },
   Gather: (c) => {

@@ -28,19 +28,40 @@ test('linear: nodes named under /onnx_attn/<k>_<module>/, placed after the produ
   const a = g.value('a')!;
   const { tape, out } = gatedModule();
   const r = spliceModule(g, { value: a, consumers: a.consumers() }, tape, out, { k: 0, module: 'Gate' });
-  assert.deepEqual(r.nodes.map((n) => n.name), ['/onnx_attn/0_Gate/Mul', '/onnx_attn/0_Gate/Sigmoid', '/onnx_attn/0_Gate/Mul_1', '/onnx_attn/0_Gate/Add']);
-  assert.deepEqual(g.nodes.map((n) => n.name), ['/model.0/Relu', ...r.nodes.map((n) => n.name), '/model.1/Sigmoid', '/model.2/Neg']);
+  assert.deepEqual(
+    r.nodes.map((n) => n.name),
+    ['/onnx_attn/0_Gate/Mul', '/onnx_attn/0_Gate/Sigmoid', '/onnx_attn/0_Gate/Mul_1', '/onnx_attn/0_Gate/Add'],
+  );
+  assert.deepEqual(
+    g.nodes.map((n) => n.name),
+    ['/model.0/Relu', ...r.nodes.map((n) => n.name), '/model.1/Sigmoid', '/model.2/Neg'],
+  );
   assert.deepEqual(r.initializers, ['onnx_attn.0.scale', 'onnx_attn.0.bias']);
-  assert.deepEqual(r.initializers.map((name) => readFloats(m.proto.graph!.initializer.find((t) => t.name === name)!)), [[2], [0.5]]);
+  assert.deepEqual(
+    r.initializers.map((name) => readFloats(m.proto.graph!.initializer.find((t) => t.name === name)!)),
+    [[2], [0.5]],
+  );
   assert.equal(r.output.name, '/onnx_attn/0_Gate/Add_output_0');
-  assert.deepEqual(r.rewired.map((n) => n.name), ['/model.1/Sigmoid']);
-  assert.deepEqual(a.consumers().map((n) => n.name).sort(), ['/onnx_attn/0_Gate/Mul', '/onnx_attn/0_Gate/Mul_1']);
+  assert.deepEqual(
+    r.rewired.map((n) => n.name),
+    ['/model.1/Sigmoid'],
+  );
+  assert.deepEqual(
+    a
+      .consumers()
+      .map((n) => n.name)
+      .sort(),
+    ['/onnx_attn/0_Gate/Mul', '/onnx_attn/0_Gate/Mul_1'],
+  );
   // Every spliced node says which insertion it belongs to.
   assert.ok(r.nodes.every((n) => n.proto.metadataProps.some((p) => p.key === 'onnx_attn.module' && p.value === '0_Gate')));
 
   g.commit();
   const y = (await runTiny(m.proto))['y']!;
-  close(y, Array.from(X, (v) => -1 / (1 + Math.exp(-attention(relu(v))))));
+  close(
+    y,
+    Array.from(X, (v) => -1 / (1 + Math.exp(-attention(relu(v))))),
+  );
 });
 
 test('a second insertion gets k=1 names, and a clashing name gets a suffix instead of a duplicate', () => {
@@ -62,10 +83,22 @@ test('diamond: only the chosen consumer moves to the module output; the other br
   const sigmoid = a.consumers().find((n) => n.opType === 'Sigmoid')!;
   const { tape, out } = gatedModule();
   const r = spliceModule(g, { value: a, consumers: [sigmoid] }, tape, out, { k: 0, module: 'Gate' });
-  assert.deepEqual(sigmoid.inputs.map((v) => v!.name), [r.output.name]);
-  assert.deepEqual(a.consumers().map((n) => n.name).filter((n) => n.startsWith('/model.')), ['/model.2/Tanh']);
+  assert.deepEqual(
+    sigmoid.inputs.map((v) => v!.name),
+    [r.output.name],
+  );
+  assert.deepEqual(
+    a
+      .consumers()
+      .map((n) => n.name)
+      .filter((n) => n.startsWith('/model.')),
+    ['/model.2/Tanh'],
+  );
   g.commit();
-  close((await runTiny(m.proto))['y']!, Array.from(X, (v) => 1 / (1 + Math.exp(-attention(relu(v)))) + Math.tanh(relu(v))));
+  close(
+    (await runTiny(m.proto))['y']!,
+    Array.from(X, (v) => 1 / (1 + Math.exp(-attention(relu(v)))) + Math.tanh(relu(v))),
+  );
 });
 
 test('two heads: both readers move; a node that does not read the point is refused before anything changes', () => {
@@ -74,11 +107,18 @@ test('two heads: both readers move; a node that does not read the point is refus
   const readers = a.consumers();
   const { tape, out } = gatedModule();
   const before = g.nodes.length;
-  assert.throws(() => spliceModule(g, { value: a, consumers: [a.producer!] }, tape, out, { k: 0, module: 'Gate' }), /node '\/model\.0\/Relu' does not read 'a'/);
+  assert.throws(
+    () => spliceModule(g, { value: a, consumers: [a.producer!] }, tape, out, { k: 0, module: 'Gate' }),
+    /node '\/model\.0\/Relu' does not read 'a'/,
+  );
   assert.equal(g.nodes.length, before);
   const r = spliceModule(g, { value: a, consumers: readers }, tape, out, { k: 0, module: 'Gate' });
   assert.deepEqual(r.rewired.map((n) => n.name).sort(), ['/model.1/Sigmoid', '/model.2/Tanh']);
-  for (const n of readers) assert.deepEqual(n.inputs.map((v) => v!.name), [r.output.name]);
+  for (const n of readers)
+    assert.deepEqual(
+      n.inputs.map((v) => v!.name),
+      [r.output.name],
+    );
 });
 
 test('graph output: the output keeps its name and carries attention(x); the producer tensor is renamed', async () => {
@@ -91,16 +131,28 @@ test('graph output: the output keeps its name and carries attention(x); the prod
   assert.equal(r.output.name, 'a');
   assert.equal(a.name, 'a_before_onnx_attn_0');
   assert.deepEqual([a.isGraphOutput, r.output.isGraphOutput], [false, true]);
-  assert.deepEqual(g.outputs.map((v) => v.name), ['a', 'y']);
-  assert.deepEqual(g.value('y')!.producer!.inputs.map((v) => v!.name), ['a']);
+  assert.deepEqual(
+    g.outputs.map((v) => v.name),
+    ['a', 'y'],
+  );
+  assert.deepEqual(
+    g.value('y')!.producer!.inputs.map((v) => v!.name),
+    ['a'],
+  );
   g.commit();
-  assert.deepEqual(m.proto.graph!.output.map((o) => o.name), ['a', 'y']);
+  assert.deepEqual(
+    m.proto.graph!.output.map((o) => o.name),
+    ['a', 'y'],
+  );
   assert.deepEqual([...m.proto.graph!.node[0]!.output], ['a_before_onnx_attn_0']);
 
   const run = await runTiny(m.proto);
   const patched = Array.from(X, (v) => attention(relu(v)));
   close(run['a']!, patched);
-  close(run['y']!, patched.map((v) => 1 / (1 + Math.exp(-v))));
+  close(
+    run['y']!,
+    patched.map((v) => 1 / (1 + Math.exp(-v))),
+  );
 });
 
 test('graph output with no node reading it: the module still takes over the output', async () => {
@@ -110,8 +162,14 @@ test('graph output with no node reading it: the module still takes over the outp
   const { tape, out } = gatedModule();
   const r = spliceModule(g, { value: y2, consumers: [] }, tape, out, { k: 0, module: 'Gate' });
   assert.deepEqual(r.rewired, []);
-  assert.deepEqual(g.outputs.map((v) => v.name), ['y1', 'y2']);
+  assert.deepEqual(
+    g.outputs.map((v) => v.name),
+    ['y1', 'y2'],
+  );
   assert.equal(g.outputs[1], r.output);
   g.commit();
-  close((await runTiny(m.proto))['y2']!, Array.from(X, (v) => attention(Math.tanh(relu(v)))));
+  close(
+    (await runTiny(m.proto))['y2']!,
+    Array.from(X, (v) => attention(Math.tanh(relu(v)))),
+  );
 });

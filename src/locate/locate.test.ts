@@ -66,7 +66,11 @@ for (const f of manifest.files) {
       assert.equal(ours.type, layer.type, `layer ${layer.index} type`);
       // Every consumer outside the layer is rewired; the manifest lists consumer layers.
       const consumerLayers = [...new Set(site!.consumers.map((c) => s.layerOf(c)?.index))].sort((x, y) => x! - y!);
-      assert.deepEqual(consumerLayers, layer.consumedBy.filter((x) => x !== 'OUT'), `layer ${layer.index} consumers`);
+      assert.deepEqual(
+        consumerLayers,
+        layer.consumedBy.filter((x) => x !== 'OUT'),
+        `layer ${layer.index} consumers`,
+      );
     }
     for (const b of f.boundaries ?? []) {
       const [site] = locate(s, b.scope);
@@ -83,7 +87,11 @@ for (const f of manifest.files) {
       const [site] = locate(s, `head:${i}`);
       assert.equal(site!.value.name, h.tensor);
       assertShape(site!.shape, h.shape, f.dynamic, `head:${i} shape`);
-      for (const c of h.consumers) assert.ok(site!.consumers.some((n) => n.name === c), `head:${i} rewires ${c}`);
+      for (const c of h.consumers)
+        assert.ok(
+          site!.consumers.some((n) => n.name === c),
+          `head:${i} rewires ${c}`,
+        );
     });
   });
 }
@@ -104,7 +112,10 @@ test('node:, node:#k and tensor: points; graph outputs are reported as such', as
   const v5 = (await analyzed('yolov5-op12.onnx')).structure;
   const [n] = locate(v5, 'node:/model.23/cv3/act/Mul');
   assert.equal(n!.value.name, '/model.23/cv3/act/Mul_output_0');
-  assert.deepEqual(n!.consumers.map((c) => c.name), ['/model.24/m.2/Conv']);
+  assert.deepEqual(
+    n!.consumers.map((c) => c.name),
+    ['/model.24/m.2/Conv'],
+  );
   const [t] = locate(v5, 'tensor:/model.9/cv1/act/Mul_output_0');
   assert.equal(t!.value.producer!.name, '/model.9/cv1/act/Mul');
   const [out] = locate(v5, 'tensor:output0');
@@ -116,7 +127,10 @@ test('node:, node:#k and tensor: points; graph outputs are reported as such', as
 
 test('points that name nothing, constants, or several tensors fail with the candidates', async () => {
   const v5 = (await analyzed('yolov5-op12.onnx')).structure;
-  assert.throws(() => locate(v5, '25'), (e: unknown) => e instanceof LocateError && /layers 0\.\.24/.test(e.message));
+  assert.throws(
+    () => locate(v5, '25'),
+    (e: unknown) => e instanceof LocateError && /layers 0\.\.24/.test(e.message),
+  );
   assert.throws(() => locate(v5, 'model.23/cv4'), /matches no layer, scope, node or tensor; did you mean 'model.23'/);
   assert.throws(() => locate(v5, 'node:/model.23/cv3/act/Mull'), /did you mean '\/model.23\/cv3\/act\/Mul'/);
   assert.throws(() => locate(v5, 'tensor:/model.23/cv3/act/Mul_output'), /tensor '\/model.23\/cv3\/act\/Mul_output' not found; did you mean/);
@@ -204,17 +218,24 @@ test('dynamo exports: scopes come from the node metadata pkg.torch.onnx.name_sco
   // module path is model.encoder.encoder.0 in both exports; the neck has the same blocks in both.
   const official = (await analyzed('rtdetr-official-op16.onnx')).structure;
   const officialDyn = (await asDynamoExport('rtdetr-official-op16.onnx', true)).structure;
-  assert.deepEqual(officialDyn.layers.map((l) => [l.path, l.scope]), official.layers.map((l) => [l.path, l.scope]));
+  assert.deepEqual(
+    officialDyn.layers.map((l) => [l.path, l.scope]),
+    official.layers.map((l) => [l.path, l.scope]),
+  );
   assert.ok(official.layers.some((l) => l.path === 'model.encoder.encoder.0' && l.scope === 'model/encoder/encoder.0'));
   assert.deepEqual(partSpecs(officialDyn, 'neck'), partSpecs(official, 'neck'));
   assert.equal(partSpecs(official, 'neck').length, 12);
   for (const spec of ['model.encoder.encoder.0', 'model/encoder/encoder.0', '/model/encoder/pan_blocks.1']) {
-    assert.deepEqual(locate(officialDyn, spec).map((x) => x.value.name), locate(official, spec).map((x) => x.value.name), spec);
+    assert.deepEqual(
+      locate(officialDyn, spec).map((x) => x.value.name),
+      locate(official, spec).map((x) => x.value.name),
+      spec,
+    );
   }
   assert.throws(() => locate(official, 'model.encoder.0'), /'model\.encoder\.0' matches no layer, scope, node or tensor/);
 });
 
-test('a module called more than once is one scope: SPPF\'s MaxPool m, m_1, m_2 (a name like conv1_1 stays a name)', async () => {
+test("a module called more than once is one scope: SPPF's MaxPool m, m_1, m_2 (a name like conv1_1 stays a name)", async () => {
   const v5 = (await analyzed('yolov5-op12.onnx')).structure;
   assert.throws(
     () => locate(v5, 'model.9/m'),
@@ -244,7 +265,11 @@ test('models with no scope information still support node:, tensor: and head', a
   // than once; a dynamic YOLO's levels have no known sizes), there is no head rather than a wrong one.
   for (const file of ['rtdetr-l-op16.onnx', 'rtdetr-official-op16.onnx', 'yolov5-dynamic-op12.onnx']) {
     const bare = (await asDynamoExport(file, false)).structure;
-    assert.deepEqual(bare.head.map((h) => h.value.name), [], file);
+    assert.deepEqual(
+      bare.head.map((h) => h.value.name),
+      [],
+      file,
+    );
     assert.throws(() => locate(bare, 'head'), /no detection head found in this unknown model/, file);
   }
 });

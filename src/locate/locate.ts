@@ -37,7 +37,11 @@ export function locate(s: ModelStructure, spec: string): Site[] {
   if (s.orderProblem) throw new ModelError(`${s.graph.model.path ?? 'the model'}: cannot place '${spec}': ${s.orderProblem}`);
   const [base, pick] = splitPick(spec);
   if (base === 'head' || /^head:\d+$/.test(base)) {
-    if (pick !== null) throw new LocateError(`'${spec}': '#k' picks one of a scope's boundary tensors; the head's inputs are head:0..head:${s.head.length - 1}`, s.head.map((_, k) => `head:${k}`));
+    if (pick !== null)
+      throw new LocateError(
+        `'${spec}': '#k' picks one of a scope's boundary tensors; the head's inputs are head:0..head:${s.head.length - 1}`,
+        s.head.map((_, k) => `head:${k}`),
+      );
     return locateHead(s, spec, base);
   }
   if (base.startsWith('node:')) return [locateNode(s, spec, base.slice(5), pick)];
@@ -86,8 +90,7 @@ function siteForScope(s: ModelStructure, spec: string, path: string, label: stri
   const nodes = layer?.nodes ?? s.graph.nodes.filter((n) => isWithin(s.scopes.get(n)?.path ?? '\0', path));
   const inside = new Set(nodes);
   const boundary =
-    layer?.boundary ??
-    nodes.flatMap((n) => n.outputs.filter((v) => s.isData(v) && (v.isGraphOutput || v.consumers().some((c) => !inside.has(c)))));
+    layer?.boundary ?? nodes.flatMap((n) => n.outputs.filter((v) => s.isData(v) && (v.isGraphOutput || v.consumers().some((c) => !inside.has(c)))));
   if (boundary.length === 0) {
     throw new LocateError(`'${spec}': scope ${label} has no data tensor leaving it (only constants or nothing); pick another point`);
   }
@@ -124,7 +127,10 @@ function locateHead(s: ModelStructure, spec: string, base: string): Site[] {
   const i = Number(base.slice(5));
   const site = sites[i];
   if (!site) {
-    throw new LocateError(`'${spec}': the head has ${sites.length} inputs (head:0..head:${sites.length - 1}, finest level first)`, sites.map((_, k) => `head:${k}`));
+    throw new LocateError(
+      `'${spec}': the head has ${sites.length} inputs (head:0..head:${sites.length - 1}, finest level first)`,
+      sites.map((_, k) => `head:${k}`),
+    );
   }
   return [site];
 }
@@ -137,7 +143,10 @@ function locateNode(s: ModelStructure, spec: string, name: string, pick: number 
     throw new LocateError(`'${spec}': '${name.slice(hash)}' is not an output index of node '${owner.name}'; use #0..#${owner.outputs.length - 1}`);
   }
   if (!node) {
-    const near = nearest(name, s.graph.nodes.map((n) => n.name));
+    const near = nearest(
+      name,
+      s.graph.nodes.map((n) => n.name),
+    );
     throw new LocateError(`node '${name}' not found${near.length ? `; did you mean ${near.map((x) => `'${x}'`).join(', ')}?` : ''}`, near);
   }
   const k = pick ?? 0;

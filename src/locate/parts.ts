@@ -24,7 +24,9 @@ export function partSpecs(s: ModelStructure, part: Part): string[] {
   }
   const end = BACKBONE_END[s.family];
   if (end === undefined) {
-    throw new LocateError(`'${part}' needs a recognised YOLOv5, YOLOv8, YOLO11 or RT-DETR model; this one is '${s.family}': list the points instead (layer indexes, scopes, node:, tensor:, head)`);
+    throw new LocateError(
+      `'${part}' needs a recognised YOLOv5, YOLOv8, YOLO11 or RT-DETR model; this one is '${s.family}': list the points instead (layer indexes, scopes, node:, tensor:, head)`,
+    );
   }
   const body = s.layers.filter((l) => l.index !== null && !l.isHead).map((l) => l.index!);
   const pick = part === 'backbone' ? body.filter((i) => i <= end) : part === 'neck' ? body.filter((i) => i > end) : body;

@@ -23,11 +23,17 @@ test('linear: one layer per scope, each boundary the tensor the next layer reads
     ['model.1', 1, ['b'], ['0']],
     ['model.2', 2, ['y'], ['1']],
   ]);
-  assert.deepEqual(s.layers.map((l) => l.isHead), [false, false, true]);
+  assert.deepEqual(
+    s.layers.map((l) => l.isHead),
+    [false, false, true],
+  );
   assert.equal(s.headPath, 'model.2');
   assert.deepEqual(headInputs(s), [['b', 'model.1', 1]]);
   // A layer that is one op is named by it.
-  assert.deepEqual(s.layers.slice(0, 2).map((l) => l.type), ['op:Relu', 'op:Sigmoid']);
+  assert.deepEqual(
+    s.layers.slice(0, 2).map((l) => l.type),
+    ['op:Relu', 'op:Sigmoid'],
+  );
   assert.equal(s.family, 'unknown');
   assert.equal(s.orderProblem, null);
 });
@@ -59,7 +65,7 @@ test('two heads: both output layers have their output as boundary; the head is t
   assert.deepEqual(headInputs(s), [['a', 'model.0', 0]]);
 });
 
-test('graph output: a tensor that is a graph output and read by the next layer is that layer\'s one boundary', () => {
+test("graph output: a tensor that is a graph output and read by the next layer is that layer's one boundary", () => {
   const s = analyze(graphOutput());
   assert.deepEqual(table(s), [
     ['model.0', 0, ['a'], ['input']],
@@ -99,5 +105,8 @@ test('an unsorted graph is analysed, and its order problem is kept for the comma
   m.proto.graph!.node.reverse();
   const s = analyze(m);
   assert.match(s.orderProblem!, /\/model\.\d\//);
-  assert.deepEqual(s.layers.map((l) => l.scope), ['model.0', 'model.1', 'model.2']);
+  assert.deepEqual(
+    s.layers.map((l) => l.scope),
+    ['model.0', 'model.1', 'model.2'],
+  );
 });

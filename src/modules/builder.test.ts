@@ -11,7 +11,8 @@ import { standaloneModel } from './standalone.js';
  * forms that change with the opset, that each form computes the same numbers in onnxruntime.
  */
 
-const attrs = (tape: ModuleBuilder, i: number) => Object.fromEntries(tape.nodes[i]!.attributes.map((a) => [a.name, a.type === AT.INTS ? a.ints.map(Number) : a.type === AT.INT ? Number(a.i) : a.f]));
+const attrs = (tape: ModuleBuilder, i: number) =>
+  Object.fromEntries(tape.nodes[i]!.attributes.map((a) => [a.name, a.type === AT.INTS ? a.ints.map(Number) : a.type === AT.INT ? Number(a.i) : a.f]));
 const run = async (tape: ModuleBuilder, out: TapeValue) => (await runTiny(standaloneModel(tape, out, { inputDims: DIMS, name: 'T' })))['y']!;
 const close = (actual: number[], expected: number[], tol = 1e-6) => {
   assert.equal(actual.length, expected.length);
@@ -25,7 +26,10 @@ test('op and opN record nodes in order with fresh outputs; opCounts is their his
   const s = tape.op('Sigmoid', [tape.input]);
   const [first, second] = tape.opN('Split', [s], 2, { axis: int(1) });
   const y = tape.op('Mul', [first!, second!]);
-  assert.deepEqual(tape.nodes.map((n) => n.opType), ['Sigmoid', 'Split', 'Mul']);
+  assert.deepEqual(
+    tape.nodes.map((n) => n.opType),
+    ['Sigmoid', 'Split', 'Mul'],
+  );
   assert.equal(tape.input.kind, 'input');
   assert.deepEqual([s.kind, first!.outputIndex, second!.outputIndex], ['node', 0, 1]);
   assert.equal(new Set([tape.input.id, s.id, first!.id, second!.id, y.id]).size, 5);
@@ -60,9 +64,15 @@ test('reduce: axes an attribute up to opset 17 and an input from 18 (ReduceSum f
   const now = new ModuleBuilder(18);
   now.reduce('ReduceMean', now.input, [2, 3]);
   now.reduce('ReduceMax', now.input, [2, 3], false);
-  assert.deepEqual(now.constants.map((c) => c.constant!.key), ['axes_2_3']);
+  assert.deepEqual(
+    now.constants.map((c) => c.constant!.key),
+    ['axes_2_3'],
+  );
   assert.deepEqual(readInts(now.constants[0]!.constant!.tensor), [2, 3]);
-  assert.deepEqual(now.nodes.map((n) => n.inputs[1]), [now.constants[0], now.constants[0]]);
+  assert.deepEqual(
+    now.nodes.map((n) => n.inputs[1]),
+    [now.constants[0], now.constants[0]],
+  );
   assert.deepEqual([attrs(now, 0), attrs(now, 1)], [{ keepdims: 1 }, { keepdims: 0 }]);
 
   const sum = new ModuleBuilder(13);

@@ -26,12 +26,7 @@ export interface TapeNode {
   readonly attributes: readonly AttributeProto[];
 }
 
-export type Attr =
-  | { i: number }
-  | { ints: readonly number[] }
-  | { f: number }
-  | { floats: readonly number[] }
-  | { s: string };
+export type Attr = { i: number } | { ints: readonly number[] } | { f: number } | { floats: readonly number[] } | { s: string };
 
 export const int = (i: number): Attr => ({ i });
 export const ints = (v: readonly number[]): Attr => ({ ints: v });
@@ -137,7 +132,13 @@ export class ModuleBuilder {
   // Ops whose form changes with the opset (attention-modules.md section 0), so modules never branch on it.
 
   /** ReduceMean/Max/Min/Prod/L2: axes an attribute up to opset 17, an input from 18. ReduceSum: input from 13. */
-  reduce(op: 'ReduceMean' | 'ReduceSum' | 'ReduceMax' | 'ReduceMin' | 'ReduceProd' | 'ReduceL2', x: TapeValue, axes: readonly number[], keepdims = true, axesKey = `axes_${axes.join('_')}`): TapeValue {
+  reduce(
+    op: 'ReduceMean' | 'ReduceSum' | 'ReduceMax' | 'ReduceMin' | 'ReduceProd' | 'ReduceL2',
+    x: TapeValue,
+    axes: readonly number[],
+    keepdims = true,
+    axesKey = `axes_${axes.join('_')}`,
+  ): TapeValue {
     const axesAsInput = op === 'ReduceSum' ? this.opset >= 13 : this.opset >= 18;
     if (axesAsInput) {
       const a = this.constants.find((c) => c.constant!.key === axesKey) ?? this.int64s(axesKey, axes);
@@ -150,7 +151,13 @@ export class ModuleBuilder {
   // Conv's kernel_shape) then see every value, not ONNX's defaults.
 
   /** A 2-D Conv with dilations, group, kernel_shape, pads and strides written out, as torch.onnx.export does. */
-  conv(x: TapeValue, weight: TapeValue, bias: TapeValue | null, kernel: readonly [number, number], options: { pads?: readonly number[]; group?: number } = {}): TapeValue {
+  conv(
+    x: TapeValue,
+    weight: TapeValue,
+    bias: TapeValue | null,
+    kernel: readonly [number, number],
+    options: { pads?: readonly number[]; group?: number } = {},
+  ): TapeValue {
     return this.op('Conv', bias ? [x, weight, bias] : [x, weight], {
       dilations: ints([1, 1]),
       group: int(options.group ?? 1),

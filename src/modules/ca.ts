@@ -64,7 +64,9 @@ export const CA: AttentionModule = {
     };
     const branch = (axis: 2 | 3, conv: string) => {
       const u = b.hardSwish(b.conv(mean(axis), w1, b1, [1, 1]));
-      return b.op('Sigmoid', [b.conv(u, b.floats(`${conv}.weight`, [c, m, 1, 1], get(w, `${conv}.weight`)), b.floats(`${conv}.bias`, [c], get(w, `${conv}.bias`)), [1, 1])]);
+      return b.op('Sigmoid', [
+        b.conv(u, b.floats(`${conv}.weight`, [c, m, 1, 1], get(w, `${conv}.weight`)), b.floats(`${conv}.bias`, [c], get(w, `${conv}.bias`)), [1, 1]),
+      ]);
     };
     const aH = branch(3, 'conv_h');
     const aW = branch(2, 'conv_w');

@@ -22,7 +22,14 @@ export const ECA: AttentionModule = {
   name: 'ECA',
   title: 'Efficient Channel Attention',
   reference: 'arXiv 1910.03151; github.com/BangguWu/ECANet models/eca_module.py (eca_layer)',
-  options: [{ key: 'k', kind: 'int-or-auto', default: 'auto', describe: 'odd kernel size of the channel conv; auto = the paper\'s adaptive k from C (the official ResNets pass 3)' }],
+  options: [
+    {
+      key: 'k',
+      kind: 'int-or-auto',
+      default: 'auto',
+      describe: "odd kernel size of the channel conv; auto = the paper's adaptive k from C (the official ResNets pass 3)",
+    },
+  ],
   paramsFormula: 'k (auto: nearest odd of |(log₂C + 1)/2|)',
   variant: (ctx) => `k${kernel(ctx)}${ctx.options['k'] === 'auto' ? '-adaptive' : ''}`,
   validate(ctx) {

@@ -24,10 +24,17 @@ const groups = (ctx: ModuleContext) => (grouped(ctx) ? optionNumber(ctx, 'rate')
 export const GAM: AttentionModule = {
   name: 'GAM',
   title: 'Global Attention Mechanism',
-  reference: 'arXiv 2112.05561; variants: paper figure / objectdetection_script GAM_Attention, CSDN GAM_Attention (plain), iscyy/yoloair GAMAttention (grouped)',
+  reference:
+    'arXiv 2112.05561; variants: paper figure / objectdetection_script GAM_Attention, CSDN GAM_Attention (plain), iscyy/yoloair GAMAttention (grouped)',
   options: [
-    { key: 'variant', kind: 'choice', choices: ['paper', 'plain', 'grouped'], default: 'paper', describe: 'paper: channel MLP with sigmoid; plain: without it; grouped: groups=r 7x7 convs + channel shuffle of 4 (yoloair)' },
-    { key: 'rate', kind: 'int', default: 4, describe: 'reduction r of the channel MLP and the 7x7 convs (c\' = C/r)' },
+    {
+      key: 'variant',
+      kind: 'choice',
+      choices: ['paper', 'plain', 'grouped'],
+      default: 'paper',
+      describe: 'paper: channel MLP with sigmoid; plain: without it; grouped: groups=r 7x7 convs + channel shuffle of 4 (yoloair)',
+    },
+    { key: 'rate', kind: 'int', default: 4, describe: "reduction r of the channel MLP and the 7x7 convs (c' = C/r)" },
   ],
   paramsFormula: "plain/paper: 100·C·c' + 4c' + 4C; grouped: 2·C·c' + 98·C·c'/r + 4c' + 4C (c' = C/r)",
   variant: (ctx) => optionString(ctx, 'variant'),
@@ -35,8 +42,12 @@ export const GAM: AttentionModule = {
     const r = optionNumber(ctx, 'rate');
     if (hidden(ctx) < 1) throw new BuildError(`GAM rate=${r} leaves int(C/r) = 0 hidden channels at C=${ctx.channels}; use a rate ≤ ${ctx.channels}`);
     if (grouped(ctx)) {
-      if (ctx.channels % (r * r) !== 0) throw new BuildError(`GAM variant=grouped needs C divisible by r² = ${r * r} (its 7x7 convs have ${r} groups over C and C/r channels); C=${ctx.channels}`);
-      if (ctx.channels % SHUFFLE_GROUPS !== 0) throw new BuildError(`GAM variant=grouped shuffles channels in groups of 4, so C must be divisible by 4; C=${ctx.channels}`);
+      if (ctx.channels % (r * r) !== 0)
+        throw new BuildError(
+          `GAM variant=grouped needs C divisible by r² = ${r * r} (its 7x7 convs have ${r} groups over C and C/r channels); C=${ctx.channels}`,
+        );
+      if (ctx.channels % SHUFFLE_GROUPS !== 0)
+        throw new BuildError(`GAM variant=grouped shuffles channels in groups of 4, so C must be divisible by 4; C=${ctx.channels}`);
     }
   },
   params(ctx) {
@@ -75,15 +86,28 @@ export const GAM: AttentionModule = {
     const h = hidden(ctx);
     const g = groups(ctx);
     // The Linear layers act per pixel over channels: a 1x1 Conv on NCHW needs no Transpose or Reshape.
-    let a = b.conv(x, b.floats('channel_attention.0.weight', [h, c, 1, 1], get(w, 'channel_attention.0.weight')), b.floats('channel_attention.0.bias', [h], get(w, 'channel_attention.0.bias')), [1, 1]);
+    let a = b.conv(
+      x,
+      b.floats('channel_attention.0.weight', [h, c, 1, 1], get(w, 'channel_attention.0.weight')),
+      b.floats('channel_attention.0.bias', [h], get(w, 'channel_attention.0.bias')),
+      [1, 1],
+    );
     a = b.op('Relu', [a]);
-    a = b.conv(a, b.floats('channel_attention.2.weight', [c, h, 1, 1], get(w, 'channel_attention.2.weight')), b.floats('channel_attention.2.bias', [c], get(w, 'channel_attention.2.bias')), [1, 1]);
+    a = b.conv(
+      a,
+      b.floats('channel_attention.2.weight', [c, h, 1, 1], get(w, 'channel_attention.2.weight')),
+      b.floats('channel_attention.2.bias', [c], get(w, 'channel_attention.2.bias')),
+      [1, 1],
+    );
     if (optionString(ctx, 'variant') === 'paper') a = b.op('Sigmoid', [a]);
     const x1 = b.op('Mul', [x, a]);
 
     const conv7 = (input: typeof x, conv: string, bn: string, out: number, inPerGroup: number) => {
       const f = foldConvBn(w, conv, bn, ctx.bnEps);
-      return b.conv(input, b.floats(`${conv}.folded_weight`, [out, inPerGroup, 7, 7], f.weight), b.floats(`${conv}.folded_bias`, [out], f.bias), [7, 7], { pads: [3, 3, 3, 3], group: g });
+      return b.conv(input, b.floats(`${conv}.folded_weight`, [out, inPerGroup, 7, 7], f.weight), b.floats(`${conv}.folded_bias`, [out], f.bias), [7, 7], {
+        pads: [3, 3, 3, 3],
+        group: g,
+      });
     };
     let s = conv7(x1, 'spatial_attention.0', 'spatial_attention.1', h, c / g);
     s = b.op('Relu', [s]);

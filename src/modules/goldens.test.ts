@@ -27,7 +27,10 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-const files = fs.readdirSync(GOLDENS).filter((f) => f.endsWith('.safetensors')).sort();
+const files = fs
+  .readdirSync(GOLDENS)
+  .filter((f) => f.endsWith('.safetensors'))
+  .sort();
 
 describe('module goldens (PyTorch reference vs onnxruntime)', () => {
   it('covers every module', () => {

@@ -12,7 +12,8 @@ export function tapeFromModel(model: ModelProto, opset: number): { tape: ModuleB
   if (!g) throw new ModelError('the module model has no graph');
   const inits = new Set(g.initializer.map((t) => t.name));
   const inputs = g.input.filter((i) => !inits.has(i.name));
-  if (inputs.length !== 1 || g.output.length !== 1) throw new ModelError(`a module model has one input and one output; this one has ${inputs.length} and ${g.output.length}`);
+  if (inputs.length !== 1 || g.output.length !== 1)
+    throw new ModelError(`a module model has one input and one output; this one has ${inputs.length} and ${g.output.length}`);
   const tape = new ModuleBuilder(opset);
   const values = new Map<string, TapeValue>([[inputs[0]!.name, tape.input]]);
   for (const t of g.initializer) values.set(t.name, tape.tensor(t.name.replace(/[^\w.]/g, '_'), t));

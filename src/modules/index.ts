@@ -31,8 +31,7 @@ export function findModule(name: string): AttentionModule {
 
 function parseOption(module: AttentionModule, spec: OptionSpec, raw: string | number): OptionValue {
   const text = String(raw).trim();
-  const bad = (expected: string) =>
-    new UsageError(`${module.name} option ${spec.key}=${text}: expected ${expected}`);
+  const bad = (expected: string) => new UsageError(`${module.name} option ${spec.key}=${text}: expected ${expected}`);
   switch (spec.kind) {
     case 'choice': {
       const hit = spec.choices!.find((c) => c.toLowerCase() === text.toLowerCase());

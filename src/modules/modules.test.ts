@@ -23,7 +23,10 @@ function built(name: string, opts: Record<string, string> = {}, over: Partial<Mo
   const tape = new ModuleBuilder(ctx.opset);
   m.build(tape, tape.input, initWeights(m.params(ctx), 'torch', 0), ctx);
   const total = Object.values(tape.opCounts()).reduce((a, b) => a + b, 0);
-  const trainable = m.params(ctx).filter((p) => p.trainable).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  const trainable = m
+    .params(ctx)
+    .filter((p) => p.trainable)
+    .reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
   return { tape, total, trainable, ctx, m };
 }
 
@@ -59,7 +62,8 @@ describe('module op counts (attention-modules.md minimal forms)', () => {
 });
 
 describe('opset forms', () => {
-  const attrAxes = (tape: ModuleBuilder, op: string) => tape.nodes.filter((n) => n.opType === op).map((n) => [n.inputs.length, n.attributes.some((a) => a.name === 'axes')]);
+  const attrAxes = (tape: ModuleBuilder, op: string) =>
+    tape.nodes.filter((n) => n.opType === op).map((n) => [n.inputs.length, n.attributes.some((a) => a.name === 'axes')]);
   it('ReduceSum takes axes as an attribute up to opset 12 and as an input from 13', () => {
     const reduceSum = (opset: number) => {
       const b = new ModuleBuilder(opset);
@@ -70,8 +74,14 @@ describe('opset forms', () => {
     assert.deepEqual(reduceSum(13), [[2, false]]);
   });
   it('ReduceMean (CA with dynamic H, W) takes axes as an attribute up to opset 17 and as an input from 18', () => {
-    assert.deepEqual(attrAxes(built('CA', {}, { opset: 17, height: null, width: null }).tape, 'ReduceMean'), [[1, true], [1, true]]);
-    assert.deepEqual(attrAxes(built('CA', {}, { opset: 18, height: null, width: null }).tape, 'ReduceMean'), [[2, false], [2, false]]);
+    assert.deepEqual(attrAxes(built('CA', {}, { opset: 17, height: null, width: null }).tape, 'ReduceMean'), [
+      [1, true],
+      [1, true],
+    ]);
+    assert.deepEqual(attrAxes(built('CA', {}, { opset: 18, height: null, width: null }).tape, 'ReduceMean'), [
+      [2, false],
+      [2, false],
+    ]);
   });
   it('with a static H, W no module emits a Reduce op whose axes are an input, at any opset (OpenCV 4.6 misreads or refuses them)', () => {
     for (const m of MODULES) {
@@ -80,13 +90,20 @@ describe('opset forms', () => {
         for (let opset = 11; opset <= 21; opset++) {
           const { tape } = built(m.name, vo && value ? { [vo.key]: value } : {}, { opset });
           const inputAxes = tape.nodes.filter((n) => n.opType.startsWith('Reduce') && n.inputs.length > 1);
-          assert.deepEqual(inputAxes.map((n) => n.opType), [], `${m.name} ${value ?? ''} at opset ${opset}`);
+          assert.deepEqual(
+            inputAxes.map((n) => n.opType),
+            [],
+            `${m.name} ${value ?? ''} at opset ${opset}`,
+          );
         }
       }
     }
   });
-  it('CBAM\'s channel max is ReduceMax up to opset 17 and Transpose → MaxPool(C×1) → Transpose from 18', () => {
-    const ops = (opset: number) => built('CBAM', {}, { opset }).tape.nodes.map((n) => n.opType).filter((o) => /^(ReduceMax|Transpose|MaxPool)$/.test(o));
+  it("CBAM's channel max is ReduceMax up to opset 17 and Transpose → MaxPool(C×1) → Transpose from 18", () => {
+    const ops = (opset: number) =>
+      built('CBAM', {}, { opset })
+        .tape.nodes.map((n) => n.opType)
+        .filter((o) => /^(ReduceMax|Transpose|MaxPool)$/.test(o));
     assert.deepEqual(ops(17), ['ReduceMax']);
     assert.deepEqual(ops(18), ['Transpose', 'MaxPool', 'Transpose']);
     const pool = built('CBAM', {}, { opset: 18 }).tape.nodes.find((n) => n.opType === 'MaxPool')!;
@@ -163,10 +180,13 @@ describe('parameters (attention-modules.md formulas)', () => {
 });
 
 describe('bad module names and options are usage errors (exit 2, one line)', () => {
-  const misuse = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'));
-  it('an unknown module lists the valid ones', () => misuse(() => findModule('Transformer'), /unknown module 'Transformer'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/));
+  const misuse = (fn: () => unknown, re: RegExp) =>
+    assert.throws(fn, (e: unknown) => e instanceof UsageError && re.test(e.message) && !e.message.includes('\n'));
+  it('an unknown module lists the valid ones', () =>
+    misuse(() => findModule('Transformer'), /unknown module 'Transformer'; choose one of NAM, GAM, SimAM, SE, CBAM, ECA, CA/));
   it('module names are case-insensitive', () => assert.equal(findModule('simam').name, 'SimAM'));
-  it('an unknown option names the valid ones', () => misuse(() => resolveOptions(findModule('GAM'), { reduction: '4' }), /GAM has no option 'reduction'; its options are variant, rate/));
+  it('an unknown option names the valid ones', () =>
+    misuse(() => resolveOptions(findModule('GAM'), { reduction: '4' }), /GAM has no option 'reduction'; its options are variant, rate/));
   it('a bad option value says what is expected', () => {
     misuse(() => resolveOptions(findModule('GAM'), { variant: 'fancy' }), /variant=fancy: expected one of paper, plain, grouped/);
     misuse(() => resolveOptions(findModule('GAM'), { rate: '0' }), /rate=0: expected a positive integer/);
@@ -181,7 +201,8 @@ describe('bad module names and options are usage errors (exit 2, one line)', () 
 });
 
 describe('modules that cannot be built at a point (exit 4, one line)', () => {
-  const fails = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof BuildError && re.test(e.message) && !e.message.includes('\n'));
+  const fails = (fn: () => unknown, re: RegExp) =>
+    assert.throws(fn, (e: unknown) => e instanceof BuildError && re.test(e.message) && !e.message.includes('\n'));
   it('GAM grouped needs C % r² = 0', () => fails(() => built('GAM', { variant: 'grouped' }, { channels: 24 }), /divisible by r² = 16.*C=24/));
   it('NAM spatial=pixel needs static H, W and more than one pixel', () => {
     fails(() => built('NAM', { spatial: 'pixel' }, { height: null, width: null }), /static H and W/);
@@ -204,20 +225,33 @@ describe('modules that cannot be built at a point (exit 4, one line)', () => {
 describe('describeModules', () => {
   it('lists every module with options, formulas and measured op counts', () => {
     const d = describeModules();
-    assert.deepEqual(d.map((m) => m.name), MODULES.map((m) => m.name));
+    assert.deepEqual(
+      d.map((m) => m.name),
+      MODULES.map((m) => m.name),
+    );
     const gam = d.find((m) => m.name === 'GAM')!;
     assert.deepEqual(gam.variants, ['paper', 'plain', 'grouped']);
-    assert.deepEqual(gam.examples.map((e) => e.opCount), [10, 10, 9, 9, 12, 12]);
+    assert.deepEqual(
+      gam.examples.map((e) => e.opCount),
+      [10, 10, 9, 9, 12, 12],
+    );
     const ca = d.find((m) => m.name === 'CA')!;
-    assert.deepEqual(ca.examples.map((e) => e.opCount), [14, 12]);
+    assert.deepEqual(
+      ca.examples.map((e) => e.opCount),
+      [14, 12],
+    );
   });
-  it('carries each variant\'s portability per opset band and runtime (onnxruntime CPU, OpenCV 4.6, TensorRT)', () => {
+  it("carries each variant's portability per opset band and runtime (onnxruntime CPU, OpenCV 4.6, TensorRT)", () => {
     for (const m of describeModules()) {
       const vo = findModule(m.name).options.find((o) => o.kind === 'choice');
       const variants = vo ? [...vo.choices!] : ['default'];
       assert.deepEqual(new Set(m.portability.map((r) => r.variant.replace(' (dynamic H, W)', ''))), new Set(variants), m.name);
       for (const v of [...new Set(m.portability.map((r) => r.variant))]) {
-        assert.deepEqual(m.portability.filter((r) => r.variant === v).map((r) => `${r.opsets} ${r.runtime}`), ['11-12', '13-17', '18-21'].flatMap((b) => [`${b} onnxruntime-cpu`, `${b} opencv-4.6`, `${b} tensorrt`]), `${m.name} ${v}`);
+        assert.deepEqual(
+          m.portability.filter((r) => r.variant === v).map((r) => `${r.opsets} ${r.runtime}`),
+          ['11-12', '13-17', '18-21'].flatMap((b) => [`${b} onnxruntime-cpu`, `${b} opencv-4.6`, `${b} tensorrt`]),
+          `${m.name} ${v}`,
+        );
       }
     }
   });

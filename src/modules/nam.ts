@@ -20,22 +20,33 @@ export const NAM: AttentionModule = {
   title: 'Normalization-based Attention Module',
   reference: 'arXiv 2111.12419; github.com/Christian-lyc/NAM MODELS/attention.py (Channel_Att; Spatial_Att from commit d135ad4)',
   options: [
-    { key: 'spatial', kind: 'choice', choices: ['channel', 'pixel'], default: 'channel', describe: 'channel: official HEAD (channel only); pixel: also the per-pixel BatchNorm1d(H·W) of the initial commit (static H, W)' },
+    {
+      key: 'spatial',
+      kind: 'choice',
+      choices: ['channel', 'pixel'],
+      default: 'channel',
+      describe: 'channel: official HEAD (channel only); pixel: also the per-pixel BatchNorm1d(H·W) of the initial commit (static H, W)',
+    },
   ],
   paramsFormula: '2C (channel); 2C + 2HW (pixel)',
   variant: (ctx) => optionString(ctx, 'spatial'),
   validate(ctx) {
     if (optionString(ctx, 'spatial') !== 'pixel') return;
     const p = pixels(ctx);
-    if (p === null) throw new BuildError('NAM spatial=pixel needs a static H and W (its BatchNorm1d has one feature per pixel); this point has a dynamic spatial size (use spatial=channel, or export with static shapes)');
-    if (p === 1) throw new BuildError('NAM spatial=pixel on a 1x1 map: the per-pixel weight normalisation is trivially 1 and meaningless here; use spatial=channel');
+    if (p === null)
+      throw new BuildError(
+        'NAM spatial=pixel needs a static H and W (its BatchNorm1d has one feature per pixel); this point has a dynamic spatial size (use spatial=channel, or export with static shapes)',
+      );
+    if (p === 1)
+      throw new BuildError('NAM spatial=pixel on a 1x1 map: the per-pixel weight normalisation is trivially 1 and meaningless here; use spatial=channel');
   },
   params(ctx) {
     const specs = bnParams('Channel_Att.bn2', ctx.channels);
     if (optionString(ctx, 'spatial') === 'pixel') specs.push(...bnParams('Spatial_Att.bn', pixels(ctx)!));
     return specs;
   },
-  ops: (ctx): Record<string, number> => (optionString(ctx, 'spatial') === 'pixel' ? { BatchNormalization: 2, Sigmoid: 2, Mul: 2, Reshape: 2 } : { BatchNormalization: 1, Sigmoid: 1, Mul: 1 }),
+  ops: (ctx): Record<string, number> =>
+    optionString(ctx, 'spatial') === 'pixel' ? { BatchNormalization: 2, Sigmoid: 2, Mul: 2, Reshape: 2 } : { BatchNormalization: 1, Sigmoid: 1, Mul: 1 },
   macs(ctx: ModuleContext) {
     const p = pixels(ctx);
     if (p === null) return null;
@@ -51,8 +62,16 @@ export const NAM: AttentionModule = {
     const bn = b.batchNorm(
       [
         x,
-        b.floats(`${c}.folded_scale`, [ctx.channels], Array.from(gamma, (g, i) => g * norm[i]!)),
-        b.floats(`${c}.folded_bias`, [ctx.channels], Array.from(beta, (v, i) => v * norm[i]!)),
+        b.floats(
+          `${c}.folded_scale`,
+          [ctx.channels],
+          Array.from(gamma, (g, i) => g * norm[i]!),
+        ),
+        b.floats(
+          `${c}.folded_bias`,
+          [ctx.channels],
+          Array.from(beta, (v, i) => v * norm[i]!),
+        ),
         b.floats(`${c}.running_mean`, [ctx.channels], get(w, `${c}.running_mean`)),
         b.floats(`${c}.running_var`, [ctx.channels], get(w, `${c}.running_var`)),
       ],
@@ -72,8 +91,16 @@ export const NAM: AttentionModule = {
     const bn1d = b.batchNorm(
       [
         rows,
-        b.floats(`${s}.folded_scale`, [p], Array.from(sGamma, (g, i) => g * lambda[i]!)),
-        b.floats(`${s}.folded_bias`, [p], Array.from(sBeta, (v, i) => v * lambda[i]!)),
+        b.floats(
+          `${s}.folded_scale`,
+          [p],
+          Array.from(sGamma, (g, i) => g * lambda[i]!),
+        ),
+        b.floats(
+          `${s}.folded_bias`,
+          [p],
+          Array.from(sBeta, (v, i) => v * lambda[i]!),
+        ),
         b.floats(`${s}.running_mean`, [p], get(w, `${s}.running_mean`)),
         b.floats(`${s}.running_var`, [p], get(w, `${s}.running_var`)),
       ],

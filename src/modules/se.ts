@@ -17,7 +17,10 @@ export const SE: AttentionModule = {
   paramsFormula: '2·C·(C//r)',
   variant: () => 'default',
   validate(ctx) {
-    if (hidden(ctx) < 1) throw new BuildError(`SE reduction=${optionNumber(ctx, 'reduction')} leaves C // r = 0 hidden units at C=${ctx.channels}; use reduction ≤ ${ctx.channels}`);
+    if (hidden(ctx) < 1)
+      throw new BuildError(
+        `SE reduction=${optionNumber(ctx, 'reduction')} leaves C // r = 0 hidden units at C=${ctx.channels}; use reduction ≤ ${ctx.channels}`,
+      );
   },
   params: (ctx) => [...convParams('fc.0', hidden(ctx), ctx.channels, [], false), ...convParams('fc.2', ctx.channels, hidden(ctx), [], false)],
   ops: () => ({ GlobalAveragePool: 1, Conv: 2, Relu: 1, Sigmoid: 1, Mul: 1 }),

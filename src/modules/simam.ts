@@ -20,7 +20,12 @@ export const SimAM: AttentionModule = {
   title: 'Simple, parameter-free Attention Module',
   reference: 'Yang et al., ICML 2021 (PMLR v139); github.com/ZjjConan/SimAM networks/attentions/simam_module.py',
   options: [
-    { key: 'lambda', kind: 'number', default: 1e-4, describe: 'e_lambda: 1e-4 in the code, 0.1 in the README ImageNet runs; give it explicitly, SimAM(64) sets it to 64' },
+    {
+      key: 'lambda',
+      kind: 'number',
+      default: 1e-4,
+      describe: 'e_lambda: 1e-4 in the code, 0.1 in the README ImageNet runs; give it explicitly, SimAM(64) sets it to 64',
+    },
   ],
   paramsFormula: '0 (λ is a constant)',
   variant: (ctx) => (pixels(ctx) === null ? 'dynamic' : 'default'),

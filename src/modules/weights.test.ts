@@ -410,18 +410,33 @@ suite('resolveWeights', () => {
 
   test('an unprefixed stray key in a multi-point file is still an extra key', () => {
     const file = write('.safetensors', safetensors({ ...namTensors(4, '0.'), 'fc.0.weight': f32([1], [1]) }));
-    throwsUser(() => resolveWeights(namParams(4), file, readTensorFile(file).tensors, { prefix: '0.', module: 'NAM' }), 'BuildError', /1 key\(s\) the NAM at point 0 does not use: fc\.0\.weight/, file);
+    throwsUser(
+      () => resolveWeights(namParams(4), file, readTensorFile(file).tensors, { prefix: '0.', module: 'NAM' }),
+      'BuildError',
+      /1 key\(s\) the NAM at point 0 does not use: fc\.0\.weight/,
+      file,
+    );
   });
 
   test('missing key: names it, counts the others, lists the file keys nearest first', () => {
     const t = namTensors(4);
     delete t['Channel_Att.bn2.running_var'];
     const file = write('.safetensors', safetensors(t));
-    const msg = throwsUser(() => resolveWeights(namParams(4), file, readTensorFile(file).tensors, { module: 'NAM' }), 'BuildError', /^.*: no tensor Channel_Att\.bn2\.running_var for NAM; the file has: /, file);
+    const msg = throwsUser(
+      () => resolveWeights(namParams(4), file, readTensorFile(file).tensors, { module: 'NAM' }),
+      'BuildError',
+      /^.*: no tensor Channel_Att\.bn2\.running_var for NAM; the file has: /,
+      file,
+    );
     assert.match(msg, /the file has: Channel_Att\.bn2\.running_mean, /, 'nearest first');
     // Loading SE weights into NAM: every key is missing.
     const se = write('.json', JSON.stringify({ 'fc.0.weight': [[1]], 'fc.2.weight': [[1]] }));
-    throwsUser(() => resolveWeights(namParams(4), se, readTensorFile(se).tensors), 'BuildError', /no tensor Channel_Att\.bn2\.weight \(and 3 more missing: .*\); the file has: fc\.[02]\.weight, fc\.[02]\.weight$/, se);
+    throwsUser(
+      () => resolveWeights(namParams(4), se, readTensorFile(se).tensors),
+      'BuildError',
+      /no tensor Channel_Att\.bn2\.weight \(and 3 more missing: .*\); the file has: fc\.[02]\.weight, fc\.[02]\.weight$/,
+      se,
+    );
   });
 
   test('wrong shape: the exact message', () => {
@@ -431,7 +446,12 @@ suite('resolveWeights', () => {
     assert.equal(msg, `${file}: Channel_Att.bn2.weight has shape [32], expected [64] (C=64)`);
     // A rank mismatch too (a Conv1x1 weight given for a Linear).
     const conv = write('.json', JSON.stringify({ 'fc.0.weight': { shape: [16, 64, 1, 1], data: new Array(1024).fill(0) } }));
-    throwsUser(() => resolveWeights([convParams[0]!], conv, readTensorFile(conv).tensors), 'BuildError', /fc\.0\.weight has shape \[16, 64, 1, 1\], expected \[16, 64\]$/, conv);
+    throwsUser(
+      () => resolveWeights([convParams[0]!], conv, readTensorFile(conv).tensors),
+      'BuildError',
+      /fc\.0\.weight has shape \[16, 64, 1, 1\], expected \[16, 64\]$/,
+      conv,
+    );
   });
 
   test('extra keys (another module or variant): listed', () => {
@@ -452,14 +472,24 @@ suite('resolveWeights', () => {
     const t = namTensors(4);
     t['Channel_Att.bn2.num_batches_tracked'] = i64([2], [1n, 2n]);
     const f2 = write('.safetensors', safetensors(t));
-    throwsUser(() => resolveWeights(namParams(4), f2, readTensorFile(f2).tensors), 'BuildError', /num_batches_tracked has shape \[2\], expected \[\] \(a counter\)/, f2);
+    throwsUser(
+      () => resolveWeights(namParams(4), f2, readTensorFile(f2).tensors),
+      'BuildError',
+      /num_batches_tracked has shape \[2\], expected \[\] \(a counter\)/,
+      f2,
+    );
   });
 
   test('a negative running_var is refused: BN would take the square root of it and output NaN', () => {
     const t = namTensors(4);
     t['Channel_Att.bn2.running_var'] = f32([4], [1, 0, -0.5, 2]);
     const file = write('.safetensors', safetensors(t));
-    throwsUser(() => resolveWeights(namParams(4), file, readTensorFile(file).tensors), 'BuildError', /Channel_Att\.bn2\.running_var holds -0\.5 at flat index 2; a variance cannot be negative$/, file);
+    throwsUser(
+      () => resolveWeights(namParams(4), file, readTensorFile(file).tensors),
+      'BuildError',
+      /Channel_Att\.bn2\.running_var holds -0\.5 at flat index 2; a variance cannot be negative$/,
+      file,
+    );
   });
 });
 
@@ -503,14 +533,20 @@ suite('initWeights', () => {
     const w = initWeights(convParams, 'torch', 3);
     for (const p of convParams) {
       const v = w.get(p.key)!;
-      assert.equal(v.length, p.shape.reduce((a, b) => a * b, 1));
+      assert.equal(
+        v.length,
+        p.shape.reduce((a, b) => a * b, 1),
+      );
       const fanIn = (p.init as { fanIn: number }).fanIn;
       const bound = Math.fround(1 / Math.sqrt(fanIn));
-      assert.ok(v.every((x) => Math.abs(x) <= bound), `${p.key} within ±${bound}`);
+      assert.ok(
+        v.every((x) => Math.abs(x) <= bound),
+        `${p.key} within ±${bound}`,
+      );
       if (v.length >= 1000) {
         const mean = v.reduce((a, b) => a + b, 0) / v.length;
         const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
-        const expected = (1 / fanIn) / 3; // U(±b) has variance b²/3
+        const expected = 1 / fanIn / 3; // U(±b) has variance b²/3
         assert.ok(Math.abs(mean) < 4 * Math.sqrt(expected / v.length), `${p.key} mean ${mean}`);
         assert.ok(Math.abs(variance / expected - 1) < 0.1, `${p.key} variance ${variance} vs ${expected}`);
         assert.ok(Math.max(...v) > 0.95 * bound && Math.min(...v) < -0.95 * bound, `${p.key} fills the range`);
@@ -523,13 +559,22 @@ suite('initWeights', () => {
     const r = initWeights(all, 'random', 5);
     for (const p of convParams) assert.deepEqual(r.get(p.key), t.get(p.key), p.key);
     const g = r.get('Channel_Att.bn2.weight')!;
-    assert.ok(g.every((x) => Math.abs(x) >= 0.5 && Math.abs(x) <= 1.5), 'γ magnitude in [0.5, 1.5]');
+    assert.ok(
+      g.every((x) => Math.abs(x) >= 0.5 && Math.abs(x) <= 1.5),
+      'γ magnitude in [0.5, 1.5]',
+    );
     assert.ok(g.some((x) => x < 0) && g.some((x) => x > 0), 'γ has both signs');
     const v = r.get('Channel_Att.bn2.running_var')!;
-    assert.ok(v.every((x) => x >= 0.5 && x <= 1.5), 'running_var in [0.5, 1.5]');
+    assert.ok(
+      v.every((x) => x >= 0.5 && x <= 1.5),
+      'running_var in [0.5, 1.5]',
+    );
     for (const k of ['Channel_Att.bn2.bias', 'Channel_Att.bn2.running_mean']) {
       const x = r.get(k)!;
-      assert.ok(x.some((y) => y !== 0), `${k} randomized`);
+      assert.ok(
+        x.some((y) => y !== 0),
+        `${k} randomized`,
+      );
       const sd = Math.sqrt(x.reduce((a, b) => a + b * b, 0) / x.length);
       assert.ok(sd > 0.05 && sd < 0.2 && x.every((y) => Math.abs(y) < 0.6), `${k} ~ N(0, 0.1): sd ${sd}`);
     }
@@ -554,7 +599,13 @@ suite('initWeights', () => {
 suite('golden files: the shapes their metadata implies', () => {
   /** Expected state_dict shapes from the module, options and C, H, W (attention-modules.md). */
   function expectedShapes(module: string, opts: Record<string, string>, c: number, h: number, w: number): Record<string, number[]> {
-    const bn = (p: string, n: number) => ({ [`${p}.weight`]: [n], [`${p}.bias`]: [n], [`${p}.running_mean`]: [n], [`${p}.running_var`]: [n], [`${p}.num_batches_tracked`]: [] });
+    const bn = (p: string, n: number) => ({
+      [`${p}.weight`]: [n],
+      [`${p}.bias`]: [n],
+      [`${p}.running_mean`]: [n],
+      [`${p}.running_var`]: [n],
+      [`${p}.num_batches_tracked`]: [],
+    });
     switch (module) {
       case 'NAM':
         return { ...bn('Channel_Att.bn2', c), ...(opts.spatial === 'pixel' ? bn('Spatial_Att.bn', h * w) : {}) };
@@ -618,7 +669,12 @@ suite('golden files: the shapes their metadata implies', () => {
     }
   }
 
-  const names = fs.existsSync(GOLDENS) ? fs.readdirSync(GOLDENS).filter((n) => n.endsWith('.safetensors')).sort() : [];
+  const names = fs.existsSync(GOLDENS)
+    ? fs
+        .readdirSync(GOLDENS)
+        .filter((n) => n.endsWith('.safetensors'))
+        .sort()
+    : [];
 
   test('there is a golden for every module', () => {
     const modules = new Set(names.map((n) => readTensorFile(path.join(GOLDENS, n)).metadata.module));
@@ -640,7 +696,10 @@ suite('golden files: the shapes their metadata implies', () => {
       assert.equal(n, 2);
       assert.ok(name.startsWith(`${metadata.module!.toLowerCase()}-${metadata.variant}-`), `${name} is <module>-<variant>-<tag>`);
       assert.ok(name.includes(`-${h}x${w}.`), `${name} names its map size`);
-      assert.ok(y.data.every((v) => Number.isFinite(v as number)), 'finite output');
+      assert.ok(
+        y.data.every((v) => Number.isFinite(v as number)),
+        'finite output',
+      );
       const expected = expectedShapes(metadata.module!, opts, c, h, w);
       const got: Record<string, number[]> = {};
       for (const [k, t] of tensors) if (k !== 'input' && k !== 'output') got[k] = t.shape;

@@ -77,10 +77,10 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
   // PyTorch checkpoints: an inert pickle reader, src/weights/torch-checkpoint.ts.
   if (ext === '.pt' || ext === '.pth') return readCheckpointTensorFile(file);
   if (!['.safetensors', '.npz', '.json'].includes(ext)) {
-    const hint = ['.bin', '.ckpt'].includes(ext)
-      ? '; save the state_dict with safetensors.torch.save_file or numpy.savez first'
-      : '';
-    throw new UsageError(`${file}: unknown weights format '${ext || '(no extension)'}' (expected .safetensors, .npz, .json, or a PyTorch checkpoint .pt or .pth)${hint}`);
+    const hint = ['.bin', '.ckpt'].includes(ext) ? '; save the state_dict with safetensors.torch.save_file or numpy.savez first' : '';
+    throw new UsageError(
+      `${file}: unknown weights format '${ext || '(no extension)'}' (expected .safetensors, .npz, .json, or a PyTorch checkpoint .pt or .pth)${hint}`,
+    );
   }
   let bytes: Buffer;
   try {
@@ -89,7 +89,10 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
     // A FIFO or a device would block the read or never end.
     if (!stat.isFile()) throw new UsageError(`${file}: not a regular file; give a .safetensors, .npz or .json file`);
     const limit = ext === '.json' ? MAX_WEIGHTS_JSON_BYTES : MAX_WEIGHTS_FILE_BYTES;
-    if (stat.size > limit) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(limit)} limit for a ${ext} weights file${ext === '.json' ? '; save large weights as .safetensors or .npz' : ''}`);
+    if (stat.size > limit)
+      throw new DataFileError(
+        `${file}: ${stat.size} bytes, over the ${mib(limit)} limit for a ${ext} weights file${ext === '.json' ? '; save large weights as .safetensors or .npz' : ''}`,
+      );
     if (ext === '.safetensors' && options.expect) checkSafetensorsHeader(file, stat.size, options.expect);
     bytes = fs.readFileSync(file);
   } catch (e) {
@@ -108,7 +111,8 @@ export function readTensorFile(file: string, options: ReadTensorOptions = {}): T
 // Shared decoding
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-export const fmtShape = (shape: readonly number[]) => (shape.length > 16 ? `[${shape.slice(0, 16).join(', ')}, … (${shape.length} dims)]` : `[${shape.join(', ')}]`);
+export const fmtShape = (shape: readonly number[]) =>
+  shape.length > 16 ? `[${shape.slice(0, 16).join(', ')}, … (${shape.length} dims)]` : `[${shape.join(', ')}]`;
 /** A key or name from the file, cut short for a message: a damaged file's key can be megabytes. */
 const cut = (s: string, max = 120) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
@@ -196,7 +200,9 @@ function checkSafetensorsHeader(file: string, size: number, expect: NonNullable<
   for (const [key, entry] of Object.entries(header as Record<string, unknown>)) {
     if (key === '__metadata__') continue;
     if (!expect.keys.has(key.replace(/^\d+\./, ''))) {
-      throw new BuildError(`${file}: ${cut(key)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was read past the header`);
+      throw new BuildError(
+        `${file}: ${cut(key)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was read past the header`,
+      );
     }
     const { shape, data_offsets: offsets } = (entry ?? {}) as { shape?: unknown; data_offsets?: unknown };
     const expected = expect.shapes?.get(key);
@@ -207,7 +213,10 @@ function checkSafetensorsHeader(file: string, size: number, expect: NonNullable<
   }
   const dataLen = size - 8 - headerLen;
   // The format indexes its whole byte buffer (the reference reader refuses bytes past the last tensor too).
-  if (dataLen > lastEnd) throw new DataFileError(`${file}: not a valid safetensors file: ${dataLen - lastEnd} bytes after its last tensor belong to none; nothing was read past the header`);
+  if (dataLen > lastEnd)
+    throw new DataFileError(
+      `${file}: not a valid safetensors file: ${dataLen - lastEnd} bytes after its last tensor belong to none; nothing was read past the header`,
+    );
 }
 
 function parseSafetensors(file: string, u8: Uint8Array): TensorFile {
@@ -306,19 +315,27 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
     if (expect) {
       const key = m.name.slice(0, -4).replace(/^\d+\./, '');
       if (!expect.keys.has(key)) {
-        throw new BuildError(`${file}: member ${cut(m.name)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was inflated`);
+        throw new BuildError(
+          `${file}: member ${cut(m.name)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}; nothing was inflated`,
+        );
       }
     }
     const shape = expect?.shapes?.get(m.name.slice(0, -4));
     if (shape && m.originalSize > NPY_HEADER_MAX + numel(shape) * 8) {
-      throw new DataFileError(`${file}: member ${cut(m.name)} declares ${m.originalSize} bytes inflated, more than a ${fmtShape(shape)} array can take (${NPY_HEADER_MAX + numel(shape) * 8} with its header); not inflated`);
+      throw new DataFileError(
+        `${file}: member ${cut(m.name)} declares ${m.originalSize} bytes inflated, more than a ${fmtShape(shape)} array can take (${NPY_HEADER_MAX + numel(shape) * 8} with its header); not inflated`,
+      );
     }
-    if (m.compression !== 0 && m.compression !== 8) throw new DataFileError(`${file}: member ${cut(m.name)} uses zip compression method ${m.compression}; numpy writes 0 (savez) or 8 (savez_compressed)`);
+    if (m.compression !== 0 && m.compression !== 8)
+      throw new DataFileError(`${file}: member ${cut(m.name)} uses zip compression method ${m.compression}; numpy writes 0 (savez) or 8 (savez_compressed)`);
     if (m.originalSize > MAX_NPZ_MEMBER_BYTES) {
-      throw new DataFileError(`${file}: member ${cut(m.name)} declares ${m.originalSize} bytes inflated, over the ${mib(MAX_NPZ_MEMBER_BYTES)} limit for one .npz member; not inflated`);
+      throw new DataFileError(
+        `${file}: member ${cut(m.name)} declares ${m.originalSize} bytes inflated, over the ${mib(MAX_NPZ_MEMBER_BYTES)} limit for one .npz member; not inflated`,
+      );
     }
     total += m.originalSize;
-    if (total > MAX_NPZ_INFLATED_BYTES) throw new DataFileError(`${file}: its members declare over ${mib(MAX_NPZ_INFLATED_BYTES)} inflated, the limit for a .npz; not inflated`);
+    if (total > MAX_NPZ_INFLATED_BYTES)
+      throw new DataFileError(`${file}: its members declare over ${mib(MAX_NPZ_INFLATED_BYTES)} inflated, the limit for a .npz; not inflated`);
   }
 
   const inflated = new Map<string, Uint8Array>();
@@ -348,7 +365,8 @@ function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expe
       out.set(chunk, n);
       n += chunk.length;
       if (final) {
-        if (n !== out.length) failure = new DataFileError(`${file}: member ${cut(f.name)} inflates to ${n} bytes, not the ${out.length} its zip entry declares`);
+        if (n !== out.length)
+          failure = new DataFileError(`${file}: member ${cut(f.name)} inflates to ${n} bytes, not the ${out.length} its zip entry declares`);
         else inflated.set(f.name, out);
       }
     };
@@ -401,13 +419,16 @@ export function parseNpy(where: string, u8: Uint8Array): NamedTensor {
   if (!header.trim().startsWith('{') || descr === undefined || fortran === undefined || shapeText === undefined) {
     throw bad(`header ${JSON.stringify(header.trim().slice(0, 120))} lacks 'descr', 'fortran_order' or 'shape'`);
   }
-  if (fortran === 'True') throw bad("fortran_order is True (save a C-contiguous array: numpy.ascontiguousarray)");
+  if (fortran === 'True') throw bad('fortran_order is True (save a C-contiguous array: numpy.ascontiguousarray)');
   const order = descr[0];
   const dtype = NPY_DTYPE[descr.slice(1)];
   if (!dtype || !['<', '>', '|', '='].includes(order!)) {
     throw bad(`dtype '${descr}' is not supported (float32, float64, float16, int64 or int32)`);
   }
-  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const dims = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const shape = dims.map((s) => (/^\d+L?$/.test(s) ? Number.parseInt(s, 10) : NaN));
   if (!shape.every((d) => Number.isSafeInteger(d))) throw bad(`shape (${shapeText}) is not a tuple of integers`);
   const count = numel(shape);
@@ -441,11 +462,14 @@ function parseJson(file: string, text: string, expect?: ReadTensorOptions['expec
       continue;
     }
     if (expect && !expect.keys.has(key.replace(/^\d+\./, ''))) {
-      throw new BuildError(`${file}: ${cut(key)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}`);
+      throw new BuildError(
+        `${file}: ${cut(key)} is not a tensor of ${expect.module ?? 'the module'} (another module's or variant's weights?); expected: ${listKeys([...expect.keys])}`,
+      );
     }
     const expected = expect?.shapes?.get(key);
     const tooMany = (n: number) => {
-      if (expected && n > numel(expected)) throw new BuildError(`${file}: ${cut(key)} holds ${n} values, more than the ${numel(expected)} of ${fmtShape(expected)}`);
+      if (expected && n > numel(expected))
+        throw new BuildError(`${file}: ${cut(key)} holds ${n} values, more than the ${numel(expected)} of ${fmtShape(expected)}`);
     };
     let shape: number[];
     let flat: unknown[];
@@ -533,12 +557,18 @@ function nearestList(target: string, keys: readonly string[], limit = 8): string
   // Each distance once; keys far longer than any state_dict key are not worth an O(|a|·|b|) comparison.
   const distance = new Map(keys.map((k) => [k, k.length > 256 ? Infinity : editDistance(target, k)]));
   const sorted = [...keys].sort((x, y) => distance.get(x)! - distance.get(y)! || (x < y ? -1 : x > y ? 1 : 0));
-  const shown = sorted.slice(0, limit).map((k) => cut(k)).join(', ');
+  const shown = sorted
+    .slice(0, limit)
+    .map((k) => cut(k))
+    .join(', ');
   return keys.length > limit ? `${shown}, ... (${keys.length - limit} more)` : shown;
 }
 
 function listKeys(keys: readonly string[], limit = 8): string {
-  const shown = keys.slice(0, limit).map((k) => cut(k)).join(', ');
+  const shown = keys
+    .slice(0, limit)
+    .map((k) => cut(k))
+    .join(', ');
   return keys.length > limit ? `${shown}, ... (${keys.length - limit} more)` : shown;
 }
 

@@ -93,7 +93,10 @@ test('saves are atomic and refuse to overwrite', () => {
   assert.deepEqual(listFiles(dir), ['a.onnx', 'in.onnx']);
   // An external data file already beside the output is somebody's data too: kept unless --force.
   fs.writeFileSync(path.join(dir, 'e.onnx.data'), 'precious');
-  assert.throws(() => saveModel(m, path.join(dir, 'e.onnx'), { externalData: 'always' }), /e\.onnx\.data already exists \(the output's external data file\); pass --force/);
+  assert.throws(
+    () => saveModel(m, path.join(dir, 'e.onnx'), { externalData: 'always' }),
+    /e\.onnx\.data already exists \(the output's external data file\); pass --force/,
+  );
   assert.equal(fs.readFileSync(path.join(dir, 'e.onnx.data'), 'utf8'), 'precious');
   assert.deepEqual(listFiles(dir), ['a.onnx', 'e.onnx.data', 'in.onnx']);
   saveModel(m, path.join(dir, 'e.onnx'), { externalData: 'always', force: true });

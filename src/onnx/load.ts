@@ -334,7 +334,9 @@ function streamLimit(r: StreamRead): ModelError {
 }
 
 function noWriter(r: StreamRead): ModelError {
-  return new ModelError(`${r.what} is a FIFO (named pipe) that no process wrote to within ${FIFO_WRITER_WAIT_MS / 1000} s (FIFO_WRITER_WAIT_MS); start its writer first, or give the model's file`);
+  return new ModelError(
+    `${r.what} is a FIFO (named pipe) that no process wrote to within ${FIFO_WRITER_WAIT_MS / 1000} s (FIFO_WRITER_WAIT_MS); start its writer first, or give the model's file`,
+  );
 }
 
 /**
@@ -451,7 +453,9 @@ function openExternal(model: OnnxModel, tensors: readonly TensorProto[], dir: st
         }
         // Reading a FIFO waits for a writer forever, a device may never end: only regular files hold weights.
         const refuse = (k: string) =>
-          new ModelError(`external data file '${ref.location}' of tensor '${t.name}' is ${k}, not a regular file (${file}); refused: weights are read from regular files only`);
+          new ModelError(
+            `external data file '${ref.location}' of tensor '${t.name}' is ${k}, not a regular file (${file}); refused: weights are read from regular files only`,
+          );
         if (kind !== null) throw refuse(kind);
         let fd: number;
         try {
@@ -485,7 +489,10 @@ function openExternal(model: OnnxModel, tensors: readonly TensorProto[], dir: st
       try {
         target = Buffer.allocUnsafe(length);
       } catch (e) {
-        throw new ModelError(`tensor '${t.name}' needs ${length} bytes of external data ('${ref.location}'), more than can be allocated here (${(e as Error).message.split('.')[0]})`, { cause: e });
+        throw new ModelError(
+          `tensor '${t.name}' needs ${length} bytes of external data ('${ref.location}'), more than can be allocated here (${(e as Error).message.split('.')[0]})`,
+          { cause: e },
+        );
       }
       model.externalData.set(t, target);
       return { fd: entry.fd, target, position: ref.offset, what: file };

@@ -48,12 +48,19 @@ export class PlanError extends OnnxAttnError {
   ) {
     const issues =
       all.length > MAX_SHOWN_ISSUES
-        ? [...all.slice(0, MAX_SHOWN_ISSUES), { line: all[MAX_SHOWN_ISSUES]!.line, path: '', message: `and ${all.length - MAX_SHOWN_ISSUES} more problems from here on` }]
+        ? [
+            ...all.slice(0, MAX_SHOWN_ISSUES),
+            { line: all[MAX_SHOWN_ISSUES]!.line, path: '', message: `and ${all.length - MAX_SHOWN_ISSUES} more problems from here on` },
+          ]
         : all;
     const [first] = issues;
     const where = first ? `${file}:${first.line}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `${file}: invalid plan`;
     const worst = all.reduce<ExitCodeValue>((w, i) => (i.exitCode !== undefined && i.exitCode > w ? i.exitCode : w), ExitCode.usage);
-    super(worst === ExitCode.usage ? 'UsageError' : 'ModelError', worst, all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where);
+    super(
+      worst === ExitCode.usage ? 'UsageError' : 'ModelError',
+      worst,
+      all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where,
+    );
     this.issues = issues;
   }
 }
@@ -323,7 +330,10 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
     if (stat.isDirectory()) throw new UsageError(`${file} is a folder; expected a plan file (.yaml, .yml or .json)`);
     // A FIFO or a device would block the read or never end.
     if (!stat.isFile()) throw new UsageError(`${file} is not a regular file; expected a plan file (.yaml, .yml or .json)`);
-    if (stat.size > MAX_PLAN_BYTES) throw new PlanError(file, [{ line: 1, path: '', message: `the plan is ${stat.size} bytes, over the ${mib(MAX_PLAN_BYTES)} limit for a plan file; split it` }]);
+    if (stat.size > MAX_PLAN_BYTES)
+      throw new PlanError(file, [
+        { line: 1, path: '', message: `the plan is ${stat.size} bytes, over the ${mib(MAX_PLAN_BYTES)} limit for a plan file; split it` },
+      ]);
     bytes = fs.readFileSync(file);
   } catch (e) {
     if (isOnnxAttnError(e)) throw e;
@@ -351,7 +361,9 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   if (deep !== null) {
     const line = lineAtOffset(text, deep.offset);
     if (deep.why === 'stray') throw new PlanError(file, [{ line, path: '', message: `not valid ${kind}: '${text[deep.offset]}' closes no open list or map` }]);
-    throw new PlanError(file, [{ line, path: '', message: `nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps (the limit for a plan); a plan is about 6 deep` }]);
+    throw new PlanError(file, [
+      { line, path: '', message: `nests deeper than ${MAX_NESTING_DEPTH} levels of lists and maps (the limit for a plan); a plan is about 6 deep` },
+    ]);
   }
   // JSON is YAML 1.2: one parser, and line numbers for both.
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -374,17 +386,28 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         return visit.BREAK;
       },
     });
-    throw new PlanError(file, [{ line, path: '', message: `YAML aliases expand past ${MAX_PLAN_ALIAS_COUNT} nodes (the limit for a plan; ${(e as Error).message.split('\n')[0]}); write the values out instead` }]);
+    throw new PlanError(file, [
+      {
+        line,
+        path: '',
+        message: `YAML aliases expand past ${MAX_PLAN_ALIAS_COUNT} nodes (the limit for a plan; ${(e as Error).message.split('\n')[0]}); write the values out instead`,
+      },
+    ]);
   }
-  if (data === null || data === undefined) throw new PlanError(file, [{ line: 1, path: '', message: 'the plan is empty; expected version: 1 and a list of models (onnx-attn apply --schema)' }]);
+  if (data === null || data === undefined)
+    throw new PlanError(file, [{ line: 1, path: '', message: 'the plan is empty; expected version: 1 and a list of models (onnx-attn apply --schema)' }]);
   // Counts first: the schema validator and the checks below cost per entry.
   const counted = data as { models?: unknown; reports?: unknown };
-  const over = (at: KeyPath, n: number, max: number, what: string) => new PlanError(file, [issue(at, `${n} ${what}, more than the ${max} a plan may hold; split the plan`, true)]);
+  const over = (at: KeyPath, n: number, max: number, what: string) =>
+    new PlanError(file, [issue(at, `${n} ${what}, more than the ${max} a plan may hold; split the plan`, true)]);
   if (Array.isArray(counted.models)) {
     if (counted.models.length > MAX_PLAN_ENTRIES) throw over(['models'], counted.models.length, MAX_PLAN_ENTRIES, 'entries');
     for (const [i, e] of counted.models.entries()) {
       const insert = (e as { insert?: unknown } | null)?.insert;
-      if (Array.isArray(insert) && insert.length > MAX_INSERT_ITEMS) throw new PlanError(file, [issue(['models', i, 'insert'], `${insert.length} insert items, more than the ${MAX_INSERT_ITEMS} one entry may hold`, true)]);
+      if (Array.isArray(insert) && insert.length > MAX_INSERT_ITEMS)
+        throw new PlanError(file, [
+          issue(['models', i, 'insert'], `${insert.length} insert items, more than the ${MAX_INSERT_ITEMS} one entry may hold`, true),
+        ]);
     }
   }
   if (Array.isArray(counted.reports) && counted.reports.length > MAX_PLAN_REPORTS) throw over(['reports'], counted.reports.length, MAX_PLAN_REPORTS, 'reports');
@@ -399,7 +422,12 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   const checkInside = (at: KeyPath, p: string, abs: string) => {
     if (options.allowOutside || isInside(realDir, real(abs))) return;
     const where = real(abs) === abs ? (p === abs ? `'${p}'` : `'${p}' (${abs})`) : `'${p}' (${abs}, really ${real(abs)})`;
-    issues.push(issue(at, `${where} is outside the plan's folder ${dir}; a plan writes only inside its own folder. Move it there, or run apply --allow-outside if you trust this plan`));
+    issues.push(
+      issue(
+        at,
+        `${where} is outside the plan's folder ${dir}; a plan writes only inside its own folder. Move it there, or run apply --allow-outside if you trust this plan`,
+      ),
+    );
   };
   const resolve = (p: string) => path.resolve(dir, p);
   const shown = (p: string, abs: string) => (p === abs ? p : `'${p}' (${abs})`);
@@ -435,9 +463,11 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
     const output = resolve(e.output);
     nul([...at, 'output'], e.output);
     checkInside([...at, 'output'], e.output, output);
-    if (fs.existsSync(output) && fs.statSync(output).isDirectory()) issues.push(issue([...at, 'output'], `${shown(e.output, output)} is a folder; expected a model file path`));
+    if (fs.existsSync(output) && fs.statSync(output).isDirectory())
+      issues.push(issue([...at, 'output'], `${shown(e.output, output)} is a folder; expected a model file path`));
     const prevOut = outputs.get(real(output));
-    if (prevOut !== undefined) issues.push(issue([...at, 'output'], `models[${prevOut}] writes ${shown(e.output, output)} too; each output belongs to one entry`));
+    if (prevOut !== undefined)
+      issues.push(issue([...at, 'output'], `models[${prevOut}] writes ${shown(e.output, output)} too; each output belongs to one entry`));
     else outputs.set(real(output), i);
 
     const name = e.name ?? stem(e.output);
@@ -462,7 +492,13 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         if (!module) continue;
         if (!module.options.some((o) => o.key === key)) {
           const valid = module.options.map((o) => o.key);
-          issues.push(issue([...ip, 'opts', key], `${module.name} has no option '${key}'; ${valid.length ? `expected one of ${valid.join(', ')}` : 'it takes no options'}`, true));
+          issues.push(
+            issue(
+              [...ip, 'opts', key],
+              `${module.name} has no option '${key}'; ${valid.length ? `expected one of ${valid.join(', ')}` : 'it takes no options'}`,
+              true,
+            ),
+          );
           continue;
         }
         try {
@@ -476,11 +512,17 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         : it.weights !== undefined
           ? [needFile([...ip, 'weights'], it.weights, 'file')]
           : [];
-      if (it['weights-prefix'] !== undefined && weights.length === 0) issues.push(issue([...ip, 'weights-prefix'], 'names a module inside a weights file; give weights too'));
+      if (it['weights-prefix'] !== undefined && weights.length === 0)
+        issues.push(issue([...ip, 'weights-prefix'], 'names a module inside a weights file; give weights too'));
       const mode = it['external-data'];
       if (mode !== undefined) {
         if (externalData && externalData.mode !== mode) {
-          issues.push(issue([...ip, 'external-data'], `'${mode}' conflicts with insert[${externalData.index}]'s '${externalData.mode}'; the entry's output is saved once`));
+          issues.push(
+            issue(
+              [...ip, 'external-data'],
+              `'${mode}' conflicts with insert[${externalData.index}]'s '${externalData.mode}'; the entry's output is saved once`,
+            ),
+          );
         } else externalData ??= { mode, index: k };
       }
       items.push({
@@ -515,10 +557,14 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
         issues.push(issue(keyAt('tolerance'), (err as Error).message));
       }
       // The schema checks their form; their bounds (0% < precision ≤ 100%, 0 < budget ≤ 24 h) are checked here.
-      for (const [key, value, expected] of [['precision', merged.precision, PRECISION_EXPECTED], ['budget', merged.budget, BUDGET_EXPECTED]] as const) {
+      for (const [key, value, expected] of [
+        ['precision', merged.precision, PRECISION_EXPECTED],
+        ['budget', merged.budget, BUDGET_EXPECTED],
+      ] as const) {
         if (value === undefined) continue;
         const ok = key === 'precision' ? precisionValue(value) : budgetSeconds(value);
-        if (ok === null) issues.push(issue(keyAt(key), `expected ${expected}, got ${typeof value === 'number' ? `the number ${value}` : `the string '${value}'`}`));
+        if (ok === null)
+          issues.push(issue(keyAt(key), `expected ${expected}, got ${typeof value === 'number' ? `the number ${value}` : `the string '${value}'`}`));
       }
       // Accuracy on labelled images: the dataset is relative to the plan; the other keys and the gates need it.
       const dataset = merged.dataset !== undefined ? needFile(keyAt('dataset'), merged.dataset, 'file or folder') : undefined;
@@ -585,7 +631,10 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
   for (const e of entries) {
     const j = byInput.get(real(e.output));
     if (!j) continue;
-    const msg = j === e ? 'the output is the input; choose another output path (apply never overwrites its inputs)' : `the output is models[${j.index}]'s input; put both insertions in one entry's insert list instead`;
+    const msg =
+      j === e
+        ? 'the output is the input; choose another output path (apply never overwrites its inputs)'
+        : `the output is models[${j.index}]'s input; put both insertions in one entry's insert list instead`;
     issues.push(issue([...e.path, 'output'], msg));
   }
   // Nor the plan, a weights, inputs or dataset file, by the output or by its external data file.
@@ -594,7 +643,12 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
       const read = reads.get(real(written));
       if (read === undefined) continue;
       const what = read === 'the plan itself' ? read : `the file ${read} reads`;
-      issues.push(issue([...e.path, 'output'], `${written === e.output ? 'the output' : `its external data file ${written}`} is ${what}; apply never overwrites what it reads, choose another output path`));
+      issues.push(
+        issue(
+          [...e.path, 'output'],
+          `${written === e.output ? 'the output' : `its external data file ${written}`} is ${what}; apply never overwrites what it reads, choose another output path`,
+        ),
+      );
     }
   }
   // Reports over a model are found here, at their line; the plan itself, weights and inputs files (and --report
@@ -616,5 +670,8 @@ export function loadPlan(file: string, options: LoadPlanOptions = {}): LoadedPla
 /** By line; a problem in `defaults:` found once per entry is reported once. */
 function sortIssues(issues: PlanIssue[]): PlanIssue[] {
   const unique = [...new Map(issues.map((x) => [`${x.line}\0${x.path}\0${x.message}`, x])).values()];
-  return unique.map((x, i) => ({ x, i })).sort((a, b) => a.x.line - b.x.line || a.i - b.i).map(({ x }) => x);
+  return unique
+    .map((x, i) => ({ x, i }))
+    .sort((a, b) => a.x.line - b.x.line || a.i - b.i)
+    .map(({ x }) => x);
 }

@@ -95,7 +95,11 @@ export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry
     }
     built.push({ entry, model, insertions, check: { structure, run }, problems, exitCode });
   }
-  if (issues.length > 0) throw new PlanError(plan.file, issues.sort((a, b) => a.line - b.line));
+  if (issues.length > 0)
+    throw new PlanError(
+      plan.file,
+      issues.sort((a, b) => a.line - b.line),
+    );
   return built;
 }
 

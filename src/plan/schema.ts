@@ -41,7 +41,8 @@ export interface SchemaIssue {
   message: string;
 }
 
-const article = (t: string) => ({ object: 'an object', array: 'a list', string: 'a string', integer: 'a whole number', number: 'a number', boolean: 'true or false', null: 'null' })[t] ?? t;
+const article = (t: string) =>
+  ({ object: 'an object', array: 'a list', string: 'a string', integer: 'a whole number', number: 'a number', boolean: 'true or false', null: 'null' })[t] ?? t;
 
 /** `≥ 1`, `≤ 100000`, `> 0`, in the CLI's words (`--iters '0': expected a whole number ≥ 1`). */
 const SYMBOL: Record<string, string> = { '>=': '≥', '<=': '≤', '>': '>', '<': '<' };
@@ -55,7 +56,8 @@ function numberExpectation(parent: Record<string, unknown>, broken?: { compariso
   if (broken) return `${kind} ${SYMBOL[broken.comparison] ?? broken.comparison} ${broken.limit}`;
   if (typeof parent['exclusiveMinimum'] === 'number') return `${kind} > ${parent['exclusiveMinimum']}`;
   // A lower bound of -2^53 + 1 only keeps seeds safe integers: no one needs to read it.
-  if (typeof parent['minimum'] === 'number' && Number.isSafeInteger(parent['minimum']) && parent['minimum'] > Number.MIN_SAFE_INTEGER) return `${kind} ≥ ${parent['minimum']}`;
+  if (typeof parent['minimum'] === 'number' && Number.isSafeInteger(parent['minimum']) && parent['minimum'] > Number.MIN_SAFE_INTEGER)
+    return `${kind} ≥ ${parent['minimum']}`;
   return kind;
 }
 
@@ -109,7 +111,11 @@ function describe(e: ErrorObject): SchemaIssue {
       const other = conflict?.with.find((k) => k in data);
       if (conflict && other) {
         const value = typeof data[other] === 'object' ? JSON.stringify(data[other]) : String(data[other]);
-        return { path: [...path, other], atKey: false, message: `${conflict.key} and ${other} ${value} contradict each other (${other} ${conflict.because}); keep one` };
+        return {
+          path: [...path, other],
+          atKey: false,
+          message: `${conflict.key} and ${other} ${value} contradict each other (${other} ${conflict.because}); keep one`,
+        };
       }
       return { path, atKey: false, message: `expected ${expected ?? 'another value'}, got ${got}` };
     }
@@ -166,7 +172,8 @@ export function checkSchema(data: unknown): SchemaIssue[] {
     const issue = describe(e);
     if (e.keyword === 'required') {
       const missing = (e.params as { missingProperty: string }).missingProperty;
-      if (unknownKeys.some((u) => u.instancePath === e.instancePath && distance((u.params as { additionalProperty: string }).additionalProperty, missing) <= 2)) continue;
+      if (unknownKeys.some((u) => u.instancePath === e.instancePath && distance((u.params as { additionalProperty: string }).additionalProperty, missing) <= 2))
+        continue;
     }
     if (e.keyword === 'additionalProperties') {
       const key = (e.params as { additionalProperty: string }).additionalProperty;

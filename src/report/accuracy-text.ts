@@ -30,7 +30,9 @@ export const summary = (r: AccuracyReport) =>
 // Text (the CLI's own output)
 
 export function accuracyText(r: AccuracyReport, gate: ValidateGate | null): string[] {
-  const lines = [`accuracy on ${r.dataset} (${summary(r)}): mAP@0.5 ${mapText(r.map50)}, mAP@0.5:0.95 ${mapText(r.map5095)}, P ${r.precision.toFixed(3)}, R ${r.recall.toFixed(3)}`];
+  const lines = [
+    `accuracy on ${r.dataset} (${summary(r)}): mAP@0.5 ${mapText(r.map50)}, mAP@0.5:0.95 ${mapText(r.map5095)}, P ${r.precision.toFixed(3)}, R ${r.recall.toFixed(3)}`,
+  ];
   if (gate) lines.push(`--min-map ${gate.minMap}: ${gate.pass ? 'pass' : 'FAIL'}`);
   return lines;
 }
@@ -54,7 +56,14 @@ export function sweepAccuracyRows(r: SweepLike): string[][] {
   const base = r.accuracy!;
   return [
     ['', 'original', '', mapText(base.map50), mapText(base.map5095), ''],
-    ...r.rows.map((x) => [String(x.rank), `${x.module}(${x.variant})`, x.point, mapText(x.accuracy?.map50), mapText(x.accuracy?.map5095), x.mapDrop === null || x.mapDrop === undefined ? '-' : x.mapDrop.toFixed(4)]),
+    ...r.rows.map((x) => [
+      String(x.rank),
+      `${x.module}(${x.variant})`,
+      x.point,
+      mapText(x.accuracy?.map50),
+      mapText(x.accuracy?.map5095),
+      x.mapDrop === null || x.mapDrop === undefined ? '-' : x.mapDrop.toFixed(4),
+    ]),
   ];
 }
 export const SWEEP_HEADER = ['#', 'module', 'point', 'mAP@0.5', 'mAP@0.5:0.95', 'mAP drop'];
@@ -63,5 +72,14 @@ export function sweepAccuracyText(r: SweepLike): string[] {
   if (!r.accuracy) return [];
   const rows = [SWEEP_HEADER, ...sweepAccuracyRows(r)];
   const widths = SWEEP_HEADER.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return ['', `accuracy on ${r.accuracy.dataset} (${summary(r.accuracy)}):`, ...rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd())];
+  return [
+    '',
+    `accuracy on ${r.accuracy.dataset} (${summary(r.accuracy)}):`,
+    ...rows.map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    ),
+  ];
 }

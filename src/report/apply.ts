@@ -41,7 +41,10 @@ function compareCell(e: ApplyEntryResult): [boolean | null, string] {
   if (!c) return [false, e.problems.find((p) => p.startsWith('compare:'))?.slice(9) ?? 'not run'];
   const worst = c.outputs.reduce((m, o) => Math.max(m, o.maxAbs), 0);
   const fellBack = c.a.ep.fallbackReason || c.b.ep.fallbackReason;
-  return [c.pass, `${[...new Set(c.outputs.map((o) => o.tolerance.name))].join(', ')}, max abs ${num(worst)}${fellBack ? ` (${c.b.ep.used.join(',')}, fallback)` : ''}`];
+  return [
+    c.pass,
+    `${[...new Set(c.outputs.map((o) => o.tolerance.name))].join(', ')}, max abs ${num(worst)}${fellBack ? ` (${c.b.ep.used.join(',')}, fallback)` : ''}`,
+  ];
 }
 
 // ---------------------------------------------------------------- Markdown
@@ -66,14 +69,27 @@ export function applyMarkdown(r: ApplyResult): string {
       r.entries.map((e) => {
         const [vp, vt] = validateCell(e);
         const [cp, ct] = compareCell(e);
-        return [e.name, `\`${e.output}\` (${status(e)})`, e.insertions.map(where).join(', '), count(params(e)), `${mark(vp)} ${vt}`, `${mark(cp)} ${ct}`, mark(e.pass)];
+        return [
+          e.name,
+          `\`${e.output}\` (${status(e)})`,
+          e.insertions.map(where).join(', '),
+          count(params(e)),
+          `${mark(vp)} ${vt}`,
+          `${mark(cp)} ${ct}`,
+          mark(e.pass),
+        ];
       }),
     ),
   ];
   for (const e of r.entries) {
     lines.push('', `### ${mark(e.pass)} ${e.name}`, '');
-    lines.push(`- \`${e.input}\` → \`${e.output}\`${e.dataFile ? ` + \`${e.dataFile}\`` : ''} (${status(e)}, ${e.bytes} bytes, sha256 \`${e.sha256.slice(0, 16)}\`)`);
-    if (e.check.run) lines.push(`- check run: ${e.check.run.identical ? 'outputs bit-identical to the original' : `outputs differ from the original by up to ${num(e.check.run.maxAbsDiff)}`}`);
+    lines.push(
+      `- \`${e.input}\` → \`${e.output}\`${e.dataFile ? ` + \`${e.dataFile}\`` : ''} (${status(e)}, ${e.bytes} bytes, sha256 \`${e.sha256.slice(0, 16)}\`)`,
+    );
+    if (e.check.run)
+      lines.push(
+        `- check run: ${e.check.run.identical ? 'outputs bit-identical to the original' : `outputs differ from the original by up to ${num(e.check.run.maxAbsDiff)}`}`,
+      );
     lines.push(
       '',
       mdTable(
@@ -117,7 +133,7 @@ export function applySuites(r: ApplyResult): JUnitSuite[] {
     };
     if (e.planned.validate && r.mode === 'apply' && e.check.run) nested('validate', e.validate ? validateSuite(e.validate) : null);
     if (e.planned.compare && r.mode === 'apply' && e.check.run) nested('compare', e.compare ? compareSuite(e.compare) : null);
-    const time = (e.validate ? validateSuite(e.validate).timeSec ?? 0 : 0) + (e.compare ? compareSuite(e.compare).timeSec ?? 0 : 0);
+    const time = (e.validate ? (validateSuite(e.validate).timeSec ?? 0) : 0) + (e.compare ? (compareSuite(e.compare).timeSec ?? 0) : 0);
     return { name: e.name, cases, timeSec: time };
   });
 }
@@ -170,11 +186,24 @@ export function applyHtml(r: ApplyResult): string {
       '<h3>Insertions</h3>',
       htmlTable(
         ['k', 'module', 'variant', 'point', 'tensor', 'params', 'MACs', 'gate', 'rewired'],
-        e.insertions.map((i) => [String(i.k), esc(i.module), esc(i.variant), esc(i.point), `<code>${esc(i.tensor)}</code>`, count(i.params), count(i.macs), i.gate, esc(i.rewired.join(', '))]),
+        e.insertions.map((i) => [
+          String(i.k),
+          esc(i.module),
+          esc(i.variant),
+          esc(i.point),
+          `<code>${esc(i.tensor)}</code>`,
+          count(i.params),
+          count(i.macs),
+          i.gate,
+          esc(i.rewired.join(', ')),
+        ]),
         [5, 6],
       ),
     ];
-    if (e.check.run) parts.push(`<p class="meta">check run (CPU): ${e.check.run.identical ? 'outputs bit-identical to the original' : `outputs differ from the original by up to ${num(e.check.run.maxAbsDiff)}`}</p>`);
+    if (e.check.run)
+      parts.push(
+        `<p class="meta">check run (CPU): ${e.check.run.identical ? 'outputs bit-identical to the original' : `outputs differ from the original by up to ${num(e.check.run.maxAbsDiff)}`}</p>`,
+      );
     if (e.problems.length > 0) parts.push('<h3>Problems</h3>', `<ul class="problems">${e.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>`);
     if (e.validate) parts.push(`<h3>Validate ${badge(e.validate.pass)}</h3>`, ...demoteHtml(validateSections(e.validate)));
     if (e.compare) parts.push(`<h3>Compare ${badge(e.compare.pass)}</h3>`, ...demoteHtml(compareSections(e.compare)));

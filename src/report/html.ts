@@ -48,7 +48,19 @@ function insertionsSection(r: { insertions: Record<string, unknown>[] }, inserte
     out.push(
       table(
         ['k', 'module', 'variant', 'point', 'tensor', 'params', 'MACs', 'init', 'gate'],
-        r.insertions.map((p) => [String(p['k'] ?? ''), String(p['module'] ?? ''), String(p['variant'] ?? ''), String(p['point'] ?? ''), String(p['tensor'] ?? ''), count(p['params'] as number), count(p['macs'] as number | null), String(p['init'] ?? ''), String(p['gate'] ?? '')].map((s) => esc(s))),
+        r.insertions.map((p) =>
+          [
+            String(p['k'] ?? ''),
+            String(p['module'] ?? ''),
+            String(p['variant'] ?? ''),
+            String(p['point'] ?? ''),
+            String(p['tensor'] ?? ''),
+            count(p['params'] as number),
+            count(p['macs'] as number | null),
+            String(p['init'] ?? ''),
+            String(p['gate'] ?? ''),
+          ].map((s) => esc(s)),
+        ),
         [5, 6],
       ),
     );
@@ -76,30 +88,73 @@ export function compareSections(r: CompareResult): string[] {
       ['output', 'shape', 'max abs', 'mean abs', 'rel L2', 'cosine', 'tolerance', 'within', ''],
       // A known detector's parts (boxes, objectness, scores) as indented rows under their output.
       r.outputs.flatMap((o) => [
-        [esc(o.name), shape(o.shape), num(o.maxAbs), num(o.meanAbs), num(o.relL2), num(o.cosine, 6), esc(`${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`), pct(o.withinPct, 2), o.pass ? '<span class="ok">pass</span>' : '<span class="bad">fail</span>'],
-        ...(o.parts ?? []).map((p) => [`<span class="part" data-part="${esc(p.part)}">↳ ${esc(p.part)}</span>`, '', num(p.maxAbs), '', num(p.relL2), num(p.cosine, 6), '', '', '']),
+        [
+          esc(o.name),
+          shape(o.shape),
+          num(o.maxAbs),
+          num(o.meanAbs),
+          num(o.relL2),
+          num(o.cosine, 6),
+          esc(`${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`),
+          pct(o.withinPct, 2),
+          o.pass ? '<span class="ok">pass</span>' : '<span class="bad">fail</span>',
+        ],
+        ...(o.parts ?? []).map((p) => [
+          `<span class="part" data-part="${esc(p.part)}">↳ ${esc(p.part)}</span>`,
+          '',
+          num(p.maxAbs),
+          '',
+          num(p.relL2),
+          num(p.cosine, 6),
+          '',
+          '',
+          '',
+        ]),
       ]),
       [2, 3, 4, 5, 7],
     ),
-    errorChart(r.outputs.flatMap((o) => [{ name: o.name, maxAbs: o.maxAbs, relL2: o.relL2, atol: o.tolerance.atol }, ...(o.parts ?? []).map((p) => ({ name: partLabel(o.name, p.part), maxAbs: p.maxAbs, relL2: p.relL2, atol: o.tolerance.atol }))])),
+    errorChart(
+      r.outputs.flatMap((o) => [
+        { name: o.name, maxAbs: o.maxAbs, relL2: o.relL2, atol: o.tolerance.atol },
+        ...(o.parts ?? []).map((p) => ({ name: partLabel(o.name, p.part), maxAbs: p.maxAbs, relL2: p.relL2, atol: o.tolerance.atol })),
+      ]),
+    ),
   ];
   if (r.detections) {
     const d = r.detections;
     body.push(
       '<h2>Detections</h2>',
-      table(['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'], [
-        [d.format, String(d.images), String(d.refCount), String(d.otherCount), pct(d.matchedPct), d.classAgreement === null ? '-' : pct(100 * d.classAgreement), num(d.meanIoU), String(d.missing), String(d.extra)],
-      ], [1, 2, 3, 4, 5, 6, 7, 8]),
+      table(
+        ['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'],
+        [
+          [
+            d.format,
+            String(d.images),
+            String(d.refCount),
+            String(d.otherCount),
+            pct(d.matchedPct),
+            d.classAgreement === null ? '-' : pct(100 * d.classAgreement),
+            num(d.meanIoU),
+            String(d.missing),
+            String(d.extra),
+          ],
+        ],
+        [1, 2, 3, 4, 5, 6, 7, 8],
+      ),
     );
   }
   if (r.a.accuracy && r.b.accuracy) body.push(...compareAccuracyHtml(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate, table));
   body.push(
     '<h2>Latency</h2>',
     `<p class="meta" data-overhead="${r.latencyMs.overhead.withinNoise ? 'within-noise' : 'measured'}">overhead (b − a): ${esc(overheadText(r.latencyMs.overhead))}; ${esc(timingText(r.latencyMs.overhead))}</p>`,
-    table(['model', 'p50', 'p90', 'p99', 'mean', 'runs'], [
-      ['a', ms(r.latencyMs.a.p50), ms(r.latencyMs.a.p90), ms(r.latencyMs.a.p99), ms(r.latencyMs.a.mean), String(r.latencyMs.a.n)],
-      ['b', ms(r.latencyMs.b.p50), ms(r.latencyMs.b.p90), ms(r.latencyMs.b.p99), ms(r.latencyMs.b.mean), String(r.latencyMs.b.n)],
-    ], [1, 2, 3, 4, 5]),
+    table(
+      ['model', 'p50', 'p90', 'p99', 'mean', 'runs'],
+      [
+        ['a', ms(r.latencyMs.a.p50), ms(r.latencyMs.a.p90), ms(r.latencyMs.a.p99), ms(r.latencyMs.a.mean), String(r.latencyMs.a.n)],
+        ['b', ms(r.latencyMs.b.p50), ms(r.latencyMs.b.p90), ms(r.latencyMs.b.p99), ms(r.latencyMs.b.mean), String(r.latencyMs.b.n)],
+      ],
+      [1, 2, 3, 4, 5],
+    ),
     latencyChart([
       { label: `a ${r.a.ep.used[0] ?? ''}`, samples: r.latencySamplesMs.a },
       { label: `b ${r.b.ep.used[0] ?? ''}`, samples: r.latencySamplesMs.b },
@@ -119,21 +174,50 @@ export function validateSections(r: ValidateResult): string[] {
     `<p class="meta">model: <code>${esc(r.model)}</code> (${esc(r.family)}) on ${epText(r.ep)} · ${esc(r.tool)}</p>`,
     `<p class="meta">inputs: ${esc(r.inputs.source)}: ${r.inputs.tensors.map((t) => `${esc(t.name)} ${t.dtype} ${shape(t.shape)}`).join(', ')}</p>`,
     '<h2>Outputs</h2>',
-    table(['output', 'dtype', 'shape', 'finite', 'min', 'max'], r.outputs.map((o) => [esc(o.name), o.dtype, shape(o.shape), o.finite ? '<span class="ok">yes</span>' : `<span class="bad">no (${o.nonFinite})</span>`, num(o.min), num(o.max)]), [4, 5]),
+    table(
+      ['output', 'dtype', 'shape', 'finite', 'min', 'max'],
+      r.outputs.map((o) => [
+        esc(o.name),
+        o.dtype,
+        shape(o.shape),
+        o.finite ? '<span class="ok">yes</span>' : `<span class="bad">no (${o.nonFinite})</span>`,
+        num(o.min),
+        num(o.max),
+      ]),
+      [4, 5],
+    ),
   ];
   if (r.detections) {
     const d = r.detections;
     body.push('<h2>Detections</h2>', `<p class="meta" data-detections="${d.perInput.reduce((n, c) => n + c, 0)}">${esc(detectionSummary(d))}</p>`);
-    if (d.perInput.length > 1) body.push(table(['input set', 'boxes'], d.perInput.map((n, i) => [String(i + 1), String(n)]), [0, 1]));
+    if (d.perInput.length > 1)
+      body.push(
+        table(
+          ['input set', 'boxes'],
+          d.perInput.map((n, i) => [String(i + 1), String(n)]),
+          [0, 1],
+        ),
+      );
   }
   if (r.accuracy) body.push(...accuracyHtml(r.accuracy, r.mapGate, table));
   body.push(
     '<h2>Latency</h2>',
-    table(['p50', 'p90', 'p99', 'mean', 'runs'], [[ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.mean), String(r.latencyMs.n)]], [0, 1, 2, 3, 4]),
+    table(
+      ['p50', 'p90', 'p99', 'mean', 'runs'],
+      [[ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.mean), String(r.latencyMs.n)]],
+      [0, 1, 2, 3, 4],
+    ),
     latencyChart([{ label: r.ep.used[0] ?? 'cpu', samples: r.latencySamplesMs }]),
   );
   if (r.placement) {
-    body.push('<h2>Placement</h2>', table(['provider', 'nodes', 'nodes %', 'time %'], r.placement.providers.map((p) => [esc(p.ep), String(p.nodes), pct(p.nodesPct), pct(p.timePct)]), [1, 2, 3]));
+    body.push(
+      '<h2>Placement</h2>',
+      table(
+        ['provider', 'nodes', 'nodes %', 'time %'],
+        r.placement.providers.map((p) => [esc(p.ep), String(p.nodes), pct(p.nodesPct), pct(p.timePct)]),
+        [1, 2, 3],
+      ),
+    );
   }
   body.push(...insertionsSection(r, r.inserted), ...problems(r.problems));
   return body;

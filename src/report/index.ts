@@ -43,7 +43,10 @@ function refuseOwnFile(label: string, file: string, files: readonly CommandFile[
   const id = identity(file);
   if (id === null) return;
   const clash = files.find((f) => identity(f.path) === id);
-  if (clash) throw new UsageError(`${label}: that is ${clash.what} (${clash.path}), which this command reads; a report there would replace it; choose another report path`);
+  if (clash)
+    throw new UsageError(
+      `${label}: that is ${clash.what} (${clash.path}), which this command reads; a report there would replace it; choose another report path`,
+    );
 }
 
 /** The report's folder must exist and be a folder (a file there is ENOTDIR at write time). */
@@ -59,7 +62,8 @@ function checkFolder(label: string, file: string, options: { made?: boolean } = 
     throw new UsageError(`${label}: folder ${dir} does not exist; create it or choose another report path`);
   }
   if (!st.isDirectory()) throw new UsageError(`${label}: ${dir} is a file, not a folder; choose a report path in a folder`);
-  if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${label}: ${resolved} is a folder; give a file name, e.g. ${path.join(file, `report${path.extname(file) || '.json'}`)}`);
+  if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory())
+    throw new UsageError(`${label}: ${resolved} is a folder; give a file name, e.g. ${path.join(file, `report${path.extname(file) || '.json'}`)}`);
 }
 
 /**
@@ -69,7 +73,10 @@ function checkFolder(label: string, file: string, options: { made?: boolean } = 
 export function checkReportPaths(files: readonly string[], formats: readonly string[] = RUN_FORMATS, inputs: readonly CommandFile[] = []): void {
   for (const f of files) {
     const ext = path.extname(f).toLowerCase();
-    if (!formats.includes(ext)) throw new UsageError(`--report ${f}: unknown format '${ext || '(none)'}'; use ${formats.slice(0, -1).join(', ')} or ${formats[formats.length - 1]} (.xml is JUnit)`);
+    if (!formats.includes(ext))
+      throw new UsageError(
+        `--report ${f}: unknown format '${ext || '(none)'}'; use ${formats.slice(0, -1).join(', ')} or ${formats[formats.length - 1]} (.xml is JUnit)`,
+      );
     checkFolder(`--report ${f}`, f);
     refuseOwnFile(`--report ${f}`, f, inputs);
   }
@@ -84,7 +91,11 @@ const isFileSource = (s: unknown): s is string => typeof s === 'string' && s !==
 export function commandFiles(args: object): CommandFile[] {
   const a = args as { model?: unknown; a?: unknown; b?: unknown; inputs?: unknown; weights?: unknown };
   const files: CommandFile[] = [];
-  for (const [key, what] of [['model', 'the model'], ['a', 'the model a'], ['b', 'the model b']] as const) {
+  for (const [key, what] of [
+    ['model', 'the model'],
+    ['a', 'the model a'],
+    ['b', 'the model b'],
+  ] as const) {
     const v = a[key];
     if (typeof v === 'string' && v !== '') files.push({ path: v, what });
   }

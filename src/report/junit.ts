@@ -93,7 +93,9 @@ export function validateSuite(r: ValidateResult, name = `validate ${r.model}`): 
     cases.push({
       name: `inserted nodes run on ${r.placementCheck.required}`,
       classname: cls,
-      failure: r.placementCheck.pass ? null : `${r.placementCheck.offProvider.length} node(s) ran elsewhere: ${r.placementCheck.offProvider.map((n) => `${n.node} (${n.ep})`).join(', ')}`,
+      failure: r.placementCheck.pass
+        ? null
+        : `${r.placementCheck.offProvider.length} node(s) ran elsewhere: ${r.placementCheck.offProvider.map((n) => `${n.node} (${n.ep})`).join(', ')}`,
     });
   }
   return { name, cases, timeSec: (r.latencyMs.mean * r.latencyMs.n) / 1000 };
@@ -114,7 +116,8 @@ export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b
     failure: o.pass ? null : outputFailure(o),
     output: `max abs ${num(o.maxAbs)} mean abs ${num(o.meanAbs)} rel L2 ${num(o.relL2)} cosine ${o.cosine}${(o.parts ?? []).map((p) => `\n${p.part}: max abs ${num(p.maxAbs)} rel L2 ${num(p.relL2)} cosine ${p.cosine}`).join('')}`,
   }));
-  for (const p of r.problems.filter((p) => p.startsWith('output') && p.includes('shape'))) cases.push({ name: 'output shapes match', classname: cls, failure: p });
+  for (const p of r.problems.filter((p) => p.startsWith('output') && p.includes('shape')))
+    cases.push({ name: 'output shapes match', classname: cls, failure: p });
   if (r.detections) {
     const d = r.detections;
     cases.push({
@@ -125,12 +128,22 @@ export function compareSuite(r: CompareResult, name = `compare ${r.a.path} ${r.b
     });
   }
   if (r.placementCheck) {
-    cases.push({ name: `inserted nodes run on ${r.placementCheck.required}`, classname: cls, failure: r.placementCheck.pass ? null : `${r.placementCheck.offProvider.length} node(s) ran elsewhere` });
+    cases.push({
+      name: `inserted nodes run on ${r.placementCheck.required}`,
+      classname: cls,
+      failure: r.placementCheck.pass ? null : `${r.placementCheck.offProvider.length} node(s) ran elsewhere`,
+    });
   }
   if (r.a.accuracy && r.b.accuracy) cases.push(...compareAccuracyCases(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate, cls));
   // A record, never a failure: latency is measured, not gated.
   const overhead = r.latencyMs.overhead;
-  if (overhead) cases.push({ name: overhead.withinNoise ? 'latency overhead: within noise' : 'latency overhead measured', classname: cls, failure: null, output: `${overheadText(overhead)}; ${timingText(overhead)}` });
+  if (overhead)
+    cases.push({
+      name: overhead.withinNoise ? 'latency overhead: within noise' : 'latency overhead measured',
+      classname: cls,
+      failure: null,
+      output: `${overheadText(overhead)}; ${timingText(overhead)}`,
+    });
   // One model on two providers: each side that fell back; two models share one choice, recorded once.
   const sides = r.mode === 'ep-pair' ? [fallbackCase(r.a.ep, cls, 'a (reference) '), fallbackCase(r.b.ep, cls, 'b ')] : [fallbackCase(r.b.ep, cls)];
   for (const c of sides) if (c) cases.push(c);

@@ -22,7 +22,17 @@ function insertions(list: Record<string, unknown>[]): string[] {
     '',
     table(
       ['k', 'module', 'variant', 'point', 'tensor', 'params', 'MACs', 'init', 'gate'],
-      list.map((p) => [String(p['k'] ?? ''), String(p['module'] ?? ''), String(p['variant'] ?? ''), String(p['point'] ?? ''), String(p['tensor'] ?? ''), count(p['params'] as number), count(p['macs'] as number | null), String(p['init'] ?? ''), String(p['gate'] ?? '')]),
+      list.map((p) => [
+        String(p['k'] ?? ''),
+        String(p['module'] ?? ''),
+        String(p['variant'] ?? ''),
+        String(p['point'] ?? ''),
+        String(p['tensor'] ?? ''),
+        count(p['params'] as number),
+        count(p['macs'] as number | null),
+        String(p['init'] ?? ''),
+        String(p['gate'] ?? ''),
+      ]),
     ),
   ];
 }
@@ -38,17 +48,41 @@ export function validateMarkdown(r: ValidateResult): string {
     '',
     '### Outputs',
     '',
-    table(['output', 'dtype', 'shape', 'finite', 'min', 'max'], r.outputs.map((o) => [o.name, o.dtype, shape(o.shape), o.finite ? 'yes' : `**no** (${o.nonFinite})`, num(o.min), num(o.max)])),
+    table(
+      ['output', 'dtype', 'shape', 'finite', 'min', 'max'],
+      r.outputs.map((o) => [o.name, o.dtype, shape(o.shape), o.finite ? 'yes' : `**no** (${o.nonFinite})`, num(o.min), num(o.max)]),
+    ),
   ];
   if (r.detections) {
     const d = r.detections;
     lines.push('', '### Detections', '', detectionSummary(d));
-    if (d.perInput.length > 1) lines.push('', table(['input set', 'boxes'], d.perInput.map((n, i) => [String(i + 1), String(n)])));
+    if (d.perInput.length > 1)
+      lines.push(
+        '',
+        table(
+          ['input set', 'boxes'],
+          d.perInput.map((n, i) => [String(i + 1), String(n)]),
+        ),
+      );
   }
   if (r.accuracy) lines.push(...accuracyMarkdown(r.accuracy, r.mapGate));
   if (r.placement) {
-    lines.push('', '### Placement', '', table(['provider', 'nodes', 'nodes %', 'time %'], r.placement.providers.map((p) => [p.ep, String(p.nodes), pct(p.nodesPct), pct(p.timePct)])));
-    if (r.placementCheck) lines.push('', r.placementCheck.pass ? `All ${r.placementCheck.checked} checked nodes ran on ${r.placementCheck.required}.` : `**${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}**: ${r.placementCheck.offProvider.map((n) => `\`${n.node}\` (${n.ep})`).join(', ')}`);
+    lines.push(
+      '',
+      '### Placement',
+      '',
+      table(
+        ['provider', 'nodes', 'nodes %', 'time %'],
+        r.placement.providers.map((p) => [p.ep, String(p.nodes), pct(p.nodesPct), pct(p.timePct)]),
+      ),
+    );
+    if (r.placementCheck)
+      lines.push(
+        '',
+        r.placementCheck.pass
+          ? `All ${r.placementCheck.checked} checked nodes ran on ${r.placementCheck.required}.`
+          : `**${r.placementCheck.offProvider.length} node(s) ran off ${r.placementCheck.required}**: ${r.placementCheck.offProvider.map((n) => `\`${n.node}\` (${n.ep})`).join(', ')}`,
+      );
   }
   lines.push(...insertions(r.insertions));
   if (r.problems.length > 0) lines.push('', '### Problems', '', ...r.problems.map((p) => `- ${p}`));
@@ -71,7 +105,17 @@ export function compareMarkdown(r: CompareResult): string {
       ['output', 'shape', 'max abs', 'mean abs', 'rel L2', 'cosine', 'tolerance', 'within', 'pass'],
       // A known detector's parts (boxes, objectness, scores) as rows under their output.
       r.outputs.flatMap((o) => [
-        [o.name, shape(o.shape), num(o.maxAbs), num(o.meanAbs), num(o.relL2), num(o.cosine, 6), `${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`, pct(o.withinPct, 2), o.pass ? '✅' : '❌'],
+        [
+          o.name,
+          shape(o.shape),
+          num(o.maxAbs),
+          num(o.meanAbs),
+          num(o.relL2),
+          num(o.cosine, 6),
+          `${o.tolerance.name} (atol ${o.tolerance.atol}, rtol ${o.tolerance.rtol})`,
+          pct(o.withinPct, 2),
+          o.pass ? '✅' : '❌',
+        ],
         ...(o.parts ?? []).map((p) => [`↳ ${p.part}`, '', num(p.maxAbs), '', num(p.relL2), num(p.cosine, 6), '', '', '']),
       ]),
     ),
@@ -82,9 +126,22 @@ export function compareMarkdown(r: CompareResult): string {
       '',
       '### Detections',
       '',
-      table(['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'], [
-        [d.format, String(d.images), String(d.refCount), String(d.otherCount), pct(d.matchedPct), d.classAgreement === null ? '-' : pct(100 * d.classAgreement), num(d.meanIoU), String(d.missing), String(d.extra)],
-      ]),
+      table(
+        ['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'],
+        [
+          [
+            d.format,
+            String(d.images),
+            String(d.refCount),
+            String(d.otherCount),
+            pct(d.matchedPct),
+            d.classAgreement === null ? '-' : pct(100 * d.classAgreement),
+            num(d.meanIoU),
+            String(d.missing),
+            String(d.extra),
+          ],
+        ],
+      ),
     );
   }
   if (r.a.accuracy && r.b.accuracy) lines.push(...compareAccuracyMarkdown(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate));
@@ -92,10 +149,13 @@ export function compareMarkdown(r: CompareResult): string {
     '',
     '### Latency',
     '',
-    table(['model', 'p50', 'p90', 'p99', 'mean', 'runs'], [
-      ['a', ms(r.latencyMs.a.p50), ms(r.latencyMs.a.p90), ms(r.latencyMs.a.p99), ms(r.latencyMs.a.mean), String(r.latencyMs.a.n)],
-      ['b', ms(r.latencyMs.b.p50), ms(r.latencyMs.b.p90), ms(r.latencyMs.b.p99), ms(r.latencyMs.b.mean), String(r.latencyMs.b.n)],
-    ]),
+    table(
+      ['model', 'p50', 'p90', 'p99', 'mean', 'runs'],
+      [
+        ['a', ms(r.latencyMs.a.p50), ms(r.latencyMs.a.p90), ms(r.latencyMs.a.p99), ms(r.latencyMs.a.mean), String(r.latencyMs.a.n)],
+        ['b', ms(r.latencyMs.b.p50), ms(r.latencyMs.b.p90), ms(r.latencyMs.b.p99), ms(r.latencyMs.b.mean), String(r.latencyMs.b.n)],
+      ],
+    ),
   );
   lines.push(...insertions(r.insertions));
   if (r.problems.length > 0) lines.push('', '### Problems', '', ...r.problems.map((p) => `- ${p}`));

@@ -30,7 +30,9 @@ export function latencyChart(series: { label: string; samples: number[] }[]): st
   const lo = Math.min(...all) * 0.95;
   const hi = Math.max(...all) * 1.05;
   // Equal samples of 0 ms would give an empty domain; d3 then maps everything to the left edge.
-  const scale = scaleLinear().domain([lo, hi > lo ? hi : lo + 1]).range([left, width - right]);
+  const scale = scaleLinear()
+    .domain([lo, hi > lo ? hi : lo + 1])
+    .range([left, width - right]);
   const x = (v: number) => scale(v);
   const parts: string[] = [];
   series.forEach((s, i) => {
@@ -41,13 +43,20 @@ export function latencyChart(series: { label: string; samples: number[] }[]): st
     parts.push(`<text x="${left - 10}" y="${y + 4}" text-anchor="end" class="label">${esc(s.label)}</text>`);
     parts.push(`<line x1="${x(sorted[0]!)}" x2="${x(p99)}" y1="${y}" y2="${y}" stroke="${c}" stroke-width="1.5"/>`);
     parts.push(`<rect x="${x(p25)}" y="${y - 14}" width="${Math.max(1, x(p75) - x(p25))}" height="28" fill="${c}" fill-opacity="0.25" stroke="${c}"/>`);
-    parts.push(`<line x1="${x(p50)}" x2="${x(p50)}" y1="${y - 14}" y2="${y + 14}" stroke="${c}" stroke-width="3"><title>p50 ${p50.toFixed(3)} ms</title></line>`);
-    s.samples.forEach((v, j) => parts.push(`<circle cx="${x(v).toFixed(1)}" cy="${(y + 20 + ((j * 7) % 9) - 4).toFixed(1)}" r="1.8" fill="${c}" fill-opacity="0.6"/>`));
+    parts.push(
+      `<line x1="${x(p50)}" x2="${x(p50)}" y1="${y - 14}" y2="${y + 14}" stroke="${c}" stroke-width="3"><title>p50 ${p50.toFixed(3)} ms</title></line>`,
+    );
+    s.samples.forEach((v, j) =>
+      parts.push(`<circle cx="${x(v).toFixed(1)}" cy="${(y + 20 + ((j * 7) % 9) - 4).toFixed(1)}" r="1.8" fill="${c}" fill-opacity="0.6"/>`),
+    );
   });
   const axisY = top + rowH * series.length + 8;
   parts.push(`<line x1="${left}" x2="${width - right}" y1="${axisY}" y2="${axisY}" stroke="#888"/>`);
   const tickText = scale.tickFormat(5);
-  for (const t of scale.ticks(5)) parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(t)}" y="${axisY + 18}" text-anchor="middle" class="tick">${tickText(t)}</text>`);
+  for (const t of scale.ticks(5))
+    parts.push(
+      `<line x1="${x(t)}" x2="${x(t)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(t)}" y="${axisY + 18}" text-anchor="middle" class="tick">${tickText(t)}</text>`,
+    );
   parts.push(`<text x="${width - right}" y="${axisY + 32}" text-anchor="end" class="tick">ms per run</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="latency distribution" data-chart="latency" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
@@ -64,7 +73,10 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
   const lo = Math.floor(Math.log10(Math.min(1e-8, ...values)));
   const hi = Math.ceil(Math.log10(Math.max(1, ...values)));
   // Values below the axis (and exact zeros, drawn as text) sit at its left end.
-  const scale = scaleLog().domain([10 ** lo, 10 ** hi]).range([left, width - right]).clamp(true);
+  const scale = scaleLog()
+    .domain([10 ** lo, 10 ** hi])
+    .range([left, width - right])
+    .clamp(true);
   const x = (v: number) => scale(Math.max(v, 10 ** lo));
   const parts: string[] = [
     `<rect x="${left}" y="4" width="10" height="10" fill="${COLORS[0]}"/><text x="${left + 14}" y="13" class="tick">max abs</text>`,
@@ -78,8 +90,8 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
       v === 0
         ? `<text x="${left + 4}" y="${y + dy + 11}" class="tick">${what} 0 (identical)</text>`
         : !Number.isFinite(v)
-        ? `<text x="${left + 4}" y="${y + dy + 11}" class="tick bad">${what} not measurable (${Number.isNaN(v) ? 'non-finite output or other shape' : 'infinite'})</text>`
-        : `<rect x="${left}" y="${y + dy}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="14" fill="${c}"><title>${what} ${v.toExponential(3)}</title></rect>`;
+          ? `<text x="${left + 4}" y="${y + dy + 11}" class="tick bad">${what} not measurable (${Number.isNaN(v) ? 'non-finite output or other shape' : 'infinite'})</text>`
+          : `<rect x="${left}" y="${y + dy}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="14" fill="${c}"><title>${what} ${v.toExponential(3)}</title></rect>`;
     parts.push(bar(o.maxAbs, 2, COLORS[0]!, 'max abs'), bar(o.relL2, 18, COLORS[1]!, 'rel L2'));
     if (o.atol > 0) parts.push(`<line x1="${x(o.atol)}" x2="${x(o.atol)}" y1="${y}" y2="${y + 34}" stroke="#c33" stroke-width="2"/>`);
   });
@@ -89,7 +101,9 @@ export function errorChart(outputs: { name: string; maxAbs: number; relL2: numbe
   const decades = scale.ticks().filter((t) => Number.isInteger(Math.round(Math.log10(t) * 1e9) / 1e9));
   const every = Math.max(1, Math.round((hi - lo) / 8));
   for (const e of decades.map((t) => Math.round(Math.log10(t))).filter((e) => (e - lo) % every === 0)) {
-    parts.push(`<line x1="${x(10 ** e)}" x2="${x(10 ** e)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(10 ** e)}" y="${axisY + 18}" text-anchor="middle" class="tick">1e${e}</text>`);
+    parts.push(
+      `<line x1="${x(10 ** e)}" x2="${x(10 ** e)}" y1="${axisY}" y2="${axisY + 5}" stroke="#888"/><text x="${x(10 ** e)}" y="${axisY + 18}" text-anchor="middle" class="tick">1e${e}</text>`,
+    );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="error per output" data-chart="error" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
@@ -113,10 +127,14 @@ export function siteDiagram(m: InsertedModule): string {
   const height = panelH * 2 + 40;
   const producer = m.producer ?? { name: m.input, opType: 'graph input' };
   const ops = [...new Set(m.nodes.map((n) => n.opType))];
-  const parts: string[] = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>'];
+  const parts: string[] = [
+    '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+  ];
   const panel = (top: number, after: boolean) => {
     parts.push(`<text x="8" y="${top + 14}" class="label">${after ? 'after' : 'before'}</text>`);
-    parts.push(`<text x="60" y="${top + 14}" class="tick">${esc(after ? `${m.module} reads ${m.input}, its output ${m.output} feeds the rewired consumers` : `${m.input} feeds ${consumers.length + m.untouched.length} consumer(s)`)}</text>`);
+    parts.push(
+      `<text x="60" y="${top + 14}" class="tick">${esc(after ? `${m.module} reads ${m.input}, its output ${m.output} feeds the rewired consumers` : `${m.input} feeds ${consumers.length + m.untouched.length} consumer(s)`)}</text>`,
+    );
     // Below the caption line.
     const mid = top + 20 + (panelH - 20) / 2;
     parts.push(box(60, mid - 20, 170, 40, producer.name, producer.opType, '#eef2f7'));

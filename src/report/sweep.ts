@@ -15,21 +15,61 @@ const partRelL2 = (r: SweepRow, part: string) => {
   return values.length > 0 ? num(Math.max(...values)) : '-';
 };
 
-const HEADER = ['rank', 'module', 'variant', 'point', 'params', 'MACs', 'p50 ms', 'overhead ms', 'overhead % (95% interval)', 'cosine', 'rel L2', 'scores rel L2', 'boxes rel L2', 'detections matched', 'on EP'];
+const HEADER = [
+  'rank',
+  'module',
+  'variant',
+  'point',
+  'params',
+  'MACs',
+  'p50 ms',
+  'overhead ms',
+  'overhead % (95% interval)',
+  'cosine',
+  'rel L2',
+  'scores rel L2',
+  'boxes rel L2',
+  'detections matched',
+  'on EP',
+];
 /** Columns 4..12 hold numbers (right-aligned in HTML). */
 const NUMERIC = (i: number) => i >= 4 && i <= 12;
 function cells(r: SweepRow): string[] {
   const o = r.latencyMs.overhead;
   // An overhead whose interval holds 0 is not ranked as a number: the % column says so.
-  return [String(r.rank), r.module, r.variant, r.point, count(r.params), count(r.macs), r.latencyMs.p50.toFixed(3), signed(r.overheadMs, 3), `${o.withinNoise ? 'within noise' : `${signed(r.overheadPct)}%`} (${overheadInterval(o)})`, num(r.cosine, 6), num(r.relL2), partRelL2(r, 'scores'), partRelL2(r, 'boxes'), detText(r), epText(r)];
+  return [
+    String(r.rank),
+    r.module,
+    r.variant,
+    r.point,
+    count(r.params),
+    count(r.macs),
+    r.latencyMs.p50.toFixed(3),
+    signed(r.overheadMs, 3),
+    `${o.withinNoise ? 'within noise' : `${signed(r.overheadPct)}%`} (${overheadInterval(o)})`,
+    num(r.cosine, 6),
+    num(r.relL2),
+    partRelL2(r, 'scores'),
+    partRelL2(r, 'boxes'),
+    detText(r),
+    epText(r),
+  ];
 }
 
 /** `20 pairs`, or `12..340 pairs` when a precision target or a budget made them differ; with the target. */
 function timingLine(r: SweepResult): string {
   const pairs = r.rows.filter((x) => x.sameAs === null).map((x) => x.latencyMs.overhead.pairs);
-  const lo = pairs.length > 0 ? Math.min(...pairs) : 0, hi = pairs.length > 0 ? Math.max(...pairs) : 0;
+  const lo = pairs.length > 0 ? Math.min(...pairs) : 0,
+    hi = pairs.length > 0 ? Math.max(...pairs) : 0;
   const timed = r.rows.filter((x) => x.sameAs === null);
-  const target = [r.timing.precisionPct !== null ? `precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}` : '', r.timing.budgetS !== null ? `budget ${r.timing.budgetS} s` : ''].filter(Boolean).join(', ');
+  const target = [
+    r.timing.precisionPct !== null
+      ? `precision ±${r.timing.precisionPct}% reached by ${timed.filter((x) => x.latencyMs.overhead.precisionReached).length} of ${timed.length}`
+      : '',
+    r.timing.budgetS !== null ? `budget ${r.timing.budgetS} s` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
   return `overhead = median of ${lo === hi ? lo : `${lo}..${hi}`} paired differences with its 95% interval (order statistics), "within noise" when the interval holds 0${target ? `; ${target}` : ''}`;
 }
 
@@ -58,16 +98,56 @@ function csvField(v: string | number | boolean | null): string {
 }
 
 export function sweepCsv(r: SweepResult): string {
-  const header = ['rank', 'module', 'variant', 'point', 'tensors', 'params', 'macs', 'p50_ms', 'baseline_ms', 'overhead_ms', 'overhead_pct', 'cosine', 'rel_l2', 'matched_pct', 'class_agreement', 'mean_iou', 'on_requested_ep', 'same_as'];
+  const header = [
+    'rank',
+    'module',
+    'variant',
+    'point',
+    'tensors',
+    'params',
+    'macs',
+    'p50_ms',
+    'baseline_ms',
+    'overhead_ms',
+    'overhead_pct',
+    'cosine',
+    'rel_l2',
+    'matched_pct',
+    'class_agreement',
+    'mean_iou',
+    'on_requested_ep',
+    'same_as',
+  ];
   // Later columns: the overhead's interval, and each part's change (empty for a model without parts).
   header.push('overhead_lo_ms', 'overhead_hi_ms', 'overhead_lo_pct', 'overhead_hi_pct', 'overhead_within_noise', 'pairs', 'score_change');
-  const partNames = ['boxes', 'objectness', 'scores', 'labels'].filter((p) => r.rows.some((x) => x.outputs.some((o) => (o.parts ?? []).some((q) => q.part === p))));
+  const partNames = ['boxes', 'objectness', 'scores', 'labels'].filter((p) =>
+    r.rows.some((x) => x.outputs.some((o) => (o.parts ?? []).some((q) => q.part === p))),
+  );
   for (const p of partNames) header.push(`${p}_max_abs`, `${p}_rel_l2`, `${p}_cosine`);
   const part = (x: SweepRow, p: string) => x.outputs.flatMap((o) => o.parts ?? []).find((q) => q.part === p);
   const rows: (string | number | boolean | null)[][] = r.rows.map((x) => {
     const o = x.latencyMs.overhead;
     return [
-      ...[x.rank, x.module, x.variant, x.point, x.tensors.join(' '), x.params, x.macs, x.latencyMs.p50, x.baselineMs, x.overheadMs, x.overheadPct, x.cosine, x.relL2, x.detections?.matchedPct ?? null, x.detections?.classAgreement ?? null, x.detections?.meanIoU ?? null, x.onRequestedEp, x.sameAs],
+      ...[
+        x.rank,
+        x.module,
+        x.variant,
+        x.point,
+        x.tensors.join(' '),
+        x.params,
+        x.macs,
+        x.latencyMs.p50,
+        x.baselineMs,
+        x.overheadMs,
+        x.overheadPct,
+        x.cosine,
+        x.relL2,
+        x.detections?.matchedPct ?? null,
+        x.detections?.classAgreement ?? null,
+        x.detections?.meanIoU ?? null,
+        x.onRequestedEp,
+        x.sameAs,
+      ],
       ...[o.lo, o.hi, o.loPct, o.hiPct, o.withinNoise, o.pairs, x.scoreChange],
       ...partNames.flatMap((p) => {
         const m = part(x, p);
@@ -98,7 +178,12 @@ export function sweepJunit(r: SweepResult): string {
   const fallback = fallbackCase(r.ep, cls);
   if (fallback) cases.push(fallback);
   for (const x of r.rows) {
-    const placement = x.offEp.length > 0 ? `; inserted nodes ran off ${r.ep.used[0]}: ${x.offEp.join(', ')}` : r.ep.fallbackReason ? `; ran on ${r.ep.used.join(',')} (fell back from ${r.ep.requested.join(',')})` : '';
+    const placement =
+      x.offEp.length > 0
+        ? `; inserted nodes ran off ${r.ep.used[0]}: ${x.offEp.join(', ')}`
+        : r.ep.fallbackReason
+          ? `; ran on ${r.ep.used.join(',')} (fell back from ${r.ep.requested.join(',')})`
+          : '';
     cases.push({
       name: `${x.module} at ${x.point}`,
       classname: cls,
@@ -138,32 +223,56 @@ export function tradeoffChart(all: SweepRow[]): string {
   const y = (v: number) => top + (1 - (v - ly) / (hy - ly || 1)) * (height - top - bottom);
   const parts: string[] = [];
   parts.push(`<line x1="${left}" x2="${width - right}" y1="${y(0)}" y2="${y(0)}" stroke="#bbb" stroke-dasharray="4 3"/>`);
-  parts.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${height - bottom}" stroke="#888"/><line x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}" stroke="#888"/>`);
+  parts.push(
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${height - bottom}" stroke="#888"/><line x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}" stroke="#888"/>`,
+  );
   for (let e = lx; e <= hx; e++) parts.push(`<text x="${x(10 ** e)}" y="${height - bottom + 16}" text-anchor="middle" class="tick">1e${e}</text>`);
   for (const t of [ly, (ly + hy) / 2, hy]) parts.push(`<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end" class="tick">${t.toFixed(0)}%</text>`);
-  parts.push(`<text x="${(left + width - right) / 2}" y="${height - 10}" text-anchor="middle" class="tick">${byScores ? 'scores change' : 'output change'} (relative L2, log scale)</text>`);
-  parts.push(`<text x="14" y="${(top + height - bottom) / 2}" transform="rotate(-90 14 ${(top + height - bottom) / 2})" text-anchor="middle" class="tick">latency overhead</text>`);
+  parts.push(
+    `<text x="${(left + width - right) / 2}" y="${height - 10}" text-anchor="middle" class="tick">${byScores ? 'scores change' : 'output change'} (relative L2, log scale)</text>`,
+  );
+  parts.push(
+    `<text x="14" y="${(top + height - bottom) / 2}" transform="rotate(-90 14 ${(top + height - bottom) / 2})" text-anchor="middle" class="tick">latency overhead</text>`,
+  );
   rows.forEach((r) => {
     const c = COLORS[r.module] ?? '#555';
     const o = r.latencyMs.overhead;
     const cx = x(change(r)).toFixed(1);
-    parts.push(`<line x1="${cx}" x2="${cx}" y1="${y(clip(o.loPct)).toFixed(1)}" y2="${y(clip(o.hiPct)).toFixed(1)}" stroke="${c}" stroke-width="1.5" stroke-opacity="0.7" data-interval="${o.loPct}..${o.hiPct}"/>`);
+    parts.push(
+      `<line x1="${cx}" x2="${cx}" y1="${y(clip(o.loPct)).toFixed(1)}" y2="${y(clip(o.hiPct)).toFixed(1)}" stroke="${c}" stroke-width="1.5" stroke-opacity="0.7" data-interval="${o.loPct}..${o.hiPct}"/>`,
+    );
     const fill = o.withinNoise ? `fill="#fff" stroke="${c}" stroke-width="2"` : `fill="${c}" fill-opacity="0.8"`;
-    parts.push(`<circle cx="${cx}" cy="${y(r.overheadPct).toFixed(1)}" r="5" ${fill}><title>${esc(`${r.module} at ${r.point}: overhead ${overheadText(o)}, ${byScores ? 'scores' : 'output'} rel L2 ${change(r).toExponential(2)}`)}</title></circle>`);
+    parts.push(
+      `<circle cx="${cx}" cy="${y(r.overheadPct).toFixed(1)}" r="5" ${fill}><title>${esc(`${r.module} at ${r.point}: overhead ${overheadText(o)}, ${byScores ? 'scores' : 'output'} rel L2 ${change(r).toExponential(2)}`)}</title></circle>`,
+    );
   });
   const modules = [...new Set(rows.map((r) => r.module))];
   modules.forEach((m, i) => {
-    parts.push(`<circle cx="${width - right + 20}" cy="${top + 10 + i * 18}" r="5" fill="${COLORS[m] ?? '#555'}"/><text x="${width - right + 30}" y="${top + 14 + i * 18}" class="label">${esc(m)}</text>`);
+    parts.push(
+      `<circle cx="${width - right + 20}" cy="${top + 10 + i * 18}" r="5" fill="${COLORS[m] ?? '#555'}"/><text x="${width - right + 30}" y="${top + 14 + i * 18}" class="label">${esc(m)}</text>`,
+    );
   });
   const keyY = top + 24 + modules.length * 18;
-  parts.push(`<text x="${width - right + 14}" y="${keyY}" class="tick">bar: 95% interval</text><text x="${width - right + 14}" y="${keyY + 14}" class="tick">hollow: within noise</text>`);
+  parts.push(
+    `<text x="${width - right + 14}" y="${keyY}" class="tick">bar: 95% interval</text><text x="${width - right + 14}" y="${keyY + 14}" class="tick">hollow: within noise</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="overhead against output change" data-chart="tradeoff" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
 
 export function sweepHtml(r: SweepResult): string {
   const head = `<tr>${HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
-  const body = r.rows.map((x) => `<tr${x.latencyMs.overhead.withinNoise ? ' data-noise="within"' : ''}>${cells(x).map((c, i) => `<td${NUMERIC(i) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('');
-  const skipped = r.skipped.length > 0 ? `<h2>Skipped</h2><ul class="problems">${r.skipped.map((s) => `<li>${esc(`${s.module} at ${s.point}: ${s.reason}`)}</li>`).join('')}</ul>` : '';
+  const body = r.rows
+    .map(
+      (x) =>
+        `<tr${x.latencyMs.overhead.withinNoise ? ' data-noise="within"' : ''}>${cells(x)
+          .map((c, i) => `<td${NUMERIC(i) ? ' class="num"' : ''}>${esc(c)}</td>`)
+          .join('')}</tr>`,
+    )
+    .join('');
+  const skipped =
+    r.skipped.length > 0
+      ? `<h2>Skipped</h2><ul class="problems">${r.skipped.map((s) => `<li>${esc(`${s.module} at ${s.point}: ${s.reason}`)}</li>`).join('')}</ul>`
+      : '';
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>onnx-attn sweep</title><style>

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { suite, test } from 'node:test';
 import { decodeDetections, detectFormat, iou, matchDetections, type Box, type Detection, type OutputTensor } from './detections.js';
 
-const one = (name: string, dims: number[], values: number[]): Map<string, OutputTensor> =>
-  new Map([[name, { dims, data: new Float32Array(values) }]]);
+const one = (name: string, dims: number[], values: number[]): Map<string, OutputTensor> => new Map([[name, { dims, data: new Float32Array(values) }]]);
 const det = (box: Box, score: number, classId: number): Detection => ({ box, score, classId });
 
 /** Closeness for values computed from hand fractions (the sums round differently). */
@@ -73,7 +72,17 @@ suite('decodeDetections: yolov8 [N, 4+nc, A]', () => {
   });
 
   test('equal scores keep the lower index, in order and in NMS', () => {
-    const tie = one('output0', [1, 5, 3], [[5, 6, 105], [5, 5, 5], [10, 10, 10], [10, 10, 10], [0.5, 0.5, 0.5]].flat());
+    const tie = one(
+      'output0',
+      [1, 5, 3],
+      [
+        [5, 6, 105],
+        [5, 5, 5],
+        [10, 10, 10],
+        [10, 10, 10],
+        [0.5, 0.5, 0.5],
+      ].flat(),
+    );
     // anchors 0 and 1 overlap by 90/110; anchor 0 wins the tie, anchor 2 is far away
     assert.deepEqual(decodeDetections('yolov8', tie), [det([0, 0, 10, 10], 0.5, 0), det([100, 0, 110, 10], 0.5, 0)]);
   });

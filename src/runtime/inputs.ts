@@ -55,18 +55,42 @@ export function typedInput(spec: InputSpec, values: ArrayLike<number>): InputTen
   const ints = (v: number) => (Number.isFinite(v) ? Math.trunc(v) : 0);
   let data: InputTensor['data'];
   switch (type) {
-    case 'float32': data = Float32Array.from(values); break;
-    case 'float16': data = toFloat16Array(values); break;
-    case 'float64': data = Float64Array.from(values); break;
-    case 'int8': data = Int8Array.from(values, ints); break;
-    case 'uint8': data = Uint8Array.from(values, ints); break;
-    case 'int16': data = Int16Array.from(values, ints); break;
-    case 'uint16': data = Uint16Array.from(values, ints); break;
-    case 'int32': data = Int32Array.from(values, ints); break;
-    case 'uint32': data = Uint32Array.from(values, ints); break;
-    case 'int64': data = BigInt64Array.from({ length: n }, (_, i) => BigInt(ints(values[i]!))); break;
-    case 'uint64': data = BigUint64Array.from({ length: n }, (_, i) => BigInt(Math.max(0, ints(values[i]!)))); break;
-    case 'bool': data = Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0)); break;
+    case 'float32':
+      data = Float32Array.from(values);
+      break;
+    case 'float16':
+      data = toFloat16Array(values);
+      break;
+    case 'float64':
+      data = Float64Array.from(values);
+      break;
+    case 'int8':
+      data = Int8Array.from(values, ints);
+      break;
+    case 'uint8':
+      data = Uint8Array.from(values, ints);
+      break;
+    case 'int16':
+      data = Int16Array.from(values, ints);
+      break;
+    case 'uint16':
+      data = Uint16Array.from(values, ints);
+      break;
+    case 'int32':
+      data = Int32Array.from(values, ints);
+      break;
+    case 'uint32':
+      data = Uint32Array.from(values, ints);
+      break;
+    case 'int64':
+      data = BigInt64Array.from({ length: n }, (_, i) => BigInt(ints(values[i]!)));
+      break;
+    case 'uint64':
+      data = BigUint64Array.from({ length: n }, (_, i) => BigInt(Math.max(0, ints(values[i]!))));
+      break;
+    case 'bool':
+      data = Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0));
+      break;
   }
   return { name: spec.name, type, dims: spec.dims, data };
 }
@@ -122,11 +146,15 @@ export function resolveInputSpecs(
     if (given) {
       const declared = i.shape;
       if (declared && declared.length !== given.length) {
-        throw new UsageError(`--shape ${i.name}=${given.join('x')}: input '${i.name}' has ${declared.length} dims [${declared.join(',')}], not ${given.length}`);
+        throw new UsageError(
+          `--shape ${i.name}=${given.join('x')}: input '${i.name}' has ${declared.length} dims [${declared.join(',')}], not ${given.length}`,
+        );
       }
       const clash = declared?.findIndex((d, k) => typeof d === 'number' && d > 0 && d !== given[k]) ?? -1;
       if (clash >= 0) {
-        throw new UsageError(`--shape ${i.name}=${given.join('x')}: dim ${clash} of input '${i.name}' is fixed at ${declared![clash]} in the model [${declared!.join(',')}]; only its dynamic dims can be set`);
+        throw new UsageError(
+          `--shape ${i.name}=${given.join('x')}: dim ${clash} of input '${i.name}' is fixed at ${declared![clash]} in the model [${declared!.join(',')}]; only its dynamic dims can be set`,
+        );
       }
       if (given.some((d) => !(d >= 1))) throw new UsageError(`--shape ${i.name}=${given.join('x')}: every dim must be at least 1`);
       checkSize(i.name, given, `--shape ${i.name}=${given.join('x')}`);
@@ -157,7 +185,9 @@ function checkSize(name: string, dims: readonly number[], what: string): void {
 
 /** The specs of a graph's real inputs (initializers listed as inputs excluded), dynamic dims fixed as above. */
 export function graphInputSpecs(graph: Graph, shapes: Record<string, number[]> = {}): InputSpec[] {
-  const inputs = graph.inputs.filter((v) => !v.initializer).map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null }));
+  const inputs = graph.inputs
+    .filter((v) => !v.initializer)
+    .map((v) => ({ name: v.name, elemType: v.declared?.elemType ?? 1, shape: v.declared?.shape ?? null }));
   for (const i of inputs) inputTypeOf(i, graph.model.path); // said here, where the file is known
   return resolveInputSpecs(inputs, graph.model.proto, shapes);
 }

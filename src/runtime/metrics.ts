@@ -190,7 +190,7 @@ export function parseTolerance(spec: readonly string[], fallback: Tolerance = TO
       continue;
     }
     const output = text.slice(0, colon).trim();
-    if (output === '') throw badSpec(raw, 'empty output name before \':\'');
+    if (output === '') throw badSpec(raw, "empty output name before ':'");
     perOutput.set(output, parseToleranceBody(text.slice(colon + 1).trim(), raw));
   }
   return Object.assign((outputName: string) => ({ ...(perOutput.get(outputName) ?? global) }), { outputs: [...perOutput.keys()] });

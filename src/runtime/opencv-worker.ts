@@ -95,7 +95,13 @@ function run(cv: Cv, m: RunMessage) {
           const dims: number[] = Array.from(mat.matSize as ArrayLike<number>);
           const depth = mat.depth();
           const [type, data] =
-            depth === cv.CV_32F ? ['float32', Float32Array.from(mat.data32F)] : depth === cv.CV_32S ? ['int32', Int32Array.from(mat.data32S)] : depth === cv.CV_64F ? ['float64', Float64Array.from(mat.data64F)] : [null, null];
+            depth === cv.CV_32F
+              ? ['float32', Float32Array.from(mat.data32F)]
+              : depth === cv.CV_32S
+                ? ['int32', Int32Array.from(mat.data32S)]
+                : depth === cv.CV_64F
+                  ? ['float64', Float64Array.from(mat.data64F)]
+                  : [null, null];
           if (!type) throw new Error(`output '${name}' has OpenCV depth ${depth}, which onnx-attn does not read`);
           return { name, type, dims, data };
         } finally {

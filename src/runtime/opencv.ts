@@ -31,12 +31,25 @@ export function opencvInputProblem(t: { name: string; type: string; dims: readon
 
 /** OpenCV's message without its build path: `(-215:Assertion failed) ... in function 'f' (dnn/src/x.cpp:318)`. */
 export function opencvMessage(raw: string): string {
-  const line = raw.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  const line = raw
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
   const m = /OpenCV\([\d.]+\)\s+\S*?modules\/(\S+?):(\d+): error: (.*)$/.exec(line);
   if (!m) return line;
   // This build logs no node names; the source file names the layer kind that refused (slice_layer.cpp: Slice).
   const kind = /layers\/(\w+?)_layers?\.cpp$/.exec(m[1]!)?.[1];
-  const layer = kind ? `its ${kind === 'nary_eltwise' ? 'element-wise (Add, Sub, Mul, Div, ...)' : kind.split('_').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('')} layer: ` : '';
+  const layer = kind
+    ? `its ${
+        kind === 'nary_eltwise'
+          ? 'element-wise (Add, Sub, Mul, Div, ...)'
+          : kind
+              .split('_')
+              .map((w) => w[0]!.toUpperCase() + w.slice(1))
+              .join('')
+      } layer: `
+    : '';
   return `${layer}${m[3]!.trim()} (${m[1]}:${m[2]})`;
 }
 
@@ -66,7 +79,11 @@ export async function openOpencvSession(bytes: Uint8Array, label = 'model'): Pro
   for (const i of inputs) {
     const t = typeOf(i);
     const elemType = t?.elemType ?? 1;
-    const problem = opencvInputProblem({ name: i.name, type: elemType === 1 ? 'float32' : dtypeName(elemType), dims: (t?.shape ?? [1, 3, 1, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1)) });
+    const problem = opencvInputProblem({
+      name: i.name,
+      type: elemType === 1 ? 'float32' : dtypeName(elemType),
+      dims: (t?.shape ?? [1, 3, 1, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1)),
+    });
     if (problem) throw new ModelError(`OpenCV.js cannot run the ${label}: ${problem}`);
   }
   // Its stderr is ours to read: an abort prints the whole 10 MB build; only the tail says anything.
@@ -81,7 +98,11 @@ export async function openOpencvSession(bytes: Uint8Array, label = 'model'): Pro
   let dead: Error | null = null;
   const die = (why: string) => {
     // The last line OpenCV or Emscripten wrote that is not its source: `abort(...)` or an OpenCV error.
-    const said = tail.split('\n').map((l) => l.trim()).filter((l) => l && l.length < 500).pop();
+    const said = tail
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && l.length < 500)
+      .pop();
     dead = new ModelError(`OpenCV.js stopped while running the ${label}: ${said ? opencvMessage(said) : why}`);
     for (const p of pending.values()) p.reject(dead);
     pending.clear();
@@ -103,7 +124,15 @@ export async function openOpencvSession(bytes: Uint8Array, label = 'model'): Pro
     if (!p) return;
     pending.delete(m.id);
     if (m.ok) p.resolve(m as unknown as Record<string, unknown>);
-    else p.reject(new ModelError(`OpenCV.js ${loadedVersion ?? ''} failed on the ${label}: ${opencvMessage(m.message ?? 'no message')}${memoryHint(m.message ?? '')}`.replace(/ {2}/, ' ')));
+    else
+      p.reject(
+        new ModelError(
+          `OpenCV.js ${loadedVersion ?? ''} failed on the ${label}: ${opencvMessage(m.message ?? 'no message')}${memoryHint(m.message ?? '')}`.replace(
+            / {2}/,
+            ' ',
+          ),
+        ),
+      );
   });
   const closed = () => {
     dead ??= new ModelError(`OpenCV.js session of the ${label} is closed`);

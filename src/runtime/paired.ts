@@ -113,7 +113,11 @@ export function halfWidthPct(a: readonly number[], b: readonly number[]): number
  * The overhead of b over a from paired runs (a[i] and b[i] timed back to back). Times in ms; `stop` says why
  * timing ended and what precision was asked for.
  */
-export function pairedOverhead(a: readonly number[], b: readonly number[], stop: { stoppedBy?: Overhead['stoppedBy']; precisionPct?: number | null } = {}): Overhead {
+export function pairedOverhead(
+  a: readonly number[],
+  b: readonly number[],
+  stop: { stoppedBy?: Overhead['stoppedBy']; precisionPct?: number | null } = {},
+): Overhead {
   if (a.length !== b.length || a.length === 0) throw new Error(`pairedOverhead: ${a.length} and ${b.length} runs; expected the same number, at least one`);
   const iv = medianInterval(b.map((x, i) => x - a[i]!));
   const base = median(a);

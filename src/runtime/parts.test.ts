@@ -13,7 +13,10 @@ test('YOLOv5 [N, A, 5+nc]: boxes are columns 0..3, objectness column 4, scores c
   const b = t('output0', [1, 2, 7], [10, 20, 30, 40, 0.5, 0.2, 0.7, 51, 60, 70, 80, 0.9, 0.6, 0.4]);
   assert.equal(partsFormat('yolov5', [a]), 'yolov5');
   const specs = outputParts('yolov5', [a]).get('output0')!;
-  assert.deepEqual(specs.map((s) => s.part), ['boxes', 'objectness', 'scores']);
+  assert.deepEqual(
+    specs.map((s) => s.part),
+    ['boxes', 'objectness', 'scores'],
+  );
   assert.deepEqual([...partValues(specs[2]!, a.dims, a.data)], [0.2, 0.8, 0.6, 0.4]);
   assert.deepEqual([...partValues(specs[1]!, a.dims, a.data)], [0.5, 0.9]);
   const [boxes, obj, scores] = partMetrics(specs, [[a]], [[b]], 'output0');
@@ -33,7 +36,13 @@ test('YOLOv8 [N, 4+nc, A]: boxes are rows 0..3, scores rows 4.., per image of th
   const rows = (img: number) => Array.from({ length: 15 }, (_, i) => 100 * img + i);
   const a = t('output0', [2, 5, 3], [...rows(0), ...rows(1)]);
   const specs = outputParts(partsFormat('yolov8', [a])!, [a]).get('output0')!;
-  assert.deepEqual(specs.map((s) => [s.part, s.from, s.to]), [['boxes', 0, 4], ['scores', 4, 5]]);
+  assert.deepEqual(
+    specs.map((s) => [s.part, s.from, s.to]),
+    [
+      ['boxes', 0, 4],
+      ['scores', 4, 5],
+    ],
+  );
   assert.deepEqual([...partValues(specs[1]!, a.dims, a.data)], [12, 13, 14, 112, 113, 114]);
   assert.deepEqual([...partValues(specs[0]!, a.dims, a.data)].length, 24);
   // The scores of the second input set differ by 2 at one place: over both sets, ‖a‖² = 2·(12²+13²+14²+112²+113²+114²).
@@ -46,14 +55,31 @@ test('YOLOv8 [N, 4+nc, A]: boxes are rows 0..3, scores rows 4.., per image of th
 });
 
 test('RT-DETR: ultralytics [N, 300, 4+nc] splits by column; the official export has one part per output', () => {
-  const u = t('output0', [1, 300, 6], Array.from({ length: 1800 }, (_, i) => i % 6));
+  const u = t(
+    'output0',
+    [1, 300, 6],
+    Array.from({ length: 1800 }, (_, i) => i % 6),
+  );
   assert.equal(partsFormat('rtdetr', [u]), 'rtdetr');
   const specs = outputParts('rtdetr', [u]).get('output0')!;
-  assert.deepEqual(specs.map((s) => [s.part, s.from, s.to]), [['boxes', 0, 4], ['scores', 4, 6]]);
+  assert.deepEqual(
+    specs.map((s) => [s.part, s.from, s.to]),
+    [
+      ['boxes', 0, 4],
+      ['scores', 4, 6],
+    ],
+  );
   assert.ok([...partValues(specs[1]!, u.dims, u.data)].every((v) => v === 4 || v === 5));
   const official = [t('labels', [1, 300], []), t('boxes', [1, 300, 4], []), t('scores', [1, 300], [])];
   const parts = outputParts(partsFormat('rtdetr-official', official)!, official);
-  assert.deepEqual([...parts].map(([name, s]) => [name, s.map((x) => x.part)]), [['labels', ['labels']], ['boxes', ['boxes']], ['scores', ['scores']]]);
+  assert.deepEqual(
+    [...parts].map(([name, s]) => [name, s.map((x) => x.part)]),
+    [
+      ['labels', ['labels']],
+      ['boxes', ['boxes']],
+      ['scores', ['scores']],
+    ],
+  );
 });
 
 test('unknown models keep whole-output metrics: no parts, and none for outputs whose shapes differ', () => {

@@ -47,15 +47,29 @@ export function partsFormat(family: string | undefined, outputs: readonly Named[
 export function outputParts(format: Format, outputs: readonly Named[]): Map<string, PartSpec[]> {
   const parts = new Map<string, PartSpec[]>();
   if (format === 'rtdetr-official') {
-    for (const o of outputs) if (o.name === 'labels' || o.name === 'boxes' || o.name === 'scores') parts.set(o.name, [{ part: o.name, axis: 0, from: 0, to: 0 }]);
+    for (const o of outputs)
+      if (o.name === 'labels' || o.name === 'boxes' || o.name === 'scores') parts.set(o.name, [{ part: o.name, axis: 0, from: 0, to: 0 }]);
     return parts;
   }
   const o = outputs.find((x) => fitsLayout(format, x.dims));
   if (!o) return parts;
   const [, rows, cols] = o.dims as [number, number, number];
-  if (format === 'yolov5') parts.set(o.name, [{ part: 'boxes', axis: 2, from: 0, to: 4 }, { part: 'objectness', axis: 2, from: 4, to: 5 }, { part: 'scores', axis: 2, from: 5, to: cols }]);
-  else if (format === 'yolov8') parts.set(o.name, [{ part: 'boxes', axis: 1, from: 0, to: 4 }, { part: 'scores', axis: 1, from: 4, to: rows }]);
-  else parts.set(o.name, [{ part: 'boxes', axis: 2, from: 0, to: 4 }, { part: 'scores', axis: 2, from: 4, to: cols }]);
+  if (format === 'yolov5')
+    parts.set(o.name, [
+      { part: 'boxes', axis: 2, from: 0, to: 4 },
+      { part: 'objectness', axis: 2, from: 4, to: 5 },
+      { part: 'scores', axis: 2, from: 5, to: cols },
+    ]);
+  else if (format === 'yolov8')
+    parts.set(o.name, [
+      { part: 'boxes', axis: 1, from: 0, to: 4 },
+      { part: 'scores', axis: 1, from: 4, to: rows },
+    ]);
+  else
+    parts.set(o.name, [
+      { part: 'boxes', axis: 2, from: 0, to: 4 },
+      { part: 'scores', axis: 2, from: 4, to: cols },
+    ]);
   return parts;
 }
 
@@ -113,7 +127,12 @@ export function partMetrics(specs: readonly PartSpec[], a: readonly Named[][], b
  * Adds `parts` to each compared output of a known family (an empty list for the others, and for outputs whose
  * shapes differ between a and b: there is nothing to split). `runsA`/`runsB` are the outputs of each input set.
  */
-export function withParts<T extends { name: string; shape: readonly number[]; shapeB: readonly number[] }>(outputs: readonly T[], runsA: readonly Named[][], runsB: readonly Named[][], family: string | undefined): (T & { parts: PartMetrics[] })[] {
+export function withParts<T extends { name: string; shape: readonly number[]; shapeB: readonly number[] }>(
+  outputs: readonly T[],
+  runsA: readonly Named[][],
+  runsB: readonly Named[][],
+  family: string | undefined,
+): (T & { parts: PartMetrics[] })[] {
   const first = runsA[0] ?? [];
   const format = partsFormat(family, first);
   const specs = format ? outputParts(format, first) : new Map<string, PartSpec[]>();

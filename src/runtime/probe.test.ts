@@ -8,7 +8,9 @@ import { fixture } from '../../test/helpers.js';
 
 /** The onnxruntime probe: measured shapes of inner tensors, the model left exactly as it was. */
 test('probeShapes measures every layer boundary of a fixture as the manifest records it, and leaves the model unchanged', async () => {
-  const manifest = JSON.parse(fs.readFileSync(fixture('MANIFEST.json'), 'utf8')) as { files: { file: string; layers?: { tensor: string; shape: number[] }[] }[] };
+  const manifest = JSON.parse(fs.readFileSync(fixture('MANIFEST.json'), 'utf8')) as {
+    files: { file: string; layers?: { tensor: string; shape: number[] }[] }[];
+  };
   for (const file of ['yolov5-op12.onnx', 'rtdetr-l-op16.onnx']) {
     const model = loadModelSync(fixture(file));
     const outputsBefore = model.proto.graph!.output.map((o) => o.name);
@@ -17,7 +19,10 @@ test('probeShapes measures every layer boundary of a fixture as the manifest rec
     const values = layers.map((l) => graph.value(l.tensor)!);
     const shapes = await probeShapes(graph, values);
     for (const [i, l] of layers.entries()) assert.deepEqual(shapes.get(values[i]!), [1, ...l.shape], `${file} ${l.tensor}`);
-    assert.deepEqual(model.proto.graph!.output.map((o) => o.name), outputsBefore);
+    assert.deepEqual(
+      model.proto.graph!.output.map((o) => o.name),
+      outputsBefore,
+    );
   }
 });
 
@@ -45,5 +50,12 @@ test('analyzeModel probes the boundaries static inference cannot reach, and only
   const probed = await analyzeModel(model());
   assert.equal(probed.shapeSource, 'probe');
   assert.deepEqual(probed.structure.shapeOf(probed.graph.value(tensor)!), [1, 32, 4, 4]);
-  assert.deepEqual(probed.structure.head.map((h) => probed.structure.shapeOf(h.value)), [[1, 8, 16, 16], [1, 16, 8, 8], [1, 32, 4, 4]]);
+  assert.deepEqual(
+    probed.structure.head.map((h) => probed.structure.shapeOf(h.value)),
+    [
+      [1, 8, 16, 16],
+      [1, 16, 8, 8],
+      [1, 32, 4, 4],
+    ],
+  );
 });

@@ -143,5 +143,7 @@ export function chooseProviders(requested: readonly EpName[], fallback: 'cpu' | 
     return { requested: wanted, used: usable.includes('cpu') ? usable : [...usable, 'cpu'], fallbackReason: reason };
   }
   const first = failed[0]!;
-  throw new EpUnavailableError(`execution provider '${first.ep}' is unavailable (${first.reason}). Fix: ${fixFor(first.ep)}. Or pass --fallback cpu to run on the CPU and record it`);
+  throw new EpUnavailableError(
+    `execution provider '${first.ep}' is unavailable (${first.reason}). Fix: ${fixFor(first.ep)}. Or pass --fallback cpu to run on the CPU and record it`,
+  );
 }

@@ -63,7 +63,14 @@ export function sessionOptions(choice: ProviderChoice, settings: RunSettings) {
  * the outputs come from a separate profiled session (closed again), so the placement reflects one pass of every
  * node and the timed session is not slowed by profiling.
  */
-async function openWithOutputs(bytes: Uint8Array, choice: ProviderChoice, sets: InputTensor[][], settings: RunSettings, label: string, tick: () => void): Promise<{ session: ModelSession; outputs: OutputTensor[][]; placement: Placement | null }> {
+async function openWithOutputs(
+  bytes: Uint8Array,
+  choice: ProviderChoice,
+  sets: InputTensor[][],
+  settings: RunSettings,
+  label: string,
+  tick: () => void,
+): Promise<{ session: ModelSession; outputs: OutputTensor[][]; placement: Placement | null }> {
   const options = sessionOptions(choice, settings);
   const outputs: OutputTensor[][] = [];
   let placement: Placement | null = null;
@@ -85,7 +92,8 @@ async function openWithOutputs(bytes: Uint8Array, choice: ProviderChoice, sets: 
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
-  const session = settings.runtime === 'opencv' ? await (await import('./opencv.js')).openOpencvSession(bytes, label) : await openSession(bytes, options, label);
+  const session =
+    settings.runtime === 'opencv' ? await (await import('./opencv.js')).openOpencvSession(bytes, label) : await openSession(bytes, options, label);
   if (!settings.profile) {
     try {
       for (const set of sets) {
@@ -140,14 +148,27 @@ export interface PairSide {
  * Two models (or one model on two providers) on the same inputs: the outputs of each, then their timed runs
  * alternated run by run, so the overhead compare reports is not the machine's drift between two runs.
  */
-export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], settings: RunSettings, target: TimingTarget = {}): Promise<{ a: ModelRun; b: ModelRun; stoppedBy: Overhead['stoppedBy'] }> {
+export async function runPair(
+  a: PairSide,
+  b: PairSide,
+  sets: InputTensor[][],
+  settings: RunSettings,
+  target: TimingTarget = {},
+): Promise<{ a: ModelRun; b: ModelRun; stoppedBy: Overhead['stoppedBy'] }> {
   const { warmup, iters } = runCounts(settings);
   const total = 2 * (sets.length + warmup + iters);
   let done = 0;
   const tick = () => settings.onProgress?.(++done, total);
   const ra = await openWithOutputs(a.bytes, a.choice, sets, { ...settings, profile: !!a.profile, ...(a.runtime ? { runtime: a.runtime } : {}) }, a.label, tick);
   try {
-    const rb = await openWithOutputs(b.bytes, b.choice, sets, { ...settings, profile: !!b.profile, ...(b.runtime ? { runtime: b.runtime } : {}) }, b.label, tick);
+    const rb = await openWithOutputs(
+      b.bytes,
+      b.choice,
+      sets,
+      { ...settings, profile: !!b.profile, ...(b.runtime ? { runtime: b.runtime } : {}) },
+      b.label,
+      tick,
+    );
     try {
       const times = await timeAlternately(ra.session, rb.session, sets[0]!, warmup, iters, target);
       done = total;
@@ -170,7 +191,14 @@ export async function runPair(a: PairSide, b: PairSide, sets: InputTensor[][], s
  * and a cache one of them warmed fall on both: what sweep and the latency bench compare. Run i of a and run i of
  * b are a pair (see paired.ts); `target` times on past `iters` to a precision or until a budget ends.
  */
-export async function timeAlternately(a: ModelSession, b: ModelSession, input: InputTensor[], warmup: number, iters: number, target: TimingTarget = {}): Promise<{ a: number[]; b: number[]; stoppedBy: Overhead['stoppedBy'] }> {
+export async function timeAlternately(
+  a: ModelSession,
+  b: ModelSession,
+  input: InputTensor[],
+  warmup: number,
+  iters: number,
+  target: TimingTarget = {},
+): Promise<{ a: number[]; b: number[]; stoppedBy: Overhead['stoppedBy'] }> {
   for (let i = 0; i < warmup; i++) {
     await a.run(input);
     await b.run(input);

@@ -25,7 +25,14 @@ export async function inputSets(source: string, specs: InputSpec[], seed = 0): P
   throw new UsageError(`--inputs ${source}: expected random, zeros, a .json file or a folder of .jpg/.png images`);
 }
 
-const TYPES: Record<number, InputTensor['type']> = { [DT.FLOAT]: 'float32', [DT.DOUBLE]: 'float64', [DT.INT64]: 'int64', [DT.INT32]: 'int32', [DT.BOOL]: 'bool', [DT.UINT8]: 'uint8' };
+const TYPES: Record<number, InputTensor['type']> = {
+  [DT.FLOAT]: 'float32',
+  [DT.DOUBLE]: 'float64',
+  [DT.INT64]: 'int64',
+  [DT.INT32]: 'int32',
+  [DT.BOOL]: 'bool',
+  [DT.UINT8]: 'uint8',
+};
 
 /** `images[0][2]`: where a value sits in the file, for messages. */
 const at = (where: string, index: readonly number[]) => `${where}${index.map((i) => `[${i}]`).join('')}`;
@@ -38,7 +45,8 @@ function flatten(v: unknown, out: number[], dims: number[], index: number[], whe
   if (Array.isArray(v)) {
     const depth = index.length;
     if (dims.length <= depth) dims.push(v.length);
-    else if (dims[depth] !== v.length) throw new DataFileError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
+    else if (dims[depth] !== v.length)
+      throw new DataFileError(`${at(where, index)}: ragged nested arrays (length ${v.length} where ${dims[depth]} was seen); every row needs the same length`);
     for (let i = 0; i < v.length; i++) {
       index.push(i);
       flatten(v[i], out, dims, index, where, max);
@@ -50,7 +58,10 @@ function flatten(v: unknown, out: number[], dims: number[], index: number[], whe
   }
   // JSON has no NaN or Infinity; 1e999 parses to Infinity.
   else if (typeof v === 'number') throw new DataFileError(`${at(where, index)} is not a finite number; give finite values`);
-  else throw new DataFileError(`${at(where, index)} is ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}, not a number; give nested arrays of numbers`);
+  else
+    throw new DataFileError(
+      `${at(where, index)} is ${v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`}, not a number; give nested arrays of numbers`,
+    );
 }
 
 const FORMS = '{"NAME": nested arrays} or {"NAME": {"dims": [...], "data": [...]}}';
@@ -64,7 +75,8 @@ function namesOf(entries: Record<string, unknown>): string {
 }
 
 function readDims(v: unknown, where: string): number[] {
-  if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0)) throw new DataFileError(`${where}: expected a list of whole numbers, e.g. [1, 3, 640, 640]`);
+  if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0))
+    throw new DataFileError(`${where}: expected a list of whole numbers, e.g. [1, 3, 640, 640]`);
   return v as number[];
 }
 
@@ -75,7 +87,10 @@ function readDims(v: unknown, where: string): number[] {
  */
 function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
   const size = fs.statSync(file).size;
-  if (size > MAX_INPUTS_JSON_BYTES) throw new DataFileError(`--inputs ${file}: ${size} bytes, over the ${mib(MAX_INPUTS_JSON_BYTES)} limit for an inputs JSON file; feed large inputs as a folder of images`);
+  if (size > MAX_INPUTS_JSON_BYTES)
+    throw new DataFileError(
+      `--inputs ${file}: ${size} bytes, over the ${mib(MAX_INPUTS_JSON_BYTES)} limit for an inputs JSON file; feed large inputs as a folder of images`,
+    );
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -83,8 +98,12 @@ function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
     throw new DataFileError(`--inputs ${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   const deep = tooDeep(parsed);
-  if (deep) throw new DataFileError(`--inputs ${file}: ${placeOf('', deep, 6) || 'the top level'} nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects (the limit); an input is {"NAME": nested arrays} of its rank`);
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new DataFileError(`--inputs ${file}: expected an object with one entry per model input, ${FORMS}`);
+  if (deep)
+    throw new DataFileError(
+      `--inputs ${file}: ${placeOf('', deep, 6) || 'the top level'} nests deeper than ${MAX_NESTING_DEPTH} levels of arrays and objects (the limit); an input is {"NAME": nested arrays} of its rank`,
+    );
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new DataFileError(`--inputs ${file}: expected an object with one entry per model input, ${FORMS}`);
   const entries = parsed as Record<string, unknown>;
   const where = `--inputs ${file}: `;
   return specs.map((s) => {
@@ -110,11 +129,15 @@ function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
     }
     const type = TYPES[s.elemType] ?? 'float32';
     const data =
-      type === 'int64' ? BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)))
-      : type === 'int32' ? Int32Array.from(values)
-      : type === 'float64' ? Float64Array.from(values)
-      : type === 'bool' || type === 'uint8' ? Uint8Array.from(values)
-      : Float32Array.from(values);
+      type === 'int64'
+        ? BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)))
+        : type === 'int32'
+          ? Int32Array.from(values)
+          : type === 'float64'
+            ? Float64Array.from(values)
+            : type === 'bool' || type === 'uint8'
+              ? Uint8Array.from(values)
+              : Float32Array.from(values);
     return { name: s.name, type, dims: s.dims, data };
   });
 }
@@ -126,7 +149,12 @@ async function letterbox(file: string, h: number, w: number): Promise<Float32Arr
   const sharp = (await import('sharp')).default;
   let raw: Buffer;
   try {
-    raw = await sharp(file).removeAlpha().resize(w, h, { fit: 'contain', background: { r: 114, g: 114, b: 114 } }).toColourspace('srgb').raw().toBuffer();
+    raw = await sharp(file)
+      .removeAlpha()
+      .resize(w, h, { fit: 'contain', background: { r: 114, g: 114, b: 114 } })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer();
   } catch (e) {
     throw new UsageError(`--inputs: cannot decode image ${file} (${(e as Error).message.split('\n')[0]})`);
   }
@@ -137,7 +165,12 @@ async function letterbox(file: string, h: number, w: number): Promise<Float32Arr
 
 async function imageSets(dir: string, specs: InputSpec[], seed: number): Promise<InputTensor[][]> {
   // Regular files only: a FIFO named x.jpg would block the decoder.
-  const files = fs.readdirSync(dir).filter((f) => IMAGE.test(f)).sort().map((f) => path.join(dir, f)).filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile());
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => IMAGE.test(f))
+    .sort()
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile());
   if (files.length === 0) throw new UsageError(`--inputs ${dir}: the folder has no .jpg, .png, .webp, .bmp or .tiff images`);
   const image = specs.find((s) => s.dims.length === 4 && s.dims[1] === 3 && (s.elemType === DT.FLOAT || s.elemType === DT.DOUBLE));
   if (!image) throw new UsageError(`--inputs ${dir}: the model has no [N,3,H,W] float image input to feed images to`);

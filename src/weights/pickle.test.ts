@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import { bytesOf, P } from '../../test/pickle-bytes.js';
 import { PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple, readPickle } from './pickle.js';
 
-
 test('reads the values PyTorch and numpy pickles hold (protocol 2 and 4 forms)', () => {
   const data = bytesOf(
     P.proto(2),
@@ -85,7 +84,20 @@ test('OrderedDict, set and _codecs.encode bytes are rebuilt as data; NEWOBJ make
   assert.equal(m.cls.qualified, 'models.yolo.Model');
   assert.equal((m.state as PyDict).get('training'), false);
   // ultralytics keeps its arguments in an IterableSimpleNamespace, rebuilt as (cls, (), state): a stand-in too.
-  const ns = readPickle(bytesOf(P.proto(2), P.global('ultralytics.utils', 'IterableSimpleNamespace'), P.emptyTuple, P.reduce, P.emptyDict, P.str('imgsz'), P.int1(64), P.setitem, P.build, P.stop)).value;
+  const ns = readPickle(
+    bytesOf(
+      P.proto(2),
+      P.global('ultralytics.utils', 'IterableSimpleNamespace'),
+      P.emptyTuple,
+      P.reduce,
+      P.emptyDict,
+      P.str('imgsz'),
+      P.int1(64),
+      P.setitem,
+      P.build,
+      P.stop,
+    ),
+  ).value;
   assert.ok(ns instanceof PyObject);
   assert.equal((ns.state as PyDict).get('imgsz'), 64);
 });
@@ -98,7 +110,11 @@ test('calling anything outside the allowed set is refused, however it is named',
     ['models.yolo.Model (REDUCE, i.e. __init__)', bytesOf(P.proto(2), P.global('models.yolo', 'Model'), P.emptyTuple, P.reduce, P.stop)],
   ];
   for (const [what, data] of calls) {
-    assert.throws(() => readPickle(data), (e: Error) => e instanceof PickleError && /calls .* refusing/.test(e.message), what);
+    assert.throws(
+      () => readPickle(data),
+      (e: Error) => e instanceof PickleError && /calls .* refusing/.test(e.message),
+      what,
+    );
   }
   // Instances of classes from modules that run code are refused even though no constructor would run here.
   const popen = bytesOf(P.proto(2), P.global('subprocess', 'Popen'), P.emptyTuple, P.newobj, P.stop);

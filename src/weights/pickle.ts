@@ -77,20 +77,7 @@ export class PersistentRef {
 }
 
 export type PickleValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | PickleValue[]
-  | PyTuple
-  | PyDict
-  | PySet
-  | PyGlobal
-  | PyObject
-  | PersistentRef
-  | Opaque;
+  null | boolean | number | bigint | string | Uint8Array | PickleValue[] | PyTuple | PyDict | PySet | PyGlobal | PyObject | PersistentRef | Opaque;
 
 /** A value of a kind the reader keeps but does not interpret (a numpy dtype, a slice, a tensor from a hook). */
 export class Opaque {
@@ -122,11 +109,13 @@ export interface PickleHooks {
 }
 
 /** Modules whose classes could run code when a real unpickler made instances of them. */
-const DANGEROUS_MODULES = /^(os|posix|nt|sys|subprocess|builtins|__builtin__|shutil|socket|importlib|io|pickle|_pickle|marshal|runpy|code|codeop|ctypes|types|functools|operator|webbrowser|pty|multiprocessing|threading|signal|asyncio|tempfile|pathlib|glob|platform|commands|popen2|eval|exec|compile|inspect|pdb|timeit|shelve|dbm|sqlite3|urllib|http|ftplib|smtplib|telnetlib|xmlrpc|zipimport|pkgutil|site|sysconfig|distutils|setuptools|pip|numpy\.(testing|distutils|f2py|ctypeslib)|torch\.(hub|utils\.cpp_extension|jit|_ops|ops|cuda|distributed|multiprocessing|backends|classes|package)|_?posixsubprocess)(\.|$)/;
+const DANGEROUS_MODULES =
+  /^(os|posix|nt|sys|subprocess|builtins|__builtin__|shutil|socket|importlib|io|pickle|_pickle|marshal|runpy|code|codeop|ctypes|types|functools|operator|webbrowser|pty|multiprocessing|threading|signal|asyncio|tempfile|pathlib|glob|platform|commands|popen2|eval|exec|compile|inspect|pdb|timeit|shelve|dbm|sqlite3|urllib|http|ftplib|smtplib|telnetlib|xmlrpc|zipimport|pkgutil|site|sysconfig|distutils|setuptools|pip|numpy\.(testing|distutils|f2py|ctypeslib)|torch\.(hub|utils\.cpp_extension|jit|_ops|ops|cuda|distributed|multiprocessing|backends|classes|package)|_?posixsubprocess)(\.|$)/;
 
 /** True when a NEWOBJ of this class is allowed (an inert stand-in is made; no constructor runs anyway). */
 function instantiable(g: PyGlobal): boolean {
-  if (g.module === 'builtins' || g.module === '__builtin__') return ['object', 'set', 'frozenset', 'dict', 'list', 'tuple', 'bytearray', 'slice', 'complex'].includes(g.name);
+  if (g.module === 'builtins' || g.module === '__builtin__')
+    return ['object', 'set', 'frozenset', 'dict', 'list', 'tuple', 'bytearray', 'slice', 'complex'].includes(g.name);
   return !DANGEROUS_MODULES.test(g.module) && /^[A-Za-z_][\w.]*$/.test(g.module) && /^[A-Za-z_]\w*$/.test(g.name);
 }
 
@@ -294,7 +283,8 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
       case '_codecs.encode': {
         // Protocol 2 writes bytes as _codecs.encode(str, 'latin1').
         const [text, encoding] = args;
-        if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1')) throw new PickleError(`_codecs.encode called with other than (str, 'latin1')`);
+        if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1'))
+          throw new PickleError(`_codecs.encode called with other than (str, 'latin1')`);
         const out = new Uint8Array(text.length);
         for (let i = 0; i < text.length; i++) {
           const c = text.charCodeAt(i);

@@ -24,7 +24,10 @@ test('the one module whose keys and shapes fit is found; its keys come back with
   const src = source({ 'model.0.conv.weight': [4, 3, 3, 3], ...nam('model.10.', 16), ...nam('model.24.', 32), 'model.25.anchors': [3, 3, 2] });
   const picked = pickModuleTensors(src, params(32), point());
   assert.equal(picked.prefix, 'model.24.');
-  assert.deepEqual([...picked.tensors.keys()], params(32).map((p) => p.key));
+  assert.deepEqual(
+    [...picked.tensors.keys()],
+    params(32).map((p) => p.key),
+  );
   assert.equal(picked.tensors.get('Channel_Att.bn2.weight')!.data[0], 'model.24.Channel_Att.bn2.weight'.length);
   assert.equal(pickModuleTensors(src, params(16), point()).prefix, 'model.10.');
   // A bare state_dict: the empty prefix.
@@ -36,17 +39,29 @@ test('a given prefix wins (a final dot is added); a prefix over nothing lists th
   assert.equal(pickModuleTensors(src, params(32), { ...point(), prefix: 'model.10' }).prefix, 'model.10.');
   assert.throws(
     () => pickModuleTensors(src, params(32), { ...point(), prefix: 'model.2.' }),
-    (e: Error) => isOnnxAttnError(e) && e.exitCode === 2 && /no tensor under --weights-prefix 'model\.2\.'; modules with NAM's keys: model\.10\. \(Channel_Att\.bn2\.weight \[16\]\), model\.24\. /.test(e.message),
+    (e: Error) =>
+      isOnnxAttnError(e) &&
+      e.exitCode === 2 &&
+      /no tensor under --weights-prefix 'model\.2\.'; modules with NAM's keys: model\.10\. \(Channel_Att\.bn2\.weight \[16\]\), model\.24\. /.test(e.message),
   );
 });
 
 test('several points: one fitting module each, or as many as points in checkpoint order; otherwise exit 2', () => {
   const src = source({ ...nam('encoder.fpn.1.', 16), ...nam('encoder.pan.0.', 16), ...nam('encoder.pan.1.', 16) });
-  assert.deepEqual([0, 1, 2].map((i) => pickModuleTensors(src, params(16), point(i, 3)).prefix), ['encoder.fpn.1.', 'encoder.pan.0.', 'encoder.pan.1.']);
+  assert.deepEqual(
+    [0, 1, 2].map((i) => pickModuleTensors(src, params(16), point(i, 3)).prefix),
+    ['encoder.fpn.1.', 'encoder.pan.0.', 'encoder.pan.1.'],
+  );
   // One point, three candidates: ambiguous.
   assert.throws(() => pickModuleTensors(src, params(16), point(0, 1)), /3 modules fit NAM at head:0 .*pass --weights-prefix/);
   // Two points, three candidates: no order can be trusted.
   assert.throws(() => pickModuleTensors(src, params(16), point(1, 2)), /3 modules fit/);
-  assert.throws(() => pickModuleTensors(src, params(64), point()), /no NAM in it fits head:0 \(C=\?\), which needs Channel_Att\.bn2\.weight \[64\]; found encoder\.fpn\.1\. /);
-  assert.throws(() => pickModuleTensors(source({ 'fc.weight': [2, 2] }), params(16), point()), /no module in it has NAM's state_dict keys \(Channel_Att\.bn2\.weight, Channel_Att\.bn2\.bias, Channel_Att\.bn2\.running_mean, \.\.\.\)/);
+  assert.throws(
+    () => pickModuleTensors(src, params(64), point()),
+    /no NAM in it fits head:0 \(C=\?\), which needs Channel_Att\.bn2\.weight \[64\]; found encoder\.fpn\.1\. /,
+  );
+  assert.throws(
+    () => pickModuleTensors(source({ 'fc.weight': [2, 2] }), params(16), point()),
+    /no module in it has NAM's state_dict keys \(Channel_Att\.bn2\.weight, Channel_Att\.bn2\.bias, Channel_Att\.bn2\.running_mean, \.\.\.\)/,
+  );
 });

@@ -79,11 +79,18 @@ function describe(source: TensorSource, c: Candidate, key: string): string {
  * Raises: UsageError (exit 2) when a given prefix holds no key, or when none or several modules match and no prefix
  * was given; the message lists the candidates with their prefixes and shapes.
  */
-export function pickModuleTensors(source: TensorSource, params: readonly ParamSpec[], options: PickOptions): { prefix: string; tensors: Map<string, NamedTensor> } {
+export function pickModuleTensors(
+  source: TensorSource,
+  params: readonly ParamSpec[],
+  options: PickOptions,
+): { prefix: string; tensors: Map<string, NamedTensor> } {
   const found = candidates(source, params);
   const firstKey = params.find((p) => p.init.kind !== 'count')?.key ?? '';
   const list = (cs: Candidate[]) => {
-    const shown = cs.slice(0, 8).map((c) => describe(source, c, firstKey)).join(', ');
+    const shown = cs
+      .slice(0, 8)
+      .map((c) => describe(source, c, firstKey))
+      .join(', ');
     return cs.length > 8 ? `${shown}, ... (${cs.length - 8} more)` : shown;
   };
   const where = `${source.file}${source.layout ? ` (${source.layout})` : ''}`;
@@ -103,7 +110,11 @@ export function pickModuleTensors(source: TensorSource, params: readonly ParamSp
       prefix = matching[options.pointIndex]!.prefix;
     } else if (found.length === 0) {
       throw new UsageError(
-        `${where}: no module in it has ${options.module}'s state_dict keys (${params.filter((p) => p.init.kind !== 'count').slice(0, 3).map((p) => p.key).join(', ')}, ...) for ${options.point}; check --module and --opt, or name the module with --weights-prefix`,
+        `${where}: no module in it has ${options.module}'s state_dict keys (${params
+          .filter((p) => p.init.kind !== 'count')
+          .slice(0, 3)
+          .map((p) => p.key)
+          .join(', ')}, ...) for ${options.point}; check --module and --opt, or name the module with --weights-prefix`,
       );
     } else if (matching.length === 0) {
       const expected = params.find((p) => p.key === firstKey)!.shape;

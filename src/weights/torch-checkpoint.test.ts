@@ -12,7 +12,9 @@ const CHECKPOINTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const ckpt = (name: string) => path.join(CHECKPOINTS, name);
 
 /** A state_dict pickle of float32 tensors, each `(key, storage key, storage numel, offset, size, stride)`. */
-function stateDictPickle(tensors: { key: string; storage: string; numel: number; offset?: number; size: number[]; stride: number[]; type?: string }[]): Uint8Array {
+function stateDictPickle(
+  tensors: { key: string; storage: string; numel: number; offset?: number; size: number[]; stride: number[]; type?: string }[],
+): Uint8Array {
   const ints = (xs: number[]) => [P.mark, ...xs.map((x) => P.int4(x)), P.tuple].flat();
   return bytesOf(
     P.proto(2),
@@ -119,7 +121,10 @@ test('fp16 and bf16 widen exactly, fp64 and int64 stay as they are; a big-endian
     { key: 'd', storage: 'c', numel: 3, offset: 1, size: [2], stride: [1], type: 'DoubleStorage' },
     { key: 'n', storage: 'e', numel: 1, size: [], stride: [], type: 'LongStorage' },
   ]);
-  const c = parseTorchCheckpoint('x.pt', torchZip(pkl, { a: half, b: bf16, c: new Uint8Array(new Float64Array([9, 0.1, -1e300]).buffer), e: new Uint8Array(new BigInt64Array([2n ** 40n]).buffer) }));
+  const c = parseTorchCheckpoint(
+    'x.pt',
+    torchZip(pkl, { a: half, b: bf16, c: new Uint8Array(new Float64Array([9, 0.1, -1e300]).buffer), e: new Uint8Array(new BigInt64Array([2n ** 40n]).buffer) }),
+  );
   assert.deepEqual(Array.from(decodeTensor(c.tensors.get('h')!).data as Float32Array), [1, -2, 2 ** -24, Infinity]);
   assert.deepEqual(Array.from(decodeTensor(c.tensors.get('b')!).data as Float32Array), [1, 3.140625]);
   assert.deepEqual(decodeTensor(c.tensors.get('d')!), { dtype: 'F64', shape: [2], data: new Float64Array([0.1, -1e300]) });
@@ -127,7 +132,12 @@ test('fp16 and bf16 widen exactly, fp64 and int64 stay as they are; a big-endian
   const big = new Uint8Array(8);
   new DataView(big.buffer).setFloat32(0, 1.5, false);
   new DataView(big.buffer).setFloat32(4, -3, false);
-  const be = parseTorchCheckpoint('be.pt', torchZip(stateDictPickle([{ key: 'w', storage: '0', numel: 2, size: [2], stride: [1] }]), { '0': big }, 'be', { 'be/byteorder': [strToU8('big'), { level: 0 }] }));
+  const be = parseTorchCheckpoint(
+    'be.pt',
+    torchZip(stateDictPickle([{ key: 'w', storage: '0', numel: 2, size: [2], stride: [1] }]), { '0': big }, 'be', {
+      'be/byteorder': [strToU8('big'), { level: 0 }],
+    }),
+  );
   assert.deepEqual(Array.from(decodeTensor(be.tensors.get('w')!).data as Float32Array), [1.5, -3]);
 });
 
@@ -151,8 +161,14 @@ test('hostile checkpoints are refused with one line, exit 4', () => {
   refused(torchZip(one, { '0': f32([1, 2, 3]) }), /storage 0 holds 4 F32 values \(16 bytes\), but its record archive\/data\/0 has 12 bytes/);
   refused(torchZip(one, {}), /storage 0 has no record archive\/data\/0/);
   // A view reaching past its storage, and one with absurd sizes.
-  refused(torchZip(stateDictPickle([{ key: 'w', storage: '0', numel: 4, offset: 2, size: [3], stride: [1] }]), { '0': f32([1, 2, 3, 4]) }), /runs past its storage 0 of 4 elements/);
-  refused(torchZip(stateDictPickle([{ key: 'w', storage: '0', numel: 4, size: [65536, 65536], stride: [0, 0] }]), { '0': f32([1, 2, 3, 4]) }), /too many elements/);
+  refused(
+    torchZip(stateDictPickle([{ key: 'w', storage: '0', numel: 4, offset: 2, size: [3], stride: [1] }]), { '0': f32([1, 2, 3, 4]) }),
+    /runs past its storage 0 of 4 elements/,
+  );
+  refused(
+    torchZip(stateDictPickle([{ key: 'w', storage: '0', numel: 4, size: [65536, 65536], stride: [0, 0] }]), { '0': f32([1, 2, 3, 4]) }),
+    /too many elements/,
+  );
   // Truncated anywhere: the zip's directory, or a record.
   const good = fs.readFileSync(ckpt('nam-bare.pth'));
   for (const cut of [good.length - 1, good.length - 30, Math.floor(good.length / 2), 100, 3]) refused(good.subarray(0, cut), /not a valid PyTorch checkpoint/);
@@ -170,7 +186,20 @@ test('a recursion bomb of nested modules is refused by the depth bound, not the 
   // A module whose _modules holds a module ... n deep (pickled depth-first, as Python would write it).
   const nested = (n: number): number[] => {
     const out: number[] = [];
-    const open = () => out.push(...P.global('torch.nn', 'Module'), ...P.emptyTuple, ...P.newobj, ...P.emptyDict, ...P.mark, ...P.str('_parameters'), ...P.emptyDict, ...P.str('_modules'), ...P.emptyDict, ...P.mark, ...P.str('m'));
+    const open = () =>
+      out.push(
+        ...P.global('torch.nn', 'Module'),
+        ...P.emptyTuple,
+        ...P.newobj,
+        ...P.emptyDict,
+        ...P.mark,
+        ...P.str('_parameters'),
+        ...P.emptyDict,
+        ...P.str('_modules'),
+        ...P.emptyDict,
+        ...P.mark,
+        ...P.str('m'),
+      );
     for (let i = 0; i < n; i++) open();
     out.push(...P.none);
     for (let i = 0; i < n; i++) out.push(...P.setitems, ...P.setitems, ...P.build);

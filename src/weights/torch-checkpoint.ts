@@ -95,7 +95,8 @@ export function readTorchCheckpoint(file: string, limits: CheckpointLimits = {})
     // A FIFO or a device would block the read or never end.
     const stat = fs.statSync(file);
     if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: stat.isDirectory() ? 'EISDIR' : 'not a regular file' });
-    if (stat.size > MAX_WEIGHTS_FILE_BYTES) throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(MAX_WEIGHTS_FILE_BYTES)} limit for a weights file`);
+    if (stat.size > MAX_WEIGHTS_FILE_BYTES)
+      throw new DataFileError(`${file}: ${stat.size} bytes, over the ${mib(MAX_WEIGHTS_FILE_BYTES)} limit for a weights file`);
     bytes = fs.readFileSync(file);
   } catch (e) {
     if (e instanceof DataFileError) throw e;
@@ -115,7 +116,9 @@ export function parseTorchCheckpoint(file: string, data: Uint8Array, limits: Che
   } catch (e) {
     if (e instanceof PickleError) {
       const refused = /refusing|could run code|calls /.test(e.message);
-      throw new DataFileError(`${file}: ${refused ? 'refused' : 'not a valid PyTorch checkpoint'}: ${shown(e.message)}${refused ? ' (onnx-attn reads weights without running code)' : ''}`);
+      throw new DataFileError(
+        `${file}: ${refused ? 'refused' : 'not a valid PyTorch checkpoint'}: ${shown(e.message)}${refused ? ' (onnx-attn reads weights without running code)' : ''}`,
+      );
     }
     if (e instanceof CheckpointError || e instanceof RangeError) throw new DataFileError(`${file}: not a valid PyTorch checkpoint: ${shown(e.message)}`);
     throw e;
@@ -151,7 +154,9 @@ function readZip(data: Uint8Array, limits: CheckpointLimits): PickleValue {
   }
   const pkl = Object.keys(entries).filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkl.length !== 1) {
-    throw new CheckpointError(pkl.length === 0 ? 'a zip without <folder>/data.pkl (not written by torch.save?)' : `a zip with ${pkl.length} data.pkl files (${pkl.join(', ')})`);
+    throw new CheckpointError(
+      pkl.length === 0 ? 'a zip without <folder>/data.pkl (not written by torch.save?)' : `a zip with ${pkl.length} data.pkl files (${pkl.join(', ')})`,
+    );
   }
   const top = pkl[0]!.slice(0, -'data.pkl'.length);
   const outside = Object.keys(entries).find((n) => !n.startsWith(top));
@@ -160,36 +165,47 @@ function readZip(data: Uint8Array, limits: CheckpointLimits): PickleValue {
   const byteorder = order ? new TextDecoder().decode(order).trim() : 'little';
   if (byteorder !== 'little' && byteorder !== 'big') throw new CheckpointError(`${top}byteorder says '${byteorder.slice(0, 20)}'`);
   const storages = new Map<string, Storage>();
-  const value = readPickle(entries[pkl[0]!]!, 0, {
-    persistentLoad: (pid) => {
-      const { dtype, itemSize, key, numel } = storageId(pid, 5);
-      const known = storages.get(key);
-      if (known) {
-        if (known.dtype !== dtype) throw new CheckpointError(`storage ${key} is read as ${known.dtype} and as ${dtype}`);
-        return new Opaque('storage', known);
-      }
-      const record = entries[`${top}data/${key}`];
-      if (!record) throw new CheckpointError(`storage ${key} has no record ${top}data/${key} (truncated?)`);
-      if (record.length !== numel * itemSize) {
-        throw new CheckpointError(`storage ${key} holds ${numel} ${dtype} values (${numel * itemSize} bytes), but its record ${top}data/${key} has ${record.length} bytes`);
-      }
-      const storage: Storage = { key, dtype, itemSize, numel, bytes: record, bigEndian: byteorder === 'big' };
-      storages.set(key, storage);
-      return new Opaque('storage', storage);
+  const value = readPickle(
+    entries[pkl[0]!]!,
+    0,
+    {
+      persistentLoad: (pid) => {
+        const { dtype, itemSize, key, numel } = storageId(pid, 5);
+        const known = storages.get(key);
+        if (known) {
+          if (known.dtype !== dtype) throw new CheckpointError(`storage ${key} is read as ${known.dtype} and as ${dtype}`);
+          return new Opaque('storage', known);
+        }
+        const record = entries[`${top}data/${key}`];
+        if (!record) throw new CheckpointError(`storage ${key} has no record ${top}data/${key} (truncated?)`);
+        if (record.length !== numel * itemSize) {
+          throw new CheckpointError(
+            `storage ${key} holds ${numel} ${dtype} values (${numel * itemSize} bytes), but its record ${top}data/${key} has ${record.length} bytes`,
+          );
+        }
+        const storage: Storage = { key, dtype, itemSize, numel, bytes: record, bigEndian: byteorder === 'big' };
+        storages.set(key, storage);
+        return new Opaque('storage', storage);
+      },
+      call: rebuild,
     },
-    call: rebuild,
-  }, limits).value;
+    limits,
+  ).value;
   return value;
 }
 
 /** `('storage', torch.HalfStorage, key, location, numel[, view_metadata])`: its dtype, key and element count. */
 function storageId(pid: PickleValue, minItems: number): { dtype: TorchDtype; itemSize: number; key: string; numel: number; view: PickleValue } {
   if (!(pid instanceof PyTuple) || pid.items.length < minItems || pid.items[0] !== 'storage') {
-    throw new PickleError(`a persistent id that is not a storage (${kindOf(pid)}${pid instanceof PyTuple ? ` of ${pid.items.length}, first ${JSON.stringify(String(pid.items[0]).slice(0, 40))}` : ''})`);
+    throw new PickleError(
+      `a persistent id that is not a storage (${kindOf(pid)}${pid instanceof PyTuple ? ` of ${pid.items.length}, first ${JSON.stringify(String(pid.items[0]).slice(0, 40))}` : ''})`,
+    );
   }
   const [, type, key, , numel, view] = pid.items;
   if (!(type instanceof PyGlobal) || type.module !== 'torch' || !(type.name in STORAGE_TYPES)) {
-    throw new CheckpointError(`storage type ${type instanceof PyGlobal ? type.qualified : kindOf(type)} is not supported (${Object.keys(STORAGE_TYPES).join(', ')})`);
+    throw new CheckpointError(
+      `storage type ${type instanceof PyGlobal ? type.qualified : kindOf(type)} is not supported (${Object.keys(STORAGE_TYPES).join(', ')})`,
+    );
   }
   if (typeof key !== 'string' || !/^[\w.-]{1,200}$/.test(key)) throw new CheckpointError(`a storage key ${JSON.stringify(String(key).slice(0, 40))}`);
   if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) throw new CheckpointError(`storage ${key} has ${String(numel)} elements`);
@@ -214,7 +230,7 @@ function readLegacy(data: Uint8Array, limits: CheckpointLimits): PickleValue {
   };
   const magic = next();
   if (typeof magic !== 'bigint' || magic !== LEGACY_MAGIC) {
-    throw new CheckpointError('a pickle without PyTorch\'s magic number (a plain pickle, or a tar checkpoint from before PyTorch 0.4?)');
+    throw new CheckpointError("a pickle without PyTorch's magic number (a plain pickle, or a tar checkpoint from before PyTorch 0.4?)");
   }
   const protocol = next();
   if (protocol !== LEGACY_PROTOCOL) throw new CheckpointError(`legacy protocol ${String(protocol)} (expected ${LEGACY_PROTOCOL})`);
@@ -293,7 +309,8 @@ function rebuild(fn: PyGlobal, args: PickleValue[]): PickleValue | undefined {
       const [inner, , innerArgs] = args;
       if (!(inner instanceof PyGlobal) || !(innerArgs instanceof PyTuple)) throw new PickleError(`${fn.qualified} with malformed arguments`);
       const t = rebuild(inner, innerArgs.items);
-      if (t === undefined) throw new PickleError(`the pickle calls ${inner.qualified} (through ${fn.qualified}), which is not a tensor-rebuild function; refusing to load it`);
+      if (t === undefined)
+        throw new PickleError(`the pickle calls ${inner.qualified} (through ${fn.qualified}), which is not a tensor-rebuild function; refusing to load it`);
       return t;
     }
     default:
@@ -315,7 +332,8 @@ function tensorOf(args: PickleValue[]): Opaque {
   const shape = ints(size, 'sizes');
   const strides = ints(stride, 'strides');
   if (strides.length !== shape.length) throw new CheckpointError(`a tensor on storage ${s.key} has ${shape.length} sizes and ${strides.length} strides`);
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new CheckpointError(`a tensor on storage ${s.key} has offset ${String(offset)}`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+    throw new CheckpointError(`a tensor on storage ${s.key} has offset ${String(offset)}`);
   const numel = shape.reduce((a, b) => a * b, 1);
   // Views may repeat elements (stride 0), but not without bound: decoding allocates numel values.
   if (!Number.isSafeInteger(numel) || numel > Math.max(16 * s.numel, 1 << 20)) {
@@ -325,13 +343,14 @@ function tensorOf(args: PickleValue[]): Opaque {
     let last = offset;
     for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * strides[i]!;
     if (!(last < s.numel)) {
-      throw new CheckpointError(`a tensor view [${shape.join(', ')}] (offset ${offset}, strides [${strides.join(', ')}]) runs past its storage ${s.key} of ${s.numel} elements`);
+      throw new CheckpointError(
+        `a tensor view [${shape.join(', ')}] (offset ${offset}, strides [${strides.join(', ')}]) runs past its storage ${s.key} of ${s.numel} elements`,
+      );
     }
   }
   const ref: TensorRef = { dtype: s.dtype, shape, stride: strides, offset, storage: s };
   return new Opaque('tensor', ref);
 }
-
 
 /**
  * A tensor's values in row-major order, gathered through its strides and offset: F16 and BF16 widened to float32
@@ -367,7 +386,8 @@ export function decodeTensor(t: TensorRef): NamedTensor {
     }
   };
   const dtype = t.dtype === 'F16' || t.dtype === 'BF16' || t.dtype === 'F32' || t.dtype === 'F64' || t.dtype === 'I64' ? t.dtype : 'I32';
-  const data = dtype === 'F64' ? new Float64Array(numel) : dtype === 'I64' ? new BigInt64Array(numel) : dtype === 'I32' ? new Int32Array(numel) : new Float32Array(numel);
+  const data =
+    dtype === 'F64' ? new Float64Array(numel) : dtype === 'I64' ? new BigInt64Array(numel) : dtype === 'I32' ? new Int32Array(numel) : new Float32Array(numel);
   // Row-major walk over the view: an index counter per dim, the storage position moved by strides.
   const idx = new Array<number>(t.shape.length).fill(0);
   let at = t.offset;
@@ -435,7 +455,9 @@ function stateDictOf(root: PickleValue, maxDepth: number): { tensors: Map<string
     }
   }
   const keys = [...root.items()].map(([k]) => String(k)).slice(0, 12);
-  throw new CheckpointError(`no state_dict or model in it (top-level keys: ${keys.join(', ') || 'none'}); expected 'model', 'ema', 'state_dict' or a bare state_dict`);
+  throw new CheckpointError(
+    `no state_dict or model in it (top-level keys: ${keys.join(', ') || 'none'}); expected 'model', 'ema', 'state_dict' or a bare state_dict`,
+  );
 }
 
 /** `module.state_dict()` of an inert module tree: parameters, persistent buffers, then submodules, dotted. */
