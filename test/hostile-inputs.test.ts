@@ -14,7 +14,7 @@ import {
   MAX_PLAN_REPORTS,
   MAX_WEIGHTS_JSON_BYTES,
 } from '../src/limits.js';
-import { fixture, listFiles, ROOT, tmpDir } from './helpers.js';
+import { fixture, listFiles, ROOT, runMain, tmpDir } from './helpers.js';
 
 /**
  * Hostile plans, --inputs and --weights files (issue #12): each is generated here, and each must end with its
@@ -472,4 +472,25 @@ test('no output of a plan may replace a file the plan reads: the plan itself, a 
     /choose another output path$/,
   );
   assert.deepEqual(listFiles(dir), ['in.json', 'm.onnx', 'o.onnx.data', 'plan.yaml', 'w.safetensors']);
+});
+
+test('an --opt named __proto__ (or any Object.prototype name) is an unknown option (exit 2), never swallowed by the options object', async () => {
+  const dir = tmpDir();
+  for (const key of ['__proto__', 'constructor', 'hasOwnProperty']) {
+    const out = path.join(dir, `${key}.onnx`);
+    const r = await runMain(['insert', fixture('yolov5-op12.onnx'), '--after', '23', '--module', 'NAM', '--opt', `${key}=1`, '-o', out]);
+    assert.equal(r.code, 2, `${key}: ${r.stderr}`);
+    assert.equal(r.stderr, `onnx-attn: NAM has no option '${key}'; its options are spatial\n`);
+    assert.equal(fs.existsSync(out), false);
+  }
+});
+
+test('an --inputs folder holding a file sharp cannot decode is the inputs at fault (exit 4), one line naming the file', async () => {
+  const dir = tmpDir();
+  const imgs = path.join(dir, 'imgs');
+  fs.mkdirSync(imgs);
+  fs.writeFileSync(path.join(imgs, 'a.jpg'), 'this is no JPEG');
+  const r = await runMain(['validate', fixture('yolov5-op12.onnx'), '--inputs', imgs, '--iters', '1', '--warmup', '0']);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /^onnx-attn: --inputs: cannot decode image .*imgs\/a\.jpg \(.*\); the folder holds a file that is no image sharp can read\n$/);
 });

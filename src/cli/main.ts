@@ -27,15 +27,16 @@ const processIO: CliIO = {
 };
 
 function parseOpts(list: readonly string[] | undefined): Record<string, string> {
-  const opts: Record<string, string> = {};
+  // Entries, not assignment: `opts['__proto__'] = v` would set the prototype and the option would vanish unchecked.
+  const opts = new Map<string, string>();
   for (const item of list ?? []) {
     for (const pair of item.split(',')) {
       const m = /^([A-Za-z_][\w-]*)=(.+)$/.exec(pair.trim());
       if (!m) throw new UsageError(`--opt '${pair}': expected key=value, e.g. --opt variant=paper`);
-      opts[m[1]!] = m[2]!;
+      opts.set(m[1]!, m[2]!);
     }
   }
-  return opts;
+  return Object.fromEntries(opts);
 }
 
 function parseShapes(list: readonly string[] | undefined): Record<string, number[]> | undefined {

@@ -156,7 +156,9 @@ async function letterbox(file: string, h: number, w: number): Promise<Float32Arr
       .raw()
       .toBuffer();
   } catch (e) {
-    throw new UsageError(`--inputs: cannot decode image ${file} (${(e as Error).message.split('\n')[0]})`);
+    throw new DataFileError(
+      `--inputs: cannot decode image ${file} (${(e as Error).message.split('\n')[0]}); the folder holds a file that is no image sharp can read`,
+    );
   }
   const out = new Float32Array(3 * h * w);
   for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) out[c * h * w + i] = raw[i * 3 + c]! / 255;
