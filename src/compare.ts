@@ -9,7 +9,6 @@ import type { OutputTensor } from './runtime/session.js';
 import {
   checkDetectionOptions,
   chooseEp,
-  epReport,
   loadInputs,
   placementCheck,
   prepareModel,
@@ -288,7 +287,7 @@ export function outputMismatch(a: { name: string; shape: Dim[] | null }[], b: { 
     const sb = b.find((o) => o.name === oa.name)!.shape;
     const sa = oa.shape;
     if (!sa || !sb) return false;
-    return sa.length !== sb.length || sa.some((d, k) => typeof d === 'number' && d > 0 && typeof sb[k] === 'number' && sb[k]! > 0 && d !== sb[k]);
+    return sa.length !== sb.length || sa.some((d, k) => typeof d === 'number' && d > 0 && typeof sb[k] === 'number' && sb[k] > 0 && d !== sb[k]);
   });
   if (differ.length === 0) return null;
   return differ.map((oa) => `${oa.name} ${dimText(oa.shape)} vs ${dimText(b.find((o) => o.name === oa.name)!.shape)}`).join(', ');

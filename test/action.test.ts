@@ -326,7 +326,9 @@ async function lint(file: string, text = fs.readFileSync(path.join(ROOT, file), 
   const { TextDocument } = await import('vscode-languageserver-textdocument');
   // A new URI each time: the validator caches parsed files by URI.
   const diagnostics = await validate(TextDocument.create(`file:///repo-${++lints}/${file}`, 'yaml', 1, text));
-  return diagnostics.map((d) => `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.message}`);
+  return diagnostics.map(
+    (d) => `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`,
+  );
 }
 
 test("action.yml and the example workflow pass GitHub's validator, which catches what is wrong", async () => {

@@ -106,7 +106,7 @@ function mutateBytes(src: Uint8Array, rand: Rand): Uint8Array {
       if (numbers.length === 0) return bytes;
       const m = pick(rand, numbers);
       const huge = pick(rand, ['1e999', '-1e999', '99999999999999999999999', '-1', '1e-400', '0', '4294967296', '9007199254740993']);
-      return Buffer.from(text.slice(0, m.index) + huge + text.slice(m.index! + m[0].length), 'latin1');
+      return Buffer.from(text.slice(0, m.index) + huge + text.slice(m.index + m[0].length), 'latin1');
     }
   }
 }
@@ -288,7 +288,7 @@ test('fuzzed weights files (safetensors, npz, json) end in a file or build error
         Object.fromEntries(
           tensors.map(([k, s, d], n) => [
             k,
-            n === 0 ? { shape: s, data: [...d] } : [...Array(s[0]!).keys()].map((r) => [...d.subarray(r * s[1]!, (r + 1) * s[1]!)]),
+            n === 0 ? { shape: s, data: [...d] } : [...Array(s[0]).keys()].map((r) => [...d.subarray(r * s[1]!, (r + 1) * s[1]!)]),
           ]),
         ),
       ),

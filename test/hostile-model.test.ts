@@ -164,7 +164,7 @@ function convModel(elemType: number, c = 16, hw: number | 'dynamic' = 16): Model
 
 /** One input per dtype (`x_<dtype>`, [1,2,3]), each cast to float and summed into y: a model whose point is its inputs' types. */
 function castModel(dtypes: readonly (readonly [number, string])[]): ModelProto {
-  const nodes = dtypes.map(([t, name]) => node('Cast', [`x_${name}`], [`f_${name}`], `cast_${name}`, { to: DT.FLOAT }));
+  const nodes = dtypes.map(([, name]) => node('Cast', [`x_${name}`], [`f_${name}`], `cast_${name}`, { to: DT.FLOAT }));
   nodes.push(
     node(
       'Sum',

@@ -51,7 +51,7 @@ test('compare and sweep HTML in chromium: part rows, the error chart per part, o
       rows.map((r) => r[0]),
       ['output0', '↳ boxes', '↳ scores'],
     );
-    for (const r of rows.slice(1)) assert.match(r[4]!, /^\d/, `rel L2 of ${r[0]}`);
+    for (const r of rows.slice(1)) assert.match(r[4], /^\d/, `rel L2 of ${r[0]}`);
     assert.notEqual(rows[1]![4], rows[2]![4], 'boxes and scores move by different amounts');
     const visible = await page.$$eval('[data-part]', (els) => els.map((e) => e.getBoundingClientRect().width > 0));
     assert.deepEqual(visible, [true, true]);

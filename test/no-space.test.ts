@@ -17,9 +17,9 @@ for (const code of ['ENOSPC', 'EDQUOT'] as const) {
     fs.writeFileSync(out, 'old');
     const cjsFs = (await import('node:fs')).default;
     const original = cjsFs.writeSync;
-    cjsFs.writeSync = (() => {
+    cjsFs.writeSync = () => {
       throw Object.assign(new Error(`${code}: no space left on device, write`), { code, errno: -28, syscall: 'write' });
-    }) as typeof cjsFs.writeSync;
+    };
     syncBuiltinESMExports();
     let r: { code: number; stdout: string; stderr: string };
     try {

@@ -132,7 +132,6 @@ function relError(a: Float32Array, b: Float32Array): number {
 }
 
 const work = tmpDir('onnx-attn-opencv-');
-const jobs: Job[] = [];
 const reference = new Map<string, Float32Array[]>();
 const results = new Map<string, CvResult>();
 let opencvVersion = '';

@@ -52,8 +52,14 @@ function linearWeights(dst: number, src: number, clampEdges: boolean): { offset:
     let i = Math.floor(f);
     f = f32(f - i);
     // Columns are clamped here; rows past an edge read the edge row twice instead (as OpenCV does).
-    if (clampEdges && i < 0) ((f = 0), (i = 0));
-    if (clampEdges && i >= src - 1) ((f = 0), (i = src - 1));
+    if (clampEdges && i < 0) {
+      f = 0;
+      i = 0;
+    }
+    if (clampEdges && i >= src - 1) {
+      f = 0;
+      i = src - 1;
+    }
     offset[d] = i;
     weight[2 * d] = round(f32(f32(1 - f) * 2048));
     weight[2 * d + 1] = round(f32(f * 2048));

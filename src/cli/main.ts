@@ -339,7 +339,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       .middleware((args, y?: unknown) => {
         // yargs hands the command's own option table to middleware as the second argument.
         const table = (y as { getOptions?: () => DeclaredOptions } | undefined)?.getOptions?.();
-        if (table) given = checkGiven(argv, args as Record<string, unknown>, table);
+        if (table) given = checkGiven(argv, args, table);
         skipHelpCache(y);
       }, true)
       .command(
@@ -754,7 +754,7 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
       })
       .exitProcess(false)
       .help()
-      .wrap(Math.min(120, process.stdout.columns || 100)) as unknown as Argv<GlobalFlags>
+      .wrap(Math.min(120, process.stdout.columns || 100))
   );
 }
 
@@ -776,7 +776,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       const plan = e as { file?: unknown; issues?: { line: number; path: string; message: string }[] };
       const lines =
         typeof plan.file === 'string' && Array.isArray(plan.issues) && plan.issues.length > 1
-          ? plan.issues.map((i) => `${plan.file}:${i.line}: ${i.path ? `${i.path}: ` : ''}${i.message}`)
+          ? plan.issues.map((i) => `${String(plan.file)}:${i.line}: ${i.path ? `${i.path}: ` : ''}${i.message}`)
           : [e.message];
       for (const line of lines) io.stderr(`onnx-attn: ${oneLine(line)}\n`);
       if (debug && e.stack) io.stderr(`${e.stack}\n`);

@@ -187,7 +187,7 @@ function merge(o: Out | null, dec: Known | null): Known {
   if (dec?.shape) {
     if (!shape) shape = dec.shape;
     else if (shape.length === dec.shape.length) {
-      shape = shape.map((d, i) => (isNum(d) ? d : isNum(dec.shape![i]) ? dec.shape![i]! : (d ?? dec.shape![i]!)));
+      shape = shape.map((d, i) => (isNum(d) ? d : isNum(dec.shape![i]) ? dec.shape![i] : (d ?? dec.shape![i]!)));
     }
   }
   const k: Known = { elemType: (Number.isInteger(o.elemType) && o.elemType > 0 ? o.elemType : 0) || dec?.elemType || 0, shape };
@@ -298,7 +298,7 @@ const num2 =
 const fold =
   (f: (a: number, b: number) => number): Fn =>
   (xs, e) =>
-    xs.every(isNum) ? fix((xs as number[]).reduce(f), e) : null;
+    xs.every(isNum) ? fix(xs.reduce(f), e) : null;
 const cmp = (f: (a: number, b: number) => boolean): Fn => num2((a, b) => (f(a, b) ? 1 : 0));
 
 // Symbols survive the identities x+0, x-0, x*1, x/1: enough for shape arithmetic in exports.
@@ -633,10 +633,10 @@ const RULES: Record<string, Rule> = {
   },
 
   // Reductions.
-  ReduceSum: reduce(13, (xs) => (xs.every(isNum) ? xs.reduce<number>((s, x) => s + (x as number), 0) : null)),
-  ReduceProd: reduce(18, (xs) => (xs.every(isNum) ? xs.reduce<number>((p, x) => p * (x as number), 1) : mulDims(xs))),
-  ReduceMax: reduce(18, (xs) => (xs.length > 0 && xs.every(isNum) ? (xs as number[]).reduce((a, b) => Math.max(a, b)) : null)),
-  ReduceMin: reduce(18, (xs) => (xs.length > 0 && xs.every(isNum) ? (xs as number[]).reduce((a, b) => Math.min(a, b)) : null)),
+  ReduceSum: reduce(13, (xs) => (xs.every(isNum) ? xs.reduce<number>((s, x) => s + x, 0) : null)),
+  ReduceProd: reduce(18, (xs) => (xs.every(isNum) ? xs.reduce<number>((p, x) => p * x, 1) : mulDims(xs))),
+  ReduceMax: reduce(18, (xs) => (xs.length > 0 && xs.every(isNum) ? xs.reduce((a, b) => Math.max(a, b)) : null)),
+  ReduceMin: reduce(18, (xs) => (xs.length > 0 && xs.every(isNum) ? xs.reduce((a, b) => Math.min(a, b)) : null)),
   ...Object.fromEntries(['ReduceMean', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'].map((op) => [op, reduce(18)])),
   ArgMax: argReduce,
   ArgMin: argReduce,
@@ -661,10 +661,14 @@ const RULES: Record<string, Rule> = {
       return { elemType: elem, shape: isNum(len) && len <= MAX_RANK ? new Array<Dim>(len).fill(null) : null };
     }
     const allowZero = c.int('allowzero', 0) !== 0;
-    const out = target.map((t, i): Dim | 'infer' => (t === -1 ? 'infer' : t === 0 && !allowZero ? (s?.[i] ?? null) : typeof t === 'string' ? t : cleanDim(t)));
-    const at = out.indexOf('infer');
-    if (at >= 0 && out.lastIndexOf('infer') === at) out[at] = inferDim(s, out.filter((_, i) => i !== at) as Dim[]);
-    return { elemType: elem, shape: out.map((d) => (d === 'infer' ? null : d)), ...c.pass(0) };
+    // -1 marks the one dim to infer; a symbol, since a symbolic dim may be any string.
+    const INFER = Symbol('infer');
+    const out = target.map((t, i): Dim | typeof INFER =>
+      t === -1 ? INFER : t === 0 && !allowZero ? (s?.[i] ?? null) : typeof t === 'string' ? t : cleanDim(t),
+    );
+    const at = out.indexOf(INFER);
+    if (at >= 0 && out.lastIndexOf(INFER) === at) out[at] = inferDim(s, out.filter((_, i) => i !== at) as Dim[]);
+    return { elemType: elem, shape: out.map((d) => (d === INFER ? null : d)), ...c.pass(0) };
   },
   Flatten: (c) => {
     const s = c.shape(0);
@@ -882,7 +886,7 @@ const RULES: Record<string, Rule> = {
       const pb = pads[j];
       const pe = pads[j + axes.length];
       if (ax === null) return;
-      shape[ax] = !isNum(pb) || !isNum(pe) ? null : isNum(s[ax]) ? cleanDim(s[ax]! + pb + pe) : pb === 0 && pe === 0 ? s[ax]! : null;
+      shape[ax] = !isNum(pb) || !isNum(pe) ? null : isNum(s[ax]) ? cleanDim(s[ax] + pb + pe) : pb === 0 && pe === 0 ? s[ax]! : null;
     });
     return { elemType: c.elem(0), shape };
   },

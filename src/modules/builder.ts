@@ -92,9 +92,9 @@ export class ModuleBuilder {
    * (`Channel_Att.bn2.folded_scale`).
    */
   floats(key: string, dims: readonly number[], values: ArrayLike<number>): TapeValue {
-    const data = Float32Array.from(values as ArrayLike<number>);
+    const data = Float32Array.from(values);
     if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`constant ${key}: ${data.length} values for dims [${dims}]`);
-    const typed = this.floatType === DT.FLOAT16 ? toFloat16Array(data) : this.floatType === DT.DOUBLE ? Float64Array.from(values as ArrayLike<number>) : data;
+    const typed = this.floatType === DT.FLOAT16 ? toFloat16Array(data) : this.floatType === DT.DOUBLE ? Float64Array.from(values) : data;
     return this.constant(key, this.floatType, dims, new Uint8Array(typed.buffer));
   }
 

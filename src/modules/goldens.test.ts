@@ -70,7 +70,7 @@ describe('module goldens (PyTorch reference vs onnxruntime)', () => {
           assert.deepEqual(tape.opCounts(), { ...module.ops(ctx) }, `${file} opset ${opset}: ops() must declare what build() records`);
           const model = standaloneModel(tape, out, { inputDims: dynamic ? ['N', c, 'H', 'W'] : [n, c, h, w], name: module.name });
           const session = await openSession(toBinary(ModelProtoSchema, model), {}, `${file} at opset ${opset}`);
-          const [result] = await session.run([{ name: 'x', type: 'float32', dims: [n, c, h, w], data: x.data as Float32Array }]);
+          const [result] = await session.run([{ name: 'x', type: 'float32', dims: [n, c, h, w], data: x.data }]);
           await session.release();
           assert.deepEqual(result!.dims, [n, c, h, w]);
           const got = result!.data as Float32Array;

@@ -697,7 +697,7 @@ suite('golden files: the shapes their metadata implies', () => {
       assert.ok(name.startsWith(`${metadata.module!.toLowerCase()}-${metadata.variant}-`), `${name} is <module>-<variant>-<tag>`);
       assert.ok(name.includes(`-${h}x${w}.`), `${name} names its map size`);
       assert.ok(
-        y.data.every((v) => Number.isFinite(v as number)),
+        y.data.every((v) => Number.isFinite(v)),
         'finite output',
       );
       const expected = expectedShapes(metadata.module!, opts, c, h, w);

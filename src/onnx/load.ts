@@ -250,7 +250,7 @@ function inheritedFd(file: string): number | null {
 }
 
 function cannotRead(file: string, e: unknown): ModelError {
-  return new ModelError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? e}); check its permissions`, { cause: e });
+  return new ModelError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}); check its permissions`, { cause: e });
 }
 
 function openForReading(file: string, nonBlocking = false): number {
@@ -294,7 +294,8 @@ async function readRanges(ranges: readonly ReadRange[]): Promise<void> {
     }
   }
   let next = 0;
-  let failure: ModelError | null = null;
+  // Declared through `as`: TypeScript would narrow it to null for good, not seeing the workers set it.
+  let failure = null as ModelError | null;
   // Each worker stops at the first failure anywhere, and all have settled before the caller closes the files.
   const worker = async () => {
     while (next < pieces.length && !failure) {

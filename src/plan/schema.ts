@@ -82,7 +82,7 @@ function pointer(p: string): (string | number)[] {
 function describe(e: ErrorObject): SchemaIssue {
   const path = pointer(e.instancePath);
   const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
-  const expected = typeof parent['x-expected'] === 'string' ? (parent['x-expected'] as string) : null;
+  const expected = typeof parent['x-expected'] === 'string' ? parent['x-expected'] : null;
   const got = typeName(e.data);
   switch (e.keyword) {
     case 'additionalProperties': {
@@ -136,7 +136,7 @@ function describe(e: ErrorObject): SchemaIssue {
       if (sizes) {
         const dims = sizes[1]!.split('x');
         const bad = dims.findIndex((d) => !(Number(d) >= 1));
-        if (bad >= 0) return { path, atKey: false, message: `dim ${bad} of '${e.data}' is ${dims[bad]}; every size must be a whole number ≥ 1` };
+        if (bad >= 0) return { path, atKey: false, message: `dim ${bad} of '${String(e.data)}' is ${dims[bad]}; every size must be a whole number ≥ 1` };
       }
       return { path, atKey: false, message: `expected ${expected ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, got ${got}` };
     }

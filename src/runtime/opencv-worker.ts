@@ -31,7 +31,7 @@ let outputNames: string[] = [];
 
 function loadCv(): Promise<{ cv: Cv }> {
   cvReady ??= new Promise((resolve) => {
-    const cv = createRequire(import.meta.url)('@techstark/opencv-js') as Cv;
+    const cv = createRequire(import.meta.url)('@techstark/opencv-js');
     // The module object fills in once its WebAssembly is compiled (about a second). It is wrapped: it has a `then`
     // of its own, which a promise resolved with it would call for ever.
     if (cv.Mat) resolve({ cv });

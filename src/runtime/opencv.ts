@@ -123,7 +123,7 @@ export async function openOpencvSession(bytes: Uint8Array, label = 'model'): Pro
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if (m.ok) p.resolve(m as unknown as Record<string, unknown>);
+    if (m.ok) p.resolve(m);
     else
       p.reject(
         new ModelError(

@@ -270,7 +270,7 @@ function readLegacy(data: Uint8Array, limits: CheckpointLimits): PickleValue {
   const keys = next();
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw new CheckpointError('the storage key list is not a list of strings');
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  for (const key of keys as string[]) {
+  for (const key of keys) {
     const storage = storages.get(key);
     if (!storage) throw new CheckpointError(`storage key ${key.slice(0, 40)} is listed but no tensor uses it`);
     if (pos + 8 > data.length) throw new CheckpointError(`truncated: storage ${key} starts past the end of the file`);
