@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { clone, create } from '@bufbuild/protobuf';
+import { clone } from '@bufbuild/protobuf';
 import * as fs from 'node:fs';
 import { BuildError, isOnnxAttnError, LocateError, MismatchError, ModelError, OnnxAttnError, UsageError } from './errors.js';
 import type { Dim, Node, Value } from './graph/graph.js';
@@ -18,7 +18,8 @@ import { dtypeName } from './onnx/dtype.js';
 import { findModule, resolveOptions } from './modules/index.js';
 import type { AttentionModule, ModuleContext, OptionValue, ParamSpec, Weights } from './modules/types.js';
 import { initWeights, readTensorFile, resolveWeights, type NamedTensor } from './modules/weights.js';
-import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataType as DT } from './onnx/proto.js';
+import { ModelProtoSchema, TensorProto_DataType as DT } from './onnx/proto.js';
+import { readProvenance, writeProvenance } from './provenance.js';
 import { isTorchCheckpointPath } from './weights/torch-checkpoint.js';
 import { pickModuleTensors, tensorSource, type TensorSource } from './weights/select.js';
 import { VERSION } from './version.js';
@@ -89,8 +90,6 @@ export interface InsertionPlan {
   ctx: ModuleContext;
   weights: Weights;
 }
-
-export const PROVENANCE_KEY = 'onnx_attn';
 
 export function defaultBnEps(family: Family): number {
   return family === 'unknown' || family === 'rtdetr-official' ? 1e-5 : 1e-3;
@@ -373,17 +372,6 @@ function nextInsertionIndex(analyzed: AnalyzedModel): number {
   return k;
 }
 
-export function readProvenance(props: { key: string; value: string }[]): unknown[] {
-  const entry = props.find((p) => p.key === PROVENANCE_KEY);
-  if (!entry) return [];
-  try {
-    const parsed = JSON.parse(entry.value) as unknown;
-    return Array.isArray(parsed) ? parsed : [];
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Builds and splices every planned insertion into the analyzed model's graph, writes the wiring back to the
  * protobuf and appends provenance (every existing metadata entry is kept as it was). Returns the insertions
@@ -430,10 +418,7 @@ export function applyInsertions(analyzed: AnalyzedModel, plans: InsertionPlan[],
     macs: d.macs,
     ...extraProvenance,
   }));
-  const value = JSON.stringify([...existing, ...added]);
-  const entry = props.find((p) => p.key === PROVENANCE_KEY);
-  if (entry) entry.value = value;
-  else props.push(create(StringStringEntryProtoSchema, { key: PROVENANCE_KEY, value }));
+  writeProvenance(props, [...existing, ...added]);
   return done;
 }
 

@@ -1,7 +1,7 @@
 import { UsageError } from './errors.js';
 import { Graph } from './graph/graph.js';
 import { insertedModules, type InsertedModule } from './graph/inserted.js';
-import { readProvenance } from './insert.js';
+import { readProvenance } from './provenance.js';
 import { analyzeStructure } from './locate/structure.js';
 import { inferShapes } from './graph/shapes.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
