@@ -16,7 +16,7 @@ import { loadModel } from '../src/onnx/load.js';
 import { encodeModel } from '../src/onnx/save.js';
 import { ModelProtoSchema } from '../src/onnx/proto.js';
 import { timeAlternately } from '../src/runtime/run.js';
-import { analyzeModel } from '../src/inspect.js';
+import { analyzeModel } from '../src/analysis.js';
 import { locate } from '../src/locate/locate.js';
 import { spliceModule } from '../src/graph/splice.js';
 import { tapeFromModel } from '../src/modules/imported.js';

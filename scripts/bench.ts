@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create } from '@bufbuild/protobuf';
 import { applyInsertions, planInsertions } from '../src/insert.js';
-import { analyzeModel } from '../src/inspect.js';
+import { analyzeModel } from '../src/analysis.js';
 import { loadModel, type OnnxModel } from '../src/onnx/load.js';
 import {
   ModelProtoSchema,

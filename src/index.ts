@@ -22,13 +22,12 @@ export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js'
 export { inferShapes } from './graph/shapes.js';
 export { analyzeStructure, type Family, type Layer, type HeadInput, type ModelStructure } from './locate/structure.js';
 export { locate, splitSpecs, type Site } from './locate/locate.js';
+export { analyzeModel, type AnalyzedModel } from './analysis.js';
 export {
   inspect,
-  analyzeModel,
   summarize,
   type InspectResult,
   type InspectOptions,
-  type AnalyzedModel,
   type LayerSummary,
   type HeadSummary,
   type SiteSummary,

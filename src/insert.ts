@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { BuildError, isOnnxAttnError, LocateError, MismatchError, ModelError, OnnxAttnError, UsageError } from './errors.js';
 import type { Dim, Node, Value } from './graph/graph.js';
 import { spliceModule } from './graph/splice.js';
-import { analyzeModel, type AnalyzedModel } from './inspect.js';
+import { analyzeModel, type AnalyzedModel } from './analysis.js';
 import { checkRun, checkStructure, type RunCheck } from './check.js';
 import { loadModel, type OnnxModel } from './onnx/load.js';
 import { checkOutputPath, saveModel, type ExternalDataMode } from './onnx/save.js';

@@ -3,7 +3,7 @@ import { agreement, compareOutputs, type DetectionAgreement } from './compare.js
 import { BuildError, isOnnxAttnError, UsageError } from './errors.js';
 import type { Dim } from './graph/graph.js';
 import { applyInsertions, planInsertions } from './insert.js';
-import { analyzeModel, type AnalyzedModel } from './inspect.js';
+import { analyzeModel, type AnalyzedModel } from './analysis.js';
 import { isPart, partSpecs } from './locate/parts.js';
 import { locate, splitSpecs } from './locate/locate.js';
 import { findModule } from './modules/index.js';

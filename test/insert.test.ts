@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { analyzeModel } from '../src/inspect.js';
+import { analyzeModel } from '../src/analysis.js';
 import { planInsertions } from '../src/insert.js';
 import { loadModelSync } from '../src/onnx/load.js';
 import { readFloats } from '../src/onnx/tensor.js';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { convert } from 'xmlbuilder2';
-import { analyzeModel } from '../src/inspect.js';
+import { analyzeModel } from '../src/analysis.js';
 import { loadModelSync } from '../src/onnx/load.js';
 import { expandPoints, rankRows, type SweepRow } from '../src/sweep.js';
 import { fixture, runMain, tmpDir } from './helpers.js';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
-import { analyzeModel } from '../src/inspect.js';
+import { analyzeModel } from '../src/analysis.js';
 import { insertIntoFile, type InsertOptions } from '../src/insert.js';
 import { loadModel } from '../src/onnx/load.js';
 import { ValueInfoProtoSchema } from '../src/onnx/proto.js';

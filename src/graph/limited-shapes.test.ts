@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fixture, fixtureFiles } from '../../test/helpers.js';
-import { analyzeModel } from '../inspect.js';
+import { analyzeModel } from '../analysis.js';
 import { loadModelSync } from '../onnx/load.js';
 import { Graph } from './graph.js';
 import { inferShapes } from './shapes.js';

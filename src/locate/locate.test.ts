@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { fixture } from '../../test/helpers.js';
 import { LocateError } from '../errors.js';
-import { analyzeModel, type AnalyzedModel } from '../inspect.js';
+import { analyzeModel, type AnalyzedModel } from '../analysis.js';
 import { create } from '@bufbuild/protobuf';
 import { loadModelSync } from '../onnx/load.js';
 import { StringStringEntryProtoSchema } from '../onnx/proto.js';

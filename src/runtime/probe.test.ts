@@ -35,7 +35,7 @@ test('probeShapes sizes dynamic inputs from --shape', async () => {
 });
 
 test('analyzeModel probes the boundaries static inference cannot reach, and only those', async () => {
-  const { analyzeModel } = await import('../inspect.js');
+  const { analyzeModel } = await import('../analysis.js');
   const model = () => {
     const m = loadModelSync(fixture('yolov5-op12.onnx'));
     // An op the static rules do not know (Shrink) hides layer 23's shape from inference; onnxruntime runs it.
