@@ -6,24 +6,22 @@ import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
+import { loadInputs, prepareModel, type PreparedModel } from './prepare.js';
 import {
   checkDetectionOptions,
   chooseEp,
-  loadInputs,
   placementCheck,
-  prepareModel,
   sourceName,
   type ModelSource,
   type EpReport,
   type PlacementCheck,
-  type PreparedModel,
   type RuntimeOptions,
-} from './validate.js';
+} from './runtime/shared.js';
 import type { InsertedModule } from './graph/inserted.js';
 import { typeOf, type Dim } from './graph/graph.js';
 import { VERSION } from './version.js';
 import { checkAccuracyOptions, mapDrop as mapDropOf, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
-import { checkMapThreshold, checkRuntime, refuseOnnxruntimeOptions, runtimeEpReport } from './validate.js';
+import { checkMapThreshold, checkRuntime, refuseOnnxruntimeOptions, runtimeEpReport } from './runtime/shared.js';
 import { RUNTIMES, type RuntimeName } from './runtime/opencv.js';
 import { loadDataset } from './accuracy/dataset.js';
 import { withParts, type PartMetrics } from './runtime/parts.js';

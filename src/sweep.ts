@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inputSets } from './runtime/sources.js';
-import { chooseEp, epReport, sourceName, type EpReport, type ModelSource, type RuntimeOptions } from './validate.js';
+import { chooseEp, epReport, sourceName, type EpReport, type ModelSource, type RuntimeOptions } from './runtime/shared.js';
 import { VERSION } from './version.js';
 import { scoreChange, withParts, type PartMetrics } from './runtime/parts.js';
 import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';

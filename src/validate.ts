@@ -1,40 +1,27 @@
 import { UsageError } from './errors.js';
-import { Graph } from './graph/graph.js';
-import { insertedModules, type InsertedModule } from './graph/inserted.js';
-import { readProvenance } from './provenance.js';
-import { analyzeStructure } from './locate/structure.js';
-import { inferShapes } from './graph/shapes.js';
-import { loadModel, type OnnxModel } from './onnx/load.js';
-import { listOf, numberIn, oneOf } from './options.js';
-import { encodeModel } from './onnx/save.js';
+import type { InsertedModule } from './graph/inserted.js';
 import { decodeRuns, detectFormat, type Format } from './runtime/detections.js';
-import { conformInputs, graphInputSpecs, type InputSpec, type InputTensor } from './runtime/inputs.js';
 import { latencyStats, type LatencyStats } from './runtime/metrics.js';
 import type { Placement } from './runtime/placement.js';
-import { chooseProviders, parseEp, type EpName, type ProviderChoice } from './runtime/providers.js';
-import { runModel, type ModelRun, type RunSettings } from './runtime/run.js';
+import { runModel, type ModelRun } from './runtime/run.js';
 import type { OutputTensor } from './runtime/session.js';
-import { inputSets } from './runtime/sources.js';
 import { VERSION } from './version.js';
-import { opencvVersion, RUNTIMES, type RuntimeName } from './runtime/opencv.js';
 import { checkAccuracyOptions, scoreOnDataset, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
 import { loadDataset } from './accuracy/dataset.js';
-
-/** Runtime options shared by validate, compare and sweep (cli-contract "Runtime options"). */
-export interface RuntimeOptions extends RunSettings {
-  /** Providers in order of preference: `cpu` (default), `cuda`, `tensorrt`, `webgpu`; one string or a list. */
-  ep?: string | readonly string[];
-  /** `none` (default): a provider that cannot load is EpUnavailableError (exit 3); `cpu` runs there and says why. */
-  fallback?: 'cpu' | 'none';
-  /** random (default: seeded, image-like values), zeros, FILE.json or a folder of images (letterboxed). */
-  inputs?: string;
-  /** Sizes of dynamic dims by input name (default: batch 1, H and W from the model's `imgsz` metadata, else 640). */
-  shapes?: Record<string, number[]>;
-  /** Seed of random inputs (default 0). */
-  seed?: number;
-  /** Fail (exit 5) when an inserted node ran on another provider than this one. */
-  requireEp?: string;
-}
+import { loadInputs, prepareModel } from './prepare.js';
+import {
+  checkDetectionOptions,
+  checkMapThreshold,
+  checkRuntime,
+  chooseEp,
+  placementCheck,
+  runtimeEpReport,
+  sourceName,
+  type EpReport,
+  type ModelSource,
+  type PlacementCheck,
+  type RuntimeOptions,
+} from './runtime/shared.js';
 
 /** validate's own options: the runtime options, and how to decode detections. */
 export interface ValidateOptions extends RuntimeOptions, AccuracyOptions {
@@ -58,115 +45,6 @@ export interface DetectionCounts {
   perInput: number[];
 }
 
-export interface EpReport {
-  requested: string[];
-  used: string[];
-  fallbackReason: string | null;
-  /** The runtime, when one was asked for (`--runtime`, `--runtime-pair`); onnxruntime otherwise. */
-  runtime?: RuntimeName;
-  /** OpenCV's version, with runtime opencv. */
-  opencv?: string | null;
-}
-
-/** The runtime asked for, checked; with opencv, the onnxruntime-only options are refused by their flag names. */
-export function checkRuntime(runtime: string | undefined, options: RuntimeOptions & { dataset?: string }): RuntimeName {
-  const name = oneOf('runtime', runtime, RUNTIMES) ?? 'onnxruntime';
-  if (name === 'opencv') refuseOnnxruntimeOptions(options, false, '--runtime opencv');
-  return name;
-}
-
-/** onnxruntime's own options (providers, placement) refused by flag; `threads` and `optimization` too when no side runs onnxruntime. */
-export function refuseOnnxruntimeOptions(options: RuntimeOptions & { dataset?: string }, onnxruntimeToo: boolean, flag: string): void {
-  const stray: [boolean, string][] = [
-    [options.ep !== undefined && listOf('ep', options.ep).length > 0, '--ep'],
-    [options.fallback === 'cpu', '--fallback'],
-    [(options.deviceId ?? 0) !== 0, '--device-id'],
-    [!!options.profile, '--profile'],
-    [options.requireEp !== undefined, '--require-ep'],
-    [options.dataset !== undefined, '--dataset'],
-    [!onnxruntimeToo && options.threads !== undefined, '--threads'],
-    [!onnxruntimeToo && options.optimization !== undefined && options.optimization !== 'all', '--optimization'],
-  ];
-  const hit = stray.find(([given]) => given);
-  if (hit) {
-    const why =
-      hit[1] === '--dataset' ? 'mAP is measured in onnxruntime only in this version' : 'it is an onnxruntime option; OpenCV.js runs on the CPU, in WebAssembly';
-    throw new UsageError(`${hit[1]} does not apply to ${flag} (${why}); leave ${hit[1]} out`);
-  }
-}
-
-/** The ep object of a side run on `runtime`: onnxruntime's choice, and the runtime when one was asked for. */
-export function runtimeEpReport(c: ProviderChoice, runtime: RuntimeName | undefined): EpReport {
-  if (!runtime) return epReport(c);
-  return { ...epReport(c), runtime, ...(runtime === 'opencv' ? { opencv: opencvVersion() } : {}) };
-}
-
-/** A model loaded and ready to run: its bytes, input specs, family and what onnx-attn inserted into it. */
-export interface PreparedModel {
-  path: string;
-  model: OnnxModel;
-  bytes: Uint8Array;
-  specs: InputSpec[];
-  family: string;
-  inserted: InsertedModule[];
-  provenance: Record<string, unknown>[];
-}
-
-/** A file, or a model already in memory (patched by the library, say): what validate and compare run. */
-export type ModelSource = string | OnnxModel;
-
-/** How a source is named in results and reports: its path, or what it is when it lives in memory. */
-export function sourceName(source: ModelSource): string {
-  return typeof source === 'string' ? source : `(in memory${source.path ? `, loaded from ${source.path}` : ''})`;
-}
-
-export async function prepareModel(source: ModelSource, shapes: Record<string, number[]> = {}): Promise<PreparedModel> {
-  const model = typeof source === 'string' ? await loadModel(source) : source;
-  const file = sourceName(source);
-  const graph = Graph.fromModel(model);
-  const specs = graphInputSpecs(graph, shapes);
-  let family = 'unknown';
-  try {
-    family = analyzeStructure(graph, inferShapes(graph, { inputShapes: shapes })).family;
-  } catch {
-    // The family only picks the detection decoder; a model we cannot analyse is decoded by its output shapes.
-  }
-  return {
-    path: file,
-    model,
-    bytes: encodeModel(model),
-    specs,
-    family,
-    inserted: insertedModules(graph),
-    provenance: readProvenance(model.proto.metadataProps) as Record<string, unknown>[],
-  };
-}
-
-/** `detections`, `conf` and `iou` of validate and compare, checked as the CLI checks its flags. */
-export function checkDetectionOptions(options: Pick<ValidateOptions, 'detections' | 'conf' | 'iou'>): void {
-  oneOf('detections', options.detections, ['auto', 'off'] as const);
-  numberIn('conf', options.conf, 0, 1);
-  numberIn('iou', options.iou, 0, 1);
-}
-
-/** `minMap` or `maxMapDrop`: a fraction in [0, 1] (mAP values are fractions everywhere), and only with a dataset. */
-export function checkMapThreshold(name: 'minMap' | 'maxMapDrop', value: number | undefined, dataset: string | undefined): void {
-  if (value === undefined) return;
-  numberIn(name, value, 0, 1);
-  if (dataset === undefined) throw new UsageError(`${name} ${value} gates on mAP over labelled images; give a dataset too (--dataset DIR|coco.json)`);
-}
-
-export function chooseEp(options: RuntimeOptions): ProviderChoice {
-  const eps: EpName[] = listOf('ep', options.ep)
-    .flatMap((e) => e.split(','))
-    .filter(Boolean)
-    .map(parseEp);
-  const fallback = oneOf('fallback', options.fallback, ['cpu', 'none'] as const) ?? 'none';
-  return chooseProviders(eps, fallback, numberIn('deviceId', options.deviceId, 0, Number.MAX_SAFE_INTEGER, true) ?? 0);
-}
-
-export const epReport = (c: ProviderChoice): EpReport => ({ requested: c.requested, used: c.used, fallbackReason: c.fallbackReason });
-
 export interface OutputReport {
   name: string;
   dtype: string;
@@ -175,14 +53,6 @@ export interface OutputReport {
   nonFinite: number;
   min: number | null;
   max: number | null;
-}
-
-export interface PlacementCheck {
-  required: string;
-  /** Inserted nodes checked, or every node when the model has none inserted. */
-  checked: number;
-  offProvider: { node: string; ep: string }[];
-  pass: boolean;
 }
 
 export interface ValidateResult {
@@ -238,19 +108,6 @@ function outputReport(o: { name: string; type: string; dims: number[]; data: Arr
     min: min === Infinity ? null : min,
     max: max === -Infinity ? null : max,
   };
-}
-
-export function placementCheck(placement: Placement | null, required: string | undefined): PlacementCheck | null {
-  if (!required || !placement) return null;
-  const ep = parseEp(required);
-  const nodes = placement.inserted.length > 0 ? placement.inserted : Object.entries(placement.nodes).map(([node, e]) => ({ node, ep: e }));
-  const off = nodes.filter((n) => n.ep !== ep);
-  return { required: ep, checked: nodes.length, offProvider: off, pass: off.length === 0 };
-}
-
-export async function loadInputs(prepared: PreparedModel, options: RuntimeOptions): Promise<InputTensor[][]> {
-  // Every source (a JSON file, images) is fed in the dtype the model declares: float16 models included.
-  return conformInputs(prepared.specs, await inputSets(options.inputs ?? 'random', prepared.specs, options.seed ?? 0));
 }
 
 /**
