@@ -23,7 +23,7 @@ const MAKE = path.join(ROOT, 'dist/scripts/bench-make.js');
 const SESSION = path.join(ROOT, 'dist/scripts/bench-session.js');
 const RSS_HOOK = path.join(ROOT, 'dist/scripts/rss-hook.js');
 
-interface Sample {
+export interface Sample {
   seconds: number;
   rssMB: number;
   /** What the command printed last on stdout (the session script's own timing). */
@@ -37,7 +37,8 @@ export interface Stat {
   rssMB: number;
 }
 
-function run(cmd: string[], cwd: string): Sample {
+/** Runs a command as its own process and reads its peak RSS (from the hook for node, GNU time otherwise). */
+export function measure(cmd: string[], cwd: string): Sample {
   const rssFile = path.join(os.tmpdir(), `onnx-attn-rss-${process.pid}`);
   fs.rmSync(rssFile, { force: true });
   const isNode = cmd[0] === process.execPath;
@@ -67,7 +68,7 @@ function paired(commands: Record<string, { cmd: string[]; before?: () => void }>
   for (let i = 0; i < runs; i++) {
     for (const [label, c] of Object.entries(commands)) {
       c.before?.();
-      out[label]!.push(run(c.cmd, cwd));
+      out[label]!.push(measure(c.cmd, cwd));
     }
   }
   return out;

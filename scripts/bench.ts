@@ -38,17 +38,13 @@ import {
 } from '../src/onnx/proto.js';
 import { saveModel } from '../src/onnx/save.js';
 import { float32Tensor } from '../src/onnx/tensor.js';
+import { measure, type Sample } from './bench-node-rich.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'dist/src/cli/bin.js');
 const RSS_HOOK = path.join(ROOT, 'dist/scripts/rss-hook.js');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const PYTHON = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0);
-
-interface Sample {
-  seconds: number;
-  rssMB: number;
-}
 
 function tensorType(dims: number[]) {
   return create(TypeProtoSchema, {
@@ -106,25 +102,6 @@ function chainModel(layers: number, channels: number): OnnxModel {
     }),
   });
   return { proto, path: null, externalData: new Map(), hadExternalData: false };
-}
-
-/** Runs a command as its own process and reads its peak RSS (from the hook for node, GNU time otherwise). */
-function measure(cmd: string[], cwd: string): Sample {
-  const rssFile = path.join(os.tmpdir(), `onnx-attn-rss-${process.pid}`);
-  fs.rmSync(rssFile, { force: true });
-  const isNode = cmd[0] === process.execPath;
-  const argv = isNode ? [cmd[0]!, '--import', RSS_HOOK, ...cmd.slice(1)] : ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...cmd];
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), {
-    cwd,
-    env: { ...process.env, ONNX_ATTN_RSS_FILE: rssFile },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
-  const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-  return { seconds, rssMB: kb / 1024 };
 }
 
 function stats(samples: Sample[]) {
