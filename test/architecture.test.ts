@@ -25,7 +25,7 @@ interface Stage {
 
 // In pipeline order; ARCHITECTURE.md says what each stage is for.
 const STAGES: Stage[] = [
-  { name: 'base', files: ['errors.ts', 'limits.ts', 'options.ts', 'version.ts'], mayImport: [] },
+  { name: 'base', files: ['errors.ts', 'limits.ts', 'options.ts', 'version.ts', 'nearest.ts', 'effects.ts'], mayImport: [] },
   {
     name: 'onnx',
     files: ['onnx/proto.ts', 'onnx/dtype.ts', 'onnx/float16.ts', 'onnx/load.ts', 'onnx/tensor.ts', 'provenance.ts'],

@@ -2,6 +2,7 @@ import { LocateError, ModelError } from '../errors.js';
 import type { Dim, Node, Value } from '../graph/graph.js';
 import { isWithin, specToPaths } from './scope.js';
 import type { Layer, ModelStructure } from './structure.js';
+import { editDistance } from '../nearest.js';
 
 /** One resolved insertion point: the tensor the module goes after, and the nodes that will read its output. */
 export interface Site {
@@ -190,25 +191,10 @@ export function nearest(query: string, names: readonly string[]): string[] {
     .filter((n) => n)
     .map((n) => {
       const l = n.toLowerCase();
-      const score = l.includes(q) || q.includes(l) ? Math.abs(l.length - q.length) / 100 : editDistance(q, l);
+      const score = l.includes(q) || q.includes(l) ? Math.abs(l.length - q.length) / 100 : Math.abs(l.length - q.length) > 8 ? 99 : editDistance(q, l);
       return { n, score };
     })
     .filter((x) => x.score <= Math.max(3, q.length / 3))
     .sort((a, b) => a.score - b.score);
   return [...new Set(scored.map((x) => x.n))].slice(0, 3);
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 8) return 99;
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }

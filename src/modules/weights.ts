@@ -17,6 +17,7 @@ import {
 import type { ParamSpec } from './types.js';
 import { float16Value } from '../onnx/float16.js';
 import { readCheckpointTensorFile } from '../weights/torch-checkpoint.js';
+import { editDistance, nearestFirst } from '../nearest.js';
 
 /**
  * Module weights: reading a reference state_dict from `--weights FILE` (.safetensors, .npz, .json), matching it to
@@ -538,25 +539,11 @@ export function pointPrefixes(tensors: ReadonlyMap<string, unknown>): number[] {
   return [...found].sort((a, b) => a - b);
 }
 
-/** Levenshtein distance (O(|a|·|b|)), for "nearest keys first". */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
 /** `a, b, c` nearest to `target` first, at most `limit` of them. */
 function nearestList(target: string, keys: readonly string[], limit = 8): string {
   if (keys.length === 0) return '(none)';
   // Each distance once; keys far longer than any state_dict key are not worth an O(|a|·|b|) comparison.
-  const distance = new Map(keys.map((k) => [k, k.length > 256 ? Infinity : editDistance(target, k)]));
-  const sorted = [...keys].sort((x, y) => distance.get(x)! - distance.get(y)! || (x < y ? -1 : x > y ? 1 : 0));
+  const sorted = nearestFirst(target, keys, (t, k) => (k.length > 256 ? Infinity : editDistance(t, k)));
   const shown = sorted
     .slice(0, limit)
     .map((k) => cut(k))

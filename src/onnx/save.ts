@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { effects } from '../effects.js';
 import * as path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { UsageError } from '../errors.js';
@@ -177,7 +177,7 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
   const tmpFiles: string[] = [];
   try {
     const rendered = renderModel(model, out, options);
-    if (rendered.dataPath && !options.force && !options.inPlace && fs.existsSync(rendered.dataPath)) {
+    if (rendered.dataPath && !options.force && !options.inPlace && effects.fs.existsSync(rendered.dataPath)) {
       throw new UsageError(`${rendered.dataPath} already exists (the output's external data file); pass --force to replace it`);
     }
     if (rendered.dataChunks) {
@@ -189,12 +189,12 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
     tmpFiles.push(tmpModel);
     writeFileSynced(tmpModel, rendered.modelChunks);
     // Data first: a model file never points at a data file that is not there yet.
-    if (rendered.dataPath) fs.renameSync(tmpFiles[0]!, dataAbs);
-    fs.renameSync(tmpModel, outAbs);
+    if (rendered.dataPath) effects.fs.renameSync(tmpFiles[0]!, dataAbs);
+    effects.fs.renameSync(tmpModel, outAbs);
     tmpFiles.length = 0;
     return { path: outAbs, dataPath: rendered.dataPath, bytes: rendered.bytes, externalBytes: rendered.externalBytes };
   } catch (e) {
-    for (const f of tmpFiles) fs.rmSync(f, { force: true });
+    for (const f of tmpFiles) effects.fs.rmSync(f, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       throw new UsageError(`cannot write ${out}: no space left on the device (${code}); free some space or write elsewhere`, { cause: e });
@@ -216,19 +216,19 @@ export function saveModel(model: OnnxModel, out: string, options: SaveOptions = 
 export function checkOutputPath(out: string, options: Pick<SaveOptions, 'force' | 'inPlace'> = {}): void {
   const outAbs = path.resolve(out);
   const dir = path.dirname(outAbs);
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+  if (!effects.fs.existsSync(dir) || !effects.fs.statSync(dir).isDirectory()) {
     // The nearest part of the path that exists says what is wrong: a file where a folder should be, or nothing.
     let at = dir;
-    while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
-    if (fs.existsSync(at) && !fs.statSync(at).isDirectory()) {
+    while (!effects.fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+    if (effects.fs.existsSync(at) && !effects.fs.statSync(at).isDirectory()) {
       throw new UsageError(`cannot write ${outAbs}: ${at} is a file, not a folder; choose another output path`);
     }
     throw new UsageError(`cannot write ${outAbs}: folder ${dir} does not exist`);
   }
-  if (fs.existsSync(outAbs) && fs.statSync(outAbs).isDirectory()) {
+  if (effects.fs.existsSync(outAbs) && effects.fs.statSync(outAbs).isDirectory()) {
     throw new UsageError(`cannot write ${outAbs}: it is a directory; give a file name for the output`);
   }
-  if (!options.force && !options.inPlace && fs.existsSync(outAbs)) {
+  if (!options.force && !options.inPlace && effects.fs.existsSync(outAbs)) {
     throw new UsageError(`${outAbs} already exists; pass --force to replace it`);
   }
 }
@@ -236,7 +236,7 @@ export function checkOutputPath(out: string, options: Pick<SaveOptions, 'force' 
 function checkWritable(model: OnnxModel, outAbs: string, dataAbs: string, options: SaveOptions): void {
   const real = (p: string) => {
     try {
-      return fs.realpathSync(p);
+      return effects.fs.realpathSync(p);
     } catch {
       return path.resolve(p);
     }
@@ -320,10 +320,10 @@ function dataFileChunks(placements: Placement[]): Uint8Array[] {
  * are written from where they lie; runs of small ones (headers) are gathered into one write.
  */
 function writeFileSynced(file: string, chunks: readonly Uint8Array[]): void {
-  const fd = fs.openSync(file, 'wx', 0o644);
+  const fd = effects.fs.openSync(file, 'wx', 0o644);
   const writeAll = (c: Uint8Array) => {
     let done = 0;
-    while (done < c.length) done += fs.writeSync(fd, c, done, c.length - done);
+    while (done < c.length) done += effects.fs.writeSync(fd, c, done, c.length - done);
   };
   try {
     let pending: Uint8Array[] = [];
@@ -344,9 +344,9 @@ function writeFileSynced(file: string, chunks: readonly Uint8Array[]): void {
       }
     }
     flush();
-    fs.fsyncSync(fd);
+    effects.fs.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    effects.fs.closeSync(fd);
   }
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { editDistance } from '../nearest.js';
 
 /**
  * The plan's JSON Schema (schema/plan.schema.json, published with the package and printed by `apply --schema`)
@@ -145,17 +146,6 @@ function describe(e: ErrorObject): SchemaIssue {
   }
 }
 
-/** Edit distance, for "did you mean" on misspelt keys. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = row;
-  }
-  return prev[b.length]!;
-}
-
 /**
  * Validates parsed plan data; returns one issue per failing location (the first one ajv reports there). A
  * misspelt key is one problem, not two: `modul:` is reported as unknown (did you mean 'module'?), and the
@@ -172,13 +162,17 @@ export function checkSchema(data: unknown): SchemaIssue[] {
     const issue = describe(e);
     if (e.keyword === 'required') {
       const missing = (e.params as { missingProperty: string }).missingProperty;
-      if (unknownKeys.some((u) => u.instancePath === e.instancePath && distance((u.params as { additionalProperty: string }).additionalProperty, missing) <= 2))
+      if (
+        unknownKeys.some(
+          (u) => u.instancePath === e.instancePath && editDistance((u.params as { additionalProperty: string }).additionalProperty, missing) <= 2,
+        )
+      )
         continue;
     }
     if (e.keyword === 'additionalProperties') {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const props = Object.keys(((e.parentSchema ?? {}) as { properties?: Record<string, unknown> }).properties ?? {});
-      const near = props.filter((p) => distance(p, key) <= 2).sort((a, b) => distance(a, key) - distance(b, key))[0];
+      const near = props.filter((p) => editDistance(p, key) <= 2).sort((a, b) => editDistance(a, key) - editDistance(b, key))[0];
       if (near) issue.message = issue.message.replace(/;/, ` (did you mean '${near}'?);`);
     }
     const key = JSON.stringify(issue.path);
