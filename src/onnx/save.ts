@@ -353,3 +353,23 @@ function writeFileSynced(file: string, chunks: readonly Uint8Array[]): void {
 function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`);
 }
+
+/**
+ * Writes `chunks` to `file` atomically, the one way every output of onnx-attn is published (models above, reports in
+ * report/index.ts): a temporary file beside the target, fsynced, then renamed over it, so a reader sees the old
+ * file or the whole new one. On failure the temporary file is removed and the error rethrown for the caller to word.
+ */
+export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): void {
+  const tmp = tempName(path.resolve(file));
+  try {
+    writeFileSynced(tmp, chunks);
+    effects.fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      effects.fs.rmSync(tmp, { force: true });
+    } catch {
+      // The temporary file was never made (its folder is missing or is a file): nothing to clean.
+    }
+    throw e;
+  }
+}
