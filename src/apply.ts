@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunCheck } from './check.js';
 import { compare, type CompareResult } from './compare.js';
-import { ExitCode, isOnnxAttnError, UsageError } from './errors.js';
+import { ExitCode, isOnnxAttnError, UsageError, verdictExitCode, worstExitCode } from './errors.js';
 import type { Insertion } from './insert.js';
 import { saveModel } from './onnx/save.js';
 import { loadPlan, type LoadedPlan, type PlanEntry } from './plan/load.js';
@@ -100,10 +100,6 @@ function selectEntries(plan: LoadedPlan, only: readonly string[] | undefined): P
   return plan.entries.filter((e) => names.includes(e.name));
 }
 
-/** Exit status of a validate or compare result that did not pass: placement (5) or values (1). */
-const failCode = (r: { pass: boolean; placementCheck: { pass: boolean } | null }) =>
-  r.pass ? ExitCode.pass : r.placementCheck && !r.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
-
 export async function apply(planFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   if (options.check && options.dryRun) throw new UsageError('--check and --dry-run contradict each other; pass one');
   const mode: ApplyResult['mode'] = options.check ? 'check' : options.dryRun ? 'dry-run' : 'apply';
@@ -167,7 +163,7 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
       } catch (err) {
         if (!isOnnxAttnError(err)) throw err;
         result.problems.push(`${what}: ${err.message}`);
-        result.exitCode = Math.max(result.exitCode, err.exitCode);
+        result.exitCode = worstExitCode([result.exitCode, err.exitCode]);
         return null;
       } finally {
         bar?.stop();
@@ -177,7 +173,7 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
       const opts = e.validate;
       result.validate = await step('validate', (onProgress) => validate(result.output, { ...opts, onProgress }));
       if (result.validate) {
-        result.exitCode = Math.max(result.exitCode, failCode(result.validate));
+        result.exitCode = worstExitCode([result.exitCode, verdictExitCode(result.validate)]);
         if (!result.validate.pass) result.problems.push(...result.validate.problems.map((p) => `validate: ${p}`));
       }
     }
@@ -185,7 +181,7 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
       const opts = e.compare;
       result.compare = await step('compare', (onProgress) => compare(result.input, result.output, { ...opts, onProgress }));
       if (result.compare) {
-        result.exitCode = Math.max(result.exitCode, failCode(result.compare));
+        result.exitCode = worstExitCode([result.exitCode, verdictExitCode(result.compare)]);
         if (!result.compare.pass) result.problems.push(...result.compare.problems.filter((p) => !p.startsWith('fell back')).map((p) => `compare: ${p}`));
       }
     }
@@ -193,7 +189,7 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
     options.onEntry?.(result);
   }
 
-  const exitCode = entries.reduce((worst, r) => Math.max(worst, r.exitCode), 0);
+  const exitCode = worstExitCode(entries.map((r) => r.exitCode));
   const result: ApplyResult = {
     schema: 'onnx-attn/apply@1',
     tool: `onnx-attn ${VERSION}`,

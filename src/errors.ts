@@ -16,6 +16,27 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * The exit status of a run that reports `pass` (validate, compare, one apply entry's validate or compare): 0 when it
+ * passed; 5 when a placement check ran and failed (an inserted node off the required EP), since that is the cause
+ * even when values differ too; else 1. Every command's verdict goes through here.
+ */
+export function verdictExitCode(result: { pass: boolean; placementCheck: { pass: boolean } | null }): ExitCodeValue {
+  if (result.pass) return ExitCode.pass;
+  return result.placementCheck && !result.placementCheck.pass ? ExitCode.placementFailed : ExitCode.comparisonFailed;
+}
+
+/**
+ * Several verdicts (the steps of an apply entry, the entries of a plan) as one exit status: the worst, which is the
+ * highest code (0 pass < 1 comparison < 2 usage < 3 EP < 4 invalid model < 5 placement, cli-contract "Exit codes");
+ * 0 when there are none.
+ */
+export function worstExitCode(codes: Iterable<number>): number {
+  let worst: number = ExitCode.pass;
+  for (const code of codes) worst = Math.max(worst, code);
+  return worst;
+}
+
 export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'MismatchError' | 'EpUnavailableError' | 'DataFileError';
 
 export class OnnxAttnError extends Error {

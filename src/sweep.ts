@@ -1,6 +1,6 @@
 import { clone } from '@bufbuild/protobuf';
 import { agreement, compareOutputs, type DetectionAgreement } from './compare.js';
-import { BuildError, isOnnxAttnError, UsageError } from './errors.js';
+import { BuildError, ExitCode, isOnnxAttnError, UsageError } from './errors.js';
 import type { Dim } from './graph/graph.js';
 import { applyInsertions, planInsertions } from './insert.js';
 import { analyzeModel, type AnalyzedModel } from './analysis.js';
@@ -327,7 +327,7 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
         }
         rows.push(row);
       } catch (e) {
-        if (!isOnnxAttnError(e) || e.exitCode !== 4) throw e;
+        if (!isOnnxAttnError(e) || e.exitCode !== ExitCode.invalidModel) throw e;
         skipped.push({ module: c.module, point, reason: e.message });
       }
       options.onCandidate?.(++done, candidates.length);
