@@ -39,19 +39,30 @@ export function worstExitCode(codes: Iterable<number>): number {
 
 export type OnnxAttnErrorName = 'UsageError' | 'ModelError' | 'LocateError' | 'BuildError' | 'MismatchError' | 'EpUnavailableError' | 'DataFileError';
 
+/** The insert option an error is about, by its flag (and plan key) name, so a plan can point at that key's line. */
+export type InsertOptionKey = 'after' | 'module' | 'opts' | 'init' | 'seed' | 'weights' | 'weights-prefix' | 'bn-eps' | 'gate' | 'consumers' | 'shape';
+
+export interface ErrorOptions {
+  cause?: unknown;
+  /** The insert option the error is about (set where an insert option is refused). */
+  option?: InsertOptionKey;
+}
+
 export class OnnxAttnError extends Error {
   override readonly name: OnnxAttnErrorName;
   readonly exitCode: ExitCodeValue;
-  constructor(name: OnnxAttnErrorName, exitCode: ExitCodeValue, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly option?: InsertOptionKey;
+  constructor(name: OnnxAttnErrorName, exitCode: ExitCodeValue, message: string, options?: ErrorOptions) {
+    super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = name;
     this.exitCode = exitCode;
+    if (options?.option !== undefined) this.option = options.option;
   }
 }
 
 /** Bad flags, paths that cannot be written, an output that exists: exit 2. */
 export class UsageError extends OnnxAttnError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: ErrorOptions) {
     super('UsageError', ExitCode.usage, message, options);
   }
 }
@@ -77,8 +88,8 @@ export class DataFileError extends OnnxAttnError {
 export class LocateError extends OnnxAttnError {
   /** Names the user can pick from (nearest scopes, or the ambiguous boundary tensors). */
   readonly candidates: readonly string[];
-  constructor(message: string, candidates: readonly string[] = []) {
-    super('LocateError', ExitCode.invalidModel, message);
+  constructor(message: string, candidates: readonly string[] = [], options?: ErrorOptions) {
+    super('LocateError', ExitCode.invalidModel, message, options);
     this.candidates = candidates;
   }
 }
@@ -94,8 +105,8 @@ export function isOnnxAttnError(e: unknown): e is OnnxAttnError {
 
 /** A module that cannot be built here: a broken constraint, an unknown option, weights of the wrong shape: exit 4. */
 export class BuildError extends OnnxAttnError {
-  constructor(message: string) {
-    super('BuildError', ExitCode.invalidModel, message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('BuildError', ExitCode.invalidModel, message, options);
   }
 }
 

@@ -43,26 +43,33 @@ const STAGES: Stage[] = [
   // analyzeModel: a model indexed, typed and its structure found, probing onnxruntime for shapes inference cannot reach;
   // prepareModel: a model made ready to run (its family found by locate) for validate and compare.
   { name: 'analysis', files: ['analysis.ts', 'prepare.ts'], mayImport: ['base', 'onnx', 'graph', 'locate', 'save', 'runtime'] },
+  // The insert pipeline's parts (flag mapping, planning, the gate, applying items, the patched-model check) that the
+  // insert command, sweep, apply and plans share.
+  { name: 'insertion', files: ['insert/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis'] },
   // One verb each; a command does not import another command (shared code gets a home in an earlier stage).
   {
     name: 'command',
     files: ['inspect.ts', 'convert.ts', 'insert.ts', 'validate.ts', 'compare.ts', 'doctor.ts', 'torch-code.ts'],
-    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis', 'insertion'],
     isolated: true,
   },
   // Verbs made of verbs: sweep (insert + compare), apply and plans (insert + validate + compare).
   {
     name: 'composite',
     files: ['sweep.ts', 'apply.ts', 'plan/'],
-    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis', 'command'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis', 'insertion', 'command'],
   },
   // Reports render the results of commands (their types) into files.
-  { name: 'report', files: ['report/'], mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'save', 'runtime', 'analysis', 'command', 'composite'] },
+  {
+    name: 'report',
+    files: ['report/'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'save', 'runtime', 'analysis', 'insertion', 'command', 'composite'],
+  },
   // The edge: the public index and the CLI may import everything.
   {
     name: 'edge',
     files: ['index.ts', 'cli/'],
-    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis', 'command', 'composite', 'report'],
+    mayImport: ['base', 'onnx', 'graph', 'locate', 'build', 'splice', 'check', 'save', 'runtime', 'analysis', 'insertion', 'command', 'composite', 'report'],
   },
 ];
 
