@@ -31,7 +31,7 @@ const STAGES: Stage[] = [
     files: ['onnx/proto.ts', 'onnx/dtype.ts', 'onnx/float16.ts', 'onnx/load.ts', 'onnx/tensor.ts', 'provenance.ts'],
     mayImport: ['base'],
   },
-  { name: 'graph', files: ['graph/graph.ts', 'graph/shapes.ts', 'graph/inserted.ts'], mayImport: ['base', 'onnx'] },
+  { name: 'graph', files: ['graph/graph.ts', 'graph/shapes.ts', 'graph/shapes/', 'graph/inserted.ts'], mayImport: ['base', 'onnx'] },
   { name: 'locate', files: ['locate/'], mayImport: ['base', 'onnx', 'graph'] },
   // A module is built from NodeProto pieces, never from the graph it will go into.
   { name: 'build', files: ['modules/', 'weights/'], mayImport: ['base', 'onnx'] },
