@@ -123,3 +123,46 @@ export class EpUnavailableError extends OnnxAttnError {
     super('EpUnavailableError', ExitCode.epUnavailable, message);
   }
 }
+
+/** One problem of a patch plan, at its line (cli-contract "Patch plans"). */
+export interface PlanIssue {
+  line: number;
+  /** `models[0].insert[1].module`; empty for the whole document. */
+  path: string;
+  message: string;
+  /** Set when a file the plan names is at fault (a damaged model or weights file: exit 4), not the plan itself. */
+  exitCode?: ExitCodeValue;
+}
+
+/** The most problems a PlanError lists (one line each); the rest are counted on a last line. */
+const MAX_SHOWN_ISSUES = 20;
+
+/**
+ * A plan's problems, each at its line. Exit 2 (the plan is wrong), or the worst exit code of its issues when a
+ * file it names is at fault: a damaged model or weights file is exit 4 whether it comes by flag or by plan. Its
+ * name is that of the error it stands for (UsageError or ModelError), so `isOnnxAttnError` knows it.
+ */
+export class PlanError extends OnnxAttnError {
+  readonly issues: PlanIssue[];
+  constructor(
+    readonly file: string,
+    all: PlanIssue[],
+  ) {
+    const issues =
+      all.length > MAX_SHOWN_ISSUES
+        ? [
+            ...all.slice(0, MAX_SHOWN_ISSUES),
+            { line: all[MAX_SHOWN_ISSUES]!.line, path: '', message: `and ${all.length - MAX_SHOWN_ISSUES} more problems from here on` },
+          ]
+        : all;
+    const [first] = issues;
+    const where = first ? `${file}:${first.line}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `${file}: invalid plan`;
+    const worst = all.reduce<ExitCodeValue>((w, i) => (i.exitCode !== undefined && i.exitCode > w ? i.exitCode : w), ExitCode.usage);
+    super(
+      worst === ExitCode.usage ? 'UsageError' : 'ModelError',
+      worst,
+      all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where,
+    );
+    this.issues = issues;
+  }
+}

@@ -4,7 +4,7 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { Parser } from 'yargs/helpers';
-import { ExitCode, isOnnxAttnError, UsageError } from '../errors.js';
+import { ExitCode, isOnnxAttnError, PlanError, UsageError } from '../errors.js';
 import { escapeControl, escapeControlKeepLines } from './escape.js';
 import { MAX_RUNS } from '../runtime/limits.js';
 import { VERSION } from '../version.js';
@@ -773,11 +773,8 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   } catch (e) {
     if (isOnnxAttnError(e)) {
       // A plan with several problems gets one line each (file:line: key: what), so one run shows them all.
-      const plan = e as { file?: unknown; issues?: { line: number; path: string; message: string }[] };
       const lines =
-        typeof plan.file === 'string' && Array.isArray(plan.issues) && plan.issues.length > 1
-          ? plan.issues.map((i) => `${String(plan.file)}:${i.line}: ${i.path ? `${i.path}: ` : ''}${i.message}`)
-          : [e.message];
+        e instanceof PlanError && e.issues.length > 1 ? e.issues.map((i) => `${e.file}:${i.line}: ${i.path ? `${i.path}: ` : ''}${i.message}`) : [e.message];
       for (const line of lines) io.stderr(`onnx-attn: ${oneLine(line)}\n`);
       if (debug && e.stack) io.stderr(`${e.stack}\n`);
       return e.exitCode;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, Parser, visit, type CST, type Document } from 'yaml';
 import type { CompareOptions } from '../compare.js';
-import { ExitCode, isOnnxAttnError, OnnxAttnError, UsageError, type ExitCodeValue } from '../errors.js';
+import { isOnnxAttnError, PlanError, UsageError, type PlanIssue } from '../errors.js';
 import { MAX_INSERT_ITEMS, MAX_NESTING_DEPTH, MAX_PLAN_ALIAS_COUNT, MAX_PLAN_BYTES, MAX_PLAN_ENTRIES, MAX_PLAN_REPORTS, mib } from '../limits.js';
 import type { InsertOptions } from '../insert.js';
 import { MODULES, resolveOptions } from '../modules/index.js';
@@ -23,47 +23,8 @@ import { checkSchema } from './schema.js';
 
 export type KeyPath = (string | number)[];
 
-export interface PlanIssue {
-  line: number;
-  /** `models[0].insert[1].module`; empty for the whole document. */
-  path: string;
-  message: string;
-  /** Set when a file the plan names is at fault (a damaged model or weights file: exit 4), not the plan itself. */
-  exitCode?: ExitCodeValue;
-}
-
-/** The most problems a PlanError lists (one line each); the rest are counted on a last line. */
-const MAX_SHOWN_ISSUES = 20;
-
-/** A plan that cannot run as written: exit 2, nothing read or written past the check. */
-/**
- * A plan's problems, each at its line. Exit 2 (the plan is wrong), or the worst exit code of its issues when a
- * file it names is at fault: a damaged model or weights file is exit 4 whether it comes by flag or by plan.
- */
-export class PlanError extends OnnxAttnError {
-  readonly issues: PlanIssue[];
-  constructor(
-    readonly file: string,
-    all: PlanIssue[],
-  ) {
-    const issues =
-      all.length > MAX_SHOWN_ISSUES
-        ? [
-            ...all.slice(0, MAX_SHOWN_ISSUES),
-            { line: all[MAX_SHOWN_ISSUES]!.line, path: '', message: `and ${all.length - MAX_SHOWN_ISSUES} more problems from here on` },
-          ]
-        : all;
-    const [first] = issues;
-    const where = first ? `${file}:${first.line}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `${file}: invalid plan`;
-    const worst = all.reduce<ExitCodeValue>((w, i) => (i.exitCode !== undefined && i.exitCode > w ? i.exitCode : w), ExitCode.usage);
-    super(
-      worst === ExitCode.usage ? 'UsageError' : 'ModelError',
-      worst,
-      all.length > 1 ? `${where} (and ${all.length - 1} more problem${all.length > 2 ? 's' : ''})` : where,
-    );
-    this.issues = issues;
-  }
-}
+// PlanError lives with the other error classes; importers of the plan reader still find it here.
+export { PlanError, type PlanIssue } from '../errors.js';
 
 /** `models[0].insert[1].opts["a.b"]` */
 export function formatPath(p: KeyPath): string {
