@@ -3,16 +3,11 @@ import { ModelError } from '../errors.js';
 import type { OnnxModel } from '../onnx/load.js';
 import { AttributeProto_AttributeType as AT, NodeProtoSchema } from '../onnx/proto.js';
 import { TensorProtoSchema } from '../onnx/proto.js';
-import type { AttributeProto, GraphProto, NodeProto, SparseTensorProto, TensorProto, ValueInfoProto } from '../onnx/proto.js';
+import { findCycle, orderProblem, topologicalOrder } from './order.js';
+import { typeOf, type Dim, type TensorType } from './types.js';
+import type { AttributeProto, GraphProto, NodeProto, SparseTensorProto, TensorProto } from '../onnx/proto.js';
 
-/** One dimension: a size, a symbolic name (`batch`), or null when nothing is known. */
-export type Dim = number | string | null;
-
-/** Element type (TensorProto.DataType) and shape; `shape` null = rank unknown. */
-export interface TensorType {
-  elemType: number;
-  shape: Dim[] | null;
-}
+export { typeOf, type Dim, type TensorType };
 
 export interface Usage {
   node: Node;
@@ -221,61 +216,14 @@ export class Graph {
    * What keeps the nodes from being a DAG in file order, in one linear pass, or null: a cycle (named by the nodes
    * on it) or a node that reads a tensor produced by a later node (ONNX requires topologically sorted nodes).
    */
+  /** Why the nodes are not a valid ONNX order (a cycle, or a node before the producer of its input), or null. */
   orderProblem(): string | null {
-    const label = (n: Node) => `'${n.name || `${n.opType} #${this.nodes.indexOf(n)}`}'`;
-    const cycle = this.findCycle();
-    if (cycle) {
-      const shown = cycle.length > 6 ? [...cycle.slice(0, 5).map(label), '...'] : cycle.map(label);
-      return `the graph has a cycle through node ${label(cycle[0]!)} (${[...shown, label(cycle[0]!)].join(' -> ')}); an ONNX graph must be acyclic`;
-    }
-    const position = new Map(this.nodes.map((n, i) => [n, i]));
-    for (const [i, n] of this.nodes.entries()) {
-      const late = n.inputs.find((v) => v?.producer && position.get(v.producer)! > i);
-      if (late) {
-        return `node ${label(n)} reads '${late.name}' before node ${label(late.producer!)} produces it; ONNX requires nodes in topological order (onnx's checker says the same); re-export or sort the model`;
-      }
-    }
-    return null;
+    return orderProblem(this.nodes);
   }
 
-  /** The nodes of one cycle, in data-flow order, or null (iterative three-colour DFS: linear in nodes + edges). */
+  /** The nodes of one cycle, in data-flow order, or null. */
   findCycle(): Node[] | null {
-    const state = new Map<Node, 1 | 2>(); // 1: on the DFS path, 2: finished
-    for (const root of this.nodes) {
-      if (state.has(root)) continue;
-      // Walks producers: a node's predecessors are the producers of its inputs.
-      const path: { node: Node; next: number }[] = [{ node: root, next: 0 }];
-      state.set(root, 1);
-      while (path.length > 0) {
-        const top = path[path.length - 1]!;
-        const inputs = top.node.inputs;
-        let pushed = false;
-        while (top.next < inputs.length) {
-          const p = inputs[top.next++]?.producer;
-          if (!p) continue;
-          const st = state.get(p);
-          if (st === 1) {
-            // p is on the path: the cycle is p ... top, reversed into data-flow order (p feeds ... feeds top feeds p).
-            const at = path.findIndex((f) => f.node === p);
-            return path
-              .slice(at)
-              .map((f) => f.node)
-              .reverse();
-          }
-          if (st === undefined) {
-            state.set(p, 1);
-            path.push({ node: p, next: 0 });
-            pushed = true;
-            break;
-          }
-        }
-        if (!pushed) {
-          state.set(top.node, 2);
-          path.pop();
-        }
-      }
-    }
-    return null;
+    return findCycle(this.nodes);
   }
 
   private valueFor(name: string): Value {
@@ -385,43 +333,9 @@ export class Graph {
     this.names.add(name);
   }
 
-  /**
-   * Nodes in an order where every producer comes before its consumers (Kahn, stable to file order: of the nodes
-   * ready at each step, the earliest in the file goes first). Linear in nodes + edges apart from the heap's log.
-   */
+  /** Nodes in an order where every producer comes before its consumers, stable to file order (graph/order.ts). */
   topologicalOrder(): Node[] {
-    const position = new Map<Node, number>();
-    this.nodes.forEach((n, i) => position.set(n, i));
-    // Distinct input values with a producer in the graph: a node is ready once each of their producers is placed.
-    const indegree = new Int32Array(this.nodes.length);
-    this.nodes.forEach((n, i) => {
-      for (const v of new Set(n.inputs)) if (v?.producer && position.has(v.producer)) indegree[i]!++;
-    });
-    const ready = new MinHeap();
-    for (let i = 0; i < this.nodes.length; i++) if (indegree[i] === 0) ready.push(i);
-    const order: Node[] = [];
-    while (ready.size > 0) {
-      const n = this.nodes[ready.pop()]!;
-      order.push(n);
-      const released = new Set<Node>();
-      for (const o of n.outputs) for (const u of o.uses) released.add(u.node);
-      for (const c of released) {
-        const ci = position.get(c);
-        if (ci === undefined) continue;
-        const producersFromN = new Set(c.inputs.filter((v) => v?.producer === n)).size;
-        indegree[ci] = indegree[ci]! - producersFromN;
-        if (indegree[ci] === 0) ready.push(ci);
-      }
-    }
-    if (order.length !== this.nodes.length) {
-      const ordered = new Set(order);
-      const stuck = this.nodes
-        .filter((n) => !ordered.has(n))
-        .slice(0, 3)
-        .map((n) => n.name || n.opType);
-      throw new ModelError(`the graph has a cycle (through ${stuck.join(', ')}); it is not a valid ONNX model`);
-    }
-    return order;
+    return topologicalOrder(this.nodes);
   }
 
   /** Writes the wiring back into the GraphProto: node order, inputs and outputs by their current names. */
@@ -437,60 +351,9 @@ export class Graph {
   }
 }
 
-/** A binary min-heap of node positions: the ready node earliest in the file comes out first. */
-class MinHeap {
-  private readonly items: number[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(x: number): void {
-    const a = this.items;
-    let i = a.push(x) - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= x) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = x;
-  }
-  pop(): number {
-    const a = this.items;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= a.length) break;
-        const c = l + 1 < a.length && a[l + 1]! < a[l]! ? l + 1 : l;
-        if (a[c]! >= last) break;
-        a[i] = a[c]!;
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
-}
-
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** The tensor type a ValueInfoProto declares, or null if it declares none. */
-export function typeOf(vi: ValueInfoProto): TensorType | null {
-  const tt = vi.type?.value.case === 'tensorType' ? vi.type.value.value : null;
-  if (!tt) return null;
-  const shape = tt.shape
-    ? tt.shape.dim.map((d): Dim => {
-        if (d.value.case === 'dimValue') return Number(d.value.value);
-        if (d.value.case === 'dimParam') return d.value.value;
-        return null;
-      })
-    : null;
-  return { elemType: tt.elemType, shape };
 }
