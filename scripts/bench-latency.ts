@@ -11,7 +11,7 @@ import { toBinary } from '@bufbuild/protobuf';
 import { ModuleBuilder } from '../src/modules/builder.js';
 import { findModule, resolveOptions } from '../src/modules/index.js';
 import { standaloneModel } from '../src/modules/standalone.js';
-import { initWeights } from '../src/modules/weights.js';
+import { initWeights } from '../src/weights/init.js';
 import { loadModel } from '../src/onnx/load.js';
 import { encodeModel } from '../src/onnx/save.js';
 import { ModelProtoSchema } from '../src/onnx/proto.js';

@@ -51,8 +51,11 @@ export { MODULES, findModule, resolveOptions, describeModules } from './modules/
 export type { AttentionModule, ModuleContext } from './modules/types.js';
 export { ModuleBuilder } from './modules/builder.js';
 export { standaloneModel } from './modules/standalone.js';
-export { readTensorFile, resolveWeights, initWeights } from './modules/weights.js';
-export { readTorchCheckpoint, decodeTensor, type TorchCheckpoint, type TensorRef, type TorchDtype } from './weights/torch-checkpoint.js';
+export { readTensorFile } from './weights/read.js';
+export { resolveWeights } from './weights/match.js';
+export { initWeights } from './weights/init.js';
+export { readTorchCheckpoint, type TorchCheckpoint } from './weights/torch-checkpoint.js';
+export { decodeTensor, type TensorRef, type TorchDtype } from './weights/torch-tensor.js';
 export { torchCode, type TorchCode, type TorchCodeOptions, type LayerShift } from './torch-code.js';
 export { validate, type ValidateResult, type ValidateOptions } from './validate.js';
 export type { RuntimeOptions, ModelSource } from './runtime/shared.js';

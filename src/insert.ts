@@ -17,7 +17,10 @@ import { MAX_MODULE_PARAMETERS, ModuleBuilder, MODULE_FLOAT_TYPES, type TapeValu
 import { dtypeName } from './onnx/dtype.js';
 import { findModule, resolveOptions } from './modules/index.js';
 import type { AttentionModule, ModuleContext, OptionValue, ParamSpec, Weights } from './modules/types.js';
-import { initWeights, readTensorFile, resolveWeights, type NamedTensor } from './modules/weights.js';
+import { initWeights } from './weights/init.js';
+import { resolveWeights } from './weights/match.js';
+import { readTensorFile } from './weights/read.js';
+import type { NamedTensor } from './weights/tensor.js';
 import { ModelProtoSchema, TensorProto_DataType as DT } from './onnx/proto.js';
 import { readProvenance, writeProvenance } from './provenance.js';
 import { isTorchCheckpointPath } from './weights/torch-checkpoint.js';

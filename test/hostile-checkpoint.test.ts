@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { zipSync, type Zippable } from 'fflate';
 import { isOnnxAttnError } from '../src/errors.js';
 import { seededRandom } from '../src/runtime/inputs.js';
-import { decodeTensor, parseTorchCheckpoint } from '../src/weights/torch-checkpoint.js';
+import { parseTorchCheckpoint } from '../src/weights/torch-checkpoint.js';
+import { decodeTensor } from '../src/weights/torch-tensor.js';
 import { fixture, listFiles, runBin, runMain, tmpDir } from './helpers.js';
 import { bytesOf, P } from './pickle-bytes.js';
 

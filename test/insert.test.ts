@@ -7,7 +7,7 @@ import { analyzeModel } from '../src/analysis.js';
 import { planInsertions } from '../src/insert.js';
 import { loadModelSync } from '../src/onnx/load.js';
 import { readFloats } from '../src/onnx/tensor.js';
-import { readTensorFile } from '../src/modules/weights.js';
+import { readTensorFile } from '../src/weights/read.js';
 import { fixture, listFiles, runMain, tmpDir } from './helpers.js';
 
 /**

@@ -12,7 +12,8 @@ import { encodeModel } from '../src/onnx/save.js';
 import { graphInputSpecs, makeInputs } from '../src/runtime/inputs.js';
 import { openSession } from '../src/runtime/session.js';
 import { torchCode } from '../src/torch-code.js';
-import { decodeTensor, readTorchCheckpoint } from '../src/weights/torch-checkpoint.js';
+import { readTorchCheckpoint } from '../src/weights/torch-checkpoint.js';
+import { decodeTensor } from '../src/weights/torch-tensor.js';
 import { fixture, ROOT, runBin, tmpDir } from './helpers.js';
 
 /**

@@ -9,7 +9,8 @@ import { ModuleBuilder } from './builder.js';
 import { findModule, resolveOptions } from './index.js';
 import { standaloneModel } from './standalone.js';
 import type { ModuleContext } from './types.js';
-import { readTensorFile, resolveWeights } from './weights.js';
+import { resolveWeights } from '../weights/match.js';
+import { readTensorFile } from '../weights/read.js';
 import { ROOT } from '../../test/helpers.js';
 
 /**

@@ -7,7 +7,7 @@ import { NAM } from './nam.js';
 import { SE } from './se.js';
 import { SimAM } from './simam.js';
 import { ModuleBuilder } from './builder.js';
-import { initWeights } from './weights.js';
+import { initWeights } from '../weights/init.js';
 import { PORTABILITY, type PortabilityRow } from './portability.js';
 import type { AttentionModule, ModuleContext, OptionSpec, OptionValue } from './types.js';
 

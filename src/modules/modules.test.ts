@@ -9,7 +9,7 @@ import { ModuleBuilder } from './builder.js';
 import { ecaKernel } from './eca.js';
 import { describeModules, findModule, MODULES, resolveOptions } from './index.js';
 import type { ModuleContext } from './types.js';
-import { initWeights } from './weights.js';
+import { initWeights } from '../weights/init.js';
 
 function context(name: string, opts: Record<string, string> = {}, over: Partial<ModuleContext> = {}): ModuleContext {
   const m = findModule(name);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bytesOf, P } from '../../test/pickle-bytes.js';
-import { PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple, readPickle } from './pickle.js';
+import { PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple } from './pickle-values.js';
+import { readPickle } from './pickle.js';
 
 test('reads the values PyTorch and numpy pickles hold (protocol 2 and 4 forms)', () => {
   const data = bytesOf(

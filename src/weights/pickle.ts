@@ -1,3 +1,6 @@
+import { callAllowed, instantiable } from './pickle-calls.js';
+import { kindOf, Opaque, PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple, type PickleValue } from './pickle-values.js';
+
 /**
  * An inert reader of Python pickles (protocols 2 to 5, binary opcodes), for PyTorch checkpoints.
  *
@@ -15,77 +18,6 @@
  * just the opcodes PyTorch and numpy write, with bounds on the opcode count, the stack and mark depth, the memo,
  * and every length read from the file (never past the end of the input).
  */
-
-export class PickleError extends Error {
-  override readonly name = 'PickleError';
-}
-
-/** A name a pickle refers to (`module.name`); it is never imported. */
-export class PyGlobal {
-  constructor(
-    readonly module: string,
-    readonly name: string,
-  ) {}
-  get qualified(): string {
-    return `${this.module}.${this.name}`;
-  }
-}
-
-/** An instance made by NEWOBJ (or an allowed REDUCE): its class name, constructor arguments and BUILD state. */
-export class PyObject {
-  state: PickleValue = null;
-  constructor(
-    readonly cls: PyGlobal,
-    readonly args: PickleValue[],
-  ) {}
-}
-
-/** A dict (or OrderedDict): insertion-ordered pairs; string and number keys are looked up by value. */
-export class PyDict {
-  readonly entries = new Map<unknown, [PickleValue, PickleValue]>();
-  set(key: PickleValue, value: PickleValue): void {
-    // Strings and numbers by value, objects (tuples) by identity: checkpoints key their dicts by strings and ints.
-    this.entries.set(key, [key, value]);
-  }
-  get(key: string): PickleValue | undefined {
-    return this.entries.get(key)?.[1];
-  }
-  has(key: string): boolean {
-    return this.entries.has(key);
-  }
-  *items(): IterableIterator<[PickleValue, PickleValue]> {
-    yield* this.entries.values();
-  }
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
-/** A set or frozenset. */
-export class PySet {
-  readonly items: PickleValue[] = [];
-}
-
-/** A tuple (lists are plain arrays). */
-export class PyTuple {
-  constructor(readonly items: PickleValue[]) {}
-}
-
-/** What a persistent id resolved to (the caller's storages). */
-export class PersistentRef {
-  constructor(readonly value: unknown) {}
-}
-
-export type PickleValue =
-  null | boolean | number | bigint | string | Uint8Array | PickleValue[] | PyTuple | PyDict | PySet | PyGlobal | PyObject | PersistentRef | Opaque;
-
-/** A value of a kind the reader keeps but does not interpret (a numpy dtype, a slice, a tensor from a hook). */
-export class Opaque {
-  constructor(
-    readonly what: string,
-    readonly payload?: unknown,
-  ) {}
-}
 
 export interface PickleLimits {
   /** Opcodes executed (default 50 million: a yolov5x model pickled whole takes about 200,000). */
@@ -106,17 +38,6 @@ export interface PickleHooks {
    * knows, and the reader refuses it.
    */
   call?: (fn: PyGlobal, args: PickleValue[]) => PickleValue | undefined;
-}
-
-/** Modules whose classes could run code when a real unpickler made instances of them. */
-const DANGEROUS_MODULES =
-  /^(os|posix|nt|sys|subprocess|builtins|__builtin__|shutil|socket|importlib|io|pickle|_pickle|marshal|runpy|code|codeop|ctypes|types|functools|operator|webbrowser|pty|multiprocessing|threading|signal|asyncio|tempfile|pathlib|glob|platform|commands|popen2|eval|exec|compile|inspect|pdb|timeit|shelve|dbm|sqlite3|urllib|http|ftplib|smtplib|telnetlib|xmlrpc|zipimport|pkgutil|site|sysconfig|distutils|setuptools|pip|numpy\.(testing|distutils|f2py|ctypeslib)|torch\.(hub|utils\.cpp_extension|jit|_ops|ops|cuda|distributed|multiprocessing|backends|classes|package)|_?posixsubprocess)(\.|$)/;
-
-/** True when a NEWOBJ of this class is allowed (an inert stand-in is made; no constructor runs anyway). */
-function instantiable(g: PyGlobal): boolean {
-  if (g.module === 'builtins' || g.module === '__builtin__')
-    return ['object', 'set', 'frozenset', 'dict', 'list', 'tuple', 'bytearray', 'slice', 'complex'].includes(g.name);
-  return !DANGEROUS_MODULES.test(g.module) && /^[A-Za-z_][\w.]*$/.test(g.module) && /^[A-Za-z_]\w*$/.test(g.name);
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -242,84 +163,6 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
       return v.state;
     }
     throw new PickleError(`malformed pickle: ${op} on a ${kindOf(v)}, not a dict`);
-  };
-
-  const call = (fn: PickleValue, args: PickleValue[]): PickleValue => {
-    if (!(fn instanceof PyGlobal)) throw new PickleError(`the pickle calls a ${kindOf(fn)}; only named functions can be called`);
-    const q = fn.qualified;
-    switch (q) {
-      case 'collections.OrderedDict':
-      case 'collections.defaultdict':
-      case 'builtins.dict':
-      case '__builtin__.dict': {
-        const d = new PyDict();
-        // defaultdict(factory): the factory only matters for missing keys, which reading never asks for.
-        const init = q === 'collections.defaultdict' ? undefined : args[0];
-        if (args.length > 1) throw new PickleError(`${q} called with ${args.length} arguments`);
-        if (init !== undefined) {
-          const pairs = Array.isArray(init) ? init : init instanceof PyTuple ? init.items : null;
-          if (!pairs) throw new PickleError(`${q} called with a ${kindOf(init)}`);
-          for (const p of pairs) {
-            const kv = p instanceof PyTuple ? p.items : Array.isArray(p) ? p : null;
-            if (!kv || kv.length !== 2) throw new PickleError(`${q} called with an item that is not a pair`);
-            d.set(kv[0]!, kv[1]!);
-          }
-        }
-        return d;
-      }
-      case 'builtins.set':
-      case '__builtin__.set':
-      case 'builtins.frozenset':
-      case '__builtin__.frozenset': {
-        const s = new PySet();
-        const init = args[0];
-        if (init !== undefined) {
-          const items = Array.isArray(init) ? init : init instanceof PyTuple ? init.items : null;
-          if (!items) throw new PickleError(`${q} called with a ${kindOf(init)}`);
-          s.items.push(...items);
-        }
-        return s;
-      }
-      case '_codecs.encode': {
-        // Protocol 2 writes bytes as _codecs.encode(str, 'latin1').
-        const [text, encoding] = args;
-        if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1'))
-          throw new PickleError(`_codecs.encode called with other than (str, 'latin1')`);
-        const out = new Uint8Array(text.length);
-        for (let i = 0; i < text.length; i++) {
-          const c = text.charCodeAt(i);
-          if (c > 255) throw new PickleError('_codecs.encode: a character outside latin1');
-          out[i] = c;
-        }
-        return out;
-      }
-      case 'numpy.dtype':
-      case 'numpy.core.multiarray.scalar':
-      case 'numpy._core.multiarray.scalar':
-      case 'numpy.core.multiarray._reconstruct':
-      case 'numpy._core.multiarray._reconstruct':
-      case 'numpy.core.numeric._frombuffer':
-      case 'numpy._core.numeric._frombuffer':
-      case 'builtins.slice':
-      case 'builtins.complex':
-      case 'torch.device':
-      case 'torch.Size':
-      case 'argparse.Namespace':
-      case 'types.SimpleNamespace':
-      // ultralytics' training arguments (model.args, criterion.hyp) while a run is unfinished
-      case 'ultralytics.utils.IterableSimpleNamespace':
-      case 'ultralytics.yolo.utils.IterableSimpleNamespace':
-      case 'pathlib.PosixPath':
-      case 'pathlib.WindowsPath':
-      case 'datetime.datetime':
-      case 'datetime.date':
-      case 'datetime.timedelta':
-        // Inert values that training scripts store beside the weights (best_fitness, opt, dates, paths).
-        return new PyObject(fn, args);
-    }
-    const hooked = hooks.call?.(fn, args);
-    if (hooked !== undefined) return hooked;
-    throw new PickleError(`the pickle calls ${q}, which is not a tensor-rebuild function or a known inert class; refusing to load it`);
   };
 
   if (start >= data.length) throw new PickleError('empty pickle');
@@ -527,7 +370,7 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
         const args = pop();
         const fn = pop();
         if (!(args instanceof PyTuple)) throw new PickleError(`malformed pickle: REDUCE arguments are a ${kindOf(args)}, not a tuple (byte ${at})`);
-        push(call(fn, args.items));
+        push(callAllowed(fn, args.items, (f, a) => hooks.call?.(f, a)));
         break;
       }
       case 0x81: // NEWOBJ
@@ -595,20 +438,4 @@ export function readPickle(data: Uint8Array, start = 0, hooks: PickleHooks = {},
       }
     }
   }
-}
-
-/** A short name of a value's kind, for messages. */
-export function kindOf(v: PickleValue | undefined): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'None';
-  if (Array.isArray(v)) return 'list';
-  if (v instanceof Uint8Array) return 'bytes';
-  if (v instanceof PyTuple) return 'tuple';
-  if (v instanceof PyDict) return 'dict';
-  if (v instanceof PySet) return 'set';
-  if (v instanceof PyGlobal) return `reference to ${v.qualified}`;
-  if (v instanceof PyObject) return `${v.cls.qualified} object`;
-  if (v instanceof PersistentRef) return 'storage';
-  if (v instanceof Opaque) return v.what;
-  return typeof v === 'bigint' ? 'int' : typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'bool' : 'str';
 }

@@ -6,10 +6,13 @@ import { suite, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { zipSync } from 'fflate';
 import { isOnnxAttnError } from '../errors.js';
-import type { ParamSpec } from './types.js';
-import { initWeights, parseNpy, pointPrefixes, readTensorFile, resolveWeights, Xoshiro128 } from './weights.js';
+import type { ParamSpec } from '../modules/types.js';
+import { initWeights, Xoshiro128 } from './init.js';
+import { pointPrefixes, resolveWeights } from './match.js';
+import { parseNpy } from './npz.js';
+import { readTensorFile } from './read.js';
 
-/** Repository root (this file runs from dist/src/modules/). */
+/** Repository root (this file runs from dist/src/weights/). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const GOLDENS = path.join(ROOT, 'fixtures/goldens');
 

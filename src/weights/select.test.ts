@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isOnnxAttnError } from '../errors.js';
 import { bnParams } from '../modules/common.js';
-import type { NamedTensor } from '../modules/weights.js';
+import type { NamedTensor } from './tensor.js';
 import { pickModuleTensors, type TensorSource } from './select.js';
 
 /** A state_dict by key and shape; each tensor's values are its key's length, so a test can tell them apart. */

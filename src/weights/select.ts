@@ -1,7 +1,10 @@
 import { UsageError } from '../errors.js';
 import type { ParamSpec } from '../modules/types.js';
-import { fmtShape, readTensorFile, type NamedTensor } from '../modules/weights.js';
-import { decodeTensor, isTorchCheckpointPath, readTorchCheckpoint, type TensorRef } from './torch-checkpoint.js';
+import { fmtShape } from './messages.js';
+import { readTensorFile } from './read.js';
+import type { NamedTensor } from './tensor.js';
+import { isTorchCheckpointPath, readTorchCheckpoint } from './torch-checkpoint.js';
+import { decodeTensor, type TensorRef } from './torch-tensor.js';
 
 /**
  * Picking one module's tensors out of a whole model's state_dict: by the prefix the user gives

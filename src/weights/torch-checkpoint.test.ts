@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { strToU8, unzipSync, zipSync, type Zippable } from 'fflate';
 import { isOnnxAttnError } from '../errors.js';
 import { bytesOf, P } from '../../test/pickle-bytes.js';
-import { decodeTensor, parseTorchCheckpoint, readTorchCheckpoint } from './torch-checkpoint.js';
+import { parseTorchCheckpoint, readTorchCheckpoint } from './torch-checkpoint.js';
+import { decodeTensor } from './torch-tensor.js';
 
 const CHECKPOINTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../fixtures/checkpoints');
 const ckpt = (name: string) => path.join(CHECKPOINTS, name);
