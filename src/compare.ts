@@ -1,11 +1,12 @@
 import { UsageError } from './errors.js';
 import { listOf } from './options.js';
-import { compareTensors, latencyStats, type NumericArray, parseTolerance, withinTolerance, type LatencyStats, type Tolerance } from './runtime/metrics.js';
-import { decodeRuns, detectFormat, matchDetections, type Format } from './runtime/detections.js';
+import { latencyStats, parseTolerance, type LatencyStats } from './runtime/metrics.js';
+import { detectFormat } from './runtime/detections.js';
+import { agreement, type DetectionAgreement } from './runtime/detection-agreement.js';
+import { compareOutputs, outputMismatch, type OutputComparison } from './runtime/output-errors.js';
 import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';
-import type { OutputTensor } from './runtime/session.js';
 import { loadInputs, prepareModel, type PreparedModel } from './prepare.js';
 import {
   checkDetectionOptions,
@@ -24,8 +25,11 @@ import { checkAccuracyOptions, mapDrop as mapDropOf, scoreOnDataset, type Accura
 import { checkMapThreshold, checkRuntime, refuseOnnxruntimeOptions, runtimeEpReport } from './runtime/shared.js';
 import { RUNTIMES, type RuntimeName } from './runtime/opencv.js';
 import { loadDataset } from './accuracy/dataset.js';
-import { withParts, type PartMetrics } from './runtime/parts.js';
+import { withParts } from './runtime/parts.js';
 import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
+
+// The per-output and detection-level comparisons live in runtime/ (sweep shares them); the public index names them here.
+export type { DetectionAgreement, OutputComparison };
 
 export interface CompareOptions extends RuntimeOptions, AccuracyOptions {
   /** With `dataset`: fail (exit 1) when b's mAP@0.5:0.95 is more than this fraction below a's (0.01: one point). */
@@ -46,39 +50,6 @@ export interface CompareOptions extends RuntimeOptions, AccuracyOptions {
   precision?: string | number;
   /** Stop timing after this long (`60s`, `2m`, or seconds); 60 s with `precision` unless given. */
   budget?: string | number;
-}
-
-export interface OutputComparison {
-  name: string;
-  shape: number[];
-  shapeB: number[];
-  maxAbs: number;
-  meanAbs: number;
-  relL2: number;
-  cosine: number;
-  tolerance: Tolerance;
-  /** Share of elements within tolerance, in %. */
-  withinPct: number;
-  /** NaN and infinity counts in the reference (a) and the other (b): any makes the metrics NaN and fails. */
-  nonFinite: { a: number; b: number };
-  pass: boolean;
-  /** The output's parts (boxes, objectness, scores, labels) for a known detector family; empty otherwise. */
-  parts: PartMetrics[];
-}
-
-export interface DetectionAgreement {
-  format: Format;
-  /** Score threshold and NMS IoU the boxes were decoded with. */
-  conf: number;
-  iou: number;
-  matchedPct: number;
-  classAgreement: number | null;
-  meanIoU: number | null;
-  missing: number;
-  extra: number;
-  refCount: number;
-  otherCount: number;
-  images: number;
 }
 
 export interface SideReport {
@@ -116,52 +87,6 @@ export interface CompareResult {
   problems: string[];
 }
 
-const FLOATS = new Set(['float32', 'float64', 'float16']);
-
-export interface DecodeSettings {
-  conf: number;
-  iou: number;
-}
-
-export function agreement(format: Format, a: OutputTensor[][], b: OutputTensor[][], d: DecodeSettings): DetectionAgreement {
-  // One list per image, input sets in order: a's image i pairs with b's image i.
-  const decode = (runs: OutputTensor[][]) => decodeRuns(format, runs, { scoreThreshold: d.conf, iouThreshold: d.iou }).flat();
-  const ra = decode(a);
-  const rb = decode(b);
-  let matched = 0,
-    same = 0,
-    iouSum = 0,
-    missing = 0,
-    extra = 0,
-    refCount = 0,
-    otherCount = 0;
-  ra.forEach((ref, i) => {
-    const m = matchDetections(ref, rb[i] ?? []);
-    matched += m.matched;
-    same += (m.classAgreement ?? 0) * m.matched;
-    iouSum += (m.meanIoU ?? 0) * m.matched;
-    missing += m.missing;
-    extra += m.extra;
-    refCount += m.refCount;
-    otherCount += m.otherCount;
-  });
-  return {
-    format,
-    conf: d.conf,
-    iou: d.iou,
-    matchedPct: refCount > 0 ? round((100 * matched) / refCount) : otherCount === 0 ? 100 : 0,
-    classAgreement: matched > 0 ? round(same / matched) : null,
-    meanIoU: matched > 0 ? round(iouSum / matched) : null,
-    missing,
-    extra,
-    refCount,
-    otherCount,
-    images: ra.length,
-  };
-}
-
-const round = (x: number, digits = 4) => Number(x.toFixed(digits));
-
 function addedCost(a: PreparedModel, b: PreparedModel): CompareResult['added'] {
   const before = new Set(a.provenance.map((p) => JSON.stringify(p)));
   const fresh = b.provenance.filter((p) => !before.has(JSON.stringify(p)));
@@ -175,120 +100,9 @@ function addedCost(a: PreparedModel, b: PreparedModel): CompareResult['added'] {
   return { params: elements(b) - elements(a), macs: null, nodes, source: 'diff' };
 }
 
-/**
- * Per-output error of b against the reference a, over every input set: max and mean abs, relative L2 and cosine
- * (accumulated across sets), and the share within tolerance. Outputs are matched by name.
- *
- * An output whose shapes differ (a dynamic output can), or that holds a NaN or an infinity on either side, fails
- * with NaN metrics (null in JSON): there is no error to measure, and it must never read as a perfect match.
- */
-export function compareOutputs(
-  a: OutputTensor[][],
-  b: OutputTensor[][],
-  tolerance: (name: string) => Tolerance,
-  labelA = 'a',
-  labelB = 'b',
-): { outputs: OutputComparison[]; problems: string[] } {
-  const problems: string[] = [];
-  const outputs: OutputComparison[] = [];
-  const namesB = new Set(b[0]!.map((o) => o.name));
-  for (const [i, oa] of a[0]!.entries()) {
-    if (!namesB.has(oa.name)) {
-      problems.push(`output '${oa.name}' is missing from ${labelB}`);
-      continue;
-    }
-    const tol = tolerance(oa.name);
-    let maxAbs = 0,
-      absSum = 0,
-      count = 0,
-      within = 0,
-      sqDiff = 0,
-      sqRef = 0,
-      dot = 0,
-      sqB = 0;
-    let nonFiniteA = 0,
-      nonFiniteB = 0;
-    let shapeB: number[] = [];
-    let shapesMatch = true;
-    for (let s = 0; s < a.length; s++) {
-      const x = a[s]![i]!;
-      const y = b[s]!.find((o) => o.name === oa.name)!;
-      shapeB = y.dims;
-      if (JSON.stringify(x.dims) !== JSON.stringify(y.dims)) {
-        shapesMatch = false;
-        continue;
-      }
-      const c = compareTensors(x.data as NumericArray, y.data as NumericArray);
-      const w = withinTolerance(y.data as NumericArray, x.data as NumericArray, tol);
-      nonFiniteA += c.nonFiniteA;
-      nonFiniteB += c.nonFiniteB;
-      maxAbs = Math.max(maxAbs, c.maxAbs);
-      absSum += c.meanAbs * c.count;
-      count += c.count;
-      within += c.count - w.violations;
-      // L2 norms and the dot product accumulate across input sets.
-      for (let k = 0; k < x.data.length; k++) {
-        const p = Number(x.data[k]),
-          q = Number(y.data[k]);
-        sqRef += p * p;
-        sqB += q * q;
-        dot += p * q;
-        sqDiff += (p - q) * (p - q);
-      }
-    }
-    const measured = shapesMatch && nonFiniteA === 0 && nonFiniteB === 0;
-    if (!shapesMatch) problems.push(`output '${oa.name}' has shape [${shapeB}] in ${labelB}, [${oa.dims}] in ${labelA}`);
-    if (nonFiniteA > 0 || nonFiniteB > 0) {
-      const where = [nonFiniteB > 0 ? `${nonFiniteB} in ${labelB}` : '', nonFiniteA > 0 ? `${nonFiniteA} in ${labelA}` : ''].filter(Boolean).join(', ');
-      problems.push(`output '${oa.name}' has non-finite values (NaN or infinity: ${where}); its error cannot be measured`);
-    }
-    const relL2 = !measured ? NaN : sqRef > 0 ? Math.sqrt(sqDiff / sqRef) : sqDiff > 0 ? Infinity : 0;
-    const cosine = !measured ? NaN : sqRef > 0 && sqB > 0 ? dot / Math.sqrt(sqRef * sqB) : sqRef === 0 && sqB === 0 ? 1 : 0;
-    const withinPct = measured && count > 0 ? (100 * within) / count : 0;
-    const pass = measured && within === count && (FLOATS.has(oa.type) || maxAbs === 0);
-    outputs.push({
-      name: oa.name,
-      shape: oa.dims,
-      shapeB,
-      maxAbs: measured ? maxAbs : NaN,
-      meanAbs: measured ? (count ? absSum / count : 0) : NaN,
-      relL2,
-      cosine: round(cosine, 8),
-      tolerance: tol,
-      withinPct: round(withinPct),
-      nonFinite: { a: nonFiniteA, b: nonFiniteB },
-      pass,
-      parts: [],
-    });
-  }
-  for (const n of namesB) if (!a[0]!.some((o) => o.name === n)) problems.push(`${labelB} has an extra output '${n}'`);
-  return { outputs, problems };
-}
-
 /** Declared output names and static dims of a model, for the up-front check that two models are comparable. */
 function declaredOutputs(p: PreparedModel): { name: string; shape: Dim[] | null }[] {
   return p.model.proto.graph!.output.map((vi) => ({ name: vi.name, shape: typeOf(vi)?.shape ?? null }));
-}
-
-const dimText = (shape: Dim[] | null) => (shape ? `[${shape.map((d) => d ?? '?').join(',')}]` : '[?]');
-
-/**
- * Two models give comparable outputs when they have the same output names and no static dim differs (dynamic
- * dims are checked on the outputs themselves). Returns the difference in words, or null.
- */
-export function outputMismatch(a: { name: string; shape: Dim[] | null }[], b: { name: string; shape: Dim[] | null }[]): string | null {
-  const namesA = a.map((o) => o.name).sort();
-  const namesB = b.map((o) => o.name).sort();
-  const list = (outs: typeof a) => outs.map((o) => `${o.name} ${dimText(o.shape)}`).join(', ');
-  if (JSON.stringify(namesA) !== JSON.stringify(namesB)) return `${list(a)} vs ${list(b)}`;
-  const differ = a.filter((oa) => {
-    const sb = b.find((o) => o.name === oa.name)!.shape;
-    const sa = oa.shape;
-    if (!sa || !sb) return false;
-    return sa.length !== sb.length || sa.some((d, k) => typeof d === 'number' && d > 0 && typeof sb[k] === 'number' && sb[k] > 0 && d !== sb[k]);
-  });
-  if (differ.length === 0) return null;
-  return differ.map((oa) => `${oa.name} ${dimText(oa.shape)} vs ${dimText(b.find((o) => o.name === oa.name)!.shape)}`).join(', ');
 }
 
 /**

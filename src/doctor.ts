@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
+import { effects } from './effects.js';
 import * as path from 'node:path';
 import { EP_NAMES, fixFor, ortBinaryDir, ortVersion, probeProviders, type EpName } from './runtime/providers.js';
 import { loadOrt } from './runtime/ort.js';
@@ -41,7 +41,7 @@ const PROVIDER_LIBS: Partial<Record<EpName, string[]>> = {
 
 function checkLibrary(dir: string, file: string): LibraryCheck {
   const full = path.join(dir, file);
-  if (!fs.existsSync(full)) return { file, present: false, missing: [] };
+  if (!effects.fs.existsSync(full)) return { file, present: false, missing: [] };
   const r = spawnSync('ldd', [full], { encoding: 'utf8' });
   const missing = (r.stdout ?? '')
     .split('\n')
@@ -55,7 +55,8 @@ function installSkippedBy(): string | null {
   const env = process.env.ONNXRUNTIME_NODE_INSTALL ?? process.env.npm_config_onnxruntime_node_install;
   if (env === 'skip') return 'ONNXRUNTIME_NODE_INSTALL=skip (environment)';
   for (const rc of [path.join(process.cwd(), '.npmrc')]) {
-    if (fs.existsSync(rc) && /^\s*onnxruntime-node-install\s*=\s*skip\s*$/m.test(fs.readFileSync(rc, 'utf8'))) return `onnxruntime-node-install=skip in ${rc}`;
+    if (effects.fs.existsSync(rc) && /^\s*onnxruntime-node-install\s*=\s*skip\s*$/m.test(effects.fs.readFileSync(rc, 'utf8')))
+      return `onnxruntime-node-install=skip in ${rc}`;
   }
   return null;
 }

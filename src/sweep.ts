@@ -1,5 +1,4 @@
 import { clone } from '@bufbuild/protobuf';
-import { agreement, compareOutputs, type DetectionAgreement } from './compare.js';
 import { BuildError, ExitCode, isOnnxAttnError, UsageError } from './errors.js';
 import type { Dim } from './graph/graph.js';
 import { applyInsertions, planInsertions } from './insert.js';
@@ -11,12 +10,14 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
 import { encodeModel } from './onnx/save.js';
 import { detectFormat } from './runtime/detections.js';
+import { agreement, type DetectionAgreement } from './runtime/detection-agreement.js';
+import { compareOutputs } from './runtime/output-errors.js';
 import { conformInputs, graphInputSpecs } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
 import { readProfile } from './runtime/placement.js';
 import { runCounts, sessionOptions as runSessionOptions, timeAlternately } from './runtime/run.js';
 import { openSession, type OutputTensor } from './runtime/session.js';
-import * as fs from 'node:fs';
+import { effects } from './effects.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inputSets } from './runtime/sources.js';
@@ -200,7 +201,7 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
   const sessionOptions = runSessionOptions(choice, options);
   const { warmup, iters } = runCounts(options);
   const baseline = await openSession(encodeModel(model), sessionOptions, `model ${file}`);
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-sweep-'));
+  const profileDir = effects.fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-sweep-'));
   try {
     const baseOutputs: OutputTensor[][] = [];
     for (const set of sets) baseOutputs.push(await baseline.run(set));
@@ -270,9 +271,9 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
             accuracy = await score(candidate);
             // The sweep's budget, shared out over the candidates still to time (at least one pair each).
             const share = target.budgetS === undefined ? {} : { budgetS: Math.max(0, target.budgetS - timedS) / (candidates.length - done) };
-            const started = process.hrtime.bigint();
+            const started = effects.now();
             times = await timeAlternately(baseline, candidate, sets[0]!, warmup, iters, { ...target, ...share });
-            timedS += Number(process.hrtime.bigint() - started) / 1e9;
+            timedS += (effects.now() - started) / 1e3;
           } finally {
             await candidate.release();
           }
@@ -355,6 +356,6 @@ export async function sweep(source: ModelSource, options: SweepOptions): Promise
     };
   } finally {
     await baseline.release();
-    fs.rmSync(profileDir, { recursive: true, force: true });
+    effects.fs.rmSync(profileDir, { recursive: true, force: true });
   }
 }

@@ -11,7 +11,8 @@
  *   An image without a label file has no objects. Category ids are the class indexes; names come from the
  *   yaml's `names` when there is one.
  */
-import * as fs from 'node:fs';
+import type { Stats } from 'node:fs';
+import { effects } from '../effects.js';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DataFileError, UsageError } from '../errors.js';
@@ -47,24 +48,25 @@ const usage = (source: string, what: string) => new UsageError(`--dataset ${sour
 
 /** Reads a dataset (see the header). Errors are usage errors naming the file and what to fix. */
 export async function loadDataset(source: string): Promise<Dataset> {
-  let stat: fs.Stats;
+  let stat: Stats;
   try {
-    stat = fs.statSync(source);
+    stat = effects.fs.statSync(source);
   } catch {
     throw usage(source, `no such file or folder; ${HOW}`);
   }
   if (stat.isFile() && /\.json$/i.test(source)) return loadCoco(source);
   if (stat.isFile() && /\.ya?ml$/i.test(source)) return loadYoloYaml(source, source);
   if (!stat.isDirectory()) throw usage(source, `not a folder, .yaml or .json; ${HOW}`);
-  const yamlFile = ['data.yaml', 'data.yml', 'dataset.yaml'].map((f) => path.join(source, f)).find((f) => fs.existsSync(f));
+  const yamlFile = ['data.yaml', 'data.yml', 'dataset.yaml'].map((f) => path.join(source, f)).find((f) => effects.fs.existsSync(f));
   if (yamlFile) return loadYoloYaml(source, yamlFile);
-  const images = fs.existsSync(path.join(source, 'images')) && fs.statSync(path.join(source, 'images')).isDirectory() ? path.join(source, 'images') : source;
+  const images =
+    effects.fs.existsSync(path.join(source, 'images')) && effects.fs.statSync(path.join(source, 'images')).isDirectory() ? path.join(source, 'images') : source;
   return loadYolo(source, images, []);
 }
 
 function readJson(source: string): unknown {
   try {
-    return JSON.parse(fs.readFileSync(source, 'utf8'));
+    return JSON.parse(effects.fs.readFileSync(source, 'utf8'));
   } catch (e) {
     throw fail(source, `not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
@@ -82,7 +84,7 @@ async function loadCoco(source: string): Promise<Dataset> {
   const images: DatasetImage[] = json.images.map((im: unknown, i: number) => {
     if (!isRecord(im) || !finite(im.id) || typeof im.file_name !== 'string') throw fail(source, `images[${i}] needs a numeric "id" and a "file_name"`);
     const candidates = [path.resolve(dir, im.file_name), path.resolve(dir, 'images', im.file_name)];
-    const file = candidates.find((f) => fs.existsSync(f));
+    const file = candidates.find((f) => effects.fs.existsSync(f));
     if (!file) throw fail(source, `images[${i}]: ${im.file_name} is neither beside the file nor in images/ beside it`);
     if (!finite(im.width) || !finite(im.height) || im.width <= 0 || im.height <= 0)
       throw fail(source, `images[${i}] (${im.file_name}) needs a positive "width" and "height"`);
@@ -124,26 +126,26 @@ function yamlNames(names: unknown): string[] {
 async function loadYoloYaml(source: string, file: string): Promise<Dataset> {
   let doc: unknown;
   try {
-    doc = parseYaml(fs.readFileSync(file, 'utf8'));
+    doc = parseYaml(effects.fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw fail(source, `${file} is not valid YAML (${(e as Error).message.split('\n')[0]})`);
   }
   if (!isRecord(doc) || typeof doc.val !== 'string') throw fail(source, `${file} has no "val" (the validation images, e.g. val: images/val)`);
   const root = path.resolve(path.dirname(file), typeof doc.path === 'string' ? doc.path : '.');
   const images = path.resolve(root, doc.val);
-  if (!fs.existsSync(images) || !fs.statSync(images).isDirectory()) throw fail(source, `${file}: val ${doc.val} is not a folder (${images})`);
+  if (!effects.fs.existsSync(images) || !effects.fs.statSync(images).isDirectory()) throw fail(source, `${file}: val ${doc.val} is not a folder (${images})`);
   return loadYolo(source, images, yamlNames(doc.names));
 }
 
 function listImages(dir: string): string[] {
   return (
-    (fs.readdirSync(dir, { recursive: true }) as string[])
+    (effects.fs.readdirSync(dir, { recursive: true }) as string[])
       .map(String)
       .filter((f) => IMAGE.test(f))
       .sort()
       .map((f) => path.join(dir, f))
       // Regular files only: a FIFO named x.jpg would block the decoder.
-      .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile())
+      .filter((f) => effects.fs.statSync(f, { throwIfNoEntry: false })?.isFile())
   );
 }
 
@@ -182,10 +184,10 @@ async function loadYolo(source: string, imagesDir: string, names: string[]): Pro
     const { width, height } = await imageSize(source, file);
     const id = i + 1;
     images.push({ id, file, width, height });
-    const label = [labelPathOf(file), file.replace(/\.[^.\\/]+$/, '.txt')].find((f) => fs.existsSync(f));
+    const label = [labelPathOf(file), file.replace(/\.[^.\\/]+$/, '.txt')].find((f) => effects.fs.existsSync(f));
     if (!label) continue;
     labelled++;
-    for (const [n, line] of fs.readFileSync(label, 'utf8').split(/\r?\n/).entries()) {
+    for (const [n, line] of effects.fs.readFileSync(label, 'utf8').split(/\r?\n/).entries()) {
       if (line.trim() === '') continue;
       const values = line.trim().split(/\s+/).map(Number);
       const where = `${label}:${n + 1}`;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { suite, test } from 'node:test';
-import { decodeDetections, detectFormat, iou, matchDetections, type Box, type Detection, type OutputTensor } from './detections.js';
+import { iou, matchDetections, type Box, type Detection } from './boxes.js';
+import { decodeDetections, detectFormat, type OutputTensor } from './detections.js';
 
 const one = (name: string, dims: number[], values: number[]): Map<string, OutputTensor> => new Map([[name, { dims, data: new Float32Array(values) }]]);
 const det = (box: Box, score: number, classId: number): Detection => ({ box, score, classId });

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { effects } from '../effects.js';
 
 /**
  * Where each node ran, read from onnxruntime's profile (Chrome trace JSON: one `cat: "Node"` event per kernel
@@ -77,7 +77,7 @@ export function parseProfile(events: readonly TraceEvent[], expected: string, in
 }
 
 export function readProfile(file: string, expected: string): Placement {
-  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as TraceEvent[] | { traceEvents?: TraceEvent[] };
+  const parsed = JSON.parse(effects.fs.readFileSync(file, 'utf8')) as TraceEvent[] | { traceEvents?: TraceEvent[] };
   return parseProfile(Array.isArray(parsed) ? parsed : (parsed.traceEvents ?? []), expected);
 }
 

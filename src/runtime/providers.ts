@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
+import { effects } from '../effects.js';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -34,7 +34,7 @@ export function ortBinaryDir(): string {
 
 export function ortVersion(): string {
   const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
-  return (JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(effects.fs.readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** A one-node model (Relu) to try a provider on. */

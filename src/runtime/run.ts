@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { effects } from '../effects.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { InputTensor } from './inputs.js';
@@ -75,7 +75,7 @@ async function openWithOutputs(
   const outputs: OutputTensor[][] = [];
   let placement: Placement | null = null;
   if (settings.profile) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-profile-'));
+    const dir = effects.fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-profile-'));
     try {
       const profiled = await openSession(bytes, { ...options, profilePrefix: path.join(dir, 'profile') }, label);
       try {
@@ -89,7 +89,7 @@ async function openWithOutputs(
         await profiled.release();
       }
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      effects.fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   const session =
@@ -124,9 +124,9 @@ export async function runModel(bytes: Uint8Array, choice: ProviderChoice, sets: 
     }
     const latenciesMs: number[] = [];
     for (let i = 0; i < iters; i++) {
-      const t = process.hrtime.bigint();
+      const t = effects.now();
       await session.run(sets[0]!);
-      latenciesMs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      latenciesMs.push(effects.now() - t);
       tick();
     }
     return { outputs, latenciesMs, placement };
@@ -206,12 +206,12 @@ export async function timeAlternately(
   const ta: number[] = [];
   const tb: number[] = [];
   const once = async (s: ModelSession, into: number[]) => {
-    const t = process.hrtime.bigint();
+    const t = effects.now();
     await s.run(input);
-    into.push(Number(process.hrtime.bigint() - t) / 1e6);
+    into.push(effects.now() - t);
   };
   // `iters` pairs, or on to the precision target or the budget (stopReason); the budget counts timed runs only.
-  const start = process.hrtime.bigint();
+  const start = effects.now();
   for (let i = 0; ; i++) {
     if (i % 2 === 0) {
       await once(a, ta);
@@ -220,7 +220,7 @@ export async function timeAlternately(
       await once(b, tb);
       await once(a, ta);
     }
-    const stoppedBy = stopReason(ta, tb, iters, Number(process.hrtime.bigint() - start) / 1e9, target);
+    const stoppedBy = stopReason(ta, tb, iters, (effects.now() - start) / 1e3, target);
     if (stoppedBy) return { a: ta, b: tb, stoppedBy };
   }
 }

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { effects } from '../effects.js';
 import * as path from 'node:path';
 import { ModelError } from '../errors.js';
 import type { InputTensor } from './inputs.js';
@@ -103,7 +103,7 @@ export async function openSession(bytes: Uint8Array | string, options: SessionOp
       // onnxruntime names the file <prefix>_<timestamp>.json; the prefix's folder is ours alone.
       const dir = path.dirname(options.profilePrefix);
       const base = path.basename(options.profilePrefix);
-      const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'));
+      const files = effects.fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'));
       files.sort();
       return files.length > 0 ? path.join(dir, files[files.length - 1]!) : null;
     },

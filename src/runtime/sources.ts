@@ -1,4 +1,5 @@
-import * as fs from 'node:fs';
+import type { Stats } from 'node:fs';
+import { effects } from '../effects.js';
 import * as path from 'node:path';
 import { DataFileError, UsageError } from '../errors.js';
 import { MAX_INPUTS_JSON_BYTES, MAX_NESTING_DEPTH, mib, placeOf, tooDeep } from '../limits.js';
@@ -12,9 +13,9 @@ import { makeInputs, type InputSpec, type InputTensor } from './inputs.js';
  */
 export async function inputSets(source: string, specs: InputSpec[], seed = 0): Promise<InputTensor[][]> {
   if (source === 'random' || source === 'zeros') return [makeInputs(specs, { mode: source, seed })];
-  let stat: fs.Stats;
+  let stat: Stats;
   try {
-    stat = fs.statSync(source);
+    stat = effects.fs.statSync(source);
   } catch {
     throw new UsageError(`--inputs ${source}: no such file or folder; use random, zeros, a .json file or a folder of images`);
   }
@@ -86,14 +87,14 @@ function readDims(v: unknown, where: string): number[] {
  * before anything walks it.
  */
 function jsonInputs(file: string, specs: InputSpec[]): InputTensor[] {
-  const size = fs.statSync(file).size;
+  const size = effects.fs.statSync(file).size;
   if (size > MAX_INPUTS_JSON_BYTES)
     throw new DataFileError(
       `--inputs ${file}: ${size} bytes, over the ${mib(MAX_INPUTS_JSON_BYTES)} limit for an inputs JSON file; feed large inputs as a folder of images`,
     );
   let parsed: unknown;
   try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    parsed = JSON.parse(effects.fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new DataFileError(`--inputs ${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
@@ -167,12 +168,12 @@ async function letterbox(file: string, h: number, w: number): Promise<Float32Arr
 
 async function imageSets(dir: string, specs: InputSpec[], seed: number): Promise<InputTensor[][]> {
   // Regular files only: a FIFO named x.jpg would block the decoder.
-  const files = fs
+  const files = effects.fs
     .readdirSync(dir)
     .filter((f) => IMAGE.test(f))
     .sort()
     .map((f) => path.join(dir, f))
-    .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile());
+    .filter((f) => effects.fs.statSync(f, { throwIfNoEntry: false })?.isFile());
   if (files.length === 0) throw new UsageError(`--inputs ${dir}: the folder has no .jpg, .png, .webp, .bmp or .tiff images`);
   const image = specs.find((s) => s.dims.length === 4 && s.dims[1] === 3 && (s.elemType === DT.FLOAT || s.elemType === DT.DOUBLE));
   if (!image) throw new UsageError(`--inputs ${dir}: the model has no [N,3,H,W] float image input to feed images to`);
