@@ -23,7 +23,7 @@ import { checkGiven, type DeclaredOptions } from './flags.js';
 export type { CliIO, CliState } from './context.js';
 
 /** The commands in the order `--help` lists them. */
-const COMMANDS: readonly CommandRegistration[] = [
+export const COMMANDS: readonly CommandRegistration[] = [
   inspectCommand,
   convertCommand,
   insertCommand,

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { effects } from '../effects.js';
 
 /**
  * A progress bar on stderr when it is a terminal (cli-progress draws and clears it); nothing at all on CI or
@@ -10,7 +11,7 @@ export interface Progress {
 }
 
 export function progressBar(label: string, enabled: boolean, unit = 'runs'): Progress {
-  if (!enabled || !process.stderr.isTTY || process.env['CI']) return { update: () => {}, stop: () => {} };
+  if (!enabled || !effects.isTTY('stderr') || process.env['CI']) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {value}/{total} ${unit}, ETA {eta_formatted}`, stream: process.stderr, clearOnComplete: true, hideCursor: true },
     cliProgress.Presets.shades_classic,
