@@ -6,7 +6,7 @@
 import { scaleLinear } from 'd3-scale';
 import { line } from 'd3-shape';
 import type { AccuracyReport } from '../accuracy/evaluate.js';
-import type { JUnitCase } from './junit.js';
+import type { JUnitCase } from './format.js';
 import { esc } from './svg.js';
 import {
   className,

@@ -1,4 +1,21 @@
-/** Number formatting shared by the Markdown, HTML and JUnit reports. */
+/** Number formatting shared by the Markdown, HTML and JUnit reports, and the JUnit case types every renderer fills. */
+
+/** One JUnit testcase (rendered by junit.ts; made by the renderers of each result). */
+export interface JUnitCase {
+  name: string;
+  classname: string;
+  timeSec?: number;
+  failure?: string | null;
+  /** Not run (a sweep candidate that cannot be built there): JUnit's <skipped>, neither pass nor failure. */
+  skipped?: string;
+  output?: string;
+}
+
+export interface JUnitSuite {
+  name: string;
+  cases: JUnitCase[];
+  timeSec?: number;
+}
 
 export function num(x: number | null | undefined, digits = 3): string {
   if (x === null || x === undefined) return '-';

@@ -2,27 +2,15 @@ import { create } from 'xmlbuilder2';
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
 import { accuracyCases, compareAccuracyCases } from './accuracy.js';
-import { detectionSummary, num, overheadText, timingText } from './format.js';
+import { detectionSummary, num, overheadText, timingText, type JUnitCase, type JUnitSuite } from './format.js';
 
 /**
  * JUnit XML (the Ant/Surefire dialect CI systems read): one testsuite per run, one testcase per check.
  * xmlbuilder2 does the escaping: output names and error text can hold anything.
  */
-export interface JUnitCase {
-  name: string;
-  classname: string;
-  timeSec?: number;
-  failure?: string | null;
-  /** Not run (a sweep candidate that cannot be built there): JUnit's <skipped>, neither pass nor failure. */
-  skipped?: string;
-  output?: string;
-}
 
-export interface JUnitSuite {
-  name: string;
-  cases: JUnitCase[];
-  timeSec?: number;
-}
+// The case and suite types live in format.ts, so the renderers that make cases (accuracy.ts) need not import this file.
+export type { JUnitCase, JUnitSuite } from './format.js';
 
 export function junitXml(suites: JUnitSuite[]): string {
   const root = create({ version: '1.0', encoding: 'UTF-8' }).ele('testsuites', {
