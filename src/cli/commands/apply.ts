@@ -36,7 +36,7 @@ export const applyCommand: CommandRegistration = (cli, ctx) =>
       if (!args.plan) throw new UsageError("apply needs a plan file (onnx-attn apply plan.yaml), or --schema to print the plan's format");
       const { apply } = await import('../../apply.js');
       const { progressBar } = await import('../progress.js');
-      const { formatApplyEntry, formatApplySummary } = await import('../format.js');
+      const { formatApplyEntry, formatApplySummary } = await import('../format/apply.js');
       const human = !args.json && !args.quiet;
       const result = await apply(args.plan, {
         ...(args.only ? { only: args.only } : {}),

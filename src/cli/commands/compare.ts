@@ -31,7 +31,7 @@ export const compareCommand: CommandRegistration = (cli, { out, state }) =>
         .option('budget', { type: 'string', describe: 'Stop timing after this long, e.g. 60s, 2m (60s with --precision unless given)' }),
     async (args) => {
       const { compare } = await import('../../compare.js');
-      const { formatCompare } = await import('../format.js');
+      const { formatCompare } = await import('../format/compare.js');
       const label = `compare ${args.a} ${args.b ?? ''}`.trim();
       const runtime = await toRuntime(args);
       const result = await reported(

@@ -10,7 +10,7 @@ export const doctorCommand: CommandRegistration = (cli, { out }) =>
       const report = await doctor();
       if (args.json) out(JSON.stringify(report, null, 2));
       else {
-        const { formatDoctor } = await import('../format.js');
+        const { formatDoctor } = await import('../format/doctor.js');
         out(formatDoctor(report));
       }
     },

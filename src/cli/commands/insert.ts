@@ -68,7 +68,7 @@ export const insertCommand: CommandRegistration = (cli, ctx) =>
       });
       if (args.json) ctx.out(JSON.stringify(result, null, 2));
       else if (!args.quiet || args.dryRun) {
-        const { formatInsert } = await import('../format.js');
+        const { formatInsert } = await import('../format/insert.js');
         ctx.out(formatInsert(result));
       }
     },

@@ -26,7 +26,7 @@ export const inspectCommand: CommandRegistration = (cli, { out }) =>
       });
       if (args.json) out(JSON.stringify(result, null, 2));
       else {
-        const { formatInspect } = await import('../format.js');
+        const { formatInspect } = await import('../format/inspect.js');
         out(formatInspect(result));
       }
     },

@@ -10,7 +10,7 @@ export const modulesCommand: CommandRegistration = (cli, { out }) =>
       const modules = describeModules();
       if (args.json) out(JSON.stringify(modules, null, 2));
       else {
-        const { formatModules } = await import('../format.js');
+        const { formatModules } = await import('../format/modules.js');
         out(formatModules(modules));
       }
     },

@@ -31,7 +31,7 @@ export const sweepCommand: CommandRegistration = (cli, { out }) =>
         .option('budget', { type: 'string', describe: "The whole sweep's timing budget, e.g. 60s, 5m (60s with --precision unless given)" }),
     async (args) => {
       const { sweep } = await import('../../sweep.js');
-      const { formatSweep } = await import('../format.js');
+      const { formatSweep } = await import('../format/sweep.js');
       const { SWEEP_FORMATS } = await import('../../report/index.js');
       const runtime = await toRuntime(args);
       await reported(

@@ -27,7 +27,7 @@ export const validateCommand: CommandRegistration = (cli, { out, state }) =>
     async (args) => {
       if (args.tolerance) throw new UsageError('--tolerance applies to compare (validate runs one model); use onnx-attn compare');
       const { validate } = await import('../../validate.js');
-      const { formatValidate } = await import('../format.js');
+      const { formatValidate } = await import('../format/validate.js');
       const runtime = await toRuntime(args);
       const result = await reported(
         args,
