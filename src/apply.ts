@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunCheck } from './check.js';
+import type { RunCheck } from './runtime/check-run.js';
 import { compare, type CompareResult } from './compare.js';
 import { ExitCode, isOnnxAttnError, UsageError, verdictExitCode, worstExitCode } from './errors.js';
 import type { Insertion } from './insert.js';

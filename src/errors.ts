@@ -51,12 +51,32 @@ export interface ErrorOptions {
 export class OnnxAttnError extends Error {
   override readonly name: OnnxAttnErrorName;
   readonly exitCode: ExitCodeValue;
-  readonly option?: InsertOptionKey;
+  // Declared, not a field: an error about no option has no `option` property at all (as before it existed).
+  declare readonly option?: InsertOptionKey;
   constructor(name: OnnxAttnErrorName, exitCode: ExitCodeValue, message: string, options?: ErrorOptions) {
     super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = name;
     this.exitCode = exitCode;
     if (options?.option !== undefined) this.option = options.option;
+  }
+}
+
+/**
+ * Marks an error from an earlier stage (a weights reader, locate) with the insert option whose value it came from,
+ * where the insert code calls that stage; a mark already set stays. Returns the error, to be thrown.
+ */
+export function aboutOption<E extends OnnxAttnError>(e: E, option: InsertOptionKey): E {
+  if (e.option === undefined) Object.defineProperty(e, 'option', { value: option, enumerable: true });
+  return e;
+}
+
+/** An insert item that failed, by its position in the list given to `applyInsertItems`; keeps the cause's exit code and option. */
+export class InsertItemError extends OnnxAttnError {
+  constructor(
+    readonly index: number,
+    override readonly cause: OnnxAttnError,
+  ) {
+    super(cause.name, cause.exitCode, cause.message, { cause, ...(cause.option !== undefined ? { option: cause.option } : {}) });
   }
 }
 

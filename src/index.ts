@@ -46,7 +46,8 @@ export {
   type InsertionPlan,
   type InsertItemsOptions,
 } from './insert.js';
-export { checkStructure, checkRun, type RunCheck } from './check.js';
+export { checkStructure } from './check.js';
+export { checkRun, type RunCheck } from './runtime/check-run.js';
 export { MODULES, findModule, resolveOptions, describeModules } from './modules/index.js';
 export type { AttentionModule, ModuleContext } from './modules/types.js';
 export { ModuleBuilder } from './modules/builder.js';

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkRun, checkStructure, type RunCheck } from '../check.js';
-import { ExitCode, isOnnxAttnError, type OnnxAttnError } from '../errors.js';
-import { applyInsertItems, InsertItemError, type Insertion } from '../insert.js';
+import { ExitCode, InsertItemError, isOnnxAttnError, type OnnxAttnError } from '../errors.js';
+import { checkPatchedModel, patchedModelFailureText } from '../insert/check.js';
+import { applyInsertItems } from '../insert/items.js';
+import type { Insertion } from '../insert/plan.js';
 import { loadModel, type OnnxModel } from '../onnx/load.js';
 import { renderModel, type RenderedModel } from '../onnx/save.js';
-import { PlanError, type LoadedPlan, type PlanEntry, type PlanIssue, type PlanItem } from './load.js';
+import type { RunCheck } from '../runtime/check-run.js';
+import { PlanError, type LoadedPlan, type PlanEntry, type PlanIssue } from './load.js';
 
 /**
  * Building a plan's entries in memory: one load per entry, every insert item in order, one structure check and
@@ -23,17 +25,6 @@ export interface BuiltEntry {
   /** Why the entry failed its checks (it is then not written); empty when it passed. */
   problems: string[];
   exitCode: number;
-}
-
-/** The plan key an insert item's error is about, so the message points at the right line. */
-function keyOf(e: OnnxAttnError, item: PlanItem): string | null {
-  const m = e.message;
-  if (m.startsWith('--consumers')) return 'consumers';
-  if (m.includes('--weights-prefix')) return 'weights-prefix';
-  const weights = item.options.weights;
-  if (weights && (m.includes('--weights') || [weights].flat().some((w) => m.includes(path.basename(w))))) return 'weights';
-  if (e.name === 'LocateError' || m.includes('resolve to tensor') || m.includes('needs a 4-D feature map') || m.includes('--after')) return 'after';
-  return null;
 }
 
 /** A damaged model or weights file keeps its exit code (4) at the plan's line; the plan's own mistakes stay 2. */
@@ -66,33 +57,19 @@ export async function buildEntries(plan: LoadedPlan, entries: readonly PlanEntry
     } catch (e) {
       if (!(e instanceof InsertItemError)) throw e;
       const item = entry.items[e.index]!;
-      const key = keyOf(e.cause, item);
+      // The plan key the error is about (set where the insert code refused that option), so it points at its line.
+      const key = e.option ?? null;
       // `--consumers: node 'x' does not read ...` under `...consumers:` needs no second label.
       const message = key && e.message.startsWith(`--${key}: `) ? e.message.slice(key.length + 4) : e.message;
       issues.push(fileFault(plan.issue(key ? [...item.path, key] : item.path, asPlanText(message)), e.cause));
       continue;
     }
-    const problems: string[] = [];
-    let exitCode: number = ExitCode.pass;
-    const structure = checkStructure(
-      model,
-      insertions.map((i) => ({ input: i.moduleInput!, output: i.moduleOutput! })),
-    );
-    if (structure.length > 0) {
-      problems.push(`the patched model is not valid (${structure[0]}); not written. Please report this with --debug output`);
-      exitCode = ExitCode.invalidModel;
-    }
-    let run: RunCheck | null = null;
-    if (options.runCheck && structure.length === 0) {
-      run = await checkRun(await loadModel(entry.input), model, entry.shapes ? { shapes: entry.shapes } : {});
-      if (run.problems.length > 0) {
-        problems.push(`the patched model does not run like the original: ${run.problems[0]}; not written`);
-        exitCode = ExitCode.invalidModel;
-      } else if (insertions.every((i) => i.gate === 'zero') && !run.identical) {
-        problems.push(`gate zero must reproduce the original outputs exactly, but they differ by up to ${run.maxAbsDiff}; not written`);
-        exitCode = ExitCode.comparisonFailed;
-      }
-    }
+    const { structure, run, failure } = await checkPatchedModel(model, insertions, {
+      original: options.runCheck ? () => loadModel(entry.input) : null,
+      ...(entry.shapes ? { shapes: entry.shapes } : {}),
+    });
+    const problems = failure ? [patchedModelFailureText(failure, { gate: 'gate', notWritten: 'not written' })] : [];
+    const exitCode: number = failure ? failure.exitCode : ExitCode.pass;
     built.push({ entry, model, insertions, check: { structure, run }, problems, exitCode });
   }
   if (issues.length > 0)

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkRun } from './check.js';
-import { ModuleBuilder } from './modules/builder.js';
-import { standaloneModel } from './modules/standalone.js';
-import type { OnnxModel } from './onnx/load.js';
+import { checkRun } from './check-run.js';
+import { ModuleBuilder } from '../modules/builder.js';
+import { standaloneModel } from '../modules/standalone.js';
+import type { OnnxModel } from '../onnx/load.js';
 
 const model = (build: (tape: ModuleBuilder) => ReturnType<ModuleBuilder['op']>): OnnxModel => {
   const tape = new ModuleBuilder(17);
