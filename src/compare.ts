@@ -3,7 +3,7 @@ import { listOf } from './options.js';
 import { latencyStats, parseTolerance, type LatencyStats } from './runtime/metrics.js';
 import { detectFormat } from './runtime/detections.js';
 import { agreement, type DetectionAgreement } from './runtime/detection-agreement.js';
-import { compareOutputs, outputMismatch, type OutputComparison } from './runtime/output-errors.js';
+import { compareOutputs, outputMismatch, type OutputComparison } from './runtime/output-comparison.js';
 import type { Placement } from './runtime/placement.js';
 import { parseEp, type ProviderChoice } from './runtime/providers.js';
 import { runPair, type ModelRun } from './runtime/run.js';

@@ -11,7 +11,7 @@ import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
 import { encodeModel } from './onnx/save.js';
 import { detectFormat } from './runtime/detections.js';
 import { agreement, type DetectionAgreement } from './runtime/detection-agreement.js';
-import { compareOutputs } from './runtime/output-errors.js';
+import { compareOutputs } from './runtime/output-comparison.js';
 import { conformInputs, graphInputSpecs } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
 import { readProfile } from './runtime/placement.js';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { toBinary } from '@bufbuild/protobuf';
 import { convert } from 'xmlbuilder2';
-import { compareOutputs } from '../src/runtime/output-errors.js';
+import { compareOutputs } from '../src/runtime/output-comparison.js';
 import { ModuleBuilder } from '../src/modules/builder.js';
 import { standaloneModel } from '../src/modules/standalone.js';
 import { decodeModel } from '../src/onnx/load.js';
