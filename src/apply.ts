@@ -1,16 +1,15 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunCheck } from './runtime/check-run.js';
-import { compare, type CompareResult } from './compare.js';
+import { compare } from './compare.js';
+import { effects } from './effects.js';
 import { ExitCode, isOnnxAttnError, UsageError, verdictExitCode, worstExitCode } from './errors.js';
-import type { Insertion } from './insert.js';
 import { saveModel } from './onnx/save.js';
 import { loadPlan, type LoadedPlan, type PlanEntry } from './plan/load.js';
+import type { ApplyEntryResult, ApplyReportWriter, ApplyResult } from './plan/result.js';
 import { buildEntries, render, staleReason } from './plan/run.js';
-import { checkApplyReports, checkReportPaths, writeText } from './report/index.js';
-import { renderApplyReport } from './report/apply.js';
-import { validate, type ValidateResult } from './validate.js';
+import { validate } from './validate.js';
 import { VERSION } from './version.js';
+
+export type { ApplyEntryResult, ApplyReportWriter, ApplyResult } from './plan/result.js';
 
 /**
  * `onnx-attn apply PLAN`: the CI form of insert + validate + compare (cli-contract "Patch plans"). The whole plan
@@ -37,48 +36,18 @@ export interface ApplyOptions {
   progress?: (label: string) => { update: (done: number, total: number) => void; stop: () => void };
   /** Called when an entry is done, before the next starts. */
   onEntry?: (entry: ApplyEntryResult) => void;
+  /**
+   * Checks and writes the plan's `reports:` and `reports` (the public index and the CLI pass report/apply.ts's
+   * `applyReportWriter`). Without one, a plan or call that asks for reports is a bug of the caller.
+   */
+  reportWriter?: ApplyReportWriter;
 }
 
-export interface ApplyEntryResult {
-  name: string;
-  /** Paths relative to the working directory when inside it, else absolute. */
-  input: string;
-  output: string;
-  /** External data file of the output, or null when everything is inline. */
-  dataFile: string | null;
-  /** sha256 of the output model file (what apply writes, or would write). */
-  sha256: string;
-  bytes: number;
-  /** The output on disk was already byte-identical to what apply writes. */
-  upToDate: boolean;
-  /** This run wrote the output. */
-  written: boolean;
-  insertions: Insertion[];
-  /** Structure and CPU run checks of the patched model (the run is skipped by --check and --dry-run). */
-  check: { structure: string[]; run: RunCheck | null };
-  validate: ValidateResult | null;
-  compare: CompareResult | null;
-  /** What this run planned for validate and compare (null: skipped by the plan). */
-  planned: { validate: boolean; compare: boolean; tolerance: string[] | null };
-  pass: boolean;
-  exitCode: number;
-  problems: string[];
-}
-
-export interface ApplyResult {
-  schema: 'onnx-attn/apply@1';
-  tool: string;
-  mode: 'apply' | 'check' | 'dry-run';
-  pass: boolean;
-  /** The worst entry's exit status (cli-contract "Exit codes"); with --check, 1 when any output is stale. */
-  exitCode: number;
-  plan: string;
-  planSha256: string;
-  entries: ApplyEntryResult[];
-  /** --check: the entries whose output is missing or differs. */
-  stale: string[];
-  /** Report files written. */
-  reports: string[];
+/** The report writer, when any report is asked for: a caller that asks for reports without one made a mistake. */
+function writerFor(options: ApplyOptions, plan: LoadedPlan | null): ApplyReportWriter | null {
+  if (options.reportWriter) return options.reportWriter;
+  if ((options.reports?.length ?? 0) === 0 && (plan?.reports.length ?? 0) === 0) return null;
+  throw new Error("apply: reports were asked for but no reportWriter was given (the public index passes report/apply.ts's applyReportWriter)");
 }
 
 const display = (abs: string) => {
@@ -103,10 +72,11 @@ function selectEntries(plan: LoadedPlan, only: readonly string[] | undefined): P
 export async function apply(planFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   if (options.check && options.dryRun) throw new UsageError('--check and --dry-run contradict each other; pass one');
   const mode: ApplyResult['mode'] = options.check ? 'check' : options.dryRun ? 'dry-run' : 'apply';
-  checkReportPaths(options.reports ?? []);
+  writerFor(options, null)?.checkPaths(options.reports ?? []);
   const plan = loadPlan(planFile, { allowOutside: options.allowOutside ?? false });
   // No report (the plan's or --report's) may replace the plan, a model, a weights or inputs file: before anything runs.
-  checkApplyReports(plan, options.reports ?? []);
+  const reportWriter = writerFor(options, plan);
+  reportWriter?.checkAgainstPlan(plan, options.reports ?? []);
   const selected = selectEntries(plan, options.only);
   const built = await buildEntries(plan, selected, { runCheck: mode === 'apply' });
 
@@ -150,7 +120,7 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
       continue;
     }
     if (!current) {
-      fs.mkdirSync(path.dirname(e.output), { recursive: true });
+      effects.fs.mkdirSync(path.dirname(e.output), { recursive: true });
       saveModel(b.model!, e.output, { externalData: e.externalData, force: true });
       result.written = true;
     }
@@ -207,14 +177,9 @@ export async function apply(planFile: string, options: ApplyOptions = {}): Promi
     const files = [...plan.reports, ...(options.reports ?? []).map((r) => path.resolve(r))];
     result.reports = files.map(display);
     for (const file of files) {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      writeText(file, renderApplyReport(result, path.extname(file).toLowerCase()));
+      effects.fs.mkdirSync(path.dirname(file), { recursive: true });
+      reportWriter!.write(file, result);
     }
   }
   return result;
-}
-
-/** `apply --check`: exit 0 when every output is byte-identical to what apply would write now. */
-export function checkPlan(planFile: string, options: Omit<ApplyOptions, 'check' | 'dryRun'> = {}): Promise<ApplyResult> {
-  return apply(planFile, { ...options, check: true });
 }

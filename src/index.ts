@@ -2,6 +2,9 @@
  * onnx-attn's library API: the same verbs as the CLI (load → locate → build → splice → check → save, then
  * inspect, convert, validate, compare). The CLI imports only what a user could import from here.
  */
+import { apply as applyPlan, type ApplyOptions, type ApplyResult } from './apply.js';
+import { applyReportWriter } from './report/apply.js';
+
 export {
   ExitCode,
   UsageError,
@@ -70,4 +73,14 @@ export { loadDataset, type Dataset, type DatasetImage, type DatasetCategory } fr
 export type { AccuracyOptions, AccuracyReport, ClassAccuracy } from './accuracy/evaluate.js';
 export { doctor, type DoctorReport } from './doctor.js';
 export { VERSION } from './version.js';
-export { apply, checkPlan, type ApplyOptions, type ApplyResult, type ApplyEntryResult } from './apply.js';
+export type { ApplyOptions, ApplyResult, ApplyEntryResult } from './apply.js';
+
+/** `onnx-attn apply PLAN` (src/apply.ts), its reports (the plan's `reports:` and `options.reports`) written as the CLI writes them. */
+export function apply(planFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+  return applyPlan(planFile, { ...options, reportWriter: options.reportWriter ?? applyReportWriter });
+}
+
+/** `apply --check`: exit 0 when every output is byte-identical to what apply would write now. */
+export function checkPlan(planFile: string, options: Omit<ApplyOptions, 'check' | 'dryRun'> = {}): Promise<ApplyResult> {
+  return apply(planFile, { ...options, check: true });
+}

@@ -1,8 +1,10 @@
-import type { ApplyEntryResult, ApplyResult } from '../apply.js';
+import * as path from 'node:path';
+import type { ApplyEntryResult, ApplyReportWriter, ApplyResult } from '../plan/result.js';
 import { compareSections, page, table as htmlTable, validateSections } from './html.js';
 import { compareSuite, junitXml, validateSuite, type JUnitCase, type JUnitSuite } from './junit.js';
 import { compareMarkdown, validateMarkdown } from './markdown.js';
 import { count, ms, num } from './format.js';
+import { checkApplyReports, checkReportPaths, writeText } from './index.js';
 import { esc } from './svg.js';
 
 /**
@@ -10,6 +12,13 @@ import { esc } from './svg.js';
  * one testcase per check; Markdown is one summary table then a section per entry (fit for a CI step summary);
  * HTML is self-contained, one <section> per entry with the validate and compare pages' sections inside.
  */
+
+/** What `apply` is given to check and write its reports (the public index and the CLI pass it). */
+export const applyReportWriter: ApplyReportWriter = {
+  checkPaths: (files) => checkReportPaths(files),
+  checkAgainstPlan: (plan, files) => checkApplyReports(plan, files),
+  write: (file, result) => writeText(file, renderApplyReport(result, path.extname(file).toLowerCase())),
+};
 
 export function renderApplyReport(r: ApplyResult, ext: string): string {
   switch (ext) {

@@ -1,7 +1,9 @@
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CompareResult } from '../compare.js';
+import { effects } from '../effects.js';
 import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../onnx/write.js';
 import type { ValidateResult } from '../validate.js';
 import { compareHtml, validateHtml } from './html.js';
 import { compareSuite, junitXml, validateSuite } from './junit.js';
@@ -28,7 +30,7 @@ export interface CommandFile {
 /** Device and inode: the same file whatever path, symlink or hard link names it; null when it does not exist. */
 function identity(file: string): string | null {
   try {
-    const st = fs.statSync(file);
+    const st = effects.fs.statSync(file);
     return `${st.dev}:${st.ino}`;
   } catch {
     return null;
@@ -54,15 +56,15 @@ function checkFolder(label: string, file: string, options: { made?: boolean } = 
   const resolved = path.resolve(file);
   let dir = path.dirname(resolved);
   // Reports whose folders are made (apply's plan reports): the nearest existing one must be a folder.
-  if (options.made) while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  if (options.made) while (!effects.fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   let st: fs.Stats;
   try {
-    st = fs.statSync(dir);
+    st = effects.fs.statSync(dir);
   } catch {
     throw new UsageError(`${label}: folder ${dir} does not exist; create it or choose another report path`);
   }
   if (!st.isDirectory()) throw new UsageError(`${label}: ${dir} is a file, not a folder; choose a report path in a folder`);
-  if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory())
+  if (effects.fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory())
     throw new UsageError(`${label}: ${resolved} is a folder; give a file name, e.g. ${path.join(file, `report${path.extname(file) || '.json'}`)}`);
 }
 
@@ -169,18 +171,11 @@ export function renderReport(r: Reportable, format: string): string {
   }
 }
 
-/** Writes each report atomically (temp file, then rename): a reader never sees half a report. */
+/** Writes each report atomically (onnx/write.ts's one atomic writer): a reader never sees half a report. */
 export function writeText(file: string, text: string): void {
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, [Buffer.from(text, 'utf8')]);
   } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // The temp file was never made (its folder is missing or a file): nothing to clean.
-    }
     throw new UsageError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }

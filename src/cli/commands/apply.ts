@@ -35,6 +35,7 @@ export const applyCommand: CommandRegistration = (cli, ctx) =>
       }
       if (!args.plan) throw new UsageError("apply needs a plan file (onnx-attn apply plan.yaml), or --schema to print the plan's format");
       const { apply } = await import('../../apply.js');
+      const { applyReportWriter } = await import('../../report/apply.js');
       const { progressBar } = await import('../progress.js');
       const { formatApplyEntry, formatApplySummary } = await import('../format/apply.js');
       const human = !args.json && !args.quiet;
@@ -44,6 +45,7 @@ export const applyCommand: CommandRegistration = (cli, ctx) =>
         dryRun: args.dryRun,
         allowOutside: args.allowOutside,
         ...(args.report ? { reports: args.report } : {}),
+        reportWriter: applyReportWriter,
         progress: (label) => progressBar(`apply ${label}`, human),
         onEntry: (e) => {
           if (!args.json && (human || args.dryRun || !e.pass)) out(formatApplyEntry(e, args.check ? 'check' : args.dryRun ? 'dry-run' : 'apply'));
