@@ -1,5 +1,6 @@
 import { toBinary, type DescMessage } from '@bufbuild/protobuf';
-import { GraphProtoSchema, ModelProtoSchema, TensorProtoSchema } from './proto.js';
+import { originalNodeField } from './node-bytes.js';
+import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProtoSchema } from './proto.js';
 import type { GraphProto, ModelProto, TensorProto } from './proto.js';
 
 /**
@@ -7,10 +8,12 @@ import type { GraphProto, ModelProto, TensorProto } from './proto.js';
  * itself, not a copy. Concatenated, the chunks are byte-identical to `toBinary(ModelProtoSchema, model)`:
  * protobuf-es writes known fields in field-number order and unknown fields last, so a message splits into
  * [fields before N] [field N, by hand] [fields after N + unknown]. Only the outer layers are split
- * (model → graph → initializer → raw_data); everything else is encoded by protobuf-es as usual.
+ * (model → graph → initializer → raw_data); everything else is encoded by protobuf-es as usual, except the graph's
+ * nodes: an unchanged node is the bytes it was decoded from (onnx/node-bytes.ts), consecutive ones one view.
  */
 
 const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const TENSOR_RAW_DATA = 9;
 
@@ -19,7 +22,8 @@ const MIN_BY_REFERENCE = 64 * 1024;
 
 export function modelChunks(model: ModelProto, minByReference = MIN_BY_REFERENCE): Uint8Array[] {
   const graph = model.graph;
-  if (!graph || !graph.initializer.some((t) => ownRaw(t) && t.rawData.length >= minByReference)) return [toBinary(ModelProtoSchema, model)];
+  if (!graph || (!graph.initializer.some((t) => ownRaw(t) && t.rawData.length >= minByReference) && !graph.node.some((n) => originalNodeField(n))))
+    return [toBinary(ModelProtoSchema, model)];
   const out: Uint8Array[] = [];
   out.push(partial(ModelProtoSchema, model, (n) => n < MODEL_GRAPH, false));
   const g = graphChunks(graph, minByReference);
@@ -35,12 +39,36 @@ export function total(chunks: readonly Uint8Array[]): number {
 }
 
 function graphChunks(graph: GraphProto, minByReference: number): Uint8Array[] {
-  const out: Uint8Array[] = [partial(GraphProtoSchema, graph, (n) => n < GRAPH_INITIALIZER, false)];
+  const out: Uint8Array[] = [...nodeChunks(graph), partial(GraphProtoSchema, graph, (n) => n > GRAPH_NODE && n < GRAPH_INITIALIZER, false)];
   for (const t of graph.initializer) {
     const c = tensorChunks(t, minByReference);
     out.push(lengthDelimited(GRAPH_INITIALIZER, total(c)), ...c);
   }
   out.push(partial(GraphProtoSchema, graph, (n) => n > GRAPH_INITIALIZER, true));
+  return out;
+}
+
+/** The graph's node fields: runs of unchanged nodes as views of the decoded bytes, the others encoded. */
+function nodeChunks(graph: GraphProto): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let run: { buffer: Uint8Array; start: number; end: number } | null = null;
+  const flush = () => {
+    if (run) out.push(run.buffer.subarray(run.start, run.end));
+    run = null;
+  };
+  for (const node of graph.node) {
+    const field = originalNodeField(node);
+    if (field && run && run.buffer === field.buffer && run.end === field.start) run.end = field.end;
+    else {
+      flush();
+      if (field) run = { ...field };
+      else {
+        const bytes = toBinary(NodeProtoSchema, node);
+        out.push(lengthDelimited(GRAPH_NODE, bytes.length), bytes);
+      }
+    }
+  }
+  flush();
   return out;
 }
 

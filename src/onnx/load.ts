@@ -4,6 +4,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { ModelError } from '../errors.js';
 import { effects } from '../effects.js';
 import { isExternal, openExternal } from './external.js';
+import { recordNodeBytes } from './node-bytes.js';
 import { ModelProtoSchema } from './proto.js';
 import type { GraphProto, ModelProto, TensorProto } from './proto.js';
 import { cannotRead, isStreamRead, nonRegularKind, readRanges, readRangeSync, readStream, readStreamSync, type ReadRange, type StreamRead } from './read.js';
@@ -64,6 +65,7 @@ export function decodeModel(bytes: Uint8Array, where = 'input'): ModelProto {
     ].filter(Boolean);
     throw new ModelError(`${where} decodes as protobuf but is not an ONNX ModelProto (it lacks ${lacks.join(', ')})`);
   }
+  recordNodeBytes(proto, bytes);
   return proto;
 }
 
