@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { suite, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { zipSync } from 'fflate';
+import { fsWith, withEffects } from '../effects.js';
 import { f32, f64, i32, i64, le32, namTensors, npy, safetensors, throwsUser, tmpWriter, u16 } from '../../test/weights-files.js';
 import { parseNpy } from './npz.js';
 import { readTensorFile } from './read.js';
@@ -161,6 +162,22 @@ suite('readTensorFile: a path that is no file is UsageError (exit 2), malformed 
     throwsUser(() => readTensorFile(pt), 'DataFileError', /not a valid PyTorch checkpoint: neither a zip nor a pickle/, pt);
     const none = write('', 'x');
     throwsUser(() => readTensorFile(none), 'UsageError', /unknown weights format '\(no extension\)'/, none);
+  });
+
+  test('a read the file system refuses (EIO, through the effects seam) is the path at fault, for every format', () => {
+    const eio = () => {
+      throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+    };
+    const files = [write('.safetensors', safetensors(namTensors(2))), write('.json', '{}'), write('.npz', zipSync({})), write('.pt', 'x')];
+    for (const file of files) {
+      const message = withEffects({ fs: fsWith({ readFileSync: eio }) }, () => throwsUser(() => readTensorFile(file), 'UsageError', /./, file));
+      assert.equal(message, `${file}: cannot read (EIO)`);
+    }
+    // The safetensors header is read first, when the module's keys are known: its open goes through the seam too.
+    const file = files[0]!;
+    const expect = { keys: new Set(['Channel_Att.bn2.weight']), module: 'NAM' };
+    const message = withEffects({ fs: fsWith({ openSync: eio }) }, () => throwsUser(() => readTensorFile(file, { expect }), 'UsageError', /./, file));
+    assert.equal(message, `${file}: cannot read (EIO)`);
   });
 
   test('truncated safetensors: in the length, in the header, in the data', () => {
