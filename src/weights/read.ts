@@ -7,7 +7,7 @@ import { parseNpz } from './npz.js';
 import { checkSafetensorsHeader, parseSafetensors } from './safetensors.js';
 import type { NamedTensor, ReadTensorOptions, TensorFile } from './tensor.js';
 import { decodeTensor } from './torch-tensor.js';
-import { readTorchCheckpoint } from './torch-checkpoint.js';
+import { isTorchCheckpointPath, readTorchCheckpoint } from './torch-checkpoint.js';
 
 /**
  * Reading a reference state_dict from `--weights FILE`: the reader is picked by the file's extension (one file per
@@ -19,8 +19,9 @@ import { readTorchCheckpoint } from './torch-checkpoint.js';
  */
 
 /**
- * Reads a weights file by its extension: `.safetensors`, `.npz` (numpy `savez`/`savez_compressed`) or `.json`
- * (`{key: nested arrays}` or `{key: {shape: [...], data: [...]}}`).
+ * Reads a weights file by its extension: `.safetensors`, `.npz` (numpy `savez`/`savez_compressed`), `.json`
+ * (`{key: nested arrays}` or `{key: {shape: [...], data: [...]}}`), or a PyTorch checkpoint `.pt`/`.pth` (its
+ * state_dict, every tensor decoded; `metadata.layout` says where in the checkpoint it was).
  *
  * Raises: UsageError for a missing or unreadable path or an unknown extension; DataFileError for any truncated,
  * corrupt, inconsistent, too deep or too large content; BuildError for `.npz` members outside `expect`.
@@ -29,8 +30,7 @@ import { readTorchCheckpoint } from './torch-checkpoint.js';
  */
 export function readTensorFile(file: string, options: ReadTensorOptions = {}): TensorFile {
   const ext = path.extname(file).toLowerCase();
-  // PyTorch checkpoints: an inert pickle reader, src/weights/torch-checkpoint.ts.
-  if (ext === '.pt' || ext === '.pth') return readCheckpointTensorFile(file);
+  if (isTorchCheckpointPath(file)) return readCheckpointTensorFile(file);
   if (!['.safetensors', '.npz', '.json'].includes(ext)) {
     const hint = ['.bin', '.ckpt'].includes(ext) ? '; save the state_dict with safetensors.torch.save_file or numpy.savez first' : '';
     throw new UsageError(
