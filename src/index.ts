@@ -1,6 +1,7 @@
 /**
  * onnx-attn's library API: the same verbs as the CLI (load → locate → build → splice → check → save, then
- * inspect, convert, validate, compare). The CLI imports only what a user could import from here.
+ * inspect, convert, validate, compare). The CLI does not import this index: each command loads the files of its own
+ * verb lazily, so start-up does not load every verb (issue #15; ARCHITECTURE.md, stage edge).
  */
 import { apply as applyPlan, type ApplyOptions, type ApplyResult } from './apply.js';
 import { applyReportWriter } from './report/apply.js';
