@@ -10,7 +10,8 @@ import { kindOf, Opaque, PickleError, PyDict, PyGlobal, PyObject, PySet, PyTuple
  * `_codecs.encode` (protocol 2's spelling of bytes) and numpy's scalar and dtype. Building an instance (NEWOBJ) makes
  * an inert `PyObject` stand-in holding the class name and, after BUILD, its state, so a model pickled whole
  * (yolov5 and ultralytics save `model` so) reads without its classes; classes from modules that can run code (os,
- * subprocess, builtins, ...) are refused there too. Anything else is refused with `PickleError`.
+ * subprocess, builtins, ...) are refused there too. Anything else is refused with `PickleError`. That allow-list is
+ * `pickle-calls.ts`; the values built are `pickle-values.ts`; this file is the opcode loop.
  *
  * Why not an npm parser: the one on npm (`pickleparser` 0.2.1, two releases on one day in 2024), measured on the
  * fixtures, reads them, but by default turns a pickle calling posix.system into a placeholder without a word, and
