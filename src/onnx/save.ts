@@ -174,40 +174,76 @@ export function renderModel(model: OnnxModel, out: string, options: Pick<SaveOpt
  * unless `force` / `inPlace` say otherwise.
  */
 export function saveModel(model: OnnxModel, out: string, options: SaveOptions = {}): SaveResult {
+  return stageModel(model, out, options).publish();
+}
+
+/**
+ * A model written beside its output under temporary names, fsynced, not yet published: `publish` renames it into
+ * place, `discard` removes it. `insert` stages before its check run, so onnxruntime reads the patched model from the
+ * staged file (no second rendering and write) and this process need not keep the model while the sessions run.
+ */
+export interface StagedModel {
+  /** The staged model file; with external data its references name the final data file, not yet there. */
+  readonly stagedPath: string;
+  /** Whether the staged model reads an external data file (then onnxruntime cannot load it before `publish`). */
+  readonly hasExternalData: boolean;
+  publish(): SaveResult;
+  discard(): void;
+}
+
+function writeFailure(out: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new UsageError(`cannot write ${out}: no space left on the device (${code}); free some space or write elsewhere`, { cause: e });
+  }
+  if (code) return new UsageError(`cannot write ${out}: ${code}; check that the folder exists and is writable`, { cause: e });
+  return e;
+}
+
+export function stageModel(model: OnnxModel, out: string, options: SaveOptions = {}): StagedModel {
   const outAbs = path.resolve(out);
   const dataAbs = path.join(path.dirname(outAbs), `${path.basename(outAbs)}.data`);
   checkWritable(model, outAbs, dataAbs, options);
   const tmpFiles: string[] = [];
+  const discard = () => {
+    for (const f of tmpFiles) effects.fs.rmSync(f, { force: true });
+    tmpFiles.length = 0;
+  };
   try {
     const rendered = renderModel(model, out, options);
     if (rendered.dataPath && !options.force && !options.inPlace && effects.fs.existsSync(rendered.dataPath)) {
       throw new UsageError(`${rendered.dataPath} already exists (the output's external data file); pass --force to replace it`);
     }
+    let tmpData: string | null = null;
     if (rendered.dataChunks) {
-      const tmpData = tempName(dataAbs);
+      tmpData = tempName(dataAbs);
       tmpFiles.push(tmpData);
       writeFileSynced(tmpData, rendered.dataChunks);
     }
     const tmpModel = tempName(outAbs);
     tmpFiles.push(tmpModel);
     writeFileSynced(tmpModel, rendered.modelChunks);
-    // Data first: a model file never points at a data file that is not there yet.
-    if (rendered.dataPath) effects.fs.renameSync(tmpFiles[0]!, dataAbs);
-    effects.fs.renameSync(tmpModel, outAbs);
-    tmpFiles.length = 0;
-    return { path: outAbs, dataPath: rendered.dataPath, bytes: rendered.bytes, externalBytes: rendered.externalBytes };
+    const result: SaveResult = { path: outAbs, dataPath: rendered.dataPath, bytes: rendered.bytes, externalBytes: rendered.externalBytes };
+    return {
+      stagedPath: tmpModel,
+      hasExternalData: rendered.dataPath !== null,
+      publish() {
+        try {
+          // Data first: a model file never points at a data file that is not there yet.
+          if (tmpData) effects.fs.renameSync(tmpData, dataAbs);
+          effects.fs.renameSync(tmpModel, outAbs);
+          tmpFiles.length = 0;
+          return result;
+        } catch (e) {
+          discard();
+          throw writeFailure(out, e);
+        }
+      },
+      discard,
+    };
   } catch (e) {
-    for (const f of tmpFiles) effects.fs.rmSync(f, { force: true });
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new UsageError(`cannot write ${out}: no space left on the device (${code}); free some space or write elsewhere`, { cause: e });
-    }
-    if (code) {
-      throw new UsageError(`cannot write ${out}: ${code}; check that the folder exists and is writable`, {
-        cause: e,
-      });
-    }
-    throw e;
+    discard();
+    throw writeFailure(out, e);
   }
 }
 
