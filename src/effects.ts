@@ -5,15 +5,16 @@
  */
 import * as nodeFs from 'node:fs';
 
+// Members are function-typed properties, not methods: withEffects swaps them and tests hold them apart from `effects`.
 export interface Effects {
   /** node:fs (sync, callback and `promises` APIs). */
   fs: typeof nodeFs;
   /** A monotonic clock in milliseconds (performance.now): for durations. */
-  now(): number;
+  now: () => number;
   /** Wall-clock time: for timestamps written into reports and models. */
-  date(): Date;
+  date: () => Date;
   /** Whether the stream is a terminal (progress bars and colour only there). */
-  isTTY(stream: 'stdout' | 'stderr'): boolean;
+  isTTY: (stream: 'stdout' | 'stderr') => boolean;
 }
 
 const real: Effects = {
