@@ -18,14 +18,21 @@ function unary(fn?: (x: number) => number | null, elemType?: number): Rule {
 function elementwise(fn?: Fn, opts: { elemType?: number; from?: number } = {}): Rule {
   return (c) => {
     const n = c.node.inputs.length;
-    const idx = [...Array(n).keys()];
-    const shape = broadcast(idx.map((i) => c.shape(i)));
+    // Plain loops: this runs for most nodes of a real export, and iterator spreads were its largest allocation.
+    const shapes: (Dim[] | null)[] = [];
+    for (let i = 0; i < n; i++) shapes.push(c.shape(i));
+    const shape = broadcast(shapes);
     const elem = opts.elemType ?? (c.elem(opts.from ?? 0) || c.elem(n - 1));
     let data: Dim[] | null = null;
     const size = numel(shape);
     if (fn && size !== null && size <= MAX_DATA) {
-      const ts = idx.map((i) => c.tensor(i));
-      if (ts.every(Boolean)) data = broadcastData(shape!, ts as Tensor[], (xs) => fn(xs, elem));
+      const ts: Tensor[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = c.tensor(i);
+        if (!t) break;
+        ts.push(t);
+      }
+      if (ts.length === n) data = broadcastData(shape!, ts, (xs) => fn(xs, elem));
     }
     return { elemType: elem, shape, data };
   };
