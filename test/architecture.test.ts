@@ -28,7 +28,17 @@ const STAGES: Stage[] = [
   { name: 'base', files: ['errors.ts', 'limits.ts', 'options.ts', 'version.ts', 'nearest.ts', 'effects.ts'], mayImport: [] },
   {
     name: 'onnx',
-    files: ['onnx/proto.ts', 'onnx/dtype.ts', 'onnx/float16.ts', 'onnx/load.ts', 'onnx/read.ts', 'onnx/external.ts', 'onnx/node-bytes.ts', 'onnx/tensor.ts', 'provenance.ts'],
+    files: [
+      'onnx/proto.ts',
+      'onnx/dtype.ts',
+      'onnx/float16.ts',
+      'onnx/load.ts',
+      'onnx/read.ts',
+      'onnx/external.ts',
+      'onnx/node-bytes.ts',
+      'onnx/tensor.ts',
+      'provenance.ts',
+    ],
     mayImport: ['base'],
   },
   {
