@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isOnnxAttnError, type OnnxAttnError } from '../errors.js';
+import { fixture } from '../../test/helpers.js';
+import { analyzeModel } from '../analysis.js';
+import { loadModel } from '../onnx/load.js';
 import { insertOptionsFrom, optsFrom, shapesFrom } from './options.js';
+import { planInsertions } from './plan.js';
 
 /** The UsageError a call throws: its message, exit code and the option it names. */
 function refusal(fn: () => unknown): { message: string; exitCode: number; option: string | undefined } {
@@ -14,6 +18,17 @@ function refusal(fn: () => unknown): { message: string; exitCode: number; option
     return { message: err.message, exitCode: err.exitCode, option: err.option };
   }
   assert.fail('expected a UsageError');
+}
+
+/** Whatever onnx-attn error a call throws: its class name, message, exit code and option. */
+function refusalOrError(fn: () => unknown): { name: string; message: string; exitCode: number; option: string | undefined } {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(isOnnxAttnError(e), `not an onnx-attn error: ${String(e)}`);
+    return { name: e.name, message: e.message, exitCode: e.exitCode, option: e.option };
+  }
+  assert.fail('expected an error');
 }
 
 test('the CLI form: flag names to InsertOptions, defaults kept as given, lists as lists', () => {
@@ -95,15 +110,24 @@ test("the CLI's defaults for --init and --seed are dropped beside --weights, not
   });
 });
 
-test('--weights-prefix without --weights is refused, naming weights-prefix', () => {
-  assert.deepEqual(
-    refusal(() => insertOptionsFrom({ after: ['23'], module: 'SE', 'weights-prefix': ['model.24.'] })),
-    {
-      message: '--weights-prefix names a module inside a --weights file; give --weights too',
-      exitCode: 2,
-      option: 'weights-prefix',
-    },
-  );
+test('--weights-prefix without --weights is passed on: the library refuses it after locating the points, as the CLI always has', async () => {
+  assert.deepEqual(insertOptionsFrom({ after: ['23'], module: 'SE', 'weights-prefix': ['model.24.'] }), {
+    after: ['23'],
+    module: 'SE',
+    opts: {},
+    weightsPrefix: ['model.24.'],
+  });
+  const analyzed = await analyzeModel(await loadModel(fixture('yolov5-op12.onnx')));
+  const refused = (after: string) =>
+    refusalOrError(() => planInsertions(analyzed, insertOptionsFrom({ after: [after], module: 'SE', 'weights-prefix': ['model.24.'] })));
+  assert.deepEqual(refused('23'), {
+    name: 'UsageError',
+    message: '--weights-prefix names a module inside a --weights file; give --weights too',
+    exitCode: 2,
+    option: 'weights-prefix',
+  });
+  // A point that does not resolve is reported first (exit 4).
+  assert.deepEqual(refused('99'), { name: 'LocateError', message: 'layer 99 not found: this yolov5 model has layers 0..24', exitCode: 4, option: 'after' });
 });
 
 test('the first of several mistakes is the one the CLI always reported: --shape, then --weights with --init, then --opt', () => {

@@ -2,8 +2,8 @@ import { UsageError } from '../errors.js';
 
 /**
  * The one mapping from an insert's flags (the CLI's `insert` flags, a plan's insert item keys: the same names) to
- * the library's InsertOptions, with the contradictions both refuse. The CLI and plan/load.ts both call it, so a
- * new insert flag is added here once.
+ * the library's InsertOptions, refusing a weights file with `init` or `seed`. The CLI and the plan checks
+ * (plan/check.ts) both call it, so a new insert flag is added here once.
  */
 
 /** Options of one `insert` (cli-contract "Insert options"). */
@@ -79,9 +79,8 @@ export function insertOptionsFrom(flags: InsertFlags, given?: ReadonlySet<string
     }
   }
   const opts = flags.opt !== undefined ? optsFrom(flags.opt) : Object.fromEntries(Object.entries(flags.opts ?? {}).map(([k, v]) => [k, String(v)]));
-  if (flags['weights-prefix'] !== undefined && flags.weights === undefined) {
-    throw new UsageError('--weights-prefix names a module inside a --weights file; give --weights too', { option: 'weights-prefix' });
-  }
+  // `weights-prefix` without `weights` is refused by the library (src/insert/weights.ts) once the points are
+  // located, where the CLI has always refused it: a point that does not resolve is the error reported first.
   return {
     after: list(flags.after).map(String),
     module: flags.module,
