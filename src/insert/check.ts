@@ -48,11 +48,14 @@ export async function checkPatchedModel(model: OnnxModel, insertions: readonly I
   if (structure.length > 0) return { structure, run: null, failure: { kind: 'structure', exitCode: ExitCode.invalidModel, problem: structure[0]! } };
   if (options.original === null) return { structure, run: null, failure: null };
   const run = await checkRun(await options.original(), model, options.shapes ? { shapes: options.shapes } : {});
-  let failure: PatchedModelFailure | null = null;
-  if (run.problems.length > 0) failure = { kind: 'run', exitCode: ExitCode.invalidModel, problem: run.problems[0]! };
-  else if (insertions.every((i) => i.gate === 'zero') && !run.identical)
-    failure = { kind: 'gate', exitCode: ExitCode.comparisonFailed, problem: `${run.maxAbsDiff}` };
-  return { structure, run, failure };
+  return { structure, run, failure: runFailure(run, insertions) };
+}
+
+/** What a check run says of the patched model: it runs like the original, and a wholly zero-gated patch is an identity. */
+export function runFailure(run: RunCheck, insertions: readonly Insertion[]): PatchedModelFailure | null {
+  if (run.problems.length > 0) return { kind: 'run', exitCode: ExitCode.invalidModel, problem: run.problems[0]! };
+  if (insertions.every((i) => i.gate === 'zero') && !run.identical) return { kind: 'gate', exitCode: ExitCode.comparisonFailed, problem: `${run.maxAbsDiff}` };
+  return null;
 }
 
 /**

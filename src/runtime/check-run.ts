@@ -4,7 +4,7 @@ import { effects } from '../effects.js';
 import { Graph } from '../graph/graph.js';
 import type { OnnxModel } from '../onnx/load.js';
 import { renderModel } from '../onnx/save.js';
-import { makeInputs, graphInputSpecs } from './inputs.js';
+import { makeInputs, graphInputSpecs, type InputTensor } from './inputs.js';
 import { openSession, type OutputTensor } from './session.js';
 
 /**
@@ -43,20 +43,24 @@ async function withModelFile<T>(m: OnnxModel, use: (file: string) => Promise<T>)
   }
 }
 
+/** The seeded inputs a check run feeds both models: the patched model's graph inputs (an insert keeps them). */
+export function checkRunInputs(patched: OnnxModel, options: { shapes?: Record<string, number[]>; seed?: number } = {}): InputTensor[] {
+  return makeInputs(graphInputSpecs(Graph.fromModel(patched), options.shapes), { seed: options.seed ?? 0 });
+}
+
 /**
  * Runs the original and the patched model once on CPU with the same seeded inputs and compares what comes out:
  * the same output names, dtypes and shapes, and whether the values are bit-identical. One onnxruntime session at a
- * time, released before the next. The original may be given as its file (a regular file, read by onnxruntime
- * itself: no second load, no encoding).
+ * time, released before the next. Either model may be given as its file (a regular file, read by onnxruntime
+ * itself: no second load, no encoding); a patched model given as a file needs its `inputs` (`checkRunInputs`).
  */
 export async function checkRun(
   original: OnnxModel | string,
-  patched: OnnxModel,
-  options: { shapes?: Record<string, number[]>; seed?: number } = {},
+  patched: OnnxModel | string,
+  options: { shapes?: Record<string, number[]>; seed?: number; inputs?: InputTensor[] } = {},
 ): Promise<RunCheck> {
-  const graph = Graph.fromModel(patched);
-  const specs = graphInputSpecs(graph, options.shapes);
-  const inputs = makeInputs(specs, { seed: options.seed ?? 0 });
+  if (typeof patched === 'string' && !options.inputs) throw new Error('checkRun: a patched model given as a file needs its inputs (checkRunInputs)');
+  const inputs = options.inputs ?? checkRunInputs(patched as OnnxModel, options);
   const run = async (m: OnnxModel | string, label: string) => {
     const once = async (file: string) => {
       const s = await openSession(file, {}, label);
