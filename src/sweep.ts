@@ -10,7 +10,7 @@ import { loadModel, type OnnxModel } from './onnx/load.js';
 import { ModelProtoSchema, type TensorProto } from './onnx/proto.js';
 import { encodeModel } from './onnx/save.js';
 import { detectFormat } from './runtime/detections.js';
-import { agreement, type DetectionAgreement } from './runtime/detection-agreement.js';
+import { agreement } from './runtime/detection-agreement.js';
 import { compareOutputs } from './runtime/output-comparison.js';
 import { conformInputs, graphInputSpecs } from './runtime/inputs.js';
 import { latencyStats, TOLERANCES } from './runtime/metrics.js';
@@ -21,12 +21,16 @@ import { effects } from './effects.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inputSets } from './runtime/sources.js';
-import { chooseEp, epReport, sourceName, type EpReport, type ModelSource, type RuntimeOptions } from './runtime/shared.js';
+import { chooseEp, epReport, sourceName, type ModelSource, type RuntimeOptions } from './runtime/shared.js';
 import { VERSION } from './version.js';
-import { scoreChange, withParts, type PartMetrics } from './runtime/parts.js';
-import { pairedOverhead, timingTarget, type Overhead } from './runtime/paired.js';
+import { scoreChange, withParts } from './runtime/parts.js';
+import { pairedOverhead, timingTarget } from './runtime/paired.js';
 import { checkAccuracyOptions, evaluateModels, mapDrop, modelClassNames, type AccuracyOptions, type AccuracyReport } from './accuracy/evaluate.js';
 import { loadDataset } from './accuracy/dataset.js';
+
+import { rankRows, RANK_KEYS, type RankKey, type SweepResult, type SweepRow, type SweepSkip } from './sweep/rank.js';
+
+export { better, rankRows, RANK_KEYS, type RankKey, type SweepResult, type SweepRow, type SweepSkip } from './sweep/rank.js';
 
 /**
  * `sweep`: every module × point on one model, each alone (or, with `combine`, each module at all points at once),
@@ -34,9 +38,6 @@ import { loadDataset } from './accuracy/dataset.js';
  * is built from an in-memory copy of it, candidates that would give the same patched model run once, and the
  * original is timed alternately with each candidate in the same process, so drift shows up in both.
  */
-
-export const RANK_KEYS = ['score-change', 'overhead', 'params', 'macs', 'change', 'cosine', 'detections', 'map-drop'] as const;
-export type RankKey = (typeof RANK_KEYS)[number];
 
 export interface SweepOptions extends RuntimeOptions, AccuracyOptions {
   /** Module names (any case); one string may list several, `NAM,SimAM`. */
@@ -67,62 +68,6 @@ export interface SweepOptions extends RuntimeOptions, AccuracyOptions {
   onCandidate?: (done: number, total: number) => void;
 }
 
-export interface SweepRow {
-  rank: number;
-  module: string;
-  variant: string;
-  /** The point as given (one SPEC, or the joined list with `combine`). */
-  point: string;
-  tensors: string[];
-  params: number;
-  macs: number | null;
-  /** `overhead`: median of the paired differences with its 95% interval (runtime/paired.ts). */
-  latencyMs: { p50: number; mean: number; overhead: Overhead };
-  /** p50 of the original, timed alternately with this candidate. */
-  baselineMs: number;
-  /** The paired median overhead (`latencyMs.overhead.median`, `.medianPct`). */
-  overheadMs: number;
-  overheadPct: number;
-  /** Worst over the float outputs: the lowest cosine, the highest relative L2. */
-  cosine: number;
-  relL2: number;
-  /** Relative L2 of the scores part (the worst over outputs) of a known detector family; null otherwise. */
-  scoreChange: number | null;
-  outputs: { name: string; cosine: number; relL2: number; maxAbs: number; parts: PartMetrics[] }[];
-  detections: DetectionAgreement | null;
-  /** Every inserted node ran on the requested provider (onnxruntime profile), null when unknown. */
-  onRequestedEp: boolean | null;
-  offEp: string[];
-  /** Another row with the very same patched model: measured once, reported for both. */
-  sameAs: string | null;
-  /** Accuracy on `dataset` and how much mAP@0.5:0.95 the candidate lost against the original; null without one. */
-  accuracy: AccuracyReport | null;
-  mapDrop: number | null;
-}
-
-export interface SweepSkip {
-  module: string;
-  point: string;
-  reason: string;
-}
-
-export interface SweepResult {
-  schema: 'onnx-attn/sweep@1';
-  tool: string;
-  model: string;
-  family: string;
-  ep: EpReport;
-  rankBy: RankKey;
-  iters: number;
-  /** `--precision` (%) and `--budget` (s, the whole sweep's), null when not given. */
-  timing: { precisionPct: number | null; budgetS: number | null };
-  baseline: { p50s: number[]; driftPct: number };
-  rows: SweepRow[];
-  skipped: SweepSkip[];
-  /** The original's accuracy on `dataset`; null without one (absent in results made before it existed). */
-  accuracy?: AccuracyReport | null;
-}
-
 /** An in-memory copy of a loaded model: protobuf cloned, external payloads re-keyed to the cloned tensors. */
 function copyModel(model: OnnxModel): OnnxModel {
   const proto = clone(ModelProtoSchema, model.proto);
@@ -147,32 +92,6 @@ export function expandPoints(analyzed: AnalyzedModel, after: string | readonly s
   const points = splitSpecs(after).flatMap((spec) => (isPart(spec) ? partSpecs(analyzed.structure, spec) : [spec]));
   if (points.length === 0) throw new UsageError('--after needs at least one point (SPEC, backbone, neck or all-layers)');
   return [...new Set(points)];
-}
-
-/** The overhead a ranking may use: 0 when its interval holds 0, so latency noise never orders candidates. */
-const rankedOverhead = (r: SweepRow) => (r.latencyMs.overhead?.withinNoise ? 0 : r.overheadPct);
-
-/**
- * The rankings, best first: one named comparator each (`--rank-by NAME`). score-change falls back to the
- * whole-output relative L2 for models without a scores part (unknown families).
- */
-export const better: Record<RankKey, (a: SweepRow, b: SweepRow) => number> = {
-  'score-change': (a, b) => (a.scoreChange ?? a.relL2) - (b.scoreChange ?? b.relL2),
-  overhead: (a, b) => rankedOverhead(a) - rankedOverhead(b),
-  params: (a, b) => a.params - b.params,
-  macs: (a, b) => (a.macs ?? Infinity) - (b.macs ?? Infinity),
-  change: (a, b) => a.relL2 - b.relL2,
-  cosine: (a, b) => b.cosine - a.cosine,
-  detections: (a, b) => (b.detections?.matchedPct ?? -1) - (a.detections?.matchedPct ?? -1),
-  'map-drop': (a, b) => (a.mapDrop ?? Infinity) - (b.mapDrop ?? Infinity),
-};
-
-export function rankRows(rows: SweepRow[], by: RankKey): SweepRow[] {
-  const sorted = [...rows].sort(
-    (a, b) =>
-      better[by](a, b) || rankedOverhead(a) - rankedOverhead(b) || a.params - b.params || a.module.localeCompare(b.module) || a.point.localeCompare(b.point),
-  );
-  return sorted.map((r, i) => ({ ...r, rank: i + 1 }));
 }
 
 export async function sweep(source: ModelSource, options: SweepOptions): Promise<SweepResult> {
