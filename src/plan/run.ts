@@ -1,5 +1,5 @@
+import { effects } from '../effects.js';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitCode, InsertItemError, isOnnxAttnError, type OnnxAttnError } from '../errors.js';
 import { checkPatchedModel, patchedModelFailureText } from '../insert/check.js';
@@ -95,7 +95,7 @@ export function render(model: OnnxModel, entry: PlanEntry): Rendered {
 function sameBytes(file: string, chunks: readonly Uint8Array[]): boolean {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = effects.fs.readFileSync(file);
   } catch {
     return false;
   }
@@ -111,9 +111,9 @@ function sameBytes(file: string, chunks: readonly Uint8Array[]): boolean {
 /** Why the files on disk are not byte-identical to what would be written (model, then external data), or null. */
 export function staleReason(r: RenderedModel): string | null {
   const shown = (p: string) => path.relative(process.cwd(), p) || p;
-  if (!fs.existsSync(r.path)) return `${shown(r.path)} does not exist`;
+  if (!effects.fs.existsSync(r.path)) return `${shown(r.path)} does not exist`;
   if (!sameBytes(r.path, r.modelChunks)) return `${shown(r.path)} differs from what apply would write now`;
-  if (r.dataChunks && !fs.existsSync(r.dataPath!)) return `its external data ${shown(r.dataPath!)} does not exist`;
+  if (r.dataChunks && !effects.fs.existsSync(r.dataPath!)) return `its external data ${shown(r.dataPath!)} does not exist`;
   if (r.dataChunks && !sameBytes(r.dataPath!, r.dataChunks)) return `its external data ${shown(r.dataPath!)} differs from what apply would write now`;
   return null;
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { effects } from '../effects.js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { editDistance } from '../nearest.js';
 
@@ -13,7 +13,7 @@ let cached: { schema: Record<string, unknown>; validate: ValidateFunction } | nu
 
 function load() {
   if (!cached) {
-    const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as Record<string, unknown>;
+    const schema = JSON.parse(effects.fs.readFileSync(SCHEMA_URL, 'utf8')) as Record<string, unknown>;
     // allErrors: report every problem, not the first; verbose: the failing schema, for the expectation text.
     const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, verbose: true });
     // `x-expected`: our annotation, the expectation an error message states.
