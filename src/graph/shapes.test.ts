@@ -422,3 +422,20 @@ test('garbage graphs (unknown ops, wrong attribute types, huge and negative dims
   noOpset.model.proto.opsetImport = [];
   assert.deepEqual(shapeOf(noOpset, 'y'), [1, 2, 3]);
 });
+
+test('Max and Min of known values fold (a clamp of a computed size), elementwise over broadcast inputs', () => {
+  const g = tiny(13, {
+    inputs: { x: [2, 6, 8, 10] },
+    inits: [int64Tensor('lo', [1], [3]), int64Tensor('hi', [2], [7, 100]), int64Tensor('ax', [1], [2])],
+    nodes: [
+      { op: 'Shape', inputs: ['x'], outputs: ['s'] },
+      { op: 'Gather', inputs: ['s', 'ax'], outputs: ['h'] },
+      { op: 'Max', inputs: ['h', 'lo', 'hi'], outputs: ['big'] },
+      { op: 'Min', inputs: ['h', 'lo', 'hi'], outputs: ['small'] },
+      { op: 'ConstantOfShape', inputs: ['big'], outputs: ['zb'] },
+      { op: 'ConstantOfShape', inputs: ['small'], outputs: ['zs'] },
+    ],
+  });
+  // h = [8]; max(8, 3, [7, 100]) = [8, 100]; min = [3, 3].
+  assert.deepEqual(shapes(g, ['big', 'small', 'zb', 'zs']), [[2], [2], [8, 100], [3, 3]]);
+});

@@ -48,8 +48,9 @@ export const ELEMENTWISE_RULES: Record<string, Rule> = {
   Div: elementwise(DIV),
   Pow: elementwise(num2((a, b) => a ** b)),
   Mod: (c) => elementwise(num2(c.int('fmod', 0) ? (a, b) => (b === 0 ? null : a % b) : (a, b) => (b === 0 ? null : ((a % b) + b) % b)))(c),
-  Max: elementwise(variadic(Math.max)),
-  Min: elementwise(variadic(Math.min)),
+  // Two-argument lambdas: reduce also passes the index and the array, which Math.max would read as NaN.
+  Max: elementwise(variadic((a, b) => Math.max(a, b))),
+  Min: elementwise(variadic((a, b) => Math.min(a, b))),
   Sum: elementwise(variadic((a, b) => a + b)),
   Mean: elementwise(),
   PRelu: elementwise(),
