@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -59,4 +60,21 @@ export async function runMain(args: string[]): Promise<RunResult> {
   let stderr = '';
   const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
   return { code, stdout, stderr };
+}
+
+/**
+ * A command refused with one line on stderr matching `re` (after `onnx-attn: ` and `dir`/ are taken off) and the
+ * folder as it was (`before`, plus `also`, the files the test itself wrote).
+ */
+export function assertRefused(r: RunResult, dir: string, before: readonly string[], re: RegExp, what: string, also: readonly string[] = []): void {
+  assert.equal(r.stderr.trimEnd().split('\n').length, 1, `${what}: ${r.stderr}`);
+  assert.match(
+    r.stderr
+      .trimEnd()
+      .replace(/^onnx-attn: /, '')
+      .replace(dir + path.sep, ''),
+    re,
+    what,
+  );
+  assert.deepEqual(listFiles(dir), [...before, ...also].sort(), `${what}: nothing written`);
 }
