@@ -186,3 +186,13 @@ export class PlanError extends OnnxAttnError {
     this.issues = issues;
   }
 }
+
+/**
+ * Internal to the weights readers: a malformed pickle stream (PickleError) or checkpoint (CheckpointError). They never
+ * reach the user as such: the checkpoint reader turns them into a DataFileError that names the file.
+ */
+export class PickleError extends Error {
+  override readonly name = 'PickleError';
+}
+
+export class CheckpointError extends Error {}

@@ -3,9 +3,8 @@
  * classes, names as `PyGlobal`s that are never imported, instances as inert `PyObject` stand-ins.
  */
 
-export class PickleError extends Error {
-  override readonly name = 'PickleError';
-}
+// Its error class lives with the others in errors.ts.
+export { PickleError } from '../errors.js';
 
 /** A name a pickle refers to (`module.name`); it is never imported. */
 export class PyGlobal {

@@ -1,3 +1,4 @@
+import { CheckpointError } from '../errors.js';
 import { float16Value } from '../onnx/float16.js';
 import { kindOf, Opaque, PickleError, PyGlobal, PyTuple, type PickleValue } from './pickle-values.js';
 import type { NamedTensor } from './tensor.js';
@@ -41,8 +42,8 @@ export interface TensorRef {
   storage: Storage;
 }
 
-/** A malformed checkpoint; parseTorchCheckpoint turns it into a DataFileError naming the file. */
-export class CheckpointError extends Error {}
+/** A malformed checkpoint (errors.ts); parseTorchCheckpoint turns it into a DataFileError naming the file. */
+export { CheckpointError };
 
 /** The tensor-rebuild functions a checkpoint calls; anything else is refused by the pickle reader. */
 export function rebuild(fn: PyGlobal, args: PickleValue[]): PickleValue | undefined {
