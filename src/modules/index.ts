@@ -57,14 +57,23 @@ function parseOption(module: AttentionModule, spec: OptionSpec, raw: string | nu
   }
 }
 
+/**
+ * The one check for an option key a module does not have (`--opt` and a plan's `opts`): null when it has it, else the
+ * message, naming the valid keys in the caller's words (`its options are …` on the command line, `expected one of …`
+ * in a plan).
+ */
+export function unknownOption(module: AttentionModule, key: string, listed: (valid: string) => string): string | null {
+  if (module.options.some((o) => o.key === key)) return null;
+  const valid = module.options.map((o) => o.key);
+  return `${module.name} has no option '${key}'; ${valid.length ? listed(valid.join(', ')) : 'it takes no options'}`;
+}
+
 /** `--opt` values checked and typed, defaults filled in; an unknown key or bad value is exit 2 naming the valid ones. */
 export function resolveOptions(module: AttentionModule, raw: Readonly<Record<string, string | number>>): Record<string, OptionValue> {
   const out: Record<string, OptionValue> = {};
   for (const key of Object.keys(raw)) {
-    if (!module.options.some((o) => o.key === key)) {
-      const valid = module.options.map((o) => o.key);
-      throw new UsageError(`${module.name} has no option '${key}'; ${valid.length ? `its options are ${valid.join(', ')}` : 'it takes no options'}`);
-    }
+    const unknown = unknownOption(module, key, (valid) => `its options are ${valid}`);
+    if (unknown) throw new UsageError(unknown);
   }
   for (const spec of module.options) out[spec.key] = raw[spec.key] === undefined ? spec.default : parseOption(module, spec, raw[spec.key]!);
   return out;

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { parseClassMap } from '../accuracy/evaluate.js';
 import type { CompareOptions } from '../compare.js';
 import { insertOptionsFrom, type InsertOptions } from '../insert/options.js';
-import { MODULES, resolveOptions } from '../modules/index.js';
+import { MODULES, resolveOptions, unknownOption } from '../modules/index.js';
 import type { ExternalDataMode } from '../onnx/save.js';
 import { parseTolerance } from '../runtime/metrics.js';
 import { BUDGET_EXPECTED, budgetSeconds, PRECISION_EXPECTED, precisionValue } from '../runtime/paired.js';
@@ -81,13 +81,9 @@ function checkItem(it: RawItem, ip: KeyPath, paths: PlanPaths, problem: Problem)
   if (!module) problem([...ip, 'module'], `unknown module '${it.module}'; expected one of ${MODULES.map((m) => m.name).join(', ')}`);
   for (const [key, value] of Object.entries(it.opts ?? {})) {
     if (!module) continue;
-    if (!module.options.some((o) => o.key === key)) {
-      const valid = module.options.map((o) => o.key);
-      problem(
-        [...ip, 'opts', key],
-        `${module.name} has no option '${key}'; ${valid.length ? `expected one of ${valid.join(', ')}` : 'it takes no options'}`,
-        true,
-      );
+    const unknown = unknownOption(module, key, (valid) => `expected one of ${valid}`);
+    if (unknown) {
+      problem([...ip, 'opts', key], unknown, true);
       continue;
     }
     try {
