@@ -21,7 +21,7 @@ export {
   type OnnxAttnErrorName,
 } from './errors.js';
 export { loadModel, loadModelSync, decodeModel, type OnnxModel, type LoadOptions } from './onnx/load.js';
-export { saveModel, encodeModel, type SaveOptions, type SaveResult, type ExternalDataMode } from './onnx/save.js';
+export { saveModel, stageModel, encodeModel, type SaveOptions, type SaveResult, type StagedModel, type ExternalDataMode } from './onnx/save.js';
 export { Graph, Node, Value, type Dim, type TensorType } from './graph/graph.js';
 export { inferShapes } from './graph/shapes.js';
 export { analyzeStructure, type Family, type Layer, type HeadInput, type ModelStructure } from './locate/structure.js';
@@ -51,7 +51,7 @@ export {
   type InsertItemsOptions,
 } from './insert.js';
 export { checkStructure } from './check.js';
-export { checkRun, type RunCheck } from './runtime/check-run.js';
+export { checkRun, checkRunInputs, type RunCheck } from './runtime/check-run.js';
 export { MODULES, findModule, resolveOptions, describeModules } from './modules/index.js';
 export type { AttentionModule, ModuleContext } from './modules/types.js';
 export { ModuleBuilder } from './modules/builder.js';
