@@ -1,3 +1,5 @@
+import type { DetectionAgreement } from '../runtime/detection-agreement.js';
+import type { Overhead } from '../runtime/paired.js';
 /** Number formatting shared by the Markdown, HTML and JUnit reports, and the JUnit case types every renderer fills. */
 
 /** One JUnit testcase (rendered by junit.ts; made by the renderers of each result). */
@@ -62,26 +64,10 @@ export function detectionSummary(d: DetectionCountsLike): string {
   return `detections (${d.format}, conf ${d.conf}, iou ${d.iou}): ${plural(total, 'box', 'boxes')} in ${plural(d.images, 'image', 'images')}${sets}`;
 }
 
-/** The paired overhead as every report words it (runtime/paired.ts's Overhead, structurally). */
-export interface OverheadLike {
-  median: number;
-  lo: number;
-  hi: number;
-  withinNoise: boolean;
-  medianPct: number;
-  loPct: number;
-  hiPct: number;
-  pairs: number;
-  level: number;
-  stoppedBy: string;
-  precisionPct: number | null;
-  precisionReached: boolean | null;
-}
-
 const sign = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
 
 /** `-0.5..+3.1%`: the 95% interval in % of the baseline. */
-export function overheadInterval(o: OverheadLike): string {
+export function overheadInterval(o: Overhead): string {
   return `${sign(o.loPct, 1)}..${sign(o.hiPct, 1)}%`;
 }
 
@@ -89,14 +75,14 @@ export function overheadInterval(o: OverheadLike): string {
  * `+0.159 ms (+24.8%, 95% interval +22.1..+27.0%)`, or `within noise (+0.020 ms, +1.4%, 95% interval -0.5..+3.1%)`
  * when the interval holds 0; with too few pairs for a 95% interval, says so.
  */
-export function overheadText(o: OverheadLike): string {
+export function overheadText(o: Overhead): string {
   const few = o.level < 0.95 ? `; ${o.pairs} pairs, too few for a 95% interval` : '';
   const body = `${sign(o.median, 3)} ms, ${sign(o.medianPct, 1)}%, ${few ? `range ${overheadInterval(o)}` : `95% interval ${overheadInterval(o)}`}${few}`;
   return o.withinNoise ? `within noise (${body})` : body.replace(/^(\S+ ms), /, '$1 (') + ')';
 }
 
 /** How the timing ended: `median of 20 paired runs`, plus the precision target and whether it was reached. */
-export function timingText(o: OverheadLike): string {
+export function timingText(o: Overhead): string {
   const base = `median of ${o.pairs} paired runs`;
   if (o.precisionPct !== null) return `${base}; precision ±${o.precisionPct}% ${o.precisionReached ? 'reached' : `not reached (stopped by ${o.stoppedBy})`}`;
   return o.stoppedBy === 'budget' ? `${base}, stopped by the time budget` : base;
@@ -104,3 +90,20 @@ export function timingText(o: OverheadLike): string {
 
 /** A part's name beside its output's: `output0 · scores`. */
 export const partLabel = (output: string, part: string) => `${output} · ${part}`;
+
+/** The detection-level agreement of a compare as a table row, the same in every report. */
+export const DETECTION_AGREEMENT_HEADER = ['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'];
+
+export function detectionAgreementRow(d: DetectionAgreement): string[] {
+  return [
+    d.format,
+    String(d.images),
+    String(d.refCount),
+    String(d.otherCount),
+    pct(d.matchedPct),
+    d.classAgreement === null ? '-' : pct(100 * d.classAgreement),
+    num(d.meanIoU),
+    String(d.missing),
+    String(d.extra),
+  ];
+}

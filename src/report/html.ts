@@ -1,6 +1,18 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
-import { count, detectionSummary, ms, num, overheadText, partLabel, pct, shape, timingText } from './format.js';
+import {
+  count,
+  DETECTION_AGREEMENT_HEADER,
+  detectionAgreementRow,
+  detectionSummary,
+  ms,
+  num,
+  overheadText,
+  partLabel,
+  pct,
+  shape,
+  timingText,
+} from './format.js';
 import { accuracyHtml, compareAccuracyHtml } from './accuracy.js';
 import { errorChart, esc, latencyChart, siteDiagram } from './svg.js';
 
@@ -122,26 +134,7 @@ export function compareSections(r: CompareResult): string[] {
   ];
   if (r.detections) {
     const d = r.detections;
-    body.push(
-      '<h2>Detections</h2>',
-      table(
-        ['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'],
-        [
-          [
-            d.format,
-            String(d.images),
-            String(d.refCount),
-            String(d.otherCount),
-            pct(d.matchedPct),
-            d.classAgreement === null ? '-' : pct(100 * d.classAgreement),
-            num(d.meanIoU),
-            String(d.missing),
-            String(d.extra),
-          ],
-        ],
-        [1, 2, 3, 4, 5, 6, 7, 8],
-      ),
-    );
+    body.push('<h2>Detections</h2>', table(DETECTION_AGREEMENT_HEADER, [detectionAgreementRow(d)], [1, 2, 3, 4, 5, 6, 7, 8]));
   }
   if (r.a.accuracy && r.b.accuracy) body.push(...compareAccuracyHtml(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate, table));
   body.push(

@@ -1,7 +1,7 @@
 import type { CompareResult } from '../compare.js';
 import type { ValidateResult } from '../validate.js';
 import { accuracyMarkdown, compareAccuracyMarkdown } from './accuracy.js';
-import { count, detectionSummary, ms, num, overheadText, pct, shape, timingText } from './format.js';
+import { count, DETECTION_AGREEMENT_HEADER, detectionAgreementRow, detectionSummary, ms, num, overheadText, pct, shape, timingText } from './format.js';
 
 /** Markdown for a CI step summary or a pull-request comment: verdict first, then the tables. */
 
@@ -122,27 +122,7 @@ export function compareMarkdown(r: CompareResult): string {
   ];
   if (r.detections) {
     const d = r.detections;
-    lines.push(
-      '',
-      '### Detections',
-      '',
-      table(
-        ['format', 'images', 'boxes a', 'boxes b', 'matched', 'class agreement', 'mean IoU', 'missing', 'extra'],
-        [
-          [
-            d.format,
-            String(d.images),
-            String(d.refCount),
-            String(d.otherCount),
-            pct(d.matchedPct),
-            d.classAgreement === null ? '-' : pct(100 * d.classAgreement),
-            num(d.meanIoU),
-            String(d.missing),
-            String(d.extra),
-          ],
-        ],
-      ),
-    );
+    lines.push('', '### Detections', '', table(DETECTION_AGREEMENT_HEADER, [detectionAgreementRow(d)]));
   }
   if (r.a.accuracy && r.b.accuracy) lines.push(...compareAccuracyMarkdown(r.a.accuracy, r.b.accuracy, r.mapDrop, r.mapGate));
   lines.push(
