@@ -14,10 +14,11 @@ if (argv.length === 1 && argv[0] === '--version') {
   // (up to 2 × 16 MB semi-spaces) and keeps it. At growth factor 1 it stays at its first size: insert on a 129 MB
   // export peaks at 214 MB instead of 240 MB (npm run bench). A process-wide V8 setting, so the bin sets it, not the
   // library; V8 reads this flag whenever the young generation would grow, so setting it now takes effect.
-  (await import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
   // A full collection on demand (globalThis.gc, as `node --expose-gc` gives): insert returns a model's buffer with it
   // before its check run opens onnxruntime sessions, whose memory V8 does not see and so never collects for.
-  (await import('node:v8')).setFlagsFromString('--expose-gc');
+  v8.setFlagsFromString('--expose-gc');
   (globalThis as { gc?: () => void }).gc ??= (await import('node:vm')).runInNewContext('gc') as () => void;
   const { main } = await import('./main.js');
   process.exitCode = await main(argv);
