@@ -1,4 +1,5 @@
 import { effects } from './effects.js';
+import { packageFile } from './package-files.js';
 
-/** The package version, read once from package.json (dist/src/version.js → ../../package.json). */
-export const VERSION: string = (JSON.parse(effects.fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The package version, read once from package.json. */
+export const VERSION: string = (JSON.parse(effects.fs.readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;

@@ -25,7 +25,7 @@ interface Stage {
 
 // In pipeline order; ARCHITECTURE.md says what each stage is for.
 const STAGES: Stage[] = [
-  { name: 'base', files: ['errors.ts', 'limits.ts', 'options.ts', 'version.ts', 'nearest.ts', 'effects.ts'], mayImport: [] },
+  { name: 'base', files: ['errors.ts', 'limits.ts', 'options.ts', 'version.ts', 'nearest.ts', 'effects.ts', 'package-files.ts'], mayImport: [] },
   {
     name: 'onnx',
     files: [

@@ -1,13 +1,14 @@
 import { effects } from '../effects.js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { editDistance } from '../nearest.js';
+import { packageFile } from '../package-files.js';
 
 /**
  * The plan's JSON Schema (schema/plan.schema.json, published with the package and printed by `apply --schema`)
  * and its validator. Errors come back as key paths and plain-language expectations, ready for "file:line: path:".
  */
 
-const SCHEMA_URL = new URL('../../../schema/plan.schema.json', import.meta.url);
+const SCHEMA_URL = packageFile('schema/plan.schema.json');
 
 let cached: { schema: Record<string, unknown>; validate: ValidateFunction } | null = null;
 

@@ -1,0 +1,49 @@
+/**
+ * `npm run build`'s second step: the CLI as one ES module (plus a chunk per lazily loaded command) in dist/bin/,
+ * made by esbuild from tsc's output in dist/src/. Node's ESM loader resolves, reads, compiles and links each of the
+ * ~210 modules an `insert` loads one by one; bundled, `insert --no-check` on a 28 MB model starts about 0.1 s sooner
+ * (README Benchmarks). dist/src/cli/bin.js loads this bundle when it was built after dist/src/cli/main.js, and the
+ * modules themselves otherwise (after a bare `tsc`), so a stale bundle never runs.
+ *
+ * Not minified: `--debug` stack traces keep their names. Native packages (onnxruntime-node, sharp) and OpenCV's
+ * 10 MB build (loaded only in its worker) stay outside; the bundle imports them from node_modules as before.
+ * dist/bin/ is two folders below the package root, as dist/src/ is, so `packageFile` (src/package-files.ts) finds
+ * package.json and schema/ from either.
+ */
+import { build } from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BUNDLE_DIR = path.join(ROOT, 'dist/bin');
+/** Packages the bundle leaves to node_modules. */
+export const BUNDLE_EXTERNALS = ['onnxruntime-node', 'sharp', '@techstark/opencv-js'];
+
+export async function bundleCli(): Promise<void> {
+  // Chunks are named by content hash: a fresh folder, so no chunk of an earlier build lingers.
+  fs.rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: {
+      cli: 'dist/src/cli/main.js',
+      // src/runtime/opencv.ts starts its worker from the file beside it: './opencv-worker.js'.
+      'opencv-worker': 'dist/src/runtime/opencv-worker.js',
+    },
+    outdir: BUNDLE_DIR,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: BUNDLE_EXTERNALS,
+    // A package's ES module build where it has one: jsonc-parser's `main` is a UMD file whose require() calls of its
+    // own parts a bundler cannot follow.
+    mainFields: ['module', 'main'],
+    // Bundled CommonJS dependencies (ajv, cli-progress) call require() for node's own modules; an ES module has none.
+    banner: { js: "import { createRequire as __onnxAttnRequire } from 'node:module'; const require = __onnxAttnRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await bundleCli();

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { isBuiltin } from 'node:module';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { BUNDLE_DIR, BUNDLE_EXTERNALS } from '../scripts/bundle.js';
+import { ROOT, runBin, tmpDir } from './helpers.js';
+
+// `npm test` builds the bundle (npm run build); these pin what it is and when the bin uses it.
+
+/** Where a --debug stack trace says the failing code was loaded from: dist/bin (bundle) or dist/src (modules). */
+function loadedFrom(stderr: string): string[] {
+  return [...new Set([...stderr.matchAll(/\/dist\/(bin|src)\//g)].map((m) => m[1]!))];
+}
+
+test('the real bin runs the bundled CLI that npm run build made', () => {
+  const r = runBin(['insert', 'no-such-model.onnx', '--after', '23', '--module', 'NAM', '--debug']);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /^onnx-attn: no-such-model\.onnx: no such file; check the path\n/);
+  assert.deepEqual(loadedFrom(r.stderr), ['bin']);
+});
+
+test('the bundle imports only its own chunks, node built-ins and the packages it leaves outside', () => {
+  const files = fs.readdirSync(BUNDLE_DIR);
+  assert.ok(files.includes('cli.js') && files.includes('opencv-worker.js'), files.join(', '));
+  const outside = new Set<string>();
+  for (const file of files.filter((f) => f.endsWith('.js'))) {
+    const text = fs.readFileSync(path.join(BUNDLE_DIR, file), 'utf8');
+    // esbuild writes module specifiers in double quotes: static imports, import() and bundled CommonJS's __require().
+    for (const m of text.matchAll(/(?:^import\s[^;]*?\bfrom\s*|^import\s*|\bimport\(|\b__require\()"([^"\s]+)"/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('./')) assert.ok(files.includes(spec.slice(2)), `${file} imports missing ${spec}`);
+      else if (!spec.startsWith('node:') && !isBuiltin(spec)) outside.add(`${file}: ${spec}`);
+    }
+  }
+  const packages = new Set([...outside].map((s) => s.split(': ')[1]!));
+  assert.deepEqual(
+    [...outside].filter((s) => !BUNDLE_EXTERNALS.includes(s.split(': ')[1]!)),
+    [],
+    'only the declared externals are left outside',
+  );
+  // The native runtimes really are loaded from node_modules (OpenCV's is loaded by its worker through createRequire).
+  assert.ok(packages.has('onnxruntime-node') && packages.has('sharp'), [...packages].join(', '));
+});
+
+test('without a bundle newer than its modules, the bin runs the modules (a bare tsc never runs a stale bundle)', () => {
+  // A copy of the package's runtime files: the bin resolves the bundle beside itself, so the real dist stays untouched.
+  const root = tmpDir('onnx-attn-bundle-');
+  try {
+    fs.cpSync(path.join(ROOT, 'dist/src'), path.join(root, 'dist/src'), {
+      recursive: true,
+      filter: (p) => !/\.(test\.js|map|d\.ts)$/.test(p),
+    });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(root, 'package.json'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+    const run = () => {
+      const r = spawnSync(
+        process.execPath,
+        [path.join(root, 'dist/src/cli/bin.js'), 'insert', 'no-such-model.onnx', '--after', '23', '--module', 'NAM', '--debug'],
+        {
+          cwd: root,
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(r.status, 4, r.stderr);
+      return loadedFrom(r.stderr);
+    };
+    assert.deepEqual(run(), ['src'], 'no bundle: the modules');
+
+    fs.cpSync(BUNDLE_DIR, path.join(root, 'dist/bin'), { recursive: true });
+    const mainJs = path.join(root, 'dist/src/cli/main.js');
+    const built = fs.statSync(mainJs).mtime;
+    fs.utimesSync(path.join(root, 'dist/bin/cli.js'), built, new Date(built.getTime() - 60_000));
+    assert.deepEqual(run(), ['src'], 'a bundle older than main.js: stale, the modules');
+
+    fs.utimesSync(path.join(root, 'dist/bin/cli.js'), built, new Date(built.getTime() + 60_000));
+    assert.deepEqual(run(), ['bin'], 'a bundle built after main.js: the bundle');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
