@@ -8,7 +8,9 @@
  * - `convert` against the same anchor;
  * - `insert` with its check run against `insert --no-check` + one onnxruntime session create + run of the patched
  *   model (in-process, the session's own cost), and its peak RSS against the file;
- * - `--help` and `--version` against bare `node -e 0`.
+ * - `--help` and `--version` against bare `node -e 0`;
+ * - the floors under those targets (scripts/bench-floors.ts): a durable save of the file's bytes with no parsing, and
+ *   the peak RSS of onnxruntime-node with one session of the patched model.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,6 +24,7 @@ const BIN = path.join(ROOT, 'dist/src/cli/bin.js');
 const MAKE = path.join(ROOT, 'dist/scripts/bench-make.js');
 const SESSION = path.join(ROOT, 'dist/scripts/bench-session.js');
 const RSS_HOOK = path.join(ROOT, 'dist/scripts/rss-hook.js');
+const FLOORS = path.join(ROOT, 'dist/scripts/bench-floors.js');
 
 export interface Sample {
   seconds: number;
@@ -87,6 +90,7 @@ const times = (r: Stat) => `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.
 export async function nodeRichBench(runs: number, python: string | undefined): Promise<string[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-bench-rich-'));
   const rows: string[] = [];
+  const floorRows: string[] = [];
   const node = process.execPath;
   try {
     for (const [name, spec] of Object.entries(BENCH_MODELS)) {
@@ -104,6 +108,11 @@ export async function nodeRichBench(runs: number, python: string | undefined): P
         insert: { cmd: [node, ...insertArgs], before: clean },
         // The patched model the insert just wrote: one session create + run, timed inside the process.
         session: { cmd: [node, SESSION, out] },
+        'session floor': { cmd: [node, FLOORS, 'session', out] },
+        'save floor': {
+          cmd: [node, FLOORS, 'save', file, path.join(dir, 'floor.onnx')],
+          before: () => fs.rmSync(path.join(dir, 'floor.onnx'), { force: true }),
+        },
         convert: { cmd: [node, BIN, 'convert', file, out, '--force'] },
       };
       if (python) commands.python = { cmd: [python, '-c', 'import onnx,sys; onnx.save(onnx.load(sys.argv[1]), sys.argv[2])', file, path.join(dir, 'py.onnx')] };
@@ -152,10 +161,33 @@ export async function nodeRichBench(runs: number, python: string | undefined): P
         console.log(`  python onnx load + save ${secs(py)}, peak RSS ${py.rssMB.toFixed(0)} MB`);
         console.log(`  insert --no-check / python: ${times(r)} (target ≤ ${target}×: ${verdict(r.median <= target)}); convert / python: ${times(rc)}`);
       } else console.log('  python onnx load + save: skipped (Debian python3-onnx not found: apt-get install python3-onnx)');
+      // The floors: what no Node tool can go under, against the targets above.
+      const saveFloor = stat(s['save floor']!.map((x) => x.seconds));
+      const sessionFloor = stat(
+        [0],
+        s['session floor']!.map((x) => x.rssMB),
+      );
+      const saveFloorRatio = s.python ? times(ratio(s['save floor']!, s.python)) : 'n/a';
+      const targetSeconds = py ? `${(target * py.median).toFixed(2)} s` : 'n/a';
+      console.log(
+        `  floor: read + write + fsync + rename of the bytes, no parsing: ${secs(saveFloor)}${s.python ? `, ${saveFloorRatio} python (the target, ${target}× python, is ${targetSeconds})` : ''}`,
+      );
+      console.log(
+        `  floor: onnxruntime-node + one session of the patched model: peak RSS ${sessionFloor.rssMB.toFixed(0)} MB (${(sessionFloor.rssMB / mb).toFixed(2)}× file; the target, 3× file, is ${(3 * mb).toFixed(0)} MB)`,
+      );
+      floorRows.push(
+        `| ${name} (${mb.toFixed(0)} MB) | ${secs(saveFloor)} | ${saveFloorRatio} | ${target}× python = ${targetSeconds} | ${sessionFloor.rssMB.toFixed(0)} MB (${(sessionFloor.rssMB / mb).toFixed(2)}× file) | ${(3 * mb).toFixed(0)} MB |`,
+      );
       rows.push(
         `| ${name} (${mb.toFixed(0)} MB) | ${secs(noCheck)}, ${noCheck.rssMB.toFixed(0)} MB | ${pyCell} | ${noCheckRatio} | ${secs(convert)} (${convertRatio}) | ${secs(check)}, ${check.rssMB.toFixed(0)} MB (${(check.rssMB / mb).toFixed(2)}× file) | ${secs(session)} | ${times(checkBudget)} |`,
       );
     }
+    rows.push(
+      '',
+      '| model | floor: save the bytes (read, write, fsync, rename; no parsing) | / python | target for insert --no-check | floor: onnxruntime-node + one session, peak RSS | target for insert: 3× file |',
+      '|---|---|---|---|---|---|',
+      ...floorRows,
+    );
     console.log('\nstart-up (paired)');
     const st = paired(
       {
