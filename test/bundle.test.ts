@@ -80,3 +80,9 @@ test('without a bundle newer than its modules, the bin runs the modules (a bare 
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("yargs' own messages are in English like every other line, whatever LANG says", () => {
+  const r = runBin(['insert', '--after', '23'], { env: { LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8' } });
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "onnx-attn: Not enough non-option arguments: got 0, need at least 1 (see 'onnx-attn --help')\n");
+});

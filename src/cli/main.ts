@@ -65,6 +65,8 @@ export function buildCli(argv: string[], io: CliIO = processIO, state: CliState 
     .scriptName('onnx-attn')
     .usage('$0 <command> [options]\n\nPatch exported detector ONNX graphs with attention modules, and prove they still work.')
     .version(VERSION)
+    // yargs' own messages in English, as every other line onnx-attn prints, whatever LANG says.
+    .detectLocale(false)
     .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces and runtime logs' })
     .option('quiet', { type: 'boolean', default: false, describe: 'Print only results and errors' })
     .middleware((args, y?: unknown) => {
