@@ -57,6 +57,7 @@ export function measure(cmd: string[], cwd: string): Sample {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr}`);
   const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+  fs.rmSync(rssFile, { force: true });
   return { seconds, rssMB: kb / 1024, stdout: r.stdout.trim().split('\n').pop() ?? '' };
 }
 

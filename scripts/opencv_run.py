@@ -229,11 +229,12 @@ def run_model(m, work):
 
 def main():
     """One JSON line in (a batch of models), one JSON line out (their results), until stdin ends."""
-    work = tempfile.mkdtemp(prefix='onnx-attn-opencv-')
-    print(json.dumps({'opencv': cv2.__version__, 'cleanups': CLEANUPS}), flush=True)
-    for line in sys.stdin:
-        if line.strip():
-            print(json.dumps([run_model(m, work) for m in json.loads(line)]), flush=True)
+    # Removed when stdin ends: the caller has read every output file by then.
+    with tempfile.TemporaryDirectory(prefix='onnx-attn-opencv-') as work:
+        print(json.dumps({'opencv': cv2.__version__, 'cleanups': CLEANUPS}), flush=True)
+        for line in sys.stdin:
+            if line.strip():
+                print(json.dumps([run_model(m, work) for m in json.loads(line)]), flush=True)
 
 
 if __name__ == '__main__':

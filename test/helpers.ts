@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
@@ -28,9 +27,7 @@ export function fixtureFiles(): string[] {
   return found.sort();
 }
 
-export function tmpDir(prefix = 'onnx-attn-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tmpDir } from './temp.js';
 
 /** Lists files under a folder (relative), to prove a failing command wrote nothing. */
 export function listFiles(dir: string): string[] {

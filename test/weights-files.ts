@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { isOnnxAttnError } from '../src/errors.js';
 import type { ParamSpec } from '../src/modules/types.js';
+import { tmpDir } from './temp.js';
 
 /**
  * Hand-built weights files and module parameters for the tests of src/weights/ (reading, matching, init): the
@@ -12,7 +12,7 @@ import type { ParamSpec } from '../src/modules/types.js';
 
 /** A fresh temporary folder and a writer of numbered files in it. */
 export function tmpWriter(prefix: string): { dir: string; write: (ext: string, bytes: Uint8Array | string) => string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = tmpDir(prefix);
   let fileNo = 0;
   return {
     dir,

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, suite, test } from 'node:test';
 import sharp from 'sharp';
@@ -9,6 +8,7 @@ import type { ModelSession, OutputTensor } from '../runtime/session.js';
 import { labelPathOf, loadDataset, type Dataset } from './dataset.js';
 import { evaluateModels, modelClassNames, parseClassMap, resolveClassMap } from './evaluate.js';
 import { letterboxGeometry } from './letterbox.js';
+import { tmpDir } from '../../test/temp.js';
 
 const SPECS: InputSpec[] = [{ name: 'images', elemType: 1, dims: [1, 3, 128, 128] }];
 let dir: string;
@@ -24,7 +24,7 @@ async function labelled(file: string, w: number, h: number, boxes: [number, numb
 }
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-attn-acc-'));
+  dir = tmpDir('onnx-attn-acc-');
   // A landscape and a portrait image: the letterbox pads top/bottom for one, left/right for the other.
   await labelled(path.join(dir, 'yolo/images/a.png'), 160, 120, [
     [0, 0.5, 0.5, 0.25, 0.5],
