@@ -10,7 +10,7 @@
  * dist/bin/ is two folders below the package root, as dist/src/ is, so `packageFile` (src/package-files.ts) finds
  * package.json and schema/ from either.
  */
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,36 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BUNDLE_DIR = path.join(ROOT, 'dist/bin');
 /** Packages the bundle leaves to node_modules. */
 export const BUNDLE_EXTERNALS = ['onnxruntime-node', 'sharp', '@techstark/opencv-js'];
+
+/**
+ * string-width (yargs' and cliui's, two versions) builds an `Intl.Segmenter` and an `\\p{RGI_Emoji}` expression when
+ * it is loaded, about 30 ms of every start, although a command only measures text widths to print help. Each import
+ * of it gets a stand-in that loads the real module the first time a width is asked for: a `require()` of it, which
+ * esbuild turns into a lazy initialiser inside the bundle. Same function, same results, loaded on first use.
+ */
+const lazyStringWidth: Plugin = {
+  name: 'lazy-string-width',
+  setup(b) {
+    b.onResolve({ filter: /^string-width$/ }, async (args) => {
+      // ES module imports only: a CommonJS require() (cli-progress's string-width 4) expects the function itself.
+      if (args.pluginData === 'real' || args.kind !== 'import-statement') return undefined;
+      const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'real' });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: real.path, namespace: 'lazy-string-width' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-string-width' }, (args) => ({
+      contents: [
+        'let real;',
+        'export default function stringWidth(string, options) {',
+        `  real ??= require(${JSON.stringify(args.path)});`,
+        '  return real.default(string, options);',
+        '}',
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
 
 export async function bundleCli(): Promise<void> {
   // Chunks are named by content hash: a fresh folder, so no chunk of an earlier build lingers.
@@ -42,6 +72,7 @@ export async function bundleCli(): Promise<void> {
     mainFields: ['module', 'main'],
     // Bundled CommonJS dependencies (ajv, cli-progress) call require() for node's own modules; an ES module has none.
     banner: { js: "import { createRequire as __onnxAttnRequire } from 'node:module'; const require = __onnxAttnRequire(import.meta.url);" },
+    plugins: [lazyStringWidth],
     logLevel: 'warning',
   });
 }
