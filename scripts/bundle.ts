@@ -5,7 +5,7 @@
  * (README Benchmarks). dist/src/cli/bin.js loads this bundle when it was built after dist/src/cli/main.js, and the
  * modules themselves otherwise (after a bare `tsc`), so a stale bundle never runs.
  *
- * Not minified: `--debug` stack traces keep their names. Native packages (onnxruntime-node, sharp) and OpenCV's
+ * Not minified, with source maps: `--debug` stack traces keep their names and point into src/*.ts. Native packages (onnxruntime-node, sharp) and OpenCV's
  * 10 MB build (loaded only in its worker) stay outside; the bundle imports them from node_modules as before.
  * dist/bin/ is two folders below the package root, as dist/src/ is, so `packageFile` (src/package-files.ts) finds
  * package.json and schema/ from either.
@@ -72,6 +72,9 @@ export async function bundleCli(): Promise<void> {
     mainFields: ['module', 'main'],
     // Bundled CommonJS dependencies (ajv, cli-progress) call require() for node's own modules; an ES module has none.
     banner: { js: "import { createRequire as __onnxAttnRequire } from 'node:module'; const require = __onnxAttnRequire(import.meta.url);" },
+    // Mapped through tsc's own maps back to src/*.ts; the bin turns source maps on for --debug only, so a stack
+    // trace names the TypeScript file and line, and no other run reads a map.
+    sourcemap: true,
     plugins: [lazyStringWidth],
     logLevel: 'warning',
   });

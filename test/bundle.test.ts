@@ -9,16 +9,40 @@ import { ROOT, runBin, tmpDir } from './helpers.js';
 
 // `npm test` builds the bundle (npm run build); these pin what it is and when the bin uses it.
 
-/** Where a --debug stack trace says the failing code was loaded from: dist/bin (bundle) or dist/src (modules). */
-function loadedFrom(stderr: string): string[] {
-  return [...new Set([...stderr.matchAll(/\/dist\/(bin|src)\//g)].map((m) => m[1]!))];
+const MODULE_LOG_HOOK = new URL('./module-log-hook.js', import.meta.url).href;
+
+/** Runs a bin with the arguments and says what it loaded: the bundle (dist/bin/cli.js) or the modules (dist/src). */
+function runAndSayLoaded(bin: string, args: string[], cwd: string): { stderr: string; code: number | null; loaded: string[] } {
+  const log = path.join(tmpDir(), 'modules.txt');
+  const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(MODULE_LOG_HOOK)})`;
+  const r = spawnSync(process.execPath, ['--import', register, bin, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ONNX_ATTN_MODULE_LOG: log },
+  });
+  const urls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n') : [];
+  const loaded = [
+    ...(urls.some((u) => u.endsWith('/dist/bin/cli.js')) ? ['bin'] : []),
+    ...(urls.some((u) => u.endsWith('/dist/src/cli/main.js')) ? ['src'] : []),
+  ];
+  return { stderr: r.stderr, code: r.status, loaded };
 }
 
+const FAILING_INSERT = ['insert', 'no-such-model.onnx', '--after', '23', '--module', 'NAM'];
+
 test('the real bin runs the bundled CLI that npm run build made', () => {
-  const r = runBin(['insert', 'no-such-model.onnx', '--after', '23', '--module', 'NAM', '--debug']);
+  const r = runAndSayLoaded(path.join(ROOT, 'dist/src/cli/bin.js'), FAILING_INSERT, ROOT);
   assert.equal(r.code, 4, r.stderr);
-  assert.match(r.stderr, /^onnx-attn: no-such-model\.onnx: no such file; check the path\n/);
-  assert.deepEqual(loadedFrom(r.stderr), ['bin']);
+  assert.equal(r.stderr, 'onnx-attn: no-such-model.onnx: no such file; check the path\n');
+  assert.deepEqual(r.loaded, ['bin']);
+});
+
+test("--debug's stack trace from the bundle names the TypeScript source's file and line (source maps)", () => {
+  const r = runBin([...FAILING_INSERT, '--debug']);
+  assert.equal(r.code, 4, r.stderr);
+  const frames = r.stderr.split('\n').filter((l) => l.trimStart().startsWith('at '));
+  assert.match(frames[0] ?? '', /^ {4}at modelSource \(.*\/src\/onnx\/load\.ts:\d+:\d+\)$/, r.stderr);
+  assert.ok(!r.stderr.includes('/dist/bin/'), r.stderr);
 });
 
 test('the bundle imports only its own chunks, node built-ins and the packages it leaves outside', () => {
@@ -55,16 +79,9 @@ test('without a bundle newer than its modules, the bin runs the modules (a bare 
     fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(root, 'package.json'));
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
     const run = () => {
-      const r = spawnSync(
-        process.execPath,
-        [path.join(root, 'dist/src/cli/bin.js'), 'insert', 'no-such-model.onnx', '--after', '23', '--module', 'NAM', '--debug'],
-        {
-          cwd: root,
-          encoding: 'utf8',
-        },
-      );
-      assert.equal(r.status, 4, r.stderr);
-      return loadedFrom(r.stderr);
+      const r = runAndSayLoaded(path.join(root, 'dist/src/cli/bin.js'), FAILING_INSERT, root);
+      assert.equal(r.code, 4, r.stderr);
+      return r.loaded;
     };
     assert.deepEqual(run(), ['src'], 'no bundle: the modules');
 

@@ -20,6 +20,9 @@ if (argv.length === 1 && argv[0] === '--version') {
   // before its check run opens onnxruntime sessions, whose memory V8 does not see and so never collects for.
   v8.setFlagsFromString('--expose-gc');
   (globalThis as { gc?: () => void }).gc ??= (await import('node:vm')).runInNewContext('gc') as () => void;
+  // --debug prints stack traces: through the source maps, they name src/*.ts lines, not the bundle's. Maps are read
+  // for modules loaded after this, so it comes before the CLI is loaded, and only then (it slows every load).
+  if (argv.includes('--debug')) process.setSourceMapsEnabled(true);
   const { main } = await cliModule();
   process.exitCode = await main(argv);
 }
