@@ -1,8 +1,8 @@
-import { Unzip, UnzipInflate, unzipSync } from 'fflate';
 import { BuildError, DataFileError } from '../errors.js';
 import { MAX_NPZ_INFLATED_BYTES, MAX_NPZ_MEMBER_BYTES, MAX_NPZ_MEMBERS, mib } from '../limits.js';
 import { cut, fmtShape, listKeys } from './messages.js';
 import { decode, ITEM_SIZE, numel, type NamedTensor, type ReadTensorOptions, type TensorFile } from './tensor.js';
+import { zipReader } from './zip.js';
 
 /** npz: a zip of `<key>.npy` files (numpy's savez forces zip64 headers; fflate reads them). */
 
@@ -30,6 +30,7 @@ interface NpzMember {
 export function parseNpz(file: string, u8: Uint8Array, expect?: ReadTensorOptions['expect']): TensorFile {
   const invalid = (why: string) => new DataFileError(`${file}: not a valid .npz (zip) file: ${why}`);
   const members = new Map<string, NpzMember>();
+  const { Unzip, UnzipInflate, unzipSync } = zipReader();
   try {
     unzipSync(u8, {
       filter: (m) => {

@@ -1,7 +1,8 @@
-import { unzipSync, type UnzipFileInfo } from 'fflate';
+import type { UnzipFileInfo } from 'fflate';
 import { readPickle, type PickleLimits } from './pickle.js';
 import { kindOf, Opaque, PickleError, PyDict, PyGlobal, PyTuple, type PickleValue } from './pickle-values.js';
 import { CheckpointError, rebuild, STORAGE_TYPES, type Storage, type TorchDtype } from './torch-tensor.js';
+import { zipReader } from './zip.js';
 
 /**
  * The two containers torch.save writes, read to the pickled object with its storages attached: the zip format
@@ -36,7 +37,7 @@ export function readZip(data: Uint8Array, limits: CheckpointLimits): PickleValue
   };
   let entries: Record<string, Uint8Array>;
   try {
-    entries = unzipSync(data, { filter });
+    entries = zipReader().unzipSync(data, { filter });
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     throw new CheckpointError(`a damaged or truncated zip (${(e as Error).message})`);
