@@ -50,6 +50,27 @@ const lazyStringWidth: Plugin = {
   },
 };
 
+/**
+ * yargs reads parser settings from the `yargs` key of the first package.json it finds, searching up from the folder
+ * above its own node_modules (its platform shim's `mainFilename`): onnx-attn's root, unbundled. Bundled, the shim no
+ * longer lies under a node_modules folder, and yargs would search up from the working directory instead: listing
+ * every folder from there to the first package.json (a crowded /tmp took 8 ms of each start here) and reading the
+ * user's. The shim is given the place it has unbundled, so yargs finds onnx-attn's own package.json as before. The
+ * build fails if yargs changes that line, rather than bundling a shim that searches from the working directory.
+ */
+const yargsShimPlace: Plugin = {
+  name: 'yargs-shim-place',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, async (args) => {
+      const text = await fs.promises.readFile(args.path, 'utf8');
+      const line = 'const __dirname = fileURLToPath(import.meta.url);';
+      if (!text.includes(line)) throw new Error(`${args.path} no longer has "${line}": review yargsShimPlace in scripts/bundle.ts`);
+      const place = "const __dirname = fileURLToPath(new URL('../../node_modules/yargs/lib/platform-shims/esm.mjs', import.meta.url));";
+      return { contents: text.replace(line, place), loader: 'js' };
+    });
+  },
+};
+
 export async function bundleCli(): Promise<void> {
   // Chunks are named by content hash: a fresh folder, so no chunk of an earlier build lingers.
   fs.rmSync(BUNDLE_DIR, { recursive: true, force: true });
@@ -75,7 +96,7 @@ export async function bundleCli(): Promise<void> {
     // Mapped through tsc's own maps back to src/*.ts; the bin turns source maps on for --debug only, so a stack
     // trace names the TypeScript file and line, and no other run reads a map.
     sourcemap: true,
-    plugins: [lazyStringWidth],
+    plugins: [lazyStringWidth, yargsShimPlace],
     logLevel: 'warning',
   });
 }

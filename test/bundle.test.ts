@@ -103,3 +103,34 @@ test("yargs' own messages are in English like every other line, whatever LANG sa
   assert.equal(r.code, 2);
   assert.equal(r.stderr, "onnx-attn: Not enough non-option arguments: got 0, need at least 1 (see 'onnx-attn --help')\n");
 });
+
+test('the bundled CLI lists no folder from the working directory up (yargs looks for its settings from its own root)', () => {
+  const cwd = tmpDir();
+  const log = path.join(tmpDir(), 'readdir.txt');
+  // Every fs.readdirSync of the child, the ES module bindings included, goes to the log.
+  const preload = [
+    "import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module';",
+    'const readdirSync = fs.readdirSync;',
+    'fs.readdirSync = function (p, ...rest) { fs.appendFileSync(process.env.ONNX_ATTN_READDIR_LOG, String(p) + "\\n"); return readdirSync.call(this, p, ...rest); };',
+    'syncBuiltinESMExports();',
+  ].join('\n');
+  const r = spawnSync(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, path.join(ROOT, 'dist/src/cli/bin.js'), ...FAILING_INSERT],
+    {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, ONNX_ATTN_READDIR_LOG: log },
+    },
+  );
+  assert.equal(r.status, 4, r.stderr);
+  const listed = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [];
+  assert.ok(listed.length > 0, 'the log sees yargs look for its package.json');
+  const upFromCwd = (dir: string) => path.relative(path.resolve(dir), cwd) === '' || !path.relative(path.resolve(dir), cwd).startsWith('..');
+  assert.deepEqual(
+    listed.filter((dir) => upFromCwd(dir)),
+    [],
+    `listed: ${listed.join(', ')}`,
+  );
+  assert.ok(listed.includes(ROOT), `listed: ${listed.join(', ')}`);
+});
