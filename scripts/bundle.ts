@@ -5,8 +5,9 @@
  * (README Benchmarks). dist/src/cli/bin.js loads this bundle when it was built after dist/src/cli/main.js, and the
  * modules themselves otherwise (after a bare `tsc`), so a stale bundle never runs.
  *
- * Not minified, with source maps: `--debug` stack traces keep their names and point into src/*.ts. Native packages (onnxruntime-node, sharp) and OpenCV's
- * 10 MB build (loaded only in its worker) stay outside; the bundle imports them from node_modules as before.
+ * Not minified, with source maps: `--debug` stack traces keep their names and point into src/*.ts. Native packages
+ * (onnxruntime-node, sharp) and OpenCV's 10 MB build (loaded only in its worker) stay outside; the bundle imports them
+ * from node_modules as before.
  * dist/bin/ is two folders below the package root, as dist/src/ is, so `packageFile` (src/package-files.ts) finds
  * package.json and schema/ from either.
  */
