@@ -25,7 +25,8 @@ export function latencyChart(series: { label: string; samples: number[] }[]): st
   const right = 30;
   const rowH = 54;
   const top = 16;
-  const height = top + rowH * series.length + 40;
+  // The axis, its tick labels and the unit below them; the unit's descenders ("p") need the last few pixels.
+  const height = top + rowH * series.length + 48;
   const all = series.flatMap((s) => s.samples);
   const lo = Math.min(...all) * 0.95;
   const hi = Math.max(...all) * 1.05;
