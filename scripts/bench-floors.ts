@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadOrt } from '../src/runtime/ort.js';
+import { ortSessionOptions } from '../src/runtime/session.js';
 
 const [mode, file, out] = process.argv.slice(2);
 
@@ -26,8 +27,8 @@ if (mode === 'save' && file && out) {
 } else if (mode === 'session' && file) {
   const ort = await loadOrt();
   ort.env.logLevel = 'fatal';
-  // The options src/runtime/session.ts gives the check run's sessions.
-  const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 4, graphOptimizationLevel: 'all' });
+  // The check run's session options, from the function that makes them.
+  const session = await ort.InferenceSession.create(file, ortSessionOptions());
   const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
   for (const input of session.inputMetadata) {
     if (!input.isTensor || input.type !== 'float32') throw new Error(`${file}: input ${input.name} is not a float32 tensor`);

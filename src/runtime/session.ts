@@ -53,6 +53,19 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
+/** onnxruntime's options for a session opened with these (the bench's session floor uses the same). */
+export function ortSessionOptions(options: SessionOptions = {}) {
+  return {
+    executionProviders: (options.executionProviders ?? ['cpu']).map((ep) =>
+      ep === 'cuda' || ep === 'tensorrt' ? { name: ep, deviceId: options.deviceId ?? 0 } : ep,
+    ) as never,
+    logSeverityLevel: options.verbose ? (0 as const) : (4 as const),
+    ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+  };
+}
+
 /**
  * Opens a session from model bytes (external data already inlined), or from a model file that onnxruntime reads
  * itself (external data beside it). Failures are ModelError, one line.
@@ -64,15 +77,7 @@ export async function openSession(bytes: Uint8Array | string, options: SessionOp
   // environment's level is read once, when the first session is made; each session has its own as well.
   ort.env.logLevel = options.verbose ? 'verbose' : 'fatal';
   try {
-    const sessionOptions = {
-      executionProviders: (options.executionProviders ?? ['cpu']).map((ep) =>
-        ep === 'cuda' || ep === 'tensorrt' ? { name: ep, deviceId: options.deviceId ?? 0 } : ep,
-      ) as never,
-      logSeverityLevel: options.verbose ? (0 as const) : (4 as const),
-      ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
-      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-    };
+    const sessionOptions = ortSessionOptions(options);
     session = typeof bytes === 'string' ? await ort.InferenceSession.create(bytes, sessionOptions) : await ort.InferenceSession.create(bytes, sessionOptions);
   } catch (e) {
     throw new ModelError(`onnxruntime cannot load the ${label}: ${firstLine(e)}`, { cause: e });
